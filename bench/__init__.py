@@ -1,0 +1,39 @@
+"""bench: a command-line experiment bench for autoencoders on TensorFlow 2.
+
+Plugin authors import the two interfaces from here::
+
+    from bench import Autoencoder   # models/<Name>.py
+    from bench import Input         # inputs/<Name>.py
+
+and, for datasets stored in the common file formats, the ready-made bases
+`bench.IdxImageInput` (MNIST-style IDX files) and `bench.CifarBinaryInput`
+(CIFAR-10's binary records).
+
+The names are resolved lazily, so that `bench --help` and `bench list` never
+import TensorFlow.
+"""
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Autoencoder": "bench.autoencoder",
+    "Input": "bench.input",
+    "IdxImageInput": "bench.formats",
+    "CifarBinaryInput": "bench.formats",
+    "BenchError": "bench.errors",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'bench' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), name)
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

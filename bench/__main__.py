@@ -1,0 +1,4 @@
+"""`python -m bench ...` = `bench ...`."""
+from bench.cli import main
+
+main()

@@ -1,0 +1,91 @@
+"""The model plugin interface."""
+
+import keras
+import tensorflow as tf
+
+
+class Autoencoder(keras.Model):
+    """Base class of a model plugin: `models/<Name>.py` holding `class <Name>(Autoencoder)`.
+
+    Create the layers once and use them in `get`: layers that do not depend
+    on the image shape in `__init__` (call `super().__init__()` first), those
+    that do (the decoder's output depth, say) in `build(input_shape)`, which
+    the bench calls once with (None, height, width, channels) before the
+    first `get`. A complete model::
+
+        import keras
+        from bench import Autoencoder
+
+        class TinyCAE(Autoencoder):
+            '''One 3x3 convolution in, one out (this line is shown by `bench list`).'''
+
+            def __init__(self):
+                super().__init__()
+                self.encoder = keras.layers.Conv2D(8, 3, padding="same", activation="tanh")
+
+            def build(self, input_shape):
+                self.decoder = keras.layers.Conv2D(input_shape[-1], 3, padding="same",
+                                                   activation="tanh")
+
+            def get(self, images, train_phase=False, l2_penalty=0.0):
+                encoding = self.encoder(images)
+                self.weight_decay(self.encoder.kernel, l2_penalty)
+                return encoding, self.decoder(encoding)
+
+    The bench trains `loss(reconstruction, images) + sum of penalties`, where
+    the penalties are what `get` registered through `weight_decay` and
+    `add_penalty` during that same call.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(name=kwargs.pop("name", type(self).__name__), **kwargs)
+        # keras.Model.__init__ sets `self.loss = None` (for compile()), which
+        # would hide this interface's loss method.
+        vars(self).pop("loss", None)
+        # Kept out of Keras' attribute tracking: these are per-call tensors.
+        object.__setattr__(self, "_bench_penalties", {})
+
+    def get(self, images, train_phase=False, l2_penalty=0.0):
+        """Encode and reconstruct a batch.
+
+        Args:
+            images: float32 tensor (batch, height, width, channels) in [-1, 1].
+            train_phase: True while training: switches dropout and noise on.
+            l2_penalty: DTB's weight decay factor. Call
+                `self.weight_decay(kernel, l2_penalty)` for each kernel you
+                want regularized (each contributes l2_penalty * ½‖W‖²).
+
+        Returns:
+            (encoding, reconstruction): the code, of any shape, and the
+            reconstruction, of exactly the shape of `images`.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.get() is not implemented")
+
+    def loss(self, predictions, real_values):
+        """The scalar reconstruction loss; DTB's ½·mean((x − x̃)²) unless overridden.
+
+        Args:
+            predictions: the reconstruction returned by `get`.
+            real_values: the images the reconstruction should match.
+        """
+        return 0.5 * tf.reduce_mean(tf.square(predictions - real_values))
+
+    def weight_decay(self, kernel, l2_penalty):
+        """Add l2_penalty * ½‖kernel‖² (tf.nn.l2_loss) to the "l2" penalty."""
+        if l2_penalty:
+            self.add_penalty("l2", l2_penalty * tf.nn.l2_loss(kernel))
+
+    def add_penalty(self, name, value):
+        """Add a scalar term, logged under `name`, to this call's training loss."""
+        terms = self._bench_penalties
+        terms[name] = terms[name] + value if name in terms else value
+
+    def pop_penalties(self):
+        """The penalties registered since the last call, as {name: scalar}; clears them."""
+        terms = dict(self._bench_penalties)
+        self._bench_penalties.clear()
+        return terms
+
+    def call(self, images, training=False):
+        """Keras' entry point: the reconstruction of `images`."""
+        return self.get(images, train_phase=training)[1]

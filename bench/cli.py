@@ -1,0 +1,244 @@
+"""The `bench` command line. It parses and checks, then calls the core.
+
+TensorFlow is imported only inside the commands that train or evaluate, so
+`bench --help`, `bench list` and `bench compare` answer at once.
+"""
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from bench import tf_runtime
+from bench.errors import BenchError, BenchUsageError, describe_exception
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def default_data_dir():
+    """The per-user dataset cache: $XDG_CACHE_HOME/bench, or ~/.cache/bench."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return str(Path(base) / "bench")
+
+
+def _fail(message, exit_code):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(exit_code)
+
+
+class BenchGroup(click.Group):
+    """A click group that turns every failure into one line and an exit code."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            result = super().main(args=args, prog_name=prog_name or "bench", standalone_mode=False, **extra)
+        except click.UsageError as error:
+            where = error.ctx.command_path if error.ctx else "bench"
+            _fail(f"{error.format_message()} (see '{where} --help')", 2)
+        except click.Abort:
+            _fail("aborted", 130)
+        except BenchError as error:
+            if tf_runtime.VERBOSE:
+                traceback.print_exc()
+            _fail(str(error), error.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as error:  # the last line of defence: no traceback unless asked
+            if tf_runtime.VERBOSE:
+                traceback.print_exc()
+            _fail(f"{describe_exception(error)} (run with --verbose for the traceback)", 1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _set_verbose(ctx, param, value):
+    tf_runtime.set_verbose(value)
+
+
+verbose_option = click.option(
+    "--verbose", "-v", is_flag=True, expose_value=False, is_eager=True, callback=_set_verbose,
+    envvar="BENCH_VERBOSE", help="Show TensorFlow's messages and full tracebacks.")
+
+
+@click.group(cls=BenchGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="bench", prog_name="bench")
+@verbose_option
+def cli():
+    """An experiment bench for autoencoders on TensorFlow 2.
+
+    \b
+    First run (offline, a minute on a laptop):
+      bench train --model SingleLayerCAE --dataset Digits --epochs 5
+      bench compare
+      tensorboard --logdir log/
+    """
+
+
+# -- bench list -------------------------------------------------------------
+
+@cli.command("list")
+@click.argument("what", required=False, type=click.Choice(["models", "datasets"]))
+@verbose_option
+def list_command(what):
+    """List the models and datasets bench can use, and where each comes from."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench import plugins
+
+    kinds = {"models": ["model"], "datasets": ["dataset"], None: ["model", "dataset"]}[what]
+    console = Console(highlight=False, soft_wrap=False)
+    for kind in kinds:
+        table = Table(title=f"{plugins.folder_word(kind)}", title_justify="left")
+        for column in ("name", "from", "description"):
+            table.add_column(column, overflow="fold")
+        for spec in plugins.discover(kind).values():
+            description = spec.description()
+            style = "red" if description.startswith("BROKEN") else None
+            table.add_row(spec.name, f"{spec.origin}: {spec.where()}", description, style=style)
+        console.print(table)
+
+
+# -- bench train --------------------------------------------------------------
+
+class JsonObject(click.ParamType):
+    """A JSON object given on the command line, or a mapping from YAML."""
+
+    name = "JSON"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, dict):
+            return value
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as error:
+            self.fail(f"{value!r} is not valid JSON ({error.msg} at column {error.colno}); "
+                      "write an object, e.g. '{\"learning_rate\": 1e-5}'", param, ctx)
+        if not isinstance(parsed, dict):
+            self.fail(f"{value!r} is not a JSON object; write e.g. '{{\"learning_rate\": 1e-5}}'", param, ctx)
+        return parsed
+
+
+def _load_config_file(ctx, param, path):
+    """Turn a --config YAML file into defaults that the command line and BENCH_* override."""
+    if not path:
+        return
+    from bench.config import read_yaml_mapping
+
+    values = read_yaml_mapping(path)
+    names = {}
+    for option in ctx.command.params:
+        if option.expose_value and option.name:
+            names[option.name] = option.name
+            for flag in option.opts:
+                names[flag.lstrip("-").replace("-", "_")] = option.name
+    defaults = {}
+    for key, value in values.items():
+        name = names.get(str(key).replace("-", "_"))
+        if name is None:
+            known = ", ".join(sorted({n for n in names.values()}))
+            raise BenchUsageError(f"{path}: unknown key '{key}'; the keys are {known}")
+        defaults[name] = value
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+
+
+def _options(*flags, **settings):
+    """A click option that BENCH_<NAME> can also set (DTB's underscore spellings as aliases)."""
+    name = settings.pop("name")
+    return click.option(*flags, name, envvar=f"BENCH_{name.upper()}", show_envvar=False, **settings)
+
+
+@cli.command(context_settings={"show_default": True})
+@click.option("--config", type=click.Path(dir_okay=False), is_eager=True, expose_value=False,
+              callback=_load_config_file, envvar="BENCH_CONFIG",
+              help="A YAML file of option: value; the command line and BENCH_* variables win.")
+@_options("--model", "-m", name="model", required=True, help="Model plugin name (bench list models).")
+@_options("--dataset", "-d", name="dataset", required=True, help="Dataset plugin name (bench list datasets).")
+@_options("--epochs", name="epochs", type=int, default=150, help="Epochs to train in all; more continues a run.")
+@_options("--batch-size", "--batch_size", name="batch_size", type=int, default=128, help="Images per step.")
+@_options("--optimizer", name="optimizer", default="Adam",
+          help="Any Keras optimizer (Adam, SGD, RMSprop, ...) or DTB's TF1 name (AdamOptimizer, MomentumOptimizer).")
+@_options("--optimizer-args", "--optimizer_args", name="optimizer_args", type=JsonObject(), default="{}",
+          help='The optimizer\'s arguments as JSON, e.g. \'{"learning_rate": 1e-5}\'.')
+@_options("--lr-decay", "--lr_decay", name="lr_decay", is_flag=True,
+          help="DTB's staircase exponential learning-rate decay.")
+@_options("--lr-decay-epochs", "--lr_decay_epochs", name="lr_decay_epochs", type=int, default=25,
+          help="Epochs between two decays.")
+@_options("--lr-decay-factor", "--lr_decay_factor", name="lr_decay_factor", type=float, default=0.1,
+          help="Learning-rate multiplier at each decay.")
+@_options("--l2-penalty", "--l2_penalty", name="l2_penalty", type=float, default=0.0,
+          help="DTB's weight decay: l2_penalty · ½‖W‖² for each kernel the model regularizes.")
+@_options("--seed", name="seed", type=int, default=0, help="Seed of weights, shuffling and noise.")
+@_options("--device", "--train-device", "--train_device", name="device", default=None,
+          help="Where to train, e.g. /cpu:0 or /gpu:1 (default: TensorFlow's choice).")
+@_options("--comment", name="comment", default="", help="Appended to the run's folder name.")
+@_options("--restart", name="restart", is_flag=True, help="Delete the run's folder and start over.")
+@_options("--log-dir", "--log_dir", name="log_dir", default="log", help="Root folder of the runs.")
+@_options("--data-dir", "--data_dir", name="data_dir", default=default_data_dir,
+          show_default="~/.cache/bench", help="Dataset cache (BENCH_DATA_DIR).")
+@verbose_option
+def train(restart, **options):
+    """Train a model on a dataset, resuming its run if it exists.
+
+    \b
+    The run lives in <log-dir>/<Model>/<Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>][_<comment>]/.
+    Ctrl-C saves a checkpoint; the same command resumes.
+
+    \b
+    Examples:
+      bench train --model SingleLayerCAE --dataset Digits --epochs 5
+      bench train --model SingleLayerCAE --dataset MNIST --l2-penalty 1e-9
+      bench train --config run.yaml --epochs 300
+    """
+    from bench.config import TrainConfig
+    from bench.console import Reporter
+
+    tf_runtime.import_tensorflow()
+    from bench.train import run_training
+
+    run_training(TrainConfig(**options), restart, Reporter())
+
+
+# -- bench eval ---------------------------------------------------------------
+
+@cli.command("eval")
+@click.argument("run_folder", type=click.Path(file_okay=False))
+@click.option("--split", type=click.Choice(["validation", "test"]), default="test", show_default=True,
+              help="Which split to measure.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="The best model on validation, or the latest state.")
+@click.option("--batch-size", "--batch_size", type=int, default=None, help="Images per batch [the run's].")
+@verbose_option
+def eval_command(run_folder, split, checkpoint, batch_size):
+    """Measure a run's model on a split; the figures are added to its results."""
+    from bench.console import Reporter
+
+    tf_runtime.import_tensorflow()
+    from bench.evaluate import evaluate_run
+
+    evaluate_run(run_folder, split, checkpoint, batch_size, Reporter())
+
+
+# -- bench compare ------------------------------------------------------------
+
+@cli.command()
+@click.option("--log-dir", "--log_dir", default="log", envvar="BENCH_LOG_DIR", show_default=True,
+              help="Root folder of the runs.")
+@click.option("--model", "-m", default=None, help="Only runs of this model.")
+@click.option("--dataset", "-d", default=None, help="Only runs on this dataset.")
+@click.option("--sort", "sort_key", default="validation_error", show_default=True,
+              help="Column to sort by: validation_error, test_error, test_mse, test_psnr, epochs, lr, l2.")
+@verbose_option
+def compare(log_dir, model, dataset, sort_key):
+    """One row per run: configuration and results, side by side."""
+    from bench.compare import compare_runs
+
+    compare_runs(log_dir, model, dataset, sort_key)
+
+
+def main():
+    """The `bench` console script."""
+    cli.main(prog_name="bench")

@@ -1,0 +1,104 @@
+"""A training run's configuration: its values, checks, YAML form and folder name."""
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import yaml
+
+from bench.errors import BenchUsageError
+
+# Keys that may change between invocations of the same run: more --epochs
+# continues training; where the data, logs or computation live is not part of
+# what the run is.
+RESUMABLE_KEYS = ("epochs", "device", "data_dir", "log_dir")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (what `config.yaml` holds)."""
+
+    model: str
+    dataset: str
+    epochs: int = 150
+    batch_size: int = 128
+    optimizer: str = "Adam"
+    optimizer_args: dict = field(default_factory=dict)
+    lr_decay: bool = False
+    lr_decay_epochs: int = 25
+    lr_decay_factor: float = 0.1
+    l2_penalty: float = 0.0
+    seed: int = 0
+    comment: str = ""
+    device: str | None = None
+    data_dir: str = ""
+    log_dir: str = "log"
+
+    def check(self):
+        """Raise BenchUsageError for impossible values."""
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr_decay_epochs": self.lr_decay_epochs}
+        for key, value in positive.items():
+            if value <= 0:
+                raise BenchUsageError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")
+        if not math.isfinite(self.l2_penalty) or self.l2_penalty < 0:
+            raise BenchUsageError(f"--l2-penalty must be zero or positive, got {self.l2_penalty}")
+        if not (0 < self.lr_decay_factor <= 1):
+            raise BenchUsageError(f"--lr-decay-factor must be in (0, 1], got {self.lr_decay_factor}")
+        if any(sep in self.comment for sep in "/\\") or self.comment.startswith("."):
+            raise BenchUsageError(f"--comment {self.comment!r} cannot be part of a folder name: drop slashes and leading dots")
+
+    def learning_rate(self):
+        """The initial learning rate (from --optimizer-args; filled in by resolve_optimizer)."""
+        return self.optimizer_args["learning_rate"]
+
+    def run_name(self):
+        """DTB's folder name: <Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>][_<comment>]."""
+        name = f"{self.dataset}_{self.optimizer}_lr={self.learning_rate()!r}"
+        if self.lr_decay:
+            name += "_exp_lr"
+        if self.l2_penalty:
+            name += f"_l2={self.l2_penalty!r}"
+        if self.comment:
+            name += f"_{self.comment}"
+        return name
+
+    def to_dict(self):
+        """A plain dict, as written to config.yaml."""
+        return dataclasses.asdict(self)
+
+    def differences(self, saved):
+        """Keys whose value differs from a saved config.yaml's, besides RESUMABLE_KEYS."""
+        mine = self.to_dict()
+        return sorted(
+            key for key in set(mine) | set(saved)
+            if key not in RESUMABLE_KEYS and mine.get(key) != saved.get(key)
+        )
+
+    @classmethod
+    def from_dict(cls, values):
+        """A TrainConfig from config.yaml's dict; unknown keys are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def read_yaml_mapping(path):
+    """Load a YAML file that must hold a mapping; BenchUsageError says what is wrong."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            values = yaml.safe_load(file)
+    except OSError as error:
+        raise BenchUsageError(f"cannot read {path}: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise BenchUsageError(f"{path} is not valid YAML{line}: {getattr(error, 'problem', error)}") from error
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise BenchUsageError(f"{path} must hold a mapping of option: value, got a {type(values).__name__}")
+    return values
+
+
+def write_yaml(config_dict):
+    """The text of config.yaml."""
+    return yaml.safe_dump(config_dict, sort_keys=False, default_flow_style=False)

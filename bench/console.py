@@ -1,0 +1,105 @@
+"""What the user sees: messages, warnings, progress bars, and the run's train.log.
+
+On a terminal, long work shows a rich progress bar; elsewhere (a pipe, a CI
+log, a test) it prints one plain line per unit of work. Every line also goes
+to the attached log file, so `train.log` holds what the console showed.
+"""
+
+import contextlib
+import sys
+import time
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+
+class Reporter:
+    """Console and log output for one command."""
+
+    def __init__(self, interactive=None):
+        """Args:
+        interactive: force (True) or forbid (False) progress bars; by default
+            they are shown when standard output is a terminal.
+        """
+        self.interactive = sys.stdout.isatty() if interactive is None else interactive
+        self._log_file = None
+        self._console = None
+
+    @property
+    def console(self):
+        """The rich console on the current standard output."""
+        if self._console is None or self._console.file is not sys.stdout:
+            self._console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        return self._console
+
+    def attach_log(self, path):
+        """Append every later line to `path` too (the run's train.log)."""
+        self.detach_log()
+        self._log_file = open(path, "a", encoding="utf-8", buffering=1)
+
+    def detach_log(self):
+        """Stop writing to the log file."""
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def _log(self, text):
+        if self._log_file is not None:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            self._log_file.write(f"{stamp} {text}\n")
+
+    def info(self, text):
+        """A line for the user and the log."""
+        print(text, flush=True)
+        self._log(text)
+
+    def warning(self, text):
+        """A warning on standard error and in the log."""
+        print(f"warning: {text}", file=sys.stderr, flush=True)
+        self._log(f"warning: {text}")
+
+    def table(self, table):
+        """Print a rich Table (plain text when not on a terminal) and log it."""
+        with self.console.capture() as captured:
+            self.console.print(table)
+        text = captured.get().rstrip("\n")
+        print(text, flush=True)
+        for line in text.splitlines():
+            self._log(line)
+
+    @contextlib.contextmanager
+    def download(self, label, total_bytes):
+        """Progress of a download: yields `advance(n_bytes)`."""
+        if not self.interactive:
+            self.info(f"downloading {label}")
+            yield lambda n: None
+            return
+        columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                   TransferSpeedColumn(), TimeRemainingColumn()]
+        with Progress(*columns, console=self.console, transient=True) as progress:
+            task = progress.add_task(f"downloading {label}", total=total_bytes)
+            yield lambda n: progress.advance(task, n)
+
+    @contextlib.contextmanager
+    def epoch(self, description, total_steps):
+        """Progress of one epoch: yields `update(step, fields)`; silent unless interactive."""
+        if not self.interactive:
+            yield lambda step, fields: None
+            return
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[status]}"), TimeRemainingColumn()]
+        with Progress(*columns, console=self.console, transient=True) as progress:
+            task = progress.add_task(description, total=total_steps, status="")
+
+            def update(step, fields):
+                progress.update(task, completed=step, status=fields)
+
+            yield update

@@ -1,0 +1,139 @@
+"""Downloading dataset files: mirrors in order, checksums, atomic writes, safe extraction."""
+
+import hashlib
+import http.client
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from bench.errors import DatasetError
+
+CHUNK = 1 << 16
+TIMEOUT_S = 30
+
+
+def md5_of(path):
+    """The hex MD5 digest of a file (the checksum datasets publish)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mirrors_from_env(mirrors):
+    """`mirrors` with those of BENCH_MIRRORS (space-separated base URLs) tried first."""
+    extra = os.environ.get("BENCH_MIRRORS", "").split()
+    return [url if url.endswith("/") else url + "/" for url in extra] + list(mirrors)
+
+
+def fetch(filename, md5, mirrors, destination, report=None):
+    """Download `filename` from the first mirror that serves it intact.
+
+    The file is streamed to a temporary name in the destination folder and
+    renamed into place only once its MD5 matches, so an interrupted or corrupt
+    download is never taken for a complete one.
+
+    Args:
+        filename: the file's name, appended to each mirror's base URL.
+        md5: its published MD5 hex digest.
+        mirrors: base URLs ending in "/", tried in order.
+        destination: the file's final path.
+        report: a bench.console.Reporter for progress and warnings.
+
+    Returns:
+        `destination`, verified.
+
+    Raises:
+        DatasetError: no mirror gave a file with the right checksum.
+    """
+    destination = Path(destination)
+    _make_folder(destination.parent)
+    failures = []
+    for base in mirrors_from_env(mirrors):
+        url = base + filename
+        try:
+            _download_verified(url, md5, destination, report)
+            return destination
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            reason = getattr(error, "reason", None) or error
+            failures.append(f"{url}: {reason}")
+            if report is not None:
+                report.warning(f"could not use {url}: {reason}")
+    raise DatasetError(
+        f"could not download {filename} from any of {len(failures)} mirror(s) "
+        f"({'; '.join(failures)}); check your connection, or put the file in "
+        f"{destination.parent} yourself, or list a mirror in BENCH_MIRRORS"
+    )
+
+
+def _make_folder(folder):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatasetError(
+            f"cannot create the data folder {folder}: {error.strerror}; "
+            "choose another with --data-dir or BENCH_DATA_DIR"
+        ) from error
+
+
+def _download_verified(url, md5, destination, report):
+    handle, partial = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    try:
+        digest = hashlib.md5()
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+            expected = int(response.headers.get("Content-Length") or 0)
+            received = 0
+            label = f"{destination.name} from {url.split('/')[2]}"
+            with (report.download(label, expected or None) if report else _no_progress()) as advance:
+                for chunk in iter(lambda: response.read(CHUNK), b""):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    advance(len(chunk))
+        if expected and received != expected:
+            raise ValueError(f"interrupted after {received} of {expected} bytes")
+        if digest.hexdigest() != md5:
+            raise ValueError(f"checksum mismatch (md5 {digest.hexdigest()}, expected {md5}); the file was deleted")
+        os.replace(partial, destination)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+class _no_progress:
+    def __enter__(self):
+        return lambda n: None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def extract_tar(archive, member_prefix, destination):
+    """Safely extract the members of `archive` under `member_prefix` into `destination`.
+
+    Members are extracted into a temporary folder with tarfile's "data" filter
+    (no absolute paths, no `..`, no links out, no devices), then the folder is
+    renamed into place, so a half-extracted archive is never used.
+
+    Raises:
+        DatasetError: the archive is corrupt or holds unsafe members.
+    """
+    destination = Path(destination)
+    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=".extract-"))
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = [m for m in tar.getmembers() if m.name.startswith(member_prefix)]
+            if not members:
+                raise DatasetError(f"{archive} holds no {member_prefix}; delete it to download it again")
+            tar.extractall(staging, members=members, filter="data")
+        if destination.exists():
+            shutil.rmtree(destination)
+        os.replace(staging / member_prefix, destination)
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise DatasetError(f"cannot extract {archive}: {error}; delete it to download it again") from error
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

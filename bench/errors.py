@@ -1,0 +1,41 @@
+"""The errors bench shows to its users as one line, without a traceback."""
+
+
+class BenchError(Exception):
+    """A problem the user can fix: shown as `error: <message>`, exit code 1.
+
+    The message says what was wrong and what to do about it.
+    """
+
+    exit_code = 1
+
+
+class BenchUsageError(BenchError):
+    """A bad command line or configuration value: exit code 2, like click's."""
+
+    exit_code = 2
+
+
+class PluginError(BenchError):
+    """A model or dataset plugin could not be loaded, or raised while used."""
+
+
+class DatasetError(BenchError):
+    """A dataset could not be downloaded, verified or read."""
+
+
+class TrainingStopped(BenchError):
+    """Training stopped before its end (a signal, or a non-finite loss)."""
+
+    def __init__(self, message, exit_code=1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def describe_exception(error):
+    """`Type: message` on one line (TensorFlow's messages carry a trace: keep its last line)."""
+    if isinstance(error, SyntaxError):
+        return f"SyntaxError: {error.msg} (line {error.lineno})"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    message = lines[-1] if lines else ""
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__

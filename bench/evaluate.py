@@ -1,0 +1,88 @@
+"""Measuring a model: the reconstruction metrics over a whole split, and `bench eval`."""
+
+import time
+
+import tensorflow as tf
+from rich.table import Table
+
+from bench import experiment, metrics, pipeline
+from bench.errors import BenchError, BenchUsageError
+from bench.runs import RunFolder
+
+CHECKPOINT_FOLDERS = {"best": "best", "last": "checkpoints"}
+
+
+class Evaluator:
+    """Sums (x − x̃)² over a split in one compiled function per image shape."""
+
+    def __init__(self, model, image_shape):
+        self.model = model
+        spec = tf.TensorSpec((None,) + tuple(image_shape), tf.float32)
+        self._squared_error = tf.function(self._batch_squared_error, input_signature=[spec])
+        self._reconstruct = tf.function(self._batch_reconstruction, input_signature=[spec])
+
+    def _batch_squared_error(self, images):
+        _, reconstruction = self.model.get(images, train_phase=False, l2_penalty=0.0)
+        self.model.pop_penalties()
+        return tf.reduce_sum(tf.square(tf.cast(reconstruction, tf.float32) - images))
+
+    def _batch_reconstruction(self, images):
+        _, reconstruction = self.model.get(images, train_phase=False, l2_penalty=0.0)
+        self.model.pop_penalties()
+        return reconstruction
+
+    def reconstruct(self, images):
+        """Reconstructions of a batch in [-1, 1] (inference mode)."""
+        return self._reconstruct(images)
+
+    def measure(self, images, batch_size):
+        """{error, mse, psnr} of the model over `images` (a uint8 or float32 tensor)."""
+        total = 0.0
+        for batch in pipeline.evaluation_batches(images, batch_size):
+            total += float(self._squared_error(batch))
+        return metrics.from_squared_error(total, int(tf.size(images)))
+
+
+def metrics_table(title, rows):
+    """A rich Table of {label: {error, mse, psnr}}."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    for name in ("error", "mse", "psnr"):
+        table.add_column(name, justify="right")
+    for label, values in rows.items():
+        table.add_row(label, *(metrics.format_value(n, values.get(n)) for n in ("error", "mse", "psnr")))
+    return table
+
+
+def restore(model, run, checkpoint):
+    """Load the `checkpoint` ("best" or "last") weights of `run` into `model`."""
+    folder = run.sub(CHECKPOINT_FOLDERS[checkpoint])
+    path = tf.train.latest_checkpoint(str(folder))
+    if path is None:
+        raise BenchError(f"{run.path} has no {checkpoint} checkpoint yet; train it first (or choose --checkpoint)")
+    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    return path
+
+
+def evaluate_run(run_path, split, checkpoint, batch_size, report):
+    """`bench eval`: measure a run's checkpoint on a split and record it in its results."""
+    if batch_size <= 0:
+        raise BenchUsageError(f"--batch-size must be a positive integer, got {batch_size}")
+    run = RunFolder(run_path)
+    config = run.read_config()
+    model_spec, dataset_spec = experiment.find_plugins(config.model, config.dataset)
+    with experiment.device_scope(config.device):
+        dataset, splits = experiment.load_data(dataset_spec, config.data_dir, report)
+        model = experiment.build_model(model_spec, dataset.image_shape)
+        restore(model, run, checkpoint)
+        images = pipeline.in_memory(splits[split][0])
+        values = Evaluator(model, dataset.image_shape).measure(images, batch_size or config.batch_size)
+    results = run.read_results()
+    values["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    results.setdefault("evaluations", {})[f"{checkpoint} checkpoint, {split}"] = values
+    run.write_results(results)
+    report.table(metrics_table(f"{run.path}: {checkpoint} checkpoint on {split} ({len(images)} images)",
+                               {split: values}))
+    for name, text in metrics.DEFINITIONS.items():
+        report.info(f"  {name}: {text}")
+    return values

@@ -1,0 +1,98 @@
+"""The dataset plugin interface."""
+
+import numpy as np
+
+from bench.errors import DatasetError
+
+SPLITS = ("train", "validation", "test")
+
+
+class Input:
+    """Base class of a dataset plugin: `inputs/<Name>.py` holding `class <Name>(Input)`.
+
+    A dataset tells the bench what its images look like and hands over each
+    split as NumPy arrays; the bench builds the tf.data pipeline (shuffle,
+    batch, scale, prefetch) itself. Set the class attributes and implement
+    `load`::
+
+        class Tiny(Input):
+            '''Four random 8x8 images (one line shown by `bench list`).'''
+            image_shape = (8, 8, 1)
+            num_classes = 2
+            split_sizes = {"train": 2, "validation": 1, "test": 1}
+
+            def load(self, split):
+                rng = np.random.default_rng(SPLITS.index(split))
+                n = self.split_sizes[split]
+                return (rng.integers(0, 256, (n, 8, 8, 1), dtype=np.uint8),
+                        rng.integers(0, 2, n))
+
+    Attributes:
+        image_shape: (height, width, channels) of every image.
+        num_classes: number of label classes (0 for unlabelled data).
+        class_names: optional names of the classes, index = label.
+        split_sizes: nominal number of images in "train", "validation", "test".
+        data_dir: the cache folder (a `pathlib.Path`) where downloaded files
+            live, as given by `--data-dir` / `BENCH_DATA_DIR`.
+        report: a `bench.console.Reporter` for warnings and download progress.
+    """
+
+    image_shape: tuple = ()
+    num_classes: int = 0
+    class_names: tuple = ()
+    split_sizes: dict = {}
+
+    def __init__(self, data_dir, report=None):
+        """Args:
+        data_dir: the dataset cache folder (need not exist yet).
+        report: where to send warnings and progress; None prints nothing.
+        """
+        self.data_dir = data_dir
+        self.report = report
+
+    @property
+    def name(self):
+        """The dataset's name, the class name (used in run folder names)."""
+        return type(self).__name__
+
+    def load(self, split):
+        """Return one split as `(images, labels)`.
+
+        Args:
+            split: "train", "validation" or "test".
+
+        Returns:
+            images: array of shape (n, *image_shape), either uint8 in [0, 255]
+                (preferred: 4x less memory; the bench scales it to [-1, 1] in
+                the pipeline) or float32 already in [-1, 1].
+            labels: int array of shape (n,), or None for unlabelled data.
+
+        Raises:
+            bench.errors.DatasetError: the data cannot be had or is corrupt;
+                its message says what to do.
+        """
+        raise NotImplementedError(f"{self.name}.load(split) is not implemented")
+
+    def warn(self, message):
+        """Show a warning to the user (and in the run's train.log)."""
+        if self.report is not None:
+            self.report.warning(message)
+
+
+def check_split(dataset, split, images, labels):
+    """Check what a plugin's `load` returned; DatasetError names what is wrong."""
+    where = f"dataset {dataset.name}, split {split}"
+    if not isinstance(images, np.ndarray) or images.ndim != 4:
+        raise DatasetError(f"{where}: images must be an array of shape (n, h, w, c), got {_shape(images)}")
+    if tuple(images.shape[1:]) != tuple(dataset.image_shape):
+        raise DatasetError(f"{where}: images have shape {images.shape[1:]}, the dataset declares {dataset.image_shape}")
+    if len(images) == 0:
+        raise DatasetError(f"{where}: the split is empty")
+    if images.dtype != np.uint8 and images.dtype != np.float32:
+        raise DatasetError(f"{where}: images must be uint8 or float32, got {images.dtype}")
+    if labels is not None and len(labels) != len(images):
+        raise DatasetError(f"{where}: {len(images)} images but {len(labels)} labels")
+
+
+def _shape(value):
+    return getattr(value, "shape", type(value).__name__)

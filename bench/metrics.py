@@ -1,0 +1,25 @@
+"""Reconstruction metrics, each with its scale stated."""
+
+import math
+
+DEFINITIONS = {
+    "error": "DTB's error: ½·mean((x − x̃)²) over all pixels, pixels in [-1, 1] (the DTB blog's number)",
+    "mse": "mean((x − x̃)²) over all pixels, pixels in [0, 1] (= error / 2)",
+    "psnr": "10·log10(1 / mse) in dB, from the dataset-wide mse on [0, 1]",
+}
+HIGHER_IS_BETTER = {"error": False, "mse": False, "psnr": True}
+
+
+def from_squared_error(sum_squared_error, n_values):
+    """{error, mse, psnr} from the sum of (x − x̃)² over `n_values` pixels on [-1, 1]."""
+    mean_square = sum_squared_error / n_values
+    mse = mean_square / 4.0  # [-1, 1] → [0, 1] halves each difference
+    psnr = 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
+    return {"error": 0.5 * mean_square, "mse": mse, "psnr": psnr}
+
+
+def format_value(name, value):
+    """A metric as the tables show it."""
+    if value is None:
+        return "—"
+    return f"{value:.2f}" if name.endswith("psnr") else f"{value:.5f}"

@@ -1,0 +1,82 @@
+"""Keras optimizers by name, DTB's TensorFlow 1 names and arguments included."""
+
+import difflib
+import inspect
+
+import keras
+
+from bench.errors import BenchUsageError
+
+# TensorFlow 1's optimizer classes, as DTB's commands name them.
+DTB_NAMES = {
+    "adamoptimizer": "Adam",
+    "momentumoptimizer": "SGD",
+    "gradientdescentoptimizer": "SGD",
+    "rmspropoptimizer": "RMSprop",
+    "adagradoptimizer": "Adagrad",
+    "adadeltaoptimizer": "Adadelta",
+    "ftrloptimizer": "Ftrl",
+}
+# TensorFlow 1's argument names that Keras spells differently.
+DTB_ARGS = {"use_nesterov": "nesterov", "beta1": "beta_1", "beta2": "beta_2", "lr": "learning_rate"}
+# Keras arguments a run may not set: bench owns naming and loss scaling.
+RESERVED_ARGS = {"name", "loss_scale_factor", "kwargs"}
+
+
+def keras_optimizers():
+    """{name: class} of every optimizer keras.optimizers offers."""
+    found = {}
+    for name in dir(keras.optimizers):
+        value = getattr(keras.optimizers, name)
+        if (isinstance(value, type) and issubclass(value, keras.optimizers.Optimizer)
+                and value is not keras.optimizers.Optimizer and "LossScale" not in name):
+            found[name] = value
+    return found
+
+
+def resolve(name, args):
+    """Canonical Keras name and full arguments (learning_rate filled in) for an optimizer.
+
+    Raises:
+        BenchUsageError: unknown optimizer or argument.
+    """
+    known = keras_optimizers()
+    canonical = DTB_NAMES.get(name.lower()) or next((k for k in known if k.lower() == name.lower()), None)
+    if canonical is None:
+        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise BenchUsageError(f"unknown optimizer '{name}'; {hint}choose one of {', '.join(sorted(known))}")
+    parameters = inspect.signature(known[canonical].__init__).parameters
+    allowed = [p for p in parameters if p != "self" and p not in RESERVED_ARGS]
+    resolved = {}
+    for key, value in args.items():
+        key = DTB_ARGS.get(key, key)
+        if key not in allowed:
+            raise BenchUsageError(
+                f"optimizer {canonical} has no argument '{key}'; its arguments are {', '.join(allowed)}"
+            )
+        resolved[key] = value
+    if "learning_rate" not in resolved:
+        resolved["learning_rate"] = parameters["learning_rate"].default
+    if isinstance(resolved["learning_rate"], bool) or not isinstance(resolved["learning_rate"], (int, float)) \
+            or resolved["learning_rate"] <= 0:
+        raise BenchUsageError(f"learning_rate must be a positive number, got {resolved['learning_rate']!r}")
+    resolved["learning_rate"] = float(resolved["learning_rate"])
+    return canonical, resolved
+
+
+def build(name, args, steps_per_epoch, lr_decay=False, lr_decay_epochs=25, lr_decay_factor=0.1):
+    """A Keras optimizer; with lr_decay, DTB's staircase exponential decay every N epochs.
+
+    Raises:
+        BenchUsageError: Keras refused the arguments' values.
+    """
+    args = dict(args)
+    if lr_decay:
+        args["learning_rate"] = keras.optimizers.schedules.ExponentialDecay(
+            args["learning_rate"], decay_steps=steps_per_epoch * lr_decay_epochs,
+            decay_rate=lr_decay_factor, staircase=True)
+    try:
+        return keras_optimizers()[name](**args)
+    except (TypeError, ValueError) as error:
+        raise BenchUsageError(f"optimizer {name} refused its arguments {args}: {error}") from error

@@ -1,0 +1,156 @@
+"""Run folders: where a run lives, its configuration and its results files.
+
+    log/<Model>/<run name>/
+        config.yaml     the whole resolved configuration
+        train/ validation/   TensorBoard events
+        checkpoints/    latest (model, optimizer, step, epoch, best value)
+        best/           the best model on validation
+        results.json    the results, for `bench compare` (machine-readable)
+        results.txt     the same for people, each metric's scale stated
+        train.log       what the console showed
+
+Nothing here imports TensorFlow.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from bench import metrics
+from bench.config import TrainConfig, read_yaml_mapping, write_yaml
+from bench.errors import BenchError, BenchUsageError
+
+CONFIG_FILE = "config.yaml"
+RESULTS_JSON = "results.json"
+RESULTS_TXT = "results.txt"
+LOG_FILE = "train.log"
+
+
+def atomic_write_text(path, text):
+    """Write `text` to `path` so that readers see the old or the new file, never half."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+class RunFolder:
+    """One run's folder on disk."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    @classmethod
+    def for_config(cls, config):
+        """The folder of `config`'s run: <log_dir>/<Model>/<run name>."""
+        return cls(Path(config.log_dir) / config.model / config.run_name())
+
+    def sub(self, name):
+        """A path inside the run folder."""
+        return self.path / name
+
+    def is_run(self):
+        """Whether the folder holds a run (a config.yaml)."""
+        return self.sub(CONFIG_FILE).is_file()
+
+    def read_config(self):
+        """The run's TrainConfig; BenchError when the folder is not a run."""
+        if not self.is_run():
+            raise BenchUsageError(
+                f"{self.path} is not a bench run folder (it has no {CONFIG_FILE}); "
+                "'bench compare' lists the runs under log/"
+            )
+        values = read_yaml_mapping(self.sub(CONFIG_FILE))
+        try:
+            return TrainConfig.from_dict(values)
+        except TypeError as error:
+            raise BenchError(f"{self.sub(CONFIG_FILE)} is incomplete ({error}); it was not written by bench") from error
+
+    def check_can_hold(self, config, restart):
+        """Refuse a configuration that differs from the one already in this folder."""
+        if restart or not self.is_run():
+            return
+        saved = read_yaml_mapping(self.sub(CONFIG_FILE))
+        differing = config.differences(saved)
+        if differing:
+            details = ", ".join(f"{key} ({saved.get(key)!r} there, {getattr(config, key, None)!r} now)"
+                                for key in differing)
+            raise BenchUsageError(
+                f"{self.path} holds a run with another configuration: {details}; "
+                "add --comment to name a new run, or --restart to replace it"
+            )
+
+    def prepare(self, config, restart):
+        """Create (or, with restart, empty) the folder and write config.yaml.
+
+        Returns:
+            True when an earlier run is resumed.
+        """
+        self.check_can_hold(config, restart)
+        try:
+            if restart and self.path.exists():
+                shutil.rmtree(self.path)
+            resuming = self.is_run()
+            for sub in ("train", "validation", "checkpoints", "best"):
+                self.sub(sub).mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.sub(CONFIG_FILE), write_yaml(config.to_dict()))
+        except OSError as error:
+            raise BenchError(
+                f"cannot write the run folder {self.path}: {error.strerror or error}; "
+                "choose a writable folder with --log-dir"
+            ) from error
+        return resuming
+
+    def read_results(self):
+        """The run's results.json as a dict ({} when absent or unreadable)."""
+        try:
+            return json.loads(self.sub(RESULTS_JSON).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def write_results(self, results):
+        """Write results.json and its readable twin results.txt, atomically."""
+        results = dict(results, updated=time.strftime("%Y-%m-%d %H:%M:%S"))
+        atomic_write_text(self.sub(RESULTS_JSON), json.dumps(results, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(self.sub(RESULTS_TXT), results_text(self.path, results))
+
+
+def _metric_rows(rows):
+    names = ["error", "mse", "psnr"]
+    lines = [f"  {'':34}" + "".join(f"{n:>12}" for n in names)]
+    for label, values in rows:
+        lines.append(f"  {label:34}" + "".join(f"{metrics.format_value(n, values.get(n)):>12}" for n in names))
+    return lines
+
+
+def results_text(path, results):
+    """The text of results.txt."""
+    lines = [f"bench results: {path}",
+             f"status: {results.get('status', '?')}, {results.get('epochs_done', 0)} of "
+             f"{results.get('epochs_planned', '?')} epochs done"]
+    best = results.get("best", {})
+    if best:
+        lines += ["", f"best model on validation (epoch {results.get('best_epoch')}):"]
+        lines += _metric_rows([(split, best[split]) for split in ("validation", "test") if split in best])
+    evaluations = results.get("evaluations", {})
+    if evaluations:
+        lines += ["", "bench eval:"]
+        lines += _metric_rows([(f"{key} ({value.get('when', '')})", value) for key, value in sorted(evaluations.items())])
+    lines += ["", "metrics:"] + [f"  {name}: {text}" for name, text in metrics.DEFINITIONS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def find_runs(log_dir):
+    """Every run folder under `log_dir`, sorted by path."""
+    root = Path(log_dir)
+    if not root.is_dir():
+        return []
+    return [RunFolder(p.parent) for p in sorted(root.rglob(CONFIG_FILE))]

@@ -1,0 +1,51 @@
+"""Importing TensorFlow quietly, once, and only when a command needs it."""
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+
+VERBOSE = False
+
+
+def set_verbose(verbose):
+    """Show TensorFlow's start-up chatter and full tracebacks from now on."""
+    global VERBOSE
+    VERBOSE = VERBOSE or bool(verbose)
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Send file descriptor 2 to /dev/null: TensorFlow's C++ logger writes
+    there before absl is initialised, where TF_CPP_MIN_LOG_LEVEL has no effect."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow():
+    """Return the `tensorflow` module, imported without its log noise unless verbose."""
+    if "tensorflow" in sys.modules and "keras" in sys.modules:
+        return sys.modules["tensorflow"]
+    if VERBOSE:
+        import tensorflow as tf
+
+        return tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _stderr_silenced():
+        import tensorflow as tf
+        import keras  # noqa: F401  (keras' own import-time messages)
+
+        tf.config.list_physical_devices()  # device start-up messages
+    tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="keras")
+    return tf

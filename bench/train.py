@@ -1,0 +1,249 @@
+"""`bench train`: the training loop, its checkpoints, and how it stops.
+
+One compiled step per batch (traced once: the batch dimension is left
+unknown), validation after every epoch, the latest state saved after every
+epoch (so a killed process loses at most the epoch in progress), the best
+model on validation kept apart, and its validation and test metrics written
+to results.txt at the end.
+"""
+
+import math
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bench import experiment, optimizers, pipeline
+from bench.errors import TrainingStopped
+from bench.evaluate import Evaluator, metrics_table
+from bench.runs import LOG_FILE, RunFolder
+from bench.summaries import RunWriters
+
+SUMMARY_EVERY_STEPS = 100
+PROGRESS_EVERY_S = 0.2
+GRID_IMAGES = 8
+
+
+def run_training(config, restart, report):
+    """Check the configuration, prepare the run folder and train; returns the results dict."""
+    config.check()
+    config.optimizer, config.optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
+    model_spec, dataset_spec = experiment.find_plugins(config.model, config.dataset)
+    config.model, config.dataset = model_spec.name, dataset_spec.name
+    run = RunFolder.for_config(config)
+    run.check_can_hold(config, restart)
+    keras.utils.set_random_seed(config.seed)
+    with experiment.device_scope(config.device):
+        dataset, splits = experiment.load_data(dataset_spec, config.data_dir, report)
+        model = experiment.build_model(model_spec, dataset.image_shape, config.l2_penalty)
+        resuming = run.prepare(config, restart)
+        report.attach_log(run.sub(LOG_FILE))
+        try:
+            report.info(f"{'resuming' if resuming else 'starting'} {run.path}")
+            return Trainer(config, run, dataset, splits, model, report).fit()
+        finally:
+            report.detach_log()
+
+
+class StopSignals:
+    """Turns SIGINT and SIGTERM into a flag the loop checks between steps."""
+
+    def __init__(self):
+        self.received = None
+        self._previous = {}
+
+    def __enter__(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        return False
+
+
+class Trainer:
+    """Trains one run from wherever its checkpoint left it."""
+
+    def __init__(self, config, run, dataset, splits, model, report):
+        self.config, self.run, self.model, self.report = config, run, model, report
+        self.image_shape = tuple(dataset.image_shape)
+        self.train_images = pipeline.in_memory(splits["train"][0])
+        self.validation_images = pipeline.in_memory(splits["validation"][0])
+        self.test_images = pipeline.in_memory(splits["test"][0])
+        self.steps_per_epoch = math.ceil(len(self.train_images) / config.batch_size)
+        self.optimizer = optimizers.build(config.optimizer, config.optimizer_args, self.steps_per_epoch,
+                                          config.lr_decay, config.lr_decay_epochs, config.lr_decay_factor)
+        self.optimizer.build(model.trainable_variables)
+        self.state = {
+            "step": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "epochs_done": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "best_error": tf.Variable(math.inf, dtype=tf.float64, trainable=False),
+            "best_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+        }
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, **self.state)
+        self.latest = tf.train.CheckpointManager(checkpoint, str(run.sub("checkpoints")), max_to_keep=1)
+        self.best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(run.sub("best")), max_to_keep=1)
+        self.evaluator = Evaluator(model, self.image_shape)
+        self.grid_images = pipeline.to_model_range(self.validation_images[:GRID_IMAGES])
+        self.train_step = self._compile_train_step()
+        self.writers = RunWriters(run)
+
+    def _compile_train_step(self):
+        model, optimizer, l2_penalty = self.model, self.optimizer, self.config.l2_penalty
+        variables = model.trainable_variables
+
+        @tf.function(input_signature=[tf.TensorSpec((None,) + self.image_shape, tf.float32)])
+        def train_step(images):
+            with tf.GradientTape() as tape:
+                _, reconstruction = model.get(images, train_phase=True, l2_penalty=l2_penalty)
+                reconstruction_loss = model.loss(reconstruction, images)
+                penalties = model.pop_penalties()
+                loss = reconstruction_loss + tf.add_n(list(penalties.values())) if penalties else reconstruction_loss
+            gradients = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(gradients, variables))
+            error = 0.5 * tf.reduce_mean(tf.square(tf.cast(reconstruction, tf.float32) - images))
+            terms = {f"{name}_loss": value for name, value in penalties.items()}
+            return dict(terms, loss=loss, reconstruction_loss=reconstruction_loss, error=error)
+
+        return train_step
+
+    # -- the loop ---------------------------------------------------------
+
+    def fit(self):
+        """Train until config.epochs are done; returns the results dict."""
+        if self.latest.latest_checkpoint:
+            self.latest.checkpoint.restore(self.latest.latest_checkpoint).assert_existing_objects_matched()
+        epochs_done = int(self.state["epochs_done"])
+        if epochs_done >= self.config.epochs:
+            self.report.info(f"{self.run.path} has already trained {epochs_done} epochs "
+                             f"(--epochs {self.config.epochs}); pass more --epochs to continue")
+            return self.finish()
+        if epochs_done or int(self.state["step"]):
+            self.report.info(f"resuming at epoch {epochs_done + 1} (step {int(self.state['step'])})")
+        try:
+            with StopSignals() as signals:
+                for epoch in range(epochs_done, self.config.epochs):
+                    self.train_epoch(epoch, signals)
+                    self.end_epoch(epoch)
+        finally:
+            self.writers.close()
+        return self.finish()
+
+    def train_epoch(self, epoch, signals):
+        """Run the remaining steps of `epoch`; on a signal, save and stop."""
+        step = int(self.state["step"])
+        done_in_epoch = step - epoch * self.steps_per_epoch
+        batches = pipeline.training_batches(self.train_images, self.config.batch_size,
+                                            self.config.seed, epoch, done_in_epoch)
+        started, images_seen, last_shown, outputs = time.perf_counter(), 0, 0.0, None
+        description = f"epoch {epoch + 1}/{self.config.epochs}"
+        with self.report.epoch(description, self.steps_per_epoch) as show:
+            for images in batches:
+                outputs = self.train_step(images)
+                step += 1
+                images_seen += int(images.shape[0])
+                if step % SUMMARY_EVERY_STEPS == 0:
+                    self._log_step(step, outputs)
+                now = time.perf_counter()
+                if now - last_shown > PROGRESS_EVERY_S:
+                    last_shown = now
+                    loss = self._checked_loss(outputs, epoch, step)
+                    show(step - epoch * self.steps_per_epoch,
+                         f"loss {loss:.5f}  {images_seen / (now - started):,.0f} img/s")
+                if signals.received:
+                    self._stop_on_signal(signals.received, epoch, step, outputs)
+        self.state["step"].assign(step)
+        self.epoch_speed = images_seen / max(time.perf_counter() - started, 1e-9)
+        self.epoch_train_error = float(outputs["error"]) if outputs is not None else math.nan
+        if outputs is not None:
+            self._checked_loss(outputs, epoch, step)
+            self._log_step(step, outputs)
+
+    def _log_step(self, step, outputs):
+        values = {tag: float(value) for tag, value in outputs.items()}
+        values["learning_rate"] = float(self.optimizer.learning_rate)
+        self.writers.scalars(self.writers.train, step, values)
+
+    def _checked_loss(self, outputs, epoch, step):
+        loss = float(outputs["loss"])
+        if not math.isfinite(loss):
+            kept = int(self.state["epochs_done"])
+            self._write_results("diverged")
+            raise TrainingStopped(
+                f"the loss became {loss} at epoch {epoch + 1}, step {step}: training stopped; the last good "
+                f"checkpoint (after epoch {kept}) is kept. Lower the learning rate (--optimizer-args) "
+                "and run again with --restart")
+        return loss
+
+    def _stop_on_signal(self, signum, epoch, step, outputs):
+        self._checked_loss(outputs, epoch, step)
+        self.state["step"].assign(step)
+        self.latest.save(checkpoint_number=step)
+        self._write_results("interrupted")
+        name = signal.Signals(signum).name
+        raise TrainingStopped(
+            f"{name} received: stopped in epoch {epoch + 1} at step {step} and saved a checkpoint. "
+            f"Resume with the same command, or: bench train --config {self.run.sub('config.yaml')}",
+            exit_code=128 + signum)
+
+    def end_epoch(self, epoch):
+        """Validate, keep the best model, save the latest state, log, report."""
+        step = int(self.state["step"])
+        validation = self.evaluator.measure(self.validation_images, self.config.batch_size)
+        improved = validation["error"] < float(self.state["best_error"])
+        if improved:
+            self.state["best_error"].assign(validation["error"])
+            self.state["best_epoch"].assign(epoch + 1)
+            self.best.save(checkpoint_number=epoch + 1)
+        self.state["epochs_done"].assign(epoch + 1)
+        self.latest.save(checkpoint_number=step)
+        self.writers.scalars(self.writers.validation, step, validation)
+        self.writers.weights(step, self.model)
+        self.writers.reconstructions(step, self.grid_images, self.evaluator.reconstruct(self.grid_images))
+        self.writers.flush()
+        self._write_results("running", validation_of_best=validation if improved else None)
+        self.report.info(
+            f"epoch {epoch + 1}/{self.config.epochs}  train error {self.epoch_train_error:.5f}  "
+            f"validation error {validation['error']:.5f}{' (best)' if improved else ''}  "
+            f"mse {validation['mse']:.5f}  psnr {validation['psnr']:.2f} dB  {self.epoch_speed:,.0f} img/s")
+
+    # -- results ------------------------------------------------------------
+
+    def _write_results(self, status, validation_of_best=None, test_of_best=None):
+        results = self.run.read_results()
+        best = dict(results.get("best", {}))
+        if validation_of_best is not None:
+            best = {"validation": validation_of_best}
+        if test_of_best is not None:
+            best["test"] = test_of_best
+        results.update(status=status, epochs_done=int(self.state["epochs_done"]),
+                       epochs_planned=self.config.epochs, best_epoch=int(self.state["best_epoch"]),
+                       steps=int(self.state["step"]), best=best)
+        self.run.write_results(results)
+        return results
+
+    def finish(self):
+        """Measure the best model on validation and test, write and show the results."""
+        path = self.best.latest_checkpoint
+        if path is None:
+            raise TrainingStopped(f"{self.run.path} has no best checkpoint; run with --restart")
+        self.best.checkpoint.restore(path).expect_partial()
+        validation = self.evaluator.measure(self.validation_images, self.config.batch_size)
+        test = self.evaluator.measure(self.test_images, self.config.batch_size)
+        results = self._write_results("finished", validation_of_best=validation, test_of_best=test)
+        title = f"best model (epoch {results['best_epoch']} of {results['epochs_done']}): {self.run.path}"
+        self.report.table(metrics_table(title, {"validation": validation, "test": test}))
+        self.report.info(f"results in {self.run.sub('results.txt')}; curves: tensorboard --logdir {self.config.log_dir}")
+        return results
+
+
+def finite(values):
+    """Whether every number in `values` is finite."""
+    return bool(np.all(np.isfinite(list(values))))
