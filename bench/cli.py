@@ -84,13 +84,13 @@ def cli():
 @verbose_option
 def list_command(what):
     """List the models and datasets bench can use, and where each comes from."""
-    from rich.console import Console
     from rich.table import Table
 
     from bench import plugins
+    from bench.console import make_console
 
     kinds = {"models": ["model"], "datasets": ["dataset"], None: ["model", "dataset"]}[what]
-    console = Console(highlight=False, soft_wrap=False)
+    console = make_console()
     for kind in kinds:
         table = Table(title=f"{plugins.folder_word(kind)}", title_justify="left")
         for column in ("name", "from", "description"):

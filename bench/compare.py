@@ -2,10 +2,10 @@
 
 import difflib
 
-from rich.console import Console
 from rich.table import Table
 
 from bench import metrics
+from bench.console import make_console
 from bench.config import read_yaml_mapping
 from bench.errors import BenchError, BenchUsageError
 from bench.runs import find_runs
@@ -83,7 +83,7 @@ def _cell(key, value):
 def compare_runs(log_dir, model, dataset, sort_key):
     """Print the comparison table."""
     rows = sort_rows(collect_rows(log_dir, model, dataset), sort_key)
-    console = Console(highlight=False, soft_wrap=False)
+    console = make_console()
     if not rows:
         console.print(f"no runs under {log_dir}; start one with: bench train --model SingleLayerCAE --dataset Digits --epochs 5")
         return

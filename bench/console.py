@@ -21,6 +21,13 @@ from rich.progress import (
 )
 
 
+def make_console():
+    """A rich console on standard output; wide when it is not a terminal, so that
+    tables written to files and pipes are not folded to 80 columns."""
+    width = None if sys.stdout.isatty() else 200
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
+
+
 class Reporter:
     """Console and log output for one command."""
 
@@ -37,7 +44,7 @@ class Reporter:
     def console(self):
         """The rich console on the current standard output."""
         if self._console is None or self._console.file is not sys.stdout:
-            self._console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+            self._console = make_console()
         return self._console
 
     def attach_log(self, path):

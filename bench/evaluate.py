@@ -43,9 +43,9 @@ class Evaluator:
         return metrics.from_squared_error(total, int(tf.size(images)))
 
 
-def metrics_table(title, rows):
+def metrics_table(rows):
     """A rich Table of {label: {error, mse, psnr}}."""
-    table = Table(title=title, title_justify="left")
+    table = Table()
     table.add_column("")
     for name in ("error", "mse", "psnr"):
         table.add_column(name, justify="right")
@@ -66,7 +66,7 @@ def restore(model, run, checkpoint):
 
 def evaluate_run(run_path, split, checkpoint, batch_size, report):
     """`bench eval`: measure a run's checkpoint on a split and record it in its results."""
-    if batch_size <= 0:
+    if batch_size is not None and batch_size <= 0:
         raise BenchUsageError(f"--batch-size must be a positive integer, got {batch_size}")
     run = RunFolder(run_path)
     config = run.read_config()
@@ -81,8 +81,8 @@ def evaluate_run(run_path, split, checkpoint, batch_size, report):
     values["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
     results.setdefault("evaluations", {})[f"{checkpoint} checkpoint, {split}"] = values
     run.write_results(results)
-    report.table(metrics_table(f"{run.path}: {checkpoint} checkpoint on {split} ({len(images)} images)",
-                               {split: values}))
+    report.info(f"{run.path}: {checkpoint} checkpoint on {split} ({len(images)} images)")
+    report.table(metrics_table({split: values}))
     for name, text in metrics.DEFINITIONS.items():
         report.info(f"  {name}: {text}")
     return values

@@ -12,7 +12,6 @@ import signal
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from bench import experiment, optimizers, pipeline
@@ -238,12 +237,7 @@ class Trainer:
         validation = self.evaluator.measure(self.validation_images, self.config.batch_size)
         test = self.evaluator.measure(self.test_images, self.config.batch_size)
         results = self._write_results("finished", validation_of_best=validation, test_of_best=test)
-        title = f"best model (epoch {results['best_epoch']} of {results['epochs_done']}): {self.run.path}"
-        self.report.table(metrics_table(title, {"validation": validation, "test": test}))
+        self.report.info(f"best model (epoch {results['best_epoch']} of {results['epochs_done']}): {self.run.path}")
+        self.report.table(metrics_table({"validation": validation, "test": test}))
         self.report.info(f"results in {self.run.sub('results.txt')}; curves: tensorboard --logdir {self.config.log_dir}")
         return results
-
-
-def finite(values):
-    """Whether every number in `values` is finite."""
-    return bool(np.all(np.isfinite(list(values))))
