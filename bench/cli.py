@@ -34,6 +34,7 @@ class BenchGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
+        tf_runtime.set_verbose(False)
         try:
             result = super().main(args=args, prog_name=prog_name or "bench", standalone_mode=False, **extra)
         except click.UsageError as error:
@@ -55,7 +56,8 @@ class BenchGroup(click.Group):
 
 
 def _set_verbose(ctx, param, value):
-    tf_runtime.set_verbose(value)
+    if value:  # given at the group or the command level: either turns it on
+        tf_runtime.set_verbose(True)
 
 
 verbose_option = click.option(

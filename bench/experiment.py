@@ -52,7 +52,7 @@ def build_model(model_spec, image_shape, l2_penalty=0.0):
         model = model_class()
         if type(model).build is not Autoencoder.build:
             model.build((None,) + tuple(image_shape))
-        _, reconstruction = model.get(probe, train_phase=True, l2_penalty=l2_penalty)
+        _, reconstruction = model.get(probe, train_phase=False, l2_penalty=l2_penalty)
         model.pop_penalties()
         if tuple(reconstruction.shape) == tuple(probe.shape):
             float(model.loss(reconstruction, probe))

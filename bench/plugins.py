@@ -109,7 +109,9 @@ def _entry_point_file(entry_point):
 
 
 def _load_class_from_file(kind, name, path):
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    # Named by path and content: an edited file is a new module, two same-named
+    # files in different folders never collide.
+    digest = hashlib.sha1(str(path).encode() + Path(path).read_bytes()).hexdigest()[:12]
     module_name = f"bench._plugins.{KINDS[kind][0]}_{digest}.{name}"
     module = sys.modules.get(module_name)
     if module is None:

@@ -10,9 +10,9 @@ VERBOSE = False
 
 
 def set_verbose(verbose):
-    """Show TensorFlow's start-up chatter and full tracebacks from now on."""
+    """Show (True) or hide (False) TensorFlow's chatter and full tracebacks from now on."""
     global VERBOSE
-    VERBOSE = VERBOSE or bool(verbose)
+    VERBOSE = bool(verbose)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,248 @@
+"""Shared fixtures: a workspace folder, the CLI, dataset files in the real formats,
+and a loopback HTTP server that can also serve corrupt and truncated files."""
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tarfile
+import textwrap
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import cli
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+# -- the workspace and the CLI ---------------------------------------------------
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """An empty current directory with its own data cache; no BENCH_* from outside."""
+    for key in list(os.environ):
+        if key.startswith("BENCH_"):
+            monkeypatch.delenv(key)
+    folder = tmp_path / "work"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path / "cache"))
+    return folder
+
+
+class Result:
+    """What a bench command did: exit code, standard output and error."""
+
+    def __init__(self, exit_code, stdout, stderr):
+        self.exit_code, self.stdout, self.stderr = exit_code, stdout, stderr
+
+    def __repr__(self):
+        return f"<exit {self.exit_code}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}>"
+
+
+def bench(*args, env=None):
+    """Run `bench ARGS` in this process (TensorFlow stays imported between tests)."""
+    result = CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def bench_process(*args, cwd=None, env=None, **popen):
+    """Start `python -m bench ARGS` as its own process."""
+    full_env = dict(os.environ, **(env or {}))
+    full_env["PYTHONPATH"] = str(PROJECT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    return subprocess.Popen([sys.executable, "-m", "bench", *map(str, args)], cwd=cwd, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def assert_one_line_error(result, *fragments, exit_code=None):
+    """A failed command: the exit code, one `error:` line naming the fragments, no traceback."""
+    assert result.exit_code != 0, result
+    if exit_code is not None:
+        assert result.exit_code == exit_code, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, result
+    assert "Traceback" not in result.stderr + result.stdout, result
+    for fragment in fragments:
+        assert fragment.lower() in errors[0].lower(), result
+
+
+# -- datasets in the real file formats -------------------------------------------
+
+def idx_bytes(array):
+    """An array of unsigned bytes in the IDX format, gzipped."""
+    magic = 0x0800 | array.ndim
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return gzip.compress(header + array.astype(np.uint8).tobytes(), mtime=0)
+
+
+def md5(data):
+    """The hex MD5 of bytes."""
+    return hashlib.md5(data).hexdigest()
+
+
+MNIST_NAMES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+def mnist_files(n_train=200, n_test=40, seed=0):
+    """{file name: bytes} of a small MNIST-format dataset (28×28 blobs, labels 0..9)."""
+    rng = np.random.default_rng(seed)
+
+    def images(n):
+        yy, xx = np.mgrid[:28, :28]
+        centres = rng.uniform(8, 20, size=(n, 2))
+        blobs = np.exp(-((yy - centres[:, :1, None]) ** 2 + (xx - centres[:, 1:, None]) ** 2) / 18.0)
+        return (blobs * 255).astype(np.uint8)
+
+    return {
+        MNIST_NAMES["train_images"]: idx_bytes(images(n_train)),
+        MNIST_NAMES["train_labels"]: idx_bytes(rng.integers(0, 10, n_train)),
+        MNIST_NAMES["test_images"]: idx_bytes(images(n_test)),
+        MNIST_NAMES["test_labels"]: idx_bytes(rng.integers(0, 10, n_test)),
+    }
+
+
+def cifar_records(n, seed):
+    """n CIFAR-10 binary records: 1 label byte + 3,072 pixel bytes each."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, (n, 1), dtype=np.uint8)
+    pixels = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+    return np.concatenate([labels, pixels], axis=1).tobytes()
+
+
+def cifar_archive(n_per_batch=20, n_test=20, extra_members=()):
+    """The bytes of a cifar-10-binary.tar.gz with five small training batches and a test batch."""
+    members = {f"cifar-10-batches-bin/data_batch_{i}.bin": cifar_records(n_per_batch, i) for i in range(1, 6)}
+    members["cifar-10-batches-bin/test_batch.bin"] = cifar_records(n_test, 9)
+    members["cifar-10-batches-bin/batches.meta.txt"] = b"\n".join(
+        name.encode() for name in ("airplane", "automobile", "bird", "cat", "deer",
+                                   "dog", "frog", "horse", "ship", "truck"))
+    members.update(extra_members)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def write_plugin(folder, name, source):
+    """Write a workspace plugin file `folder/name.py`."""
+    path = Path(folder) / f"{name}.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def write_tiny_mnist(workspace, mirrors, files, name="TinyMNIST"):
+    """A workspace dataset plugin in MNIST's format, served from `mirrors`."""
+    checksums = {key: (filename, md5(files[filename])) for key, filename in MNIST_NAMES.items()}
+    return write_plugin(workspace / "inputs", name, f'''
+        from bench import IdxImageInput
+
+        class {name}(IdxImageInput):
+            """A small MNIST-format fixture served from loopback."""
+            folder = "tiny-mnist"
+            mirrors = {tuple(mirrors)!r}
+            files = {checksums!r}
+        ''')
+
+
+def write_tiny_cifar(workspace, mirrors, archive, name="TinyCifar"):
+    """A workspace dataset plugin in CIFAR-10's binary format, served from `mirrors`."""
+    return write_plugin(workspace / "inputs", name, f'''
+        from bench import CifarBinaryInput
+
+        class {name}(CifarBinaryInput):
+            """A small CIFAR-10-format fixture served from loopback."""
+            folder = "tiny-cifar"
+            mirrors = {tuple(mirrors)!r}
+            archive = ("cifar-10-binary.tar.gz", {md5(archive)!r})
+        ''')
+
+
+# -- a loopback HTTP server --------------------------------------------------------
+
+class FileServer:
+    """Serves `files` ({name: bytes}) on 127.0.0.1 under three prefixes:
+    /good/NAME intact, /corrupt/NAME with one byte changed, /truncated/NAME cut
+    in half after announcing the full length. Counts the requests it answers."""
+
+    def __init__(self, files):
+        self.files = files
+        self.requests = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.path)
+                _, mode, name = self.path.split("/", 2)
+                data = server.files.get(name)
+                if data is None or mode not in ("good", "corrupt", "truncated"):
+                    self.send_error(404)
+                    return
+                if mode == "corrupt":
+                    data = data[:-1] + bytes([data[-1] ^ 0xFF])
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2] if mode == "truncated" else data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, mode):
+        """The base URL (ending in /) of one serving mode."""
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{mode}/"
+
+    def stop(self):
+        """Shut the server down."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve():
+    """Start FileServers for the test; all are stopped at its end."""
+    servers = []
+
+    def start(files):
+        server = FileServer(files)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def closed_port_url():
+    """A loopback URL where nothing listens (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def read_results(run_folder):
+    """A run's results.json."""
+    return json.loads((Path(run_folder) / "results.json").read_text())

@@ -1,0 +1,133 @@
+"""Every bad input: one clear line, a non-zero exit code, no traceback, no run folder."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_one_line_error, bench, write_plugin
+
+TRAIN = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
+
+
+@pytest.mark.parametrize("args, fragments, exit_code", [
+    (("train", "-m", "SingleLayerCA", "-d", "Digits"), ["unknown model 'SingleLayerCA'", "did you mean SingleLayerCAE"], 2),
+    (("train", "-m", "SingleLayerCAE", "-d", "MNSIT"), ["unknown dataset 'MNSIT'", "MNIST"], 2),
+    (TRAIN + ("--optimizer-args", "{learning_rate: 1}"), ["--optimizer-args", "not valid JSON"], 2),
+    (TRAIN + ("--optimizer-args", "[1, 2]"), ["not a JSON object"], 2),
+    (TRAIN + ("--optimizer", "Adamm"), ["unknown optimizer 'Adamm'", "did you mean Adam"], 2),
+    (TRAIN + ("--optimizer-args", '{"learning_rat": 0.1}'), ["optimizer Adam has no argument 'learning_rat'", "learning_rate"], 2),
+    (TRAIN + ("--optimizer-args", '{"learning_rate": -1}'), ["learning_rate must be a positive number"], 2),
+    (TRAIN + ("--epochs", "0"), ["--epochs must be a positive integer"], 2),
+    (TRAIN + ("--batch-size", "-5"), ["--batch-size must be a positive integer"], 2),
+    (TRAIN + ("--l2-penalty", "-1e-9"), ["--l2-penalty must be zero or positive"], 2),
+    (TRAIN + ("--epochs", "many"), ["'many' is not a valid integer"], 2),
+    (TRAIN + ("--device", "/gpu:7"), ["unknown device '/gpu:7'", "CPU:0"], 2),
+    (("train", "-d", "Digits"), ["missing option", "--model"], 2),
+    (("eval", "."), ["is not a bench run folder"], 2),
+    (("compare", "--sort", "psnr"), ["cannot sort by 'psnr'", "test_psnr"], 2),
+])
+def test_bad_arguments(workspace, args, fragments, exit_code):
+    result = bench(*args)
+    assert_one_line_error(result, *fragments, exit_code=exit_code)
+    assert not (workspace / "log").exists()
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("model: [SingleLayerCAE\n", ["run.yaml is not valid YAML", "line"]),
+    ("- just\n- a list\n", ["must hold a mapping"]),
+    ("model: SingleLayerCAE\ndataset: Digits\nepoch: 3\n", ["unknown key 'epoch'", "epochs"]),
+])
+def test_bad_yaml(workspace, text, fragments):
+    Path("run.yaml").write_text(text)
+    result = bench("train", "--config", "run.yaml")
+    assert_one_line_error(result, *fragments, exit_code=2)
+    assert not (workspace / "log").exists()
+
+
+def test_yaml_file_that_is_missing(workspace):
+    assert_one_line_error(bench("train", "--config", "nope.yaml"), "cannot read nope.yaml", exit_code=2)
+
+
+def test_model_whose_output_shape_differs(workspace):
+    write_plugin(workspace / "models", "Shrinks", '''
+        import keras
+        from bench import Autoencoder
+
+        class Shrinks(Autoencoder):
+            """Forgets to pad: its output is smaller than its input."""
+            def __init__(self):
+                super().__init__()
+                self.conv = keras.layers.Conv2D(1, 3, padding="valid")
+
+            def get(self, images, train_phase=False, l2_penalty=0.0):
+                return images, self.conv(images)
+        ''')
+    result = bench("train", "-m", "Shrinks", "-d", "Digits", "--epochs", "1")
+    assert_one_line_error(result, "Shrinks", "(6, 6, 1)", "(8, 8, 1)", exit_code=1)
+    assert not (workspace / "log").exists()
+
+
+@pytest.mark.parametrize("where", ["__init__", "get", "loss"])
+def test_model_plugin_that_raises(workspace, where):
+    raising = {key: "" for key in ("__init__", "get", "loss")}
+    raising[where] = "raise ValueError('plugin bug in " + where + "')"
+    write_plugin(workspace / "models", "Buggy", f'''
+        import keras
+        from bench import Autoencoder
+
+        class Buggy(Autoencoder):
+            """Raises somewhere."""
+            def __init__(self):
+                super().__init__()
+                self.conv = keras.layers.Conv2D(1, 3, padding="same")
+                {raising["__init__"]}
+
+            def get(self, images, train_phase=False, l2_penalty=0.0):
+                {raising["get"]}
+                return images, self.conv(images)
+
+            def loss(self, predictions, real_values):
+                {raising["loss"]}
+                return super().loss(predictions, real_values)
+        ''')
+    result = bench("train", "-m", "Buggy", "-d", "Digits", "--epochs", "1")
+    assert_one_line_error(result, "model plugin Buggy", f"ValueError: plugin bug in {where}", exit_code=1)
+    assert not (workspace / "log").exists()
+
+
+def test_dataset_plugin_that_raises(workspace):
+    write_plugin(workspace / "inputs", "Flaky", '''
+        from bench import Input
+
+        class Flaky(Input):
+            """Cannot find its data."""
+            image_shape = (8, 8, 1)
+
+            def load(self, split):
+                raise FileNotFoundError("no such file: /data/flaky.npz")
+        ''')
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "Flaky", "--epochs", "1")
+    assert_one_line_error(result, "dataset plugin Flaky", "FileNotFoundError", "flaky.npz", exit_code=1)
+    assert not (workspace / "log").exists()
+
+
+def test_verbose_shows_the_traceback(workspace):
+    write_plugin(workspace / "inputs", "Flaky", '''
+        from bench import Input
+
+        class Flaky(Input):
+            """Cannot find its data."""
+            image_shape = (8, 8, 1)
+
+            def load(self, split):
+                raise FileNotFoundError("no such file")
+        ''')
+    result = bench("--verbose", "train", "-m", "SingleLayerCAE", "-d", "Flaky", "--epochs", "1")
+    assert result.exit_code == 1 and "Traceback" in result.stderr
+
+
+def test_unwritable_log_folder(workspace):
+    Path("not-a-folder").write_text("a file where the log folder should be")
+    result = bench(*TRAIN, "--log-dir", "not-a-folder/log")
+    assert_one_line_error(result, "cannot write the run folder", "--log-dir", exit_code=1)
+    assert Path("not-a-folder").read_text().startswith("a file")

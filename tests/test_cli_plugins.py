@@ -1,0 +1,108 @@
+"""Starting bench, and finding plugins: built-in, workspace, entry points, broken."""
+
+import subprocess
+import sys
+import textwrap
+
+from conftest import PROJECT, bench, bench_process, write_plugin
+
+TINY_MODEL = '''
+    import keras
+    from bench import Autoencoder
+
+    class {name}(Autoencoder):
+        """{doc}"""
+
+        def __init__(self):
+            super().__init__()
+            self.encoder = keras.layers.Conv2D(4, 3, padding="same", activation="tanh")
+
+        def build(self, input_shape):
+            self.decoder = keras.layers.Conv2D(input_shape[-1], 3, padding="same")
+
+        def get(self, images, train_phase=False, l2_penalty=0.0):
+            encoding = self.encoder(images)
+            return encoding, self.decoder(encoding)
+    '''
+
+
+def test_help_list_and_compare_do_not_import_tensorflow(workspace):
+    probe = textwrap.dedent("""
+        import sys
+        from bench.cli import cli
+        for args in (["--help"], ["list"], ["compare"]):
+            try:
+                cli.main(args, prog_name="bench")
+            except SystemExit as exit:
+                assert exit.code == 0, (args, exit.code)
+        print("TF_IMPORTED" if "tensorflow" in sys.modules else "TF_NOT_IMPORTED")
+    """)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=workspace,
+                         env={"PYTHONPATH": str(PROJECT), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert "TF_NOT_IMPORTED" in out.stdout
+    assert "SingleLayerCAE" in out.stdout
+
+
+def test_three_ways_to_start(workspace):
+    for command in ([sys.executable, str(PROJECT / "bench.py"), "--help"],
+                    [sys.executable, "-m", "bench", "--help"]):
+        out = subprocess.run(command, capture_output=True, text=True, cwd=workspace,
+                             env={"PYTHONPATH": str(PROJECT), "PATH": "/usr/bin:/bin"})
+        assert out.returncode == 0, out.stderr
+        assert "Commands:" in out.stdout and "train" in out.stdout
+
+
+def test_list_shows_builtins_with_origin_and_description(workspace):
+    result = bench("list")
+    assert result.exit_code == 0
+    for name in ("SingleLayerCAE", "MNIST", "FashionMNIST", "Cifar10", "Digits"):
+        assert name in result.stdout
+    assert "built-in" in result.stdout
+    assert "DTB's single-layer convolutional autoencoder" in result.stdout
+    models_only = bench("list", "models")
+    assert "SingleLayerCAE" in models_only.stdout and "FashionMNIST" not in models_only.stdout
+    datasets_only = bench("list", "datasets")
+    assert "Digits" in datasets_only.stdout and "SingleLayerCAE" not in datasets_only.stdout
+
+
+def test_workspace_plugin_wins_and_broken_file_is_reported(workspace):
+    write_plugin(workspace / "models", "SingleLayerCAE", TINY_MODEL.format(name="SingleLayerCAE", doc="My own version."))
+    write_plugin(workspace / "models", "Broken", "class Broken(:\n    pass\n")
+    write_plugin(workspace / "models", "Raises", "raise RuntimeError('boom at import')\nclass Raises: pass\n")
+    result = bench("list", "models")
+    assert result.exit_code == 0
+    assert "My own version." in result.stdout
+    assert "workspace" in result.stdout
+    assert "Broken" in result.stdout and "SyntaxError" in result.stdout
+    # A broken file does not stop the others from training.
+    trained = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
+    assert trained.exit_code == 0, trained
+    failed = bench("train", "-m", "Raises", "-d", "Digits", "--epochs", "1")
+    from conftest import assert_one_line_error
+
+    assert_one_line_error(failed, "models/Raises.py", "RuntimeError: boom at import")
+    assert not (workspace / "log" / "Raises").exists()
+
+
+def test_entry_point_plugin_is_found_and_trains(workspace, tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    write_plugin(site, "acme_models", TINY_MODEL.format(name="AcmeCAE", doc="A model from an installed package."))
+    info = site / "acme_models-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-models\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[bench.models]\nAcmeCAE = acme_models:AcmeCAE\n")
+    monkeypatch.syspath_prepend(str(site))
+    listed = bench("list", "models")
+    assert "AcmeCAE" in listed.stdout and "acme-models" in listed.stdout
+    assert "A model from an installed package." in listed.stdout
+    trained = bench("train", "-m", "AcmeCAE", "-d", "Digits", "--epochs", "1")
+    assert trained.exit_code == 0, trained
+    assert (workspace / "log" / "AcmeCAE" / "Digits_Adam_lr=0.001" / "results.txt").exists()
+
+
+def test_tensorflow_chatter_is_silenced_unless_verbose(workspace):
+    quiet = bench_process("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", cwd=workspace)
+    _, stderr = quiet.communicate(timeout=300)
+    assert quiet.returncode == 0, stderr
+    assert "cuda" not in stderr.lower() and "oneDNN" not in stderr and "I0000" not in stderr, stderr

@@ -1,0 +1,185 @@
+"""`bench train` end to end on Digits: run folder, TensorBoard, resume, configuration."""
+
+import math
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+import yaml
+
+from conftest import bench, read_results, write_plugin
+
+RUN = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001")
+DIGITS_STEPS_PER_EPOCH = math.ceil(1257 / 128)
+
+
+def event_tags(folder):
+    """{tag: [(step, plugin name)]} of every event file in `folder`."""
+    tags = {}
+    for path in sorted(Path(folder).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append((event.step, value.metadata.plugin_data.plugin_name))
+    return tags
+
+
+def scalar_values(folder, tag):
+    """[(step, value)] of a scalar tag in the event files of `folder`."""
+    values = []
+    for path in sorted(Path(folder).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values.append((event.step, float(tf.make_ndarray(value.tensor))))
+    return values
+
+
+def test_first_run_makes_a_complete_run_folder(workspace):
+    result = bench("train", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "2")
+    assert result.exit_code == 0, result
+    for name in ("config.yaml", "results.txt", "results.json", "train.log"):
+        assert (RUN / name).is_file(), name
+    assert list((RUN / "checkpoints").glob("*.index")) and list((RUN / "best").glob("*.index"))
+    config = yaml.safe_load((RUN / "config.yaml").read_text())
+    assert config["model"] == "SingleLayerCAE" and config["epochs"] == 2 and config["optimizer_args"] == {"learning_rate": 0.001}
+
+    results = read_results(RUN)
+    assert results["status"] == "finished" and results["epochs_done"] == 2
+    for split in ("validation", "test"):
+        values = results["best"][split]
+        assert 0 < values["error"] < 0.2
+        assert values["mse"] == pytest.approx(values["error"] / 2)
+        assert values["psnr"] == pytest.approx(10 * math.log10(1 / values["mse"]))
+    text = (RUN / "results.txt").read_text()
+    assert "[-1, 1]" in text and "[0, 1]" in text and "dB" in text
+    assert "epoch 2/2" in (RUN / "train.log").read_text()
+    assert "epoch 2/2" in result.stdout and "validation error" in result.stdout
+
+    train_tags, validation_tags = event_tags(RUN / "train"), event_tags(RUN / "validation")
+    assert "error" in train_tags and "error" in validation_tags  # same tag: curves overlay
+    assert {"loss", "learning_rate"} <= set(train_tags)
+    assert {"mse", "psnr"} <= set(validation_tags)
+    assert any(tag.startswith("weights/") and plugin == "histograms"
+               for tag, entries in train_tags.items() for _, plugin in entries)
+    assert validation_tags["input | reconstruction"][0][1] == "images"
+    assert [step for step, _ in scalar_values(RUN / "validation", "error")] == \
+        [DIGITS_STEPS_PER_EPOCH, 2 * DIGITS_STEPS_PER_EPOCH]
+
+
+def test_l2_penalty_is_logged_and_named(workspace):
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--l2-penalty", "1e-3")
+    assert result.exit_code == 0, result
+    run = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_l2=0.001")
+    l2 = scalar_values(run / "train", "l2_loss")
+    assert l2 and all(value > 0 for _, value in l2)
+    loss, reconstruction = scalar_values(run / "train", "loss"), scalar_values(run / "train", "reconstruction_loss")
+    assert loss[-1][1] == pytest.approx(reconstruction[-1][1] + l2[-1][1], rel=1e-5)
+
+
+def test_more_epochs_resume_with_optimizer_state(workspace):
+    assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1").exit_code == 0
+    again = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
+    assert again.exit_code == 0 and "already trained 1 epochs" in again.stdout
+    more = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3")
+    assert more.exit_code == 0, more
+    assert "resuming at epoch 2" in more.stdout
+    results = read_results(RUN)
+    assert results["epochs_done"] == 3 and results["steps"] == 3 * DIGITS_STEPS_PER_EPOCH
+    reader = tf.train.load_checkpoint(str(RUN / "checkpoints"))
+    iterations = [key for key in reader.get_variable_to_shape_map() if key.startswith("optimizer/") and "iteration" in key]
+    assert iterations and reader.get_tensor(iterations[0]) == 3 * DIGITS_STEPS_PER_EPOCH
+    steps = [step for step, _ in scalar_values(RUN / "validation", "error")]
+    assert steps == [DIGITS_STEPS_PER_EPOCH * k for k in (1, 2, 3)]  # one continuous curve
+
+
+def test_a_different_configuration_is_refused_and_restart_starts_over(workspace):
+    assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1").exit_code == 0
+    before = (RUN / "config.yaml").read_text()
+    refused = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--seed", "7", "--batch-size", "64")
+    assert refused.exit_code == 2
+    assert "batch_size" in refused.stderr and "seed" in refused.stderr and "--restart" in refused.stderr
+    assert (RUN / "config.yaml").read_text() == before
+    restarted = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--seed", "7", "--restart")
+    assert restarted.exit_code == 0, restarted
+    assert yaml.safe_load((RUN / "config.yaml").read_text())["seed"] == 7
+    assert "resuming" not in restarted.stdout
+
+
+def test_yaml_config_env_and_command_line_precedence(workspace):
+    Path("run.yaml").write_text(
+        "model: SingleLayerCAE\ndataset: Digits\nepochs: 5\nbatch-size: 64\n"
+        "optimizer_args:\n  learning_rate: 0.01\ncomment: fromyaml\n")
+    result = bench("train", "--config", "run.yaml", "--epochs", "1", env={"BENCH_BATCH_SIZE": "32"})
+    assert result.exit_code == 0, result
+    config = yaml.safe_load(Path("log/SingleLayerCAE/Digits_Adam_lr=0.01_fromyaml/config.yaml").read_text())
+    assert config["epochs"] == 1  # the command line wins
+    assert config["batch_size"] == 32  # BENCH_* beats the file
+    assert config["optimizer_args"]["learning_rate"] == 0.01
+
+
+def test_dtb_spellings_and_optimizer_names(workspace):
+    result = bench("train", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "1",
+                   "--batch_size", "64", "--l2_penalty", "1e-9", "--optimizer", "MomentumOptimizer",
+                   "--optimizer_args", '{"learning_rate": 0.01, "momentum": 0.9, "use_nesterov": true}',
+                   "--train_device", "/cpu:0")
+    assert result.exit_code == 0, result
+    run = Path("log/SingleLayerCAE/Digits_SGD_lr=0.01_l2=1e-09")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["optimizer_args"] == {"learning_rate": 0.01, "momentum": 0.9, "nesterov": True}
+    assert config["batch_size"] == 64 and config["device"] == "/cpu:0"
+
+
+def test_staircase_learning_rate_decay(workspace):
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--lr-decay",
+                   "--lr-decay-epochs", "1", "--lr-decay-factor", "0.5")
+    assert result.exit_code == 0, result
+    run = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_exp_lr")
+    rates = dict(scalar_values(run / "train", "learning_rate"))
+    assert rates[DIGITS_STEPS_PER_EPOCH] == pytest.approx(0.0005)  # step 10 is the first of epoch 2
+    assert rates[3 * DIGITS_STEPS_PER_EPOCH] == pytest.approx(0.000125)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(workspace):
+    write_plugin(workspace / "models", "Diverging", '''
+        import keras
+        import tensorflow as tf
+        from bench import Autoencoder
+
+        class Diverging(Autoencoder):
+            """Its loss turns NaN at the 13th training step (in epoch 2 on Digits)."""
+
+            def __init__(self):
+                super().__init__()
+                self.conv = keras.layers.Conv2D(1, 3, padding="same")
+
+            def build(self, input_shape):
+                self.steps = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+            def get(self, images, train_phase=False, l2_penalty=0.0):
+                if train_phase:
+                    self.steps.assign_add(1.0)
+                return images, self.conv(images)
+
+            def loss(self, predictions, real_values):
+                nan_later = tf.where(self.steps > 12.0, float("nan"), 1.0)
+                return tf.reduce_mean(tf.square(predictions - real_values)) * nan_later
+        ''')
+    result = bench("train", "-m", "Diverging", "-d", "Digits", "--epochs", "3")
+    assert result.exit_code == 1
+    assert "loss became nan" in result.stderr and "after epoch 1" in result.stderr
+    run = Path("log/Diverging/Digits_Adam_lr=0.001")
+    reader = tf.train.load_checkpoint(str(run / "checkpoints"))
+    assert reader.get_tensor("epochs_done/.ATTRIBUTES/VARIABLE_VALUE") == 1
+    assert read_results(run)["status"] == "diverged"
+
+
+def test_single_layer_cae_weights_match_dtb(workspace):
+    from bench import plugins
+    from bench.experiment import build_model
+
+    spec = plugins.find("model", "SingleLayerCAE")
+    for shape, encoder_weights in (((28, 28, 1), 288), ((32, 32, 3), 864)):
+        model = build_model(spec, shape)
+        assert int(tf.size(model.encoder.kernel)) == encoder_weights
+        _, reconstruction = model.get(tf.zeros((1,) + shape))
+        assert tuple(reconstruction.shape) == (1,) + shape
