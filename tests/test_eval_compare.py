@@ -1,0 +1,91 @@
+"""`bench eval` and `bench compare` on real runs."""
+
+import math
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT, assert_one_line_error, bench, read_results
+
+RUN = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001")
+RUN_L2 = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_l2=0.01")
+
+
+@pytest.fixture
+def two_runs(workspace):
+    assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "2").exit_code == 0
+    assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--l2-penalty", "0.01").exit_code == 0
+    return workspace
+
+
+def test_eval_reproduces_the_results_and_records_them(two_runs):
+    best_test = read_results(RUN)["best"]["test"]
+    result = bench("eval", RUN)
+    assert result.exit_code == 0, result
+    assert f"{best_test['error']:.5f}" in result.stdout and "[-1, 1]" in result.stdout
+    recorded = read_results(RUN)["evaluations"]["best checkpoint, test"]
+    assert recorded["error"] == pytest.approx(best_test["error"], rel=1e-6)
+    assert "bench eval:" in (RUN / "results.txt").read_text()
+
+    last = bench("eval", RUN, "--checkpoint", "last", "--split", "validation", "--batch-size", "50")
+    assert last.exit_code == 0, last
+    values = read_results(RUN)["evaluations"]["last checkpoint, validation"]
+    assert values["psnr"] == pytest.approx(10 * math.log10(1 / values["mse"]))
+
+
+def test_eval_of_a_run_without_checkpoints(workspace):
+    assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1").exit_code == 0
+    shutil.rmtree(RUN / "best")
+    assert_one_line_error(bench("eval", RUN), "has no best checkpoint", exit_code=1)
+
+
+def test_compare_rows_filters_and_sorting(two_runs):
+    result = bench("compare")
+    assert result.exit_code == 0, result
+    rows = [line for line in result.stdout.splitlines() if "SingleLayerCAE" in line]
+    assert len(rows) == 2
+    assert "0.01" in result.stdout and "finished" in result.stdout
+    by_validation = [read_results(run)["best"]["validation"]["error"] for run in (RUN, RUN_L2)]
+    expected_first = "0.01" if by_validation[1] < by_validation[0] else " 0 "
+    assert expected_first in rows[0]
+    assert "no runs" in bench("compare", "--dataset", "MNIST").stdout
+    assert len([line for line in bench("compare", "--model", "SingleLayerCAE", "--sort", "test_psnr").stdout.splitlines()
+                if "SingleLayerCAE" in line]) == 2
+    assert "no runs under elsewhere" in bench("compare", "--log-dir", "elsewhere").stdout
+
+
+def test_compare_reads_runs_without_tensorflow(two_runs):
+    probe = textwrap.dedent("""
+        import sys
+        from bench.cli import cli
+        try:
+            cli.main(["compare"], prog_name="bench")
+        except SystemExit:
+            pass
+        print("TF_IMPORTED" if "tensorflow" in sys.modules else "TF_NOT_IMPORTED")
+    """)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=two_runs,
+                         env={"PYTHONPATH": str(PROJECT), "PATH": "/usr/bin:/bin"})
+    assert "TF_NOT_IMPORTED" in out.stdout and out.stdout.count("SingleLayerCAE") == 2, out
+
+
+def test_regular_install_finds_the_builtin_plugins(tmp_path):
+    target = tmp_path / "site"
+    build = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                            "--target", str(target), str(PROJECT)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    assert (target / "bench" / "builtin_models" / "SingleLayerCAE.py").is_file()
+    assert not (target / "models").exists() and not (target / "inputs").exists()  # no generic top-level names
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = subprocess.run([sys.executable, "-c", "from bench.cli import main; main()", "list"],
+                         capture_output=True, text=True, cwd=elsewhere,
+                         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    for name in ("SingleLayerCAE", "MNIST", "Cifar10", "Digits", "FashionMNIST"):
+        assert name in out.stdout
+    assert "builtin_models" in out.stdout
