@@ -15,24 +15,25 @@ CHECKPOINT_FOLDERS = {"best": "best", "last": "checkpoints"}
 class Evaluator:
     """Sums (x − x̃)² over a split in one compiled function per image shape."""
 
-    def __init__(self, model, image_shape):
+    def __init__(self, model):
         self.model = model
-        spec = tf.TensorSpec((None,) + tuple(image_shape), tf.float32)
-        self._squared_error = tf.function(self._batch_squared_error, input_signature=[spec])
-        self._reconstruct = tf.function(self._batch_reconstruction, input_signature=[spec])
+        self._squared_error = tf.function(self._batch_squared_error, reduce_retracing=True)
+        self._reconstruct = tf.function(self._batch_reconstruction, reduce_retracing=True)
 
     def _batch_squared_error(self, images):
+        images = pipeline.to_model_range(images)
         _, reconstruction = self.model.get(images, train_phase=False, l2_penalty=0.0)
         self.model.pop_penalties()
         return tf.reduce_sum(tf.square(tf.cast(reconstruction, tf.float32) - images))
 
     def _batch_reconstruction(self, images):
+        images = pipeline.to_model_range(images)
         _, reconstruction = self.model.get(images, train_phase=False, l2_penalty=0.0)
         self.model.pop_penalties()
         return reconstruction
 
     def reconstruct(self, images):
-        """Reconstructions of a batch in [-1, 1] (inference mode)."""
+        """Reconstructions in [-1, 1] of a batch (uint8, or float32 in [-1, 1])."""
         return self._reconstruct(images)
 
     def measure(self, images, batch_size):
@@ -76,7 +77,7 @@ def evaluate_run(run_path, split, checkpoint, batch_size, report):
         model = experiment.build_model(model_spec, dataset.image_shape)
         restore(model, run, checkpoint)
         images = pipeline.in_memory(splits[split][0])
-        values = Evaluator(model, dataset.image_shape).measure(images, batch_size or config.batch_size)
+        values = Evaluator(model).measure(images, batch_size or config.batch_size)
     results = run.read_results()
     values["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
     results.setdefault("evaluations", {})[f"{checkpoint} checkpoint, {split}"] = values

@@ -1,4 +1,6 @@
-"""The tf.data input pipeline: images stay uint8 in memory and are scaled per batch."""
+"""The tf.data input pipeline: images stay uint8 in memory and travel as uint8
+batches; the compiled step scales them to [-1, 1] (`to_model_range`), which is
+cheaper than a separate tf.data map stage and moves 4x fewer bytes."""
 
 import tensorflow as tf
 
@@ -15,8 +17,13 @@ def in_memory(images):
     return tf.convert_to_tensor(images)
 
 
+def batch_spec(images):
+    """The TensorSpec of a batch of `images` (batch size left open, so one trace serves all)."""
+    return tf.TensorSpec((None,) + tuple(images.shape[1:]), images.dtype)
+
+
 def training_batches(images, batch_size, seed, epoch, skip_batches=0):
-    """One epoch of shuffled batches in [-1, 1].
+    """One epoch of shuffled batches, in the images' stored dtype.
 
     The order depends only on (seed, epoch), so a run resumed in the middle
     of an epoch skips exactly the batches it had already trained on.
@@ -27,16 +34,10 @@ def training_batches(images, batch_size, seed, epoch, skip_batches=0):
         .shuffle(len(images), seed=order_seed, reshuffle_each_iteration=False)
         .batch(batch_size)
         .skip(skip_batches)
-        .map(to_model_range, num_parallel_calls=tf.data.AUTOTUNE)
     )
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_batches(images, batch_size):
-    """The split in order, in batches in [-1, 1]."""
-    return (
-        tf.data.Dataset.from_tensor_slices(images)
-        .batch(batch_size)
-        .map(to_model_range, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    """The split in order, in batches in the images' stored dtype."""
+    return tf.data.Dataset.from_tensor_slices(images).batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -89,8 +89,8 @@ class Trainer:
         checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, **self.state)
         self.latest = tf.train.CheckpointManager(checkpoint, str(run.sub("checkpoints")), max_to_keep=1)
         self.best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(run.sub("best")), max_to_keep=1)
-        self.evaluator = Evaluator(model, self.image_shape)
-        self.grid_images = pipeline.to_model_range(self.validation_images[:GRID_IMAGES])
+        self.evaluator = Evaluator(model)
+        self.grid_images = pipeline.to_model_range(self.validation_images[:GRID_IMAGES])  # float, [-1, 1]
         self.train_step = self._compile_train_step()
         self.writers = RunWriters(run)
 
@@ -98,8 +98,9 @@ class Trainer:
         model, optimizer, l2_penalty = self.model, self.optimizer, self.config.l2_penalty
         variables = model.trainable_variables
 
-        @tf.function(input_signature=[tf.TensorSpec((None,) + self.image_shape, tf.float32)])
-        def train_step(images):
+        @tf.function(input_signature=[pipeline.batch_spec(self.train_images)])
+        def train_step(stored_images):
+            images = pipeline.to_model_range(stored_images)
             with tf.GradientTape() as tape:
                 _, reconstruction = model.get(images, train_phase=True, l2_penalty=l2_penalty)
                 reconstruction_loss = model.loss(reconstruction, images)

@@ -1,0 +1,135 @@
+"""Steady-state training images/s: bench's training loop vs a bare tf.function loop.
+
+Both train the same model class on the same images with the same batch size
+and optimizer, after one untimed warm-up epoch each, in interleaved rounds
+whose order alternates (bench, bare / bare, bench): these machines' speed
+drifts, so each round's ratio compares two epochs run side by side, and the
+median of the per-round ratios is the figure. bench's side is its real epoch loop
+(`Trainer.train_epoch`: the tf.data pipeline from uint8, the compiled step,
+progress checks and TensorBoard summaries); the bare side is the loop a
+person would write by hand over pre-scaled float32 images.
+
+    python benchmarks/throughput.py --data-dir ../shared/data            # MNIST
+    python benchmarks/throughput.py --dataset Cifar10 --data-dir ../shared/data
+    python benchmarks/throughput.py --dataset Digits                      # offline
+
+Prints each round and the median ratio bench / bare (target: >= 0.95).
+Compare only ratios: absolute images/s on a shared 2-core VM vary by 2x.
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import tf_runtime  # noqa: E402
+
+tf = tf_runtime.import_tensorflow()
+
+import keras  # noqa: E402
+
+from bench import experiment, optimizers, pipeline  # noqa: E402
+from bench.config import TrainConfig  # noqa: E402
+from bench.console import Reporter  # noqa: E402
+from bench.runs import RunFolder  # noqa: E402
+from bench.train import StopSignals, Trainer  # noqa: E402
+
+
+def bench_side(config, dataset, splits, report, folder):
+    """A Trainer on a throw-away run folder; returns a function that trains one epoch."""
+    model_spec, _ = experiment.find_plugins(config.model, config.dataset)
+    model = experiment.build_model(model_spec, dataset.image_shape)
+    run = RunFolder(folder)
+    run.prepare(config, restart=True)
+    trainer = Trainer(config, run, dataset, splits, model, report)
+    signals = StopSignals()
+    epochs = iter(range(10**6))
+
+    def one_epoch():
+        trainer.train_epoch(next(epochs), signals)
+
+    return one_epoch
+
+
+def bare_side(config, dataset, train_images):
+    """The hand-written loop: float32 images, shuffle, batch, prefetch, a tf.function step."""
+    model_spec, _ = experiment.find_plugins(config.model, config.dataset)
+    model = experiment.build_model(model_spec, dataset.image_shape)
+    optimizer = keras.optimizers.Adam(learning_rate=config.optimizer_args["learning_rate"])
+    images = train_images.astype("float32") / 127.5 - 1.0
+    data = (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images))
+            .batch(config.batch_size).prefetch(tf.data.AUTOTUNE))
+
+    @tf.function
+    def step(batch):
+        with tf.GradientTape() as tape:
+            _, reconstruction = model.get(batch, train_phase=True)
+            loss = model.loss(reconstruction, batch)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss
+
+    def one_epoch():
+        loss = None
+        for batch in data:
+            loss = step(batch)
+        float(loss)  # wait for the last step
+
+    return one_epoch
+
+
+def timed(one_epoch, n_images):
+    start = time.perf_counter()
+    one_epoch()
+    return n_images / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="SingleLayerCAE")
+    parser.add_argument("--dataset", default="MNIST")
+    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--limit", type=int, default=10000, help="training images per epoch")
+    parser.add_argument("--rounds", type=int, default=8)
+    args = parser.parse_args()
+
+    report = Reporter(interactive=False)
+    config = TrainConfig(model=args.model, dataset=args.dataset, batch_size=args.batch_size,
+                         data_dir=args.data_dir, epochs=10**6)
+    config.optimizer, config.optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
+    _, dataset_spec = experiment.find_plugins(config.model, config.dataset)
+    dataset, splits = experiment.load_data(dataset_spec, config.data_dir, report)
+    train_images = splits["train"][0][: args.limit]
+    splits = dict(splits, train=(train_images, None))
+    n_images = len(train_images)
+
+    with tempfile.TemporaryDirectory() as folder:
+        sides = {"bench": bench_side(config, dataset, splits, report, Path(folder) / "run"),
+                 "bare": bare_side(config, dataset, train_images)}
+        for one_epoch in sides.values():
+            one_epoch()  # warm-up: tracing, pipeline start
+        speeds = {name: [] for name in sides}
+        ratios = []
+        for round_number in range(1, args.rounds + 1):
+            order = ["bench", "bare"] if round_number % 2 else ["bare", "bench"]
+            for name in order:
+                speeds[name].append(timed(sides[name], n_images))
+            ratios.append(speeds["bench"][-1] / speeds["bare"][-1])
+            print(f"round {round_number}: bench {speeds['bench'][-1]:,.0f} img/s, "
+                  f"bare {speeds['bare'][-1]:,.0f} img/s, ratio {ratios[-1]:.3f}", flush=True)
+    bench_speed, bare_speed = statistics.median(speeds["bench"]), statistics.median(speeds["bare"])
+    print(f"{args.model} on {args.dataset} ({n_images} images, batch {args.batch_size}, "
+          f"{tf.config.list_logical_devices()[-1].name}):")
+    print(f"  bench train step: {bench_speed:,.0f} img/s (median of {args.rounds})")
+    print(f"  bare tf.function: {bare_speed:,.0f} img/s")
+    print(f"  ratio bench / bare: {statistics.median(ratios):.3f} median of per-round ratios "
+          f"(range {min(ratios):.3f}-{max(ratios):.3f}; target >= 0.95)")
+
+
+if __name__ == "__main__":
+    main()
