@@ -32,7 +32,7 @@ tf = tf_runtime.import_tensorflow()
 
 import keras  # noqa: E402
 
-from bench import experiment, optimizers, pipeline  # noqa: E402
+from bench import experiment, optimizers  # noqa: E402
 from bench.config import TrainConfig  # noqa: E402
 from bench.console import Reporter  # noqa: E402
 from bench.runs import RunFolder  # noqa: E402
