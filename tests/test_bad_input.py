@@ -6,6 +6,16 @@ import pytest
 
 from conftest import assert_one_line_error, bench, write_plugin
 
+FLAKY_DATASET = '''
+    from bench import Input
+
+    class Flaky(Input):
+        """Cannot find its data."""
+        image_shape = (8, 8, 1)
+
+        def load(self, split):
+            raise FileNotFoundError("no such file: /data/flaky.npz")
+    '''
 TRAIN = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
 
 
@@ -96,32 +106,14 @@ def test_model_plugin_that_raises(workspace, where):
 
 
 def test_dataset_plugin_that_raises(workspace):
-    write_plugin(workspace / "inputs", "Flaky", '''
-        from bench import Input
-
-        class Flaky(Input):
-            """Cannot find its data."""
-            image_shape = (8, 8, 1)
-
-            def load(self, split):
-                raise FileNotFoundError("no such file: /data/flaky.npz")
-        ''')
+    write_plugin(workspace / "inputs", "Flaky", FLAKY_DATASET)
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Flaky", "--epochs", "1")
     assert_one_line_error(result, "dataset plugin Flaky", "FileNotFoundError", "flaky.npz", exit_code=1)
     assert not (workspace / "log").exists()
 
 
 def test_verbose_shows_the_traceback(workspace):
-    write_plugin(workspace / "inputs", "Flaky", '''
-        from bench import Input
-
-        class Flaky(Input):
-            """Cannot find its data."""
-            image_shape = (8, 8, 1)
-
-            def load(self, split):
-                raise FileNotFoundError("no such file")
-        ''')
+    write_plugin(workspace / "inputs", "Flaky", FLAKY_DATASET)
     result = bench("--verbose", "train", "-m", "SingleLayerCAE", "-d", "Flaky", "--epochs", "1")
     assert result.exit_code == 1 and "Traceback" in result.stderr
 
