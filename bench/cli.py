@@ -213,15 +213,17 @@ def train(restart, **options):
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="The best model on validation, or the latest state.")
 @click.option("--batch-size", "--batch_size", type=int, default=None, help="Images per batch [the run's].")
+@click.option("--data-dir", "--data_dir", default=None, envvar="BENCH_DATA_DIR",
+              help="Dataset cache [the run's].")
 @verbose_option
-def eval_command(run_folder, split, checkpoint, batch_size):
+def eval_command(run_folder, split, checkpoint, batch_size, data_dir):
     """Measure a run's model on a split; the figures are added to its results."""
     from bench.console import Reporter
 
     tf_runtime.import_tensorflow()
     from bench.evaluate import evaluate_run
 
-    evaluate_run(run_folder, split, checkpoint, batch_size, Reporter())
+    evaluate_run(run_folder, split, checkpoint, batch_size, Reporter(), data_dir)
 
 
 # -- bench compare ------------------------------------------------------------

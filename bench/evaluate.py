@@ -65,15 +65,19 @@ def restore(model, run, checkpoint):
     return path
 
 
-def evaluate_run(run_path, split, checkpoint, batch_size, report):
-    """`bench eval`: measure a run's checkpoint on a split and record it in its results."""
+def evaluate_run(run_path, split, checkpoint, batch_size, report, data_dir=None):
+    """`bench eval`: measure a run's checkpoint on a split and record it in its results.
+
+    Args:
+        data_dir: the dataset cache; None uses the one the run was trained with.
+    """
     if batch_size is not None and batch_size <= 0:
         raise BenchUsageError(f"--batch-size must be a positive integer, got {batch_size}")
     run = RunFolder(run_path)
     config = run.read_config()
     model_spec, dataset_spec = experiment.find_plugins(config.model, config.dataset)
     with experiment.device_scope(config.device):
-        dataset, splits = experiment.load_data(dataset_spec, config.data_dir, report)
+        dataset, splits = experiment.load_data(dataset_spec, data_dir or config.data_dir, report)
         model = experiment.build_model(model_spec, dataset.image_shape)
         restore(model, run, checkpoint)
         images = pipeline.in_memory(splits[split][0])

@@ -31,7 +31,8 @@ def test_eval_reproduces_the_results_and_records_them(two_runs):
     assert recorded["error"] == pytest.approx(best_test["error"], rel=1e-6)
     assert "bench eval:" in (RUN / "results.txt").read_text()
 
-    last = bench("eval", RUN, "--checkpoint", "last", "--split", "validation", "--batch-size", "50")
+    last = bench("eval", RUN, "--checkpoint", "last", "--split", "validation", "--batch-size", "50",
+                 "--data-dir", "unused-by-digits")
     assert last.exit_code == 0, last
     values = read_results(RUN)["evaluations"]["last checkpoint, validation"]
     assert values["psnr"] == pytest.approx(10 * math.log10(1 / values["mse"]))
