@@ -35,10 +35,32 @@ class Autoencoder(keras.Model):
     The bench trains `loss(reconstruction, images) + sum of penalties`, where
     the penalties are what `get` registered through `weight_decay` and
     `add_penalty` during that same call.
+
+    Model options: the keyword arguments of `__init__` are the options users
+    set with `--model-args '{"name": value}'` (JSON, or a mapping in YAML);
+    document them in the class docstring. Give each a default. Accept
+    `**kwargs` and pass them to `super().__init__` to offer the base options
+    too: `loss` ("mse", DTB's ½·mean((x − x̃)²), or "cross_entropy", sigmoid
+    cross-entropy on pixels mapped to [0, 1]). A model with a linear last
+    layer returns `self.to_pixels(last_layer_output)` so that both losses work.
+
+    Class attributes:
+        input_size: (height, width) the model works at, or None for any size.
+            When set, the bench resizes the images to it (bilinear) before
+            `get`, and the loss and every metric compare at that size.
     """
 
-    def __init__(self, **kwargs):
+    input_size = None
+    LOSSES = ("mse", "cross_entropy")
+
+    def __init__(self, loss="mse", **kwargs):
+        """Args:
+        loss: the reconstruction loss, "mse" or "cross_entropy".
+        """
+        if loss not in self.LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(self.LOSSES)}, got {loss!r}")
         super().__init__(name=kwargs.pop("name", type(self).__name__), **kwargs)
+        self.loss_kind = loss
         # keras.Model.__init__ sets `self.loss = None` (for compile()), which
         # would hide this interface's loss method.
         vars(self).pop("loss", None)
@@ -62,13 +84,32 @@ class Autoencoder(keras.Model):
         raise NotImplementedError(f"{type(self).__name__}.get() is not implemented")
 
     def loss(self, predictions, real_values):
-        """The scalar reconstruction loss; DTB's ½·mean((x − x̃)²) unless overridden.
+        """The scalar reconstruction loss: the `loss` option's, unless overridden.
 
         Args:
-            predictions: the reconstruction returned by `get`.
-            real_values: the images the reconstruction should match.
+            predictions: the reconstruction returned by `get`, in [-1, 1].
+            real_values: the images the reconstruction should match, in [-1, 1].
         """
-        return 0.5 * tf.reduce_mean(tf.square(predictions - real_values))
+        return tf.reduce_mean(self.pixel_losses(predictions, real_values))
+
+    def pixel_losses(self, predictions, real_values):
+        """The per-pixel loss of the `loss` option, same shape as the images.
+
+        "mse": ½·(x − x̃)² on [-1, 1]; "cross_entropy": binary cross-entropy of
+        the pixels mapped to [0, 1], the reconstruction clipped to (1e-7, 1 − 1e-7).
+        """
+        if self.loss_kind == "cross_entropy":
+            targets = (real_values + 1.0) / 2.0
+            probabilities = tf.clip_by_value((predictions + 1.0) / 2.0, 1e-7, 1.0 - 1e-7)
+            return -(targets * tf.math.log(probabilities) + (1.0 - targets) * tf.math.log(1.0 - probabilities))
+        return 0.5 * tf.square(predictions - real_values)
+
+    def to_pixels(self, outputs):
+        """A linear layer's outputs as a reconstruction in the pixel range of the loss:
+        unchanged for "mse", 2·sigmoid(outputs) − 1 (in [-1, 1]) for "cross_entropy"."""
+        if self.loss_kind == "cross_entropy":
+            return 2.0 * tf.sigmoid(outputs) - 1.0
+        return outputs
 
     def weight_decay(self, kernel, l2_penalty):
         """Add l2_penalty * ½‖kernel‖² (tf.nn.l2_loss) to the "l2" penalty."""

@@ -159,6 +159,11 @@ def _options(*flags, **settings):
               help="A YAML file of option: value; the command line and BENCH_* variables win.")
 @_options("--model", "-m", name="model", required=True, help="Model plugin name (bench list models).")
 @_options("--dataset", "-d", name="dataset", required=True, help="Dataset plugin name (bench list datasets).")
+@_options("--model-args", "--model_args", name="model_args", type=JsonObject(), default="{}",
+          help='The model\'s options as JSON, e.g. \'{"filters": [32, 16, 8]}\' (see its docstring).')
+@_options("--noise-factor", "--noise_factor", name="noise_factor", type=float, default=0.0,
+          help="Denoising: train on inputs with Gaussian noise of this std (on [0, 1] pixels), "
+               "scored against the clean images.")
 @_options("--epochs", name="epochs", type=int, default=150, help="Epochs to train in all; more continues a run.")
 @_options("--batch-size", "--batch_size", name="batch_size", type=int, default=128, help="Images per step.")
 @_options("--optimizer", name="optimizer", default="Adam",
@@ -215,15 +220,34 @@ def train(restart, **options):
 @click.option("--batch-size", "--batch_size", type=int, default=None, help="Images per batch [the run's].")
 @click.option("--data-dir", "--data_dir", default=None, envvar="BENCH_DATA_DIR",
               help="Dataset cache [the run's].")
+@click.option("--noise-factor", "--noise_factor", type=float, default=0.0, show_default=True,
+              help="Score reconstructions of inputs with this much Gaussian noise against the clean images.")
 @verbose_option
-def eval_command(run_folder, split, checkpoint, batch_size, data_dir):
+def eval_command(run_folder, split, checkpoint, batch_size, data_dir, noise_factor):
     """Measure a run's model on a split; the figures are added to its results."""
     from bench.console import Reporter
 
     tf_runtime.import_tensorflow()
     from bench.evaluate import evaluate_run
 
-    evaluate_run(run_folder, split, checkpoint, batch_size, Reporter(), data_dir)
+    evaluate_run(run_folder, split, checkpoint, batch_size, Reporter(), data_dir, noise_factor)
+
+
+# -- bench inspect ------------------------------------------------------------
+
+@cli.command("inspect")
+@click.option("--model", "-m", required=True, help="Model plugin name (bench list models).")
+@click.option("--dataset", "-d", required=True, help="Dataset whose image shape to use (nothing is downloaded).")
+@click.option("--model-args", "--model_args", type=JsonObject(), default="{}", help="The model's options as JSON.")
+@verbose_option
+def inspect_command(model, dataset, model_args):
+    """A model's layers, output shapes and parameter counts, without training."""
+    from bench.console import Reporter
+
+    tf_runtime.import_tensorflow()
+    from bench.architecture import inspect_model
+
+    inspect_model(model, dataset, model_args, Reporter())
 
 
 # -- bench compare ------------------------------------------------------------

@@ -20,6 +20,8 @@ class TrainConfig:
 
     model: str
     dataset: str
+    model_args: dict = field(default_factory=dict)
+    noise_factor: float = 0.0
     epochs: int = 150
     batch_size: int = 128
     optimizer: str = "Adam"
@@ -40,6 +42,8 @@ class TrainConfig:
         for key, value in positive.items():
             if value <= 0:
                 raise BenchUsageError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")
+        if not math.isfinite(self.noise_factor) or self.noise_factor < 0:
+            raise BenchUsageError(f"--noise-factor must be zero or positive, got {self.noise_factor}")
         if not math.isfinite(self.l2_penalty) or self.l2_penalty < 0:
             raise BenchUsageError(f"--l2-penalty must be zero or positive, got {self.l2_penalty}")
         if not (0 < self.lr_decay_factor <= 1):
@@ -52,12 +56,17 @@ class TrainConfig:
         return self.optimizer_args["learning_rate"]
 
     def run_name(self):
-        """DTB's folder name: <Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>][_<comment>]."""
+        """DTB's folder name, <Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>], then the
+        model options that differ from their defaults, [_noise=<factor>], [_<comment>]."""
         name = f"{self.dataset}_{self.optimizer}_lr={self.learning_rate()!r}"
         if self.lr_decay:
             name += "_exp_lr"
         if self.l2_penalty:
             name += f"_l2={self.l2_penalty!r}"
+        for key, value in sorted(self.model_args.items()):
+            name += f"_{key}={name_part(value)}"
+        if self.noise_factor:
+            name += f"_noise={self.noise_factor!r}"
         if self.comment:
             name += f"_{self.comment}"
         return name
@@ -79,6 +88,15 @@ class TrainConfig:
         """A TrainConfig from config.yaml's dict; unknown keys are ignored."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def name_part(value):
+    """A model option's value as it appears in a folder name: lists joined by '-'."""
+    if isinstance(value, (list, tuple)):
+        return "-".join(name_part(item) for item in value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value).replace("/", "-")
 
 
 def read_yaml_mapping(path):

@@ -13,35 +13,52 @@ CHECKPOINT_FOLDERS = {"best": "best", "last": "checkpoints"}
 
 
 class Evaluator:
-    """Sums (x − x̃)² over a split in one compiled function per image shape."""
+    """Sums (x − x̃)² over a split in one compiled function (traced once per image shape).
 
-    def __init__(self, model):
+    Images are scaled to [-1, 1] and resized to the model's input_size; with a
+    noise factor, the model sees corrupted images (the same noise every time)
+    and is scored against the clean ones.
+    """
+
+    NOISE_SEED = 20161231
+
+    def __init__(self, model, noise_factor=0.0):
         self.model = model
+        self.noise_factor = noise_factor
         self._squared_error = tf.function(self._batch_squared_error, reduce_retracing=True)
         self._reconstruct = tf.function(self._batch_reconstruction, reduce_retracing=True)
 
-    def _batch_squared_error(self, images):
-        images = pipeline.to_model_range(images)
-        _, reconstruction = self.model.get(images, train_phase=False, l2_penalty=0.0)
-        self.model.pop_penalties()
-        return tf.reduce_sum(tf.square(tf.cast(reconstruction, tf.float32) - images))
+    def _inputs(self, stored_images, batch_index):
+        images = pipeline.to_model_range(stored_images, self.model.input_size)
+        if not self.noise_factor:
+            return images, images
+        seed = tf.stack([tf.constant(self.NOISE_SEED, tf.int64), tf.cast(batch_index, tf.int64)])
+        return images, pipeline.corrupt(images, self.noise_factor, seed)
 
-    def _batch_reconstruction(self, images):
-        images = pipeline.to_model_range(images)
-        _, reconstruction = self.model.get(images, train_phase=False, l2_penalty=0.0)
+    def _batch_squared_error(self, stored_images, batch_index):
+        images, inputs = self._inputs(stored_images, batch_index)
+        _, reconstruction = self.model.get(inputs, train_phase=False, l2_penalty=0.0)
         self.model.pop_penalties()
-        return reconstruction
+        return tf.reduce_sum(tf.square(tf.cast(reconstruction, tf.float32) - images)), tf.size(images)
+
+    def _batch_reconstruction(self, stored_images):
+        images, inputs = self._inputs(stored_images, 0)
+        _, reconstruction = self.model.get(inputs, train_phase=False, l2_penalty=0.0)
+        self.model.pop_penalties()
+        return inputs, reconstruction
 
     def reconstruct(self, images):
-        """Reconstructions in [-1, 1] of a batch (uint8, or float32 in [-1, 1])."""
+        """(model inputs, reconstructions) of a batch, both in [-1, 1] at the model's size."""
         return self._reconstruct(images)
 
     def measure(self, images, batch_size):
         """{error, mse, psnr} of the model over `images` (a uint8 or float32 tensor)."""
-        total = 0.0
-        for batch in pipeline.evaluation_batches(images, batch_size):
-            total += float(self._squared_error(batch))
-        return metrics.from_squared_error(total, int(tf.size(images)))
+        total, count = 0.0, 0
+        for index, batch in enumerate(pipeline.evaluation_batches(images, batch_size)):
+            squared_error, size = self._squared_error(batch, tf.constant(index, tf.int64))
+            total += float(squared_error)
+            count += int(size)
+        return metrics.from_squared_error(total, count)
 
 
 def metrics_table(rows):
@@ -65,12 +82,16 @@ def restore(model, run, checkpoint):
     return path
 
 
-def evaluate_run(run_path, split, checkpoint, batch_size, report, data_dir=None):
+def evaluate_run(run_path, split, checkpoint, batch_size, report, data_dir=None, noise_factor=0.0):
     """`bench eval`: measure a run's checkpoint on a split and record it in its results.
 
     Args:
         data_dir: the dataset cache; None uses the one the run was trained with.
+        noise_factor: score reconstructions of inputs corrupted with this much
+            Gaussian noise (std on the [0, 1] scale) against the clean images.
     """
+    if noise_factor < 0:
+        raise BenchUsageError(f"--noise-factor must be zero or positive, got {noise_factor}")
     if batch_size is not None and batch_size <= 0:
         raise BenchUsageError(f"--batch-size must be a positive integer, got {batch_size}")
     run = RunFolder(run_path)
@@ -78,15 +99,16 @@ def evaluate_run(run_path, split, checkpoint, batch_size, report, data_dir=None)
     model_spec, dataset_spec = experiment.find_plugins(config.model, config.dataset)
     with experiment.device_scope(config.device):
         dataset, splits = experiment.load_data(dataset_spec, data_dir or config.data_dir, report)
-        model = experiment.build_model(model_spec, dataset.image_shape)
+        model = experiment.build_model(model_spec, dataset.image_shape, model_args=config.model_args)
         restore(model, run, checkpoint)
         images = pipeline.in_memory(splits[split][0])
-        values = Evaluator(model).measure(images, batch_size or config.batch_size)
+        values = Evaluator(model, noise_factor).measure(images, batch_size or config.batch_size)
     results = run.read_results()
     values["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    results.setdefault("evaluations", {})[f"{checkpoint} checkpoint, {split}"] = values
+    noisy = f", noise {noise_factor!r}" if noise_factor else ""
+    results.setdefault("evaluations", {})[f"{checkpoint} checkpoint, {split}{noisy}"] = values
     run.write_results(results)
-    report.info(f"{run.path}: {checkpoint} checkpoint on {split} ({len(images)} images)")
+    report.info(f"{run.path}: {checkpoint} checkpoint on {split} ({len(images)} images{noisy})")
     report.table(metrics_table({split: values}))
     for name, text in metrics.DEFINITIONS.items():
         report.info(f"  {name}: {text}")

@@ -5,11 +5,26 @@ cheaper than a separate tf.data map stage and moves 4x fewer bytes."""
 import tensorflow as tf
 
 
-def to_model_range(images):
-    """uint8 [0, 255] → float32 [-1, 1]; float32 images are taken as already in [-1, 1]."""
+def to_model_range(images, size=None):
+    """uint8 [0, 255] → float32 [-1, 1] (float32 images are taken as already in
+    [-1, 1]), resized (bilinear) to `size` = (height, width) when given."""
     if images.dtype == tf.uint8:
-        return tf.cast(images, tf.float32) * (2.0 / 255.0) - 1.0
-    return tf.cast(images, tf.float32)
+        images = tf.cast(images, tf.float32) * (2.0 / 255.0) - 1.0
+    images = tf.cast(images, tf.float32)
+    if size is not None and tuple(images.shape[1:3]) != tuple(size):
+        images = tf.image.resize(images, size, method="bilinear")
+    return images
+
+
+def corrupt(images, noise_factor, seed):
+    """Denoising's input: Gaussian noise added, clipped to [-1, 1].
+
+    `noise_factor` is the noise's standard deviation on the [0, 1] pixel scale
+    (the denoising tutorial's convention), so 2·noise_factor on [-1, 1].
+    `seed` is a shape-[2] integer tensor: the same seed gives the same noise.
+    """
+    noise = tf.random.stateless_normal(tf.shape(images), seed=seed, dtype=images.dtype)
+    return tf.clip_by_value(images + (2.0 * noise_factor) * noise, -1.0, 1.0)
 
 
 def in_memory(images):

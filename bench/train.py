@@ -31,12 +31,13 @@ def run_training(config, restart, report):
     config.optimizer, config.optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
     model_spec, dataset_spec = experiment.find_plugins(config.model, config.dataset)
     config.model, config.dataset = model_spec.name, dataset_spec.name
+    config.model_args = experiment.resolve_model_args(model_spec, config.model_args)
     run = RunFolder.for_config(config)
     run.check_can_hold(config, restart)
     keras.utils.set_random_seed(config.seed)
     with experiment.device_scope(config.device):
         dataset, splits = experiment.load_data(dataset_spec, config.data_dir, report)
-        model = experiment.build_model(model_spec, dataset.image_shape, config.l2_penalty)
+        model = experiment.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
         resuming = run.prepare(config, restart)
         report.attach_log(run.sub(LOG_FILE))
         try:
@@ -90,19 +91,24 @@ class Trainer:
         self.latest = tf.train.CheckpointManager(checkpoint, str(run.sub("checkpoints")), max_to_keep=1)
         self.best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(run.sub("best")), max_to_keep=1)
         self.evaluator = Evaluator(model)
-        self.grid_images = pipeline.to_model_range(self.validation_images[:GRID_IMAGES])  # float, [-1, 1]
+        self.grid_images = self.validation_images[:GRID_IMAGES]
         self.train_step = self._compile_train_step()
         self.writers = RunWriters(run)
 
     def _compile_train_step(self):
         model, optimizer, l2_penalty = self.model, self.optimizer, self.config.l2_penalty
+        noise_factor, seed = self.config.noise_factor, self.config.seed
         variables = model.trainable_variables
 
         @tf.function(input_signature=[pipeline.batch_spec(self.train_images)])
         def train_step(stored_images):
-            images = pipeline.to_model_range(stored_images)
+            images = pipeline.to_model_range(stored_images, model.input_size)
+            inputs = images
+            if noise_factor:  # fresh noise every step, reproducible from (seed, step)
+                step_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(optimizer.iterations, tf.int64)])
+                inputs = pipeline.corrupt(images, noise_factor, step_seed)
             with tf.GradientTape() as tape:
-                _, reconstruction = model.get(images, train_phase=True, l2_penalty=l2_penalty)
+                _, reconstruction = model.get(inputs, train_phase=True, l2_penalty=l2_penalty)
                 reconstruction_loss = model.loss(reconstruction, images)
                 penalties = model.pop_penalties()
                 loss = reconstruction_loss + tf.add_n(list(penalties.values())) if penalties else reconstruction_loss
@@ -206,7 +212,7 @@ class Trainer:
         self.latest.save(checkpoint_number=step)
         self.writers.scalars(self.writers.validation, step, validation)
         self.writers.weights(step, self.model)
-        self.writers.reconstructions(step, self.grid_images, self.evaluator.reconstruct(self.grid_images))
+        self.writers.reconstructions(step, *self.evaluator.reconstruct(self.grid_images))
         self.writers.flush()
         self._write_results("running", validation_of_best=validation if improved else None)
         self.report.info(
