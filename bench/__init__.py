@@ -21,6 +21,7 @@ _LAZY = {
     "IdxImageInput": "bench.formats",
     "CifarBinaryInput": "bench.formats",
     "BenchError": "bench.errors",
+    "plugin_class": "bench.plugins",
 }
 
 __all__ = sorted(_LAZY)

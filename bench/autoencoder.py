@@ -66,6 +66,7 @@ class Autoencoder(keras.Model):
         vars(self).pop("loss", None)
         # Kept out of Keras' attribute tracking: these are per-call tensors.
         object.__setattr__(self, "_bench_penalties", {})
+        object.__setattr__(self, "_bench_kept", {})
 
     def get(self, images, train_phase=False, l2_penalty=0.0):
         """Encode and reconstruct a batch.
@@ -120,6 +121,15 @@ class Autoencoder(keras.Model):
         """Add a scalar term, logged under `name`, to this call's training loss."""
         terms = self._bench_penalties
         terms[name] = terms[name] + value if name in terms else value
+
+    def keep(self, **values):
+        """Keep tensors that `get` computed for `loss` to use (the bench calls
+        `loss` right after `get`, in the same step): e.g. `self.keep(logits=z)`."""
+        self._bench_kept.update(values)
+
+    def kept(self, name):
+        """A tensor that this step's `get` kept under `name`."""
+        return self._bench_kept[name]
 
     def pop_penalties(self):
         """The penalties registered since the last call, as {name: scalar}; clears them."""

@@ -190,3 +190,15 @@ def find(kind, name):
 def folder_word(kind):
     """The word `bench list` takes for `kind`: models or datasets."""
     return "models" if kind == "model" else "datasets"
+
+
+def plugin_class(kind, name):
+    """The class of another plugin, for plugins that build on one::
+
+        from bench import plugin_class
+        StackedCAE = plugin_class("model", "StackedCAE")
+
+        class StackedDenoisingCAE(StackedCAE):
+            ...
+    """
+    return find(kind, name).load()

@@ -1,0 +1,47 @@
+import math
+
+import keras
+import tensorflow as tf
+
+from bench import Autoencoder
+
+
+class FullyConnectedAE(Autoencoder):
+    """The TF estimator tutorials' fully-connected autoencoder: 128-64-32 code, mirrored decoder.
+
+    Images are flattened; the encoder's dense layers have `hidden_units`
+    (the last is the code), the decoder mirrors them and ends with a linear
+    layer back to every pixel. He (variance-scaling) initialisation, L2 on the
+    kernels only. On MNIST: 222,384 parameters.
+
+    Options:
+        hidden_units: encoder layer sizes, the last being the code ([128, 64, 32]).
+        activation: of every hidden layer ("relu"; any Keras activation name).
+        dropout: rate between layers while training (0.0: none).
+        loss: "mse" (default) or "cross_entropy" (the output goes through a sigmoid).
+    """
+
+    def __init__(self, hidden_units=(128, 64, 32), activation="relu", dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        he = keras.initializers.VarianceScaling(scale=2.0)
+        sizes = list(hidden_units) + list(reversed(hidden_units[:-1]))
+        self.hidden = [keras.layers.Dense(units, activation=activation, kernel_initializer=he) for units in sizes]
+        self.code_index = len(hidden_units) - 1
+        self.dropout = keras.layers.Dropout(dropout) if dropout else None
+
+    def build(self, input_shape):
+        he = keras.initializers.VarianceScaling(scale=2.0)
+        self.output_layer = keras.layers.Dense(math.prod(input_shape[1:]), kernel_initializer=he)
+
+    def get(self, images, train_phase=False, l2_penalty=0.0):
+        x = tf.reshape(images, (-1, math.prod(images.shape[1:])))
+        for index, layer in enumerate(self.hidden):
+            x = layer(x)
+            self.weight_decay(layer.kernel, l2_penalty)
+            if index == self.code_index:
+                code = x
+            if self.dropout is not None:
+                x = self.dropout(x, training=train_phase)
+        outputs = self.output_layer(x)
+        self.weight_decay(self.output_layer.kernel, l2_penalty)
+        return code, tf.reshape(self.to_pixels(outputs), tf.shape(images))

@@ -1,0 +1,42 @@
+import keras
+
+from bench import Autoencoder
+
+
+class UndercompleteCAE(Autoencoder):
+    """The tutorial's undercomplete CAE: 5x5 convolutions with strides 2, 2, 4 down to a 2x2x8 code, and back.
+
+    Works at 32x32 (input_size): the bench resizes MNIST's 28x28 images to
+    32x32 and compares the reconstruction at that size, as the tutorial does;
+    CIFAR-10 is used as it is. Encoder: 5x5 convolutions (ReLU) with stride 2,
+    2, 4 to 32, 16, 8 filters (32 → 16 → 8 → 2); decoder: 5x5 transposed
+    convolutions with stride 4, 2, 2 to 16, 32 filters (ReLU) and the input
+    depth (tanh). Kernels under L2.
+
+    Options:
+        filters: the encoder's filter counts ([32, 16, 8]); the decoder mirrors them.
+    """
+
+    input_size = (32, 32)
+
+    def __init__(self, filters=(32, 16, 8)):
+        super().__init__()
+        self.encoder = [keras.layers.Conv2D(count, 5, strides=stride, padding="same", activation="relu")
+                        for count, stride in zip(filters, (2, 2, 4))]
+        self.decoder = [keras.layers.Conv2DTranspose(count, 5, strides=stride, padding="same", activation="relu")
+                        for count, stride in zip(list(reversed(filters))[1:], (4, 2))]
+
+    def build(self, input_shape):
+        self.output_layer = keras.layers.Conv2DTranspose(input_shape[-1], 5, strides=2, padding="same",
+                                                         activation="tanh")
+
+    def get(self, images, train_phase=False, l2_penalty=0.0):
+        x = images
+        for layer in self.encoder:
+            x = layer(x)
+            self.weight_decay(layer.kernel, l2_penalty)
+        code = x
+        for layer in self.decoder + [self.output_layer]:
+            x = layer(x)
+            self.weight_decay(layer.kernel, l2_penalty)
+        return code, x

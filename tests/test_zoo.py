@@ -1,0 +1,195 @@
+"""The model zoo: every model trains through the CLI, can overfit, and has its penalties."""
+
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import assert_one_line_error, bench, read_results, write_plugin
+from test_train import scalar_values
+
+MODELS = ["SingleLayerCAE", "StackedCAE", "StackedDenoisingCAE", "FullyConnectedAE", "ConvAE",
+          "UndercompleteCAE", "SparseAE", "ContractiveAE", "VAE"]
+
+COLOUR_32 = '''
+    import numpy as np
+    from bench import Input
+
+    class Colour32(Input):
+        """Smooth random 32x32 colour images, CIFAR-10's shape."""
+        image_shape = (32, 32, 3)
+        num_classes = 10
+        split_sizes = {"train": 96, "validation": 32, "test": 32}
+
+        def load(self, split):
+            rng = np.random.default_rng(len(split))
+            n = self.split_sizes[split]
+            coarse = rng.integers(0, 256, (n, 4, 4, 3)).astype(np.uint8)
+            return coarse.repeat(8, axis=1).repeat(8, axis=2), rng.integers(0, 10, n)
+    '''
+
+
+def build(name, shape=(8, 8, 1), **options):
+    from bench import plugins
+    from bench.experiment import build_model
+
+    return build_model(plugins.find("model", name), shape, model_args=options)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_trains_through_the_cli(workspace, model):
+    write_plugin(workspace / "inputs", "Colour32", COLOUR_32)
+    for dataset in ("Digits", "Colour32"):
+        result = bench("train", "-m", model, "-d", dataset, "--epochs", "1", "--batch-size", "32")
+        assert result.exit_code == 0, (dataset, result)
+        run = next((workspace / "log" / model).glob(f"{dataset}_*"))
+        values = read_results(run)["best"]["test"]
+        assert np.isfinite(values["error"]) and values["mse"] == pytest.approx(values["error"] / 2)
+
+
+# Capacity, not generalisation, is under test: the stacked models' regularizers
+# (dropout, input noise) are off, and their nine greedy blocks get a faster rate.
+OVERFIT_SETTINGS = {
+    "StackedCAE": ({"dropout": 0.0}, 1e-2),
+    "StackedDenoisingCAE": ({"dropout": 0.0, "noise": 0.0}, 1e-2),
+}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_can_overfit_a_batch(model):
+    """The reconstruction error of 64 fixed images falls at least tenfold in 800 steps."""
+    from sklearn.datasets import load_digits
+
+    keras.utils.set_random_seed(1)
+    images = tf.constant(load_digits().images[:64, :, :, None] / 8.0 - 1.0, tf.float32)
+    options, learning_rate = OVERFIT_SETTINGS.get(model, ({}, 3e-3))
+    net = build(model, **options)
+    if net.input_size is not None:
+        images = tf.image.resize(images, net.input_size)
+    optimizer = keras.optimizers.Adam(learning_rate)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            _, reconstruction = net.get(images, train_phase=True)
+            loss = net.loss(reconstruction, images) + tf.add_n(list(net.pop_penalties().values()) or [0.0])
+        gradients = tape.gradient(loss, net.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, net.trainable_variables))
+
+    def error():
+        _, reconstruction = net.get(images, train_phase=False)
+        net.pop_penalties()
+        return float(0.5 * tf.reduce_mean(tf.square(reconstruction - images)))
+
+    before = error()
+    for _ in range(800):
+        step()
+    after = error()
+    assert after <= before / 10, (model, before, after)
+
+
+@pytest.mark.parametrize("model, options, name", [
+    ("SparseAE", {"sparsity": "kl"}, "sparsity"),
+    ("SparseAE", {"sparsity": "l1"}, "sparsity"),
+    ("ContractiveAE", {}, "contractive"),
+    ("VAE", {}, "kl"),
+])
+def test_penalties_are_there_when_enabled_and_zero_when_disabled(model, options, name):
+    images = tf.random.uniform((4, 8, 8, 1), -1, 1)
+    net = build(model, **options)
+    net.get(images, train_phase=True, l2_penalty=0.0)
+    penalties = net.pop_penalties()
+    assert float(penalties[name]) > 0 and "l2" not in penalties
+    net.get(images, train_phase=True, l2_penalty=1e-3)
+    assert float(net.pop_penalties()["l2"]) > 0
+    off = build(model, **options, **{"beta" if model == "VAE" else "strength": 0.0})
+    off.get(images, train_phase=True)
+    assert float(off.pop_penalties().get(name, 0.0)) == 0.0
+
+
+def test_contractive_penalty_is_the_exact_jacobian_norm():
+    net = build("ContractiveAE", code_size=12)
+    x = tf.random.uniform((3, 64), -1, 1)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        code = net.encoder(x)
+    jacobian = tape.batch_jacobian(code, x)
+    exact = tf.reduce_sum(tf.square(jacobian), axis=[1, 2])
+    np.testing.assert_allclose(net.jacobian_norm(code).numpy(), exact.numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("args, total", [
+    (("-m", "FullyConnectedAE", "-d", "MNIST"), "222,384"),
+    (("-m", "ConvAE", "-d", "MNIST"), "7,873"),
+])
+def test_inspect_totals(workspace, args, total):
+    result = bench("inspect", *args)
+    assert result.exit_code == 0, result
+    assert f"total parameters: {total}" in result.stdout
+    assert not Path("log").exists() and not list(Path(workspace).parent.glob("cache/*"))  # nothing downloaded
+
+
+@pytest.mark.parametrize("dataset, weights", [("MNIST", 288), ("Cifar10", 864)])
+def test_inspect_single_layer_cae_encoder(workspace, dataset, weights):
+    result = bench("inspect", "-m", "SingleLayerCAE", "-d", dataset)
+    encode = next(line for line in result.stdout.splitlines() if "encode" in line)
+    assert re.search(rf"\b{weights}\b", encode), encode
+
+
+def test_inspect_with_options_and_resizing(workspace):
+    result = bench("inspect", "-m", "ConvAE", "-d", "MNIST", "--model-args", '{"filters": [32, 16, 8], "downsample": "stride"}')
+    assert result.exit_code == 0 and "downsample='stride'" in result.stdout
+    undercomplete = bench("inspect", "-m", "UndercompleteCAE", "-d", "MNIST")
+    assert "resized to (32, 32, 1)" in undercomplete.stdout and "(2, 2, 8)" in undercomplete.stdout
+
+
+def test_model_options_name_the_run_and_are_checked(workspace):
+    options = '{"filters": [32, 16, 8], "downsample": "stride"}'
+    result = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "1", "--model-args", options)
+    assert result.exit_code == 0, result
+    assert Path("log/ConvAE/Digits_Adam_lr=0.001_downsample=stride_filters=32-16-8/config.yaml").exists()
+    default = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "1", "--model-args", '{"filters": [16, 8, 8]}')
+    assert default.exit_code == 0 and Path("log/ConvAE/Digits_Adam_lr=0.001").exists()  # defaults add nothing
+    unknown = bench("train", "-m", "ConvAE", "-d", "Digits", "--model-args", '{"filter": [8]}')
+    assert_one_line_error(unknown, "model ConvAE has no option 'filter'", "filters", exit_code=2)
+    bad_value = bench("train", "-m", "ConvAE", "-d", "Digits", "--model-args", '{"downsample": "avg"}')
+    assert_one_line_error(bad_value, "downsample must be 'pool' or 'stride'", exit_code=1)
+    no_options = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--model-args", '{"loss": "cross_entropy"}')
+    assert_one_line_error(no_options, "it takes no options", exit_code=2)
+    assert not Path("log/SingleLayerCAE").exists()
+
+
+def test_model_args_from_yaml(workspace):
+    Path("run.yaml").write_text("model: FullyConnectedAE\ndataset: Digits\nepochs: 1\n"
+                                "model_args:\n  hidden_units: [64, 16]\n  loss: cross_entropy\n")
+    result = bench("train", "--config", "run.yaml")
+    assert result.exit_code == 0, result
+    run = Path("log/FullyConnectedAE/Digits_Adam_lr=0.001_hidden_units=64-16_loss=cross_entropy")
+    results = read_results(run)["best"]["validation"]
+    assert results["mse"] == pytest.approx(results["error"] / 2)  # the metrics keep their scale
+
+
+def test_denoising_for_any_model(workspace):
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--noise-factor", "0.5")
+    assert result.exit_code == 0, result
+    run = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_noise=0.5")
+    assert run.exists()
+    clean = bench("eval", run)
+    noisy = bench("eval", run, "--noise-factor", "0.5")
+    assert clean.exit_code == 0 and noisy.exit_code == 0
+    evaluations = read_results(run)["evaluations"]
+    assert evaluations["best checkpoint, test, noise 0.5"]["error"] > evaluations["best checkpoint, test"]["error"]
+    again = bench("eval", run, "--noise-factor", "0.5")  # the same noise every time
+    assert read_results(run)["evaluations"]["best checkpoint, test, noise 0.5"]["error"] == \
+        evaluations["best checkpoint, test, noise 0.5"]["error"]
+    assert again.exit_code == 0
+
+
+def test_vae_logs_its_kl_and_reconstruction_terms(workspace):
+    assert bench("train", "-m", "VAE", "-d", "Digits", "--epochs", "1").exit_code == 0
+    run = Path("log/VAE/Digits_Adam_lr=0.001")
+    kl, reconstruction = scalar_values(run / "train", "kl_loss"), scalar_values(run / "train", "reconstruction_loss")
+    assert kl and reconstruction and kl[-1][1] > 0 and reconstruction[-1][1] > 0
