@@ -89,4 +89,8 @@ def test_regular_install_finds_the_builtin_plugins(tmp_path):
     assert out.returncode == 0, out.stderr
     for name in ("SingleLayerCAE", "MNIST", "Cifar10", "Digits", "FashionMNIST"):
         assert name in out.stdout
-    assert "builtin_models" in out.stdout
+    where = subprocess.run([sys.executable, "-c", "from bench import plugins; "
+                            "print(plugins.find('model', 'SingleLayerCAE').path)"],
+                           capture_output=True, text=True, cwd=elsewhere,
+                           env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
+    assert Path(where.stdout.strip()) == (target / "bench" / "builtin_models" / "SingleLayerCAE.py").resolve()
