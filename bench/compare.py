@@ -6,7 +6,7 @@ from rich.table import Table
 
 from bench import metrics
 from bench.console import make_console
-from bench.config import read_yaml_mapping
+from bench.config import name_part, read_yaml_mapping
 from bench.errors import BenchError, BenchUsageError
 from bench.runs import find_runs
 
@@ -17,6 +17,7 @@ COLUMNS = {
     "optimizer": ("optimizer", None),
     "lr": ("lr", None),
     "l2": ("l2", None),
+    "options": ("options", None),
     "comment": ("comment", None),
     "epochs": ("epochs", None),
     "validation_error": ("val error", False),
@@ -25,6 +26,14 @@ COLUMNS = {
     "test_psnr": ("test psnr", True),
     "status": ("status", None),
 }
+
+
+def run_options(config):
+    """A run's model options and noise factor, as its folder name spells them."""
+    parts = [f"{key}={name_part(value)}" for key, value in sorted((config.get("model_args") or {}).items())]
+    if config.get("noise_factor"):
+        parts.append(f"noise={config['noise_factor']!r}")
+    return " ".join(parts)
 
 
 def run_row(run):
@@ -42,6 +51,7 @@ def run_row(run):
         "optimizer": config.get("optimizer"),
         "lr": (config.get("optimizer_args") or {}).get("learning_rate"),
         "l2": config.get("l2_penalty"),
+        "options": run_options(config),
         "comment": config.get("comment") or "",
         "epochs": results.get("epochs_done", 0),
         "validation_error": validation.get("error"),

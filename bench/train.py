@@ -229,6 +229,8 @@ class Trainer:
             best = {"validation": validation_of_best}
         if test_of_best is not None:
             best["test"] = test_of_best
+        if getattr(self, "epoch_speed", None):
+            results["train_images_per_second"] = round(self.epoch_speed, 1)
         results.update(status=status, epochs_done=int(self.state["epochs_done"]),
                        epochs_planned=self.config.epochs, best_epoch=int(self.state["best_epoch"]),
                        steps=int(self.state["step"]), best=best)

@@ -22,6 +22,9 @@ def shown_commands():
 
 
 def offline(command):
+    """Whether a command runs without the network (inspect reads only a dataset's shape)."""
+    if command.startswith("bench inspect"):
+        return True
     return not any(name in command for name in ("MNIST", "Cifar10", "--config"))
 
 
@@ -34,6 +37,8 @@ def test_readme_first_run_and_plugin_examples_work_as_shown(workspace):
     commands = [c for c in shown_commands() if offline(c)]
     assert "bench train --model SingleLayerCAE --dataset Digits --epochs 5" in commands
     assert "bench train --model TinyCAE --dataset Stripes --epochs 5" in commands
+    assert any(command.startswith("bench inspect") for command in commands)
+    assert any("--noise-factor" in command and command.startswith("bench eval") for command in commands)
     for command in commands:
         result = bench(*shlex.split(command)[1:])
         assert result.exit_code == 0, (command, result)

@@ -153,6 +153,8 @@ def test_model_options_name_the_run_and_are_checked(workspace):
     assert Path("log/ConvAE/Digits_Adam_lr=0.001_downsample=stride_filters=32-16-8/config.yaml").exists()
     default = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "1", "--model-args", '{"filters": [16, 8, 8]}')
     assert default.exit_code == 0 and Path("log/ConvAE/Digits_Adam_lr=0.001").exists()  # defaults add nothing
+    compared = bench("compare", "--model", "ConvAE").stdout
+    assert "downsample=stride filters=32-16-8" in compared
     unknown = bench("train", "-m", "ConvAE", "-d", "Digits", "--model-args", '{"filter": [8]}')
     assert_one_line_error(unknown, "model ConvAE has no option 'filter'", "filters", exit_code=2)
     bad_value = bench("train", "-m", "ConvAE", "-d", "Digits", "--model-args", '{"downsample": "avg"}')
