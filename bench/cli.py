@@ -259,12 +259,22 @@ def inspect_command(model, dataset, model_args):
 @click.option("--dataset", "-d", default=None, help="Only runs on this dataset.")
 @click.option("--sort", "sort_key", default="validation_error", show_default=True,
               help="Column to sort by: validation_error, test_error, test_mse, test_psnr, epochs, lr, l2.")
+@click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
+              help="Only runs whose configuration has this value (any hyperparameter or model option); repeatable.")
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json", "markdown"]),
+              default="table", show_default=True, help="Output format.")
 @verbose_option
-def compare(log_dir, model, dataset, sort_key):
-    """One row per run: configuration and results, side by side."""
+def compare(log_dir, model, dataset, sort_key, where, output_format):
+    """One row per run: configuration and results, side by side; * marks each metric's best.
+
+    \b
+    Examples:
+      bench compare --dataset MNIST --sort test_psnr
+      bench compare --where l2_penalty=1e-9 --format markdown
+    """
     from bench.compare import compare_runs
 
-    compare_runs(log_dir, model, dataset, sort_key)
+    compare_runs(log_dir, model, dataset, sort_key, where, output_format)
 
 
 def main():

@@ -1,6 +1,9 @@
 """`bench compare`: the runs under a log folder, one row each (no TensorFlow)."""
 
+import csv
 import difflib
+import io
+import json
 
 from rich.table import Table
 
@@ -60,14 +63,51 @@ def run_row(run):
         "test_psnr": test.get("psnr"),
         "status": results.get("status", "not started"),
         "path": str(run.path),
+        "config": config,
     }
 
 
-def collect_rows(log_dir, model=None, dataset=None):
-    """Rows of the runs under `log_dir`, filtered by model and dataset."""
+def _typed(text):
+    """A --where value as a number when it reads as one."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_where(conditions):
+    """[(key, value)] from KEY=VALUE strings; BenchUsageError for a malformed one."""
+    parsed = []
+    for condition in conditions:
+        key, sep, value = condition.partition("=")
+        if not sep or not key.strip():
+            raise BenchUsageError(f"--where {condition!r} is not KEY=VALUE, e.g. --where l2_penalty=1e-9")
+        parsed.append((key.strip().replace("-", "_"), _typed(value.strip())))
+    return parsed
+
+
+def _matches(row, key, wanted):
+    config = row["config"]
+    for source in (config, config.get("model_args") or {}, row):
+        if key in source:
+            value = source[key]
+            if isinstance(value, list):
+                value = name_part(value)
+            if isinstance(wanted, (int, float)) and isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value) == float(wanted)
+            return str(value) == str(wanted)
+    return False
+
+
+def collect_rows(log_dir, model=None, dataset=None, where=()):
+    """Rows of the runs under `log_dir`, filtered by model, dataset and KEY=VALUE conditions."""
     rows = [row for row in map(run_row, find_runs(log_dir)) if row is not None]
+    conditions = parse_where(where)
     return [row for row in rows
-            if (model is None or row["model"] == model) and (dataset is None or row["dataset"] == dataset)]
+            if (model is None or row["model"] == model) and (dataset is None or row["dataset"] == dataset)
+            and all(_matches(row, key, value) for key, value in conditions)]
 
 
 def sort_rows(rows, key):
@@ -82,26 +122,85 @@ def sort_rows(rows, key):
     return sorted(present, key=lambda row: row[key], reverse=descending) + missing
 
 
+def best_rows(rows):
+    """{metric column: index of the row with its best value}."""
+    best = {}
+    for key, (_, higher_is_better) in COLUMNS.items():
+        candidates = [(row[key], index) for index, row in enumerate(rows) if higher_is_better is not None
+                      and isinstance(row[key], (int, float))]
+        if candidates:
+            best[key] = (max if higher_is_better else min)(candidates)[1]
+    return best
+
+
 def _cell(key, value):
-    if key in ("validation_error", "test_error", "test_mse", "test_psnr"):
-        return metrics.format_value(key, value)
+    if key in METRIC_FORMATS:
+        return METRIC_FORMATS[key](value)
     if value is None:
         return "—"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def compare_runs(log_dir, model, dataset, sort_key):
-    """Print the comparison table."""
-    rows = sort_rows(collect_rows(log_dir, model, dataset), sort_key)
-    console = make_console()
-    if not rows:
-        console.print(f"no runs under {log_dir}; start one with: bench train --model SingleLayerCAE --dataset Digits --epochs 5")
-        return
-    table = Table(title=f"{len(rows)} run(s) under {log_dir}, sorted by {sort_key}", title_justify="left")
-    for key, (heading, _) in COLUMNS.items():
-        table.add_column(heading, justify="right" if COLUMNS[key][1] is not None or key in ("lr", "l2", "epochs") else "left")
-    for row in rows:
-        table.add_row(*(_cell(key, row[key]) for key in COLUMNS))
-    console.print(table)
-    console.print("error: ½·mean((x − x̃)²) on [-1, 1] (DTB); mse: on [0, 1]; psnr: dB. "
-                  "Metrics of each run's best model on validation.")
+METRIC_FORMATS = {key: (lambda value, key=key: metrics.format_value(key, value))
+                  for key in ("validation_error", "test_error", "test_mse", "test_psnr")}
+FORMATS = ("table", "csv", "json", "markdown")
+LEGEND = ("error: ½·mean((x − x̃)²) on [-1, 1] (DTB); mse: on [0, 1]; psnr: dB. "
+          "Metrics of each run's best model on validation; * marks the best of each column.")
+
+
+def render_table(rows, title):
+    """A rich Table, the best value of each metric column bold and starred."""
+    best = best_rows(rows)
+    table = Table(title=title, title_justify="left")
+    for key, (heading, higher_is_better) in COLUMNS.items():
+        numeric = higher_is_better is not None or key in ("lr", "l2", "epochs")
+        table.add_column(heading, justify="right" if numeric else "left")
+    for index, row in enumerate(rows):
+        table.add_row(*(f"[bold]*{_cell(key, row[key])}[/bold]" if best.get(key) == index else _cell(key, row[key])
+                        for key in COLUMNS))
+    return table
+
+
+def render_markdown(rows):
+    """A Markdown table, the best value of each metric column in bold."""
+    best = best_rows(rows)
+    lines = ["| " + " | ".join(heading for heading, _ in COLUMNS.values()) + " |",
+             "|" + "|".join("---:" if higher is not None else "---" for _, higher in COLUMNS.values()) + "|"]
+    for index, row in enumerate(rows):
+        cells = [f"**{_cell(key, row[key])}**" if best.get(key) == index else _cell(key, row[key]) for key in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_csv(rows):
+    """CSV with a header of column keys and full-precision values."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS) + ["path"], extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().rstrip("\n")
+
+
+def render_json(rows):
+    """JSON: the rows (full precision, with their configuration) and the best run of each metric."""
+    best = {key: rows[index]["path"] for key, index in best_rows(rows).items()}
+    return json.dumps({"runs": rows, "best": best}, indent=2, sort_keys=True, default=str)
+
+
+def compare_runs(log_dir, model, dataset, sort_key, where=(), output_format="table"):
+    """Print the comparison of the runs under `log_dir` in `output_format`."""
+    if output_format not in FORMATS:
+        raise BenchUsageError(f"unknown --format '{output_format}'; choose one of {', '.join(FORMATS)}")
+    rows = sort_rows(collect_rows(log_dir, model, dataset, where), sort_key)
+    if output_format == "table":
+        console = make_console()
+        if not rows:
+            console.print(f"no runs under {log_dir}; start one with: "
+                          "bench train --model SingleLayerCAE --dataset Digits --epochs 5")
+            return rows
+        console.print(render_table(rows, f"{len(rows)} run(s) under {log_dir}, sorted by {sort_key}"))
+        console.print(LEGEND)
+    else:
+        render = {"csv": render_csv, "json": render_json, "markdown": render_markdown}[output_format]
+        print(render(rows))
+    return rows

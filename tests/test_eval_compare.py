@@ -94,3 +94,27 @@ def test_regular_install_finds_the_builtin_plugins(tmp_path):
                            capture_output=True, text=True, cwd=elsewhere,
                            env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
     assert Path(where.stdout.strip()) == (target / "bench" / "builtin_models" / "SingleLayerCAE.py").resolve()
+
+
+def test_compare_formats_filters_and_best_marks(two_runs):
+    import csv
+    import io
+    import json
+
+    rows = list(csv.DictReader(io.StringIO(bench("compare", "--format", "csv").stdout)))
+    assert len(rows) == 2 and {row["l2"] for row in rows} == {"0.0", "0.01"}
+    best_validation = min(rows, key=lambda row: float(row["validation_error"]))
+    document = json.loads(bench("compare", "--format", "json").stdout)
+    assert document["best"]["validation_error"] == best_validation["path"]
+    assert len(document["runs"]) == 2 and document["runs"][0]["config"]["model"] == "SingleLayerCAE"
+    markdown = bench("compare", "--format", "markdown").stdout
+    assert markdown.splitlines()[0].startswith("| model |") and markdown.count("**") == 2 * 4  # 4 metric columns
+    table = bench("compare").stdout
+    assert table.count("*") >= 4 and "marks the best" in table
+    only_l2 = list(csv.DictReader(io.StringIO(
+        bench("compare", "--where", "l2_penalty=0.01", "--format", "csv").stdout)))
+    assert [row["l2"] for row in only_l2] == ["0.01"]
+    none = bench("compare", "--where", "l2_penalty=0.5", "--where", "model=SingleLayerCAE")
+    assert "no runs" in none.stdout
+    assert_one_line_error(bench("compare", "--where", "l2_penalty"), "is not KEY=VALUE", exit_code=2)
+    assert_one_line_error(bench("compare", "--format", "xml"), "xml", exit_code=2)
