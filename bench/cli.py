@@ -222,15 +222,22 @@ def train(restart, **options):
               help="Dataset cache [the run's].")
 @click.option("--noise-factor", "--noise_factor", type=float, default=0.0, show_default=True,
               help="Score reconstructions of inputs with this much Gaussian noise against the clean images.")
+@click.option("--probe-limit", type=click.IntRange(min=0), default=5000, show_default=True,
+              help="Training images for the linear probe of the codes (labelled datasets); 0 skips it.")
 @verbose_option
-def eval_command(run_folder, split, checkpoint, batch_size, data_dir, noise_factor):
-    """Measure a run's model on a split; the figures are added to its results."""
+def eval_command(run_folder, split, checkpoint, batch_size, data_dir, noise_factor, probe_limit):
+    """Measure a run's model on a split; the figures are added to its results.
+
+    On labelled datasets it also fits a logistic regression on the codes of the
+    training images and reports its test accuracy, next to the same classifier
+    on raw pixels: what the representation is worth, not only the reconstruction.
+    """
     from bench.console import Reporter
 
     tf_runtime.import_tensorflow()
     from bench.evaluate import evaluate_run
 
-    evaluate_run(run_folder, split, checkpoint, batch_size, Reporter(), data_dir, noise_factor)
+    evaluate_run(run_folder, split, checkpoint, batch_size, Reporter(), data_dir, noise_factor, probe_limit)
 
 
 # -- bench inspect ------------------------------------------------------------

@@ -27,6 +27,7 @@ COLUMNS = {
     "test_error": ("test error", False),
     "test_mse": ("test mse", False),
     "test_psnr": ("test psnr", True),
+    "probe_accuracy": ("probe acc", True),
     "status": ("status", None),
 }
 
@@ -61,6 +62,7 @@ def run_row(run):
         "test_error": test.get("error"),
         "test_mse": test.get("mse"),
         "test_psnr": test.get("psnr"),
+        "probe_accuracy": (results.get("probe") or {}).get("codes"),
         "status": results.get("status", "not started"),
         "path": str(run.path),
         "config": config,
@@ -143,9 +145,11 @@ def _cell(key, value):
 
 METRIC_FORMATS = {key: (lambda value, key=key: metrics.format_value(key, value))
                   for key in ("validation_error", "test_error", "test_mse", "test_psnr")}
+METRIC_FORMATS["probe_accuracy"] = lambda value: "—" if value is None else f"{value:.4f}"
 FORMATS = ("table", "csv", "json", "markdown")
 LEGEND = ("error: ½·mean((x − x̃)²) on [-1, 1] (DTB); mse: on [0, 1]; psnr: dB. "
-          "Metrics of each run's best model on validation; * marks the best of each column.")
+          "Metrics of each run's best model on validation; probe acc: test accuracy of a logistic regression "
+          "on its codes (bench eval); * marks the best of each column.")
 
 
 def render_table(rows, title):
@@ -199,7 +203,7 @@ def compare_runs(log_dir, model, dataset, sort_key, where=(), output_format="tab
                           "bench train --model SingleLayerCAE --dataset Digits --epochs 5")
             return rows
         console.print(render_table(rows, f"{len(rows)} run(s) under {log_dir}, sorted by {sort_key}"))
-        console.print(LEGEND)
+        print(LEGEND)
     else:
         render = {"csv": render_csv, "json": render_json, "markdown": render_markdown}[output_format]
         print(render(rows))

@@ -5,7 +5,7 @@ import time
 import tensorflow as tf
 from rich.table import Table
 
-from bench import experiment, metrics, pipeline
+from bench import experiment, metrics, pipeline, probe
 from bench.errors import BenchError, BenchUsageError
 from bench.runs import RunFolder
 
@@ -82,13 +82,15 @@ def restore(model, run, checkpoint):
     return path
 
 
-def evaluate_run(run_path, split, checkpoint, batch_size, report, data_dir=None, noise_factor=0.0):
+def evaluate_run(run_path, split, checkpoint, batch_size, report, data_dir=None, noise_factor=0.0,
+                 probe_limit=probe.DEFAULT_LIMIT):
     """`bench eval`: measure a run's checkpoint on a split and record it in its results.
 
     Args:
         data_dir: the dataset cache; None uses the one the run was trained with.
         noise_factor: score reconstructions of inputs corrupted with this much
             Gaussian noise (std on the [0, 1] scale) against the clean images.
+        probe_limit: training images for the linear probe of the codes (0: no probe).
     """
     if noise_factor < 0:
         raise BenchUsageError(f"--noise-factor must be zero or positive, got {noise_factor}")
@@ -103,7 +105,13 @@ def evaluate_run(run_path, split, checkpoint, batch_size, report, data_dir=None,
         restore(model, run, checkpoint)
         images = pipeline.in_memory(splits[split][0])
         values = Evaluator(model, noise_factor).measure(images, batch_size or config.batch_size)
+        labelled = dataset.num_classes > 0 and splits["train"][1] is not None and splits["test"][1] is not None
+        probed = probe.linear_probe(model, splits, batch_size or config.batch_size, probe_limit) \
+            if probe_limit and labelled else None
     results = run.read_results()
+    if probed is not None:
+        probed["checkpoint"] = checkpoint
+        results["probe"] = probed
     values["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
     noisy = f", noise {noise_factor!r}" if noise_factor else ""
     results.setdefault("evaluations", {})[f"{checkpoint} checkpoint, {split}{noisy}"] = values
@@ -112,4 +120,9 @@ def evaluate_run(run_path, split, checkpoint, batch_size, report, data_dir=None,
     report.table(metrics_table({split: values}))
     for name, text in metrics.DEFINITIONS.items():
         report.info(f"  {name}: {text}")
+    if probed is not None:
+        report.info(f"linear probe (logistic regression fitted on {probed['train_images']:,} training images, "
+                    f"scored on test): codes {probed['codes']:.4f} ({probed['features']:,} features), "
+                    f"raw pixels {probed['pixels']:.4f}"
+                    + ("" if probed["converged"] else f" (stopped at {probe.MAX_ITERATIONS} iterations, not converged)"))
     return values

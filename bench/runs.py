@@ -144,6 +144,12 @@ def results_text(path, results):
     if evaluations:
         lines += ["", "bench eval:"]
         lines += _metric_rows([(f"{key} ({value.get('when', '')})", value) for key, value in sorted(evaluations.items())])
+    probe = results.get("probe")
+    if probe:
+        lines += ["", f"linear probe ({probe.get('checkpoint', 'best')} model; logistic regression fitted on "
+                      f"{probe['train_images']:,} training images, test accuracy):",
+                  f"  codes ({probe['features']:,} features): {probe['codes']:.4f}",
+                  f"  raw pixels: {probe['pixels']:.4f}"]
     lines += ["", "metrics:"] + [f"  {name}: {text}" for name, text in metrics.DEFINITIONS.items()]
     return "\n".join(lines) + "\n"
 
