@@ -124,6 +124,17 @@ class JsonObject(click.ParamType):
         return parsed
 
 
+def option_names(command):
+    """{every spelling of an option, dashes as underscores: its name} of a click command."""
+    names = {}
+    for option in command.params:
+        if option.expose_value and option.name:
+            names[option.name] = option.name
+            for flag in option.opts:
+                names[flag.lstrip("-").replace("-", "_")] = option.name
+    return names
+
+
 def _load_config_file(ctx, param, path):
     """Turn a --config YAML file into defaults that the command line and BENCH_* override."""
     if not path:
@@ -131,12 +142,7 @@ def _load_config_file(ctx, param, path):
     from bench.config import read_yaml_mapping
 
     values = read_yaml_mapping(path)
-    names = {}
-    for option in ctx.command.params:
-        if option.expose_value and option.name:
-            names[option.name] = option.name
-            for flag in option.opts:
-                names[flag.lstrip("-").replace("-", "_")] = option.name
+    names = option_names(ctx.command)
     defaults = {}
     for key, value in values.items():
         name = names.get(str(key).replace("-", "_"))
@@ -207,6 +213,49 @@ def train(restart, **options):
     from bench.train import run_training
 
     run_training(TrainConfig(**options), restart, Reporter())
+
+
+# -- bench sweep --------------------------------------------------------------
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--grid", type=click.Path(dir_okay=False), default=None,
+              help="A YAML file of bench train options; list values are the grid's axes.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs at once, each in its own process.")
+@verbose_option
+@click.pass_context
+def sweep(ctx, grid, jobs):
+    """Train a grid of runs: every bench train option, comma-separated values as axes.
+
+    \b
+    The DTB blog's four runs, two at a time:
+      bench sweep --model SingleLayerCAE --dataset MNIST,Cifar10 --l2-penalty 0,1e-9 --epochs 20 --jobs 2
+    From a file (list values are axes):
+      bench sweep --grid grid.yaml
+
+    \b
+    Each run is an ordinary run folder; a failing run is reported and the others
+    go on; running the sweep again skips finished runs and resumes the others.
+    """
+    from bench import compare
+    from bench.console import Reporter, make_console
+    from bench.runs import RunFolder
+    from bench.sweep import grid_from_file, grid_from_tokens, run_sweep
+
+    names = option_names(train)
+    flags = {option.name for option in train.params if getattr(option, "is_flag", False)}
+    axes = grid_from_file(grid, names) if grid else {}
+    axes.update(grid_from_tokens(ctx.args, names, flags))
+    report = Reporter(interactive=False)
+    folders, failures, total = run_sweep(axes, jobs, report)
+    rows = [row for row in (compare.run_row(RunFolder(folder)) for folder in folders) if row]
+    if rows:
+        make_console().print(compare.render_table(compare.sort_rows(rows, "validation_error"),
+                                                  f"the sweep's {len(rows)} run(s)"))
+        print(compare.LEGEND)
+    if failures:
+        raise BenchError(f"{len(failures)} of {total} run(s) failed ({', '.join(label for label, _ in failures)}); "
+                         "their errors are above; fix them and run the same sweep again")
 
 
 # -- bench eval ---------------------------------------------------------------

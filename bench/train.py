@@ -238,14 +238,20 @@ class Trainer:
         return results
 
     def finish(self):
-        """Measure the best model on validation and test, write and show the results."""
-        path = self.best.latest_checkpoint
-        if path is None:
-            raise TrainingStopped(f"{self.run.path} has no best checkpoint; run with --restart")
-        self.best.checkpoint.restore(path).expect_partial()
-        validation = self.evaluator.measure(self.validation_images, self.config.batch_size)
-        test = self.evaluator.measure(self.test_images, self.config.batch_size)
-        results = self._write_results("finished", validation_of_best=validation, test_of_best=test)
+        """Measure the best model on validation and test, write and show the results
+        (a run already finished shows the results it has)."""
+        results = self.run.read_results()
+        best = results.get("best", {})
+        if not (results.get("status") == "finished" and results.get("epochs_done") == int(self.state["epochs_done"])
+                and "test" in best):
+            path = self.best.latest_checkpoint
+            if path is None:
+                raise TrainingStopped(f"{self.run.path} has no best checkpoint; run with --restart")
+            self.best.checkpoint.restore(path).expect_partial()
+            validation = self.evaluator.measure(self.validation_images, self.config.batch_size)
+            test = self.evaluator.measure(self.test_images, self.config.batch_size)
+            results = self._write_results("finished", validation_of_best=validation, test_of_best=test)
+        validation, test = results["best"]["validation"], results["best"]["test"]
         self.report.info(f"best model (epoch {results['best_epoch']} of {results['epochs_done']}): {self.run.path}")
         self.report.table(metrics_table({"validation": validation, "test": test}))
         self.report.info(f"results in {self.run.sub('results.txt')}; curves: tensorboard --logdir {self.config.log_dir}")

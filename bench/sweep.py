@@ -1,0 +1,151 @@
+"""`bench sweep`: a grid of ordinary `bench train` runs, each in its own process.
+
+The grid comes from the command line (comma-separated values: `--dataset
+MNIST,Cifar10 --l2-penalty 0,1e-9`) or from a YAML file whose list values are
+the axes. Each point is written to a YAML file and trained with `bench train
+--config` in a process of its own, N at a time, so each run is a normal run
+folder, resumable on its own; a run that fails is reported and the others go
+on; re-running the sweep resumes unfinished runs and skips finished ones.
+"""
+
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from bench.errors import BenchUsageError
+
+POLL_S = 0.2
+
+
+def split_values(value):
+    """The values of one command-line axis: comma-separated, but JSON never split."""
+    text = value.strip()
+    if text.startswith(("{", "[")):
+        return [text]
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def grid_from_tokens(tokens, names, flags):
+    """{option: [values]} from `--option v1,v2 --flag ...` command-line tokens.
+
+    Args:
+        names: {spelling without dashes, underscores for dashes: option name} of `bench train`.
+        flags: option names that take no value.
+    """
+    grid, position = {}, 0
+    while position < len(tokens):
+        token = tokens[position]
+        if not token.startswith("--"):
+            raise BenchUsageError(f"unexpected '{token}': give sweep options as --option value1,value2")
+        key, _, inline = token[2:].partition("=")
+        name = names.get(key.replace("-", "_"))
+        if name is None:
+            raise BenchUsageError(f"bench train has no option '--{key}'; 'bench train --help' lists them")
+        if name in flags:
+            grid[name] = [True]
+            position += 1
+            continue
+        if not inline:
+            if position + 1 >= len(tokens):
+                raise BenchUsageError(f"--{key} needs a value")
+            inline = tokens[position + 1]
+            position += 1
+        grid[name] = split_values(inline)
+        position += 1
+    return grid
+
+
+def grid_from_file(path, names):
+    """{option: [values]} from a YAML mapping whose list values are the axes."""
+    from bench.config import read_yaml_mapping
+
+    grid = {}
+    for key, value in read_yaml_mapping(path).items():
+        name = names.get(str(key).replace("-", "_"))
+        if name is None:
+            raise BenchUsageError(f"{path}: unknown key '{key}'; the keys are those of bench train")
+        grid[name] = value if isinstance(value, list) else [value]
+    return grid
+
+
+def expand(grid):
+    """Every combination of the grid's values, as a list of {option: value}."""
+    for required in ("model", "dataset"):
+        if required not in grid:
+            raise BenchUsageError(f"a sweep needs --{required} (one value or several, comma-separated)")
+    keys = list(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[key] for key in keys))]
+
+
+def _label(point, grid):
+    varying = [key for key in grid if len(grid[key]) > 1]
+    return " ".join(f"{key}={point[key]}" for key in varying) or " ".join(f"{k}={v}" for k, v in point.items())
+
+
+def _outcome(output_file):
+    """(run folder or None, last error line or None) from a child's output."""
+    folder, error = None, None
+    for line in Path(output_file).read_text(errors="replace").splitlines():
+        for word in ("starting ", "resuming "):
+            if line.startswith(word):
+                folder = line[len(word):].strip()
+        if line.startswith("error: "):
+            error = line[len("error: "):]
+    return folder, error
+
+
+def run_sweep(grid, jobs, report):
+    """Train every point of the grid, `jobs` at a time.
+
+    Returns:
+        (run folders, [(label, error line)] of the failed runs, number of runs).
+    """
+    points = expand(grid)
+    report.info(f"sweep: {len(points)} run(s), {jobs} at a time")
+    folders, failures = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as scratch:
+        pending, running = list(enumerate(points, 1)), {}
+        while pending or running:
+            while pending and len(running) < jobs:
+                number, point = pending.pop(0)
+                running[number] = _start(point, Path(scratch) / f"run{number}", number, len(points),
+                                         _label(point, grid), report)
+            time.sleep(POLL_S)
+            for number in [n for n, job in running.items() if job["process"].poll() is not None]:
+                job = running.pop(number)
+                folder, error = _finish(job, number, len(points), report)
+                if folder:
+                    folders.append(folder)
+                if job["process"].returncode != 0:
+                    failures.append((job["label"], error))
+    return folders, failures, len(points)
+
+
+def _start(point, stem, number, total, label, report):
+    config_file = stem.with_suffix(".yaml")
+    config_file.write_text(yaml.safe_dump(point, sort_keys=False))
+    output = open(stem.with_suffix(".out"), "w")
+    command = [sys.executable, "-m", "bench", "train", "--config", str(config_file)]
+    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    report.info(f"[{number}/{total}] started: {label}")
+    return {"process": process, "output": output, "label": label, "started": time.time()}
+
+
+def _finish(job, number, total, report):
+    job["output"].close()
+    folder, error = _outcome(job["output"].name)
+    seconds = time.time() - job["started"]
+    code = job["process"].returncode
+    if code == 0:
+        report.info(f"[{number}/{total}] finished in {seconds:.0f} s: {job['label']} → {folder}")
+    else:
+        report.warning(f"[{number}/{total}] FAILED (exit {code}) after {seconds:.0f} s: {job['label']}: "
+                       f"{error or 'no error message'}")
+    return folder, error

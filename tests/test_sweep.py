@@ -1,0 +1,46 @@
+"""`bench sweep`: grids of ordinary runs, in parallel processes, resumable."""
+
+from pathlib import Path
+
+from conftest import assert_one_line_error, bench, read_results
+
+RUNS = [Path("log/SingleLayerCAE/Digits_Adam_lr=0.001"), Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_l2=0.01")]
+
+
+def test_sweep_runs_the_grid_in_parallel_and_skips_finished_runs(workspace):
+    result = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--l2-penalty", "0,0.01",
+                   "--epochs", "1", "--jobs", "2")
+    assert result.exit_code == 0, result
+    assert "sweep: 2 run(s), 2 at a time" in result.stdout
+    for run in RUNS:
+        assert read_results(run)["status"] == "finished"
+    assert "the sweep's 2 run(s)" in result.stdout and result.stdout.count("SingleLayerCAE") >= 2
+    again = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--l2-penalty", "0,0.01",
+                  "--epochs", "2", "--jobs", "2")
+    assert again.exit_code == 0, again
+    assert all(read_results(run)["epochs_done"] == 2 for run in RUNS)  # resumed, not restarted
+    assert "resuming at epoch 2" in (RUNS[0] / "train.log").read_text()
+
+
+def test_a_failing_run_is_reported_and_the_others_go_on(workspace):
+    result = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--optimizer", "Adamm,Adam",
+                   "--epochs", "1")
+    assert result.exit_code == 1
+    assert "FAILED (exit 2)" in result.stderr and "unknown optimizer 'Adamm'" in result.stderr
+    assert "1 of 2 run(s) failed" in result.stderr
+    assert read_results(RUNS[0])["status"] == "finished"
+
+
+def test_sweep_from_a_yaml_grid(workspace):
+    Path("grid.yaml").write_text("model: SingleLayerCAE\ndataset: Digits\nepochs: 1\n"
+                                 "optimizer_args: [{learning_rate: 0.001}, {learning_rate: 0.01}]\n")
+    result = bench("sweep", "--grid", "grid.yaml")
+    assert result.exit_code == 0, result
+    assert RUNS[0].exists() and Path("log/SingleLayerCAE/Digits_Adam_lr=0.01").exists()
+
+
+def test_bad_sweep_options(workspace):
+    assert_one_line_error(bench("sweep", "--model", "SingleLayerCAE", "--datset", "Digits"),
+                          "bench train has no option '--datset'", exit_code=2)
+    assert_one_line_error(bench("sweep", "--model", "SingleLayerCAE"), "a sweep needs --dataset", exit_code=2)
+    assert not Path("log").exists()
