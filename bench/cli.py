@@ -319,18 +319,21 @@ def inspect_command(model, dataset, model_args):
               help="Only runs whose configuration has this value (any hyperparameter or model option); repeatable.")
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json", "markdown"]),
               default="table", show_default=True, help="Output format.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the selected runs' validation curves into this PNG file.")
 @verbose_option
-def compare(log_dir, model, dataset, sort_key, where, output_format):
+def compare(log_dir, model, dataset, sort_key, where, output_format, plot):
     """One row per run: configuration and results, side by side; * marks each metric's best.
 
     \b
     Examples:
       bench compare --dataset MNIST --sort test_psnr
       bench compare --where l2_penalty=1e-9 --format markdown
+      bench compare --dataset MNIST --plot compare.png
     """
     from bench.compare import compare_runs
 
-    compare_runs(log_dir, model, dataset, sort_key, where, output_format)
+    compare_runs(log_dir, model, dataset, sort_key, where, output_format, plot)
 
 
 def main():

@@ -66,6 +66,7 @@ def run_row(run):
         "status": results.get("status", "not started"),
         "path": str(run.path),
         "config": config,
+        "history": results.get("history", []),
     }
 
 
@@ -191,11 +192,28 @@ def render_json(rows):
     return json.dumps({"runs": rows, "best": best}, indent=2, sort_keys=True, default=str)
 
 
-def compare_runs(log_dir, model, dataset, sort_key, where=(), output_format="table"):
-    """Print the comparison of the runs under `log_dir` in `output_format`."""
+def plot_rows(rows, path):
+    """The validation error curves of `rows` in one PNG."""
+    from bench import pictures
+
+    series = [(row["path"].split("/", 1)[-1], [h["epoch"] for h in row["history"]],
+               [h["validation_error"] for h in row["history"]]) for row in rows if row["history"]]
+    if not series:
+        raise BenchUsageError("none of the selected runs has finished an epoch yet: nothing to plot")
+    try:
+        pictures.save_curves(path, series, f"validation error of {len(series)} run(s)")
+    except OSError as error:
+        raise BenchError(f"cannot write {path}: {error.strerror or error}") from error
+
+
+def compare_runs(log_dir, model, dataset, sort_key, where=(), output_format="table", plot=None):
+    """Print the comparison of the runs under `log_dir` in `output_format`; with
+    `plot`, also draw their validation curves into that PNG file."""
     if output_format not in FORMATS:
         raise BenchUsageError(f"unknown --format '{output_format}'; choose one of {', '.join(FORMATS)}")
     rows = sort_rows(collect_rows(log_dir, model, dataset, where), sort_key)
+    if plot:
+        plot_rows(rows, plot)
     if output_format == "table":
         console = make_console()
         if not rows:

@@ -14,7 +14,7 @@ import time
 import keras
 import tensorflow as tf
 
-from bench import experiment, optimizers, pipeline
+from bench import experiment, optimizers, pictures, pipeline
 from bench.errors import TrainingStopped
 from bench.evaluate import Evaluator, metrics_table
 from bench.runs import LOG_FILE, RunFolder
@@ -90,6 +90,9 @@ class Trainer:
         checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, **self.state)
         self.latest = tf.train.CheckpointManager(checkpoint, str(run.sub("checkpoints")), max_to_keep=1)
         self.best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(run.sub("best")), max_to_keep=1)
+        # The epoch's mean training error, summed inside the compiled step (no host sync).
+        self.error_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+        self.error_count = tf.Variable(0.0, dtype=tf.float32, trainable=False)
         self.evaluator = Evaluator(model)
         self.grid_images = self.validation_images[:GRID_IMAGES]
         self.train_step = self._compile_train_step()
@@ -97,6 +100,7 @@ class Trainer:
 
     def _compile_train_step(self):
         model, optimizer, l2_penalty = self.model, self.optimizer, self.config.l2_penalty
+        error_sum, error_count = self.error_sum, self.error_count
         noise_factor, seed = self.config.noise_factor, self.config.seed
         variables = model.trainable_variables
 
@@ -115,6 +119,8 @@ class Trainer:
             gradients = tape.gradient(loss, variables)
             optimizer.apply_gradients(zip(gradients, variables))
             error = 0.5 * tf.reduce_mean(tf.square(tf.cast(reconstruction, tf.float32) - images))
+            error_sum.assign_add(error)
+            error_count.assign_add(1.0)
             terms = {f"{name}_loss": value for name, value in penalties.items()}
             return dict(terms, loss=loss, reconstruction_loss=reconstruction_loss, error=error)
 
@@ -149,6 +155,8 @@ class Trainer:
         batches = pipeline.training_batches(self.train_images, self.config.batch_size,
                                             self.config.seed, epoch, done_in_epoch)
         started, images_seen, last_shown, outputs = time.perf_counter(), 0, 0.0, None
+        self.error_sum.assign(0.0)
+        self.error_count.assign(0.0)
         description = f"epoch {epoch + 1}/{self.config.epochs}"
         with self.report.epoch(description, self.steps_per_epoch) as show:
             for images in batches:
@@ -167,7 +175,8 @@ class Trainer:
                     self._stop_on_signal(signals.received, epoch, step, outputs)
         self.state["step"].assign(step)
         self.epoch_speed = images_seen / max(time.perf_counter() - started, 1e-9)
-        self.epoch_train_error = float(outputs["error"]) if outputs is not None else math.nan
+        count = float(self.error_count)
+        self.epoch_train_error = float(self.error_sum) / count if count else math.nan
         if outputs is not None:
             self._checked_loss(outputs, epoch, step)
             self._log_step(step, outputs)
@@ -214,7 +223,9 @@ class Trainer:
         self.writers.weights(step, self.model)
         self.writers.reconstructions(step, *self.evaluator.reconstruct(self.grid_images))
         self.writers.flush()
-        self._write_results("running", validation_of_best=validation if improved else None)
+        self._write_results("running", validation_of_best=validation if improved else None,
+                            epoch_record={"epoch": epoch + 1, "step": step, "train_error": self.epoch_train_error,
+                                          "validation_error": validation["error"]})
         self.report.info(
             f"epoch {epoch + 1}/{self.config.epochs}  train error {self.epoch_train_error:.5f}  "
             f"validation error {validation['error']:.5f}{' (best)' if improved else ''}  "
@@ -222,8 +233,11 @@ class Trainer:
 
     # -- results ------------------------------------------------------------
 
-    def _write_results(self, status, validation_of_best=None, test_of_best=None):
+    def _write_results(self, status, validation_of_best=None, test_of_best=None, epoch_record=None):
         results = self.run.read_results()
+        if epoch_record is not None:
+            history = [entry for entry in results.get("history", []) if entry["epoch"] < epoch_record["epoch"]]
+            results["history"] = history + [epoch_record]
         best = dict(results.get("best", {}))
         if validation_of_best is not None:
             best = {"validation": validation_of_best}
@@ -236,6 +250,27 @@ class Trainer:
                        steps=int(self.state["step"]), best=best)
         self.run.write_results(results)
         return results
+
+    def save_pictures(self, results):
+        """reconstructions.png, filters.png and curves.png of the (best) model in the run folder."""
+        name = f"{self.config.model} on {self.config.dataset}, best model (epoch {results['best_epoch']})"
+        clean = Evaluator(self.model).reconstruct(self.test_images[:GRID_IMAGES])
+        rows = [("input", clean[0].numpy())]
+        if self.config.noise_factor:
+            noisy = Evaluator(self.model, self.config.noise_factor).reconstruct(self.test_images[:GRID_IMAGES])
+            rows += [(f"noisy ({self.config.noise_factor:g})", noisy[0].numpy()), ("reconstruction", noisy[1].numpy())]
+        else:
+            rows.append(("reconstruction", clean[1].numpy()))
+        pictures.save_reconstructions(self.run.sub("reconstructions.png"), rows, f"{name}: test images")
+        kernels = [v for v in self.model.trainable_variables if v.name == "kernel"]
+        filters = pictures.filter_images(kernels[0].numpy(), clean[0].shape[1:]) if kernels else None
+        if filters is not None:
+            pictures.save_filters(self.run.sub("filters.png"), filters, f"{name}: first-layer filters ({kernels[0].path})")
+        history = results.get("history", [])
+        pictures.save_curves(self.run.sub("curves.png"), [
+            ("train (epoch mean)", [h["epoch"] for h in history], [h["train_error"] for h in history]),
+            ("validation", [h["epoch"] for h in history], [h["validation_error"] for h in history]),
+        ], f"{self.config.model} on {self.config.dataset}: {self.run.path.name}")
 
     def finish(self):
         """Measure the best model on validation and test, write and show the results
@@ -251,6 +286,7 @@ class Trainer:
             validation = self.evaluator.measure(self.validation_images, self.config.batch_size)
             test = self.evaluator.measure(self.test_images, self.config.batch_size)
             results = self._write_results("finished", validation_of_best=validation, test_of_best=test)
+            self.save_pictures(results)
         validation, test = results["best"]["validation"], results["best"]["test"]
         self.report.info(f"best model (epoch {results['best_epoch']} of {results['epochs_done']}): {self.run.path}")
         self.report.table(metrics_table({"validation": validation, "test": test}))

@@ -131,3 +131,12 @@ def test_eval_reports_a_linear_probe_of_the_codes(two_runs):
     assert f"{probe['codes']:.4f}" in bench("compare").stdout
     skipped = bench("eval", RUN_L2, "--probe-limit", "0")
     assert skipped.exit_code == 0 and "linear probe" not in skipped.stdout and "probe" not in read_results(RUN_L2)
+
+
+def test_compare_plot(two_runs):
+    import matplotlib.image
+
+    result = bench("compare", "--plot", "curves.png")
+    assert result.exit_code == 0, result
+    assert matplotlib.image.imread("curves.png").shape[1] > 300
+    assert_one_line_error(bench("compare", "--dataset", "MNIST", "--plot", "none.png"), "nothing to plot", exit_code=2)

@@ -53,6 +53,12 @@ def test_first_run_makes_a_complete_run_folder(workspace):
     text = (RUN / "results.txt").read_text()
     assert "[-1, 1]" in text and "[0, 1]" in text and "dB" in text
     assert "epoch 2/2" in (RUN / "train.log").read_text()
+    assert [entry["epoch"] for entry in results["history"]] == [1, 2]
+    import matplotlib.image
+
+    for picture in ("reconstructions.png", "filters.png", "curves.png"):
+        pixels = matplotlib.image.imread(RUN / picture)
+        assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.std() > 0, picture
     assert "epoch 2/2" in result.stdout and "validation error" in result.stdout
 
     train_tags, validation_tags = event_tags(RUN / "train"), event_tags(RUN / "validation")

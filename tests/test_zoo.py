@@ -179,6 +179,12 @@ def test_denoising_for_any_model(workspace):
     assert result.exit_code == 0, result
     run = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_noise=0.5")
     assert run.exists()
+    import matplotlib.image
+
+    noisy_rows = matplotlib.image.imread(run / "reconstructions.png").shape[0]
+    assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1").exit_code == 0
+    clean_rows = matplotlib.image.imread("log/SingleLayerCAE/Digits_Adam_lr=0.001/reconstructions.png").shape[0]
+    assert noisy_rows > clean_rows  # the noisy inputs are a row of their own
     clean = bench("eval", run)
     noisy = bench("eval", run, "--noise-factor", "0.5")
     assert clean.exit_code == 0 and noisy.exit_code == 0

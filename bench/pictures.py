@@ -1,0 +1,105 @@
+"""PNG pictures a user can open without TensorBoard (matplotlib, no display needed).
+
+    reconstructions.png   fixed test images, their noisy versions (denoising), reconstructions
+    filters.png           the first layer's filters
+    curves.png            training and validation error per epoch
+    bench compare --plot  the validation curves of many runs in one figure
+
+Nothing here imports TensorFlow: arrays come in as NumPy.
+"""
+
+import math
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _show(axis, image):
+    """Draw one image given in [0, 1] (grey or RGB) without axes."""
+    if image.shape[-1] == 1:
+        axis.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+    else:
+        axis.imshow(np.clip(image, 0.0, 1.0))
+    axis.set_xticks([])
+    axis.set_yticks([])
+
+
+def save_reconstructions(path, rows, title):
+    """A grid: one row per (label, images in [-1, 1]) pair, one column per example."""
+    plt = _pyplot()
+    count = len(rows[0][1])
+    figure, axes = plt.subplots(len(rows), count, figsize=(1.2 * count, 1.3 * len(rows) + 0.5), squeeze=False)
+    for row, (label, images) in enumerate(rows):
+        for column in range(count):
+            _show(axes[row][column], (np.asarray(images[column]) + 1.0) / 2.0)
+        axes[row][0].set_ylabel(label, rotation=0, ha="right", va="center")
+    figure.suptitle(title, fontsize=9)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+
+
+def filter_images(kernel, image_shape, limit=64):
+    """The first layer's filters as images in [0, 1], each normalised on its own.
+
+    A convolution kernel (kh, kw, in, out) gives one kh×kw image per output
+    map (RGB when the input has 3 channels, else the mean over inputs); a dense
+    kernel over flattened pixels (h·w·c, units) gives one image per unit.
+    """
+    kernel = np.asarray(kernel, dtype=np.float32)
+    if kernel.ndim == 4:
+        filters = np.moveaxis(kernel, 3, 0)  # out, kh, kw, in
+        if filters.shape[-1] not in (1, 3):
+            filters = filters.mean(axis=-1, keepdims=True)
+    elif kernel.ndim == 2 and kernel.shape[0] == math.prod(image_shape):
+        filters = kernel.T.reshape((-1,) + tuple(image_shape))
+        if filters.shape[-1] not in (1, 3):
+            filters = filters.mean(axis=-1, keepdims=True)
+    else:
+        return None
+    filters = filters[:limit]
+    low = filters.min(axis=(1, 2, 3), keepdims=True)
+    span = filters.max(axis=(1, 2, 3), keepdims=True) - low
+    return (filters - low) / np.where(span > 0, span, 1.0)
+
+
+def save_filters(path, filters, title):
+    """A square-ish grid of filter images in [0, 1]."""
+    plt = _pyplot()
+    columns = math.ceil(math.sqrt(len(filters)))
+    rows = math.ceil(len(filters) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(0.9 * columns, 0.9 * rows + 0.4), squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        if index < len(filters):
+            _show(axis, filters[index])
+        else:
+            axis.axis("off")
+    figure.suptitle(title, fontsize=9)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+
+
+def save_curves(path, series, title):
+    """Error per epoch: `series` is [(label, epochs, errors)], drawn on a log scale."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for label, epochs, errors in series:
+        axis.plot(epochs, errors, marker="o" if len(epochs) < 30 else None, markersize=3, label=label)
+    from matplotlib.ticker import MaxNLocator
+
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("error: ½·mean((x − x̃)²), pixels in [-1, 1]")
+    axis.set_yscale("log")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=7)
+    axis.set_title(title, fontsize=9)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
