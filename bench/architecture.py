@@ -1,4 +1,4 @@
-"""`bench inspect`: a model's layers, output shapes and parameter counts, without training."""
+"""Looking inside a model: its leaf layers, what they output, and `bench inspect`."""
 
 import math
 
@@ -8,36 +8,41 @@ from rich.table import Table
 from bench import experiment, plugins
 
 
-def _leaf_layers(model):
+def leaf_layers(model):
     """The model's layers that hold no sub-layers, in creation order."""
     return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
             if not list(layer._flatten_layers(include_self=False, recursive=False))]
 
 
-def record_output_shapes(model, images):
-    """{layer: output shape} of one `get` call, the batch dimension left out.
+def record_layers(model, images, train_phase=False):
+    """{id(layer): (layer, first input, first output)} of one eager `get` call.
 
     Each leaf layer's `call` is wrapped for the duration of the call (Keras
-    layers have no forward hooks).
+    layers have no forward hooks); a layer called twice keeps its first call.
     """
-    shapes = {}
-    layers = _leaf_layers(model)
+    seen = {}
+    layers = leaf_layers(model)
     for layer in layers:
         original = layer.call
 
         def recording(*args, _layer=layer, _original=original, **kwargs):
             output = _original(*args, **kwargs)
-            shapes.setdefault(id(_layer), tuple(tf.nest.flatten(output)[0].shape[1:]))
+            seen.setdefault(id(_layer), (_layer, args[0] if args else None, tf.nest.flatten(output)[0]))
             return output
 
         layer.call = recording
     try:
-        model.get(images, train_phase=False)
+        model.get(images, train_phase=train_phase)
         model.pop_penalties()
     finally:
         for layer in layers:
             del layer.call
-    return shapes
+    return seen
+
+
+def record_output_shapes(model, images):
+    """{id(layer): output shape without the batch dimension} of one `get` call."""
+    return {key: tuple(output.shape[1:]) for key, (_, _, output) in record_layers(model, images).items()}
 
 
 def _count(variables, kind=None):
@@ -55,7 +60,7 @@ def inspect_model(model_name, dataset_name, model_args, report):
     table = Table()
     for column in ("layer", "type", "output shape", "kernel", "bias", "params"):
         table.add_column(column, justify="right" if column in ("kernel", "bias", "params") else "left")
-    for layer in _leaf_layers(model):
+    for layer in leaf_layers(model):
         shape = shapes.get(id(layer))
         table.add_row(layer.path, type(layer).__name__, str(shape) if shape else "not called",
                       f"{_count(layer.weights, 'kernel'):,}", f"{_count(layer.weights, 'bias'):,}",

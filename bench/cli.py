@@ -188,6 +188,8 @@ def _options(*flags, **settings):
 @_options("--device", "--train-device", "--train_device", name="device", default=None,
           help="Where to train, e.g. /cpu:0 or /gpu:1 (default: TensorFlow's choice).")
 @_options("--comment", name="comment", default="", help="Appended to the run's folder name.")
+@_options("--summary-every", "--summary_every", name="summary_every", type=int, default=100,
+          help="Steps between TensorBoard summaries of the training (scalars, activations).")
 @_options("--restart", name="restart", is_flag=True, help="Delete the run's folder and start over.")
 @_options("--log-dir", "--log_dir", name="log_dir", default="log", help="Root folder of the runs.")
 @_options("--data-dir", "--data_dir", name="data_dir", default=default_data_dir,
@@ -287,6 +289,31 @@ def eval_command(run_folder, split, checkpoint, batch_size, data_dir, noise_fact
     from bench.evaluate import evaluate_run
 
     evaluate_run(run_folder, split, checkpoint, batch_size, Reporter(), data_dir, noise_factor, probe_limit)
+
+
+# -- bench embed --------------------------------------------------------------
+
+@cli.command("embed")
+@click.argument("run_folder", type=click.Path(file_okay=False))
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True,
+              help="Whose images to encode.")
+@click.option("--limit", type=int, default=5000, show_default=True, help="At most this many images.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="The best model on validation, or the latest state.")
+@click.option("--data-dir", "--data_dir", default=None, envvar="BENCH_DATA_DIR", help="Dataset cache [the run's].")
+@verbose_option
+def embed_command(run_folder, split, limit, checkpoint, data_dir):
+    """Write a run's codes for TensorBoard's embedding projector (PCA, t-SNE, by class).
+
+    Training already does this for the test split; use it for another split,
+    checkpoint or number of images.
+    """
+    from bench.console import Reporter
+
+    tf_runtime.import_tensorflow()
+    from bench.evaluate import embed_run
+
+    embed_run(run_folder, split, limit, checkpoint, Reporter(), data_dir)
 
 
 # -- bench inspect ------------------------------------------------------------

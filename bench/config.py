@@ -11,7 +11,7 @@ from bench.errors import BenchUsageError
 # Keys that may change between invocations of the same run: more --epochs
 # continues training; where the data, logs or computation live is not part of
 # what the run is.
-RESUMABLE_KEYS = ("epochs", "device", "data_dir", "log_dir")
+RESUMABLE_KEYS = ("epochs", "device", "data_dir", "log_dir", "summary_every")
 
 
 @dataclass
@@ -32,13 +32,15 @@ class TrainConfig:
     l2_penalty: float = 0.0
     seed: int = 0
     comment: str = ""
+    summary_every: int = 100
     device: str | None = None
     data_dir: str = ""
     log_dir: str = "log"
 
     def check(self):
         """Raise BenchUsageError for impossible values."""
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr_decay_epochs": self.lr_decay_epochs}
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr_decay_epochs": self.lr_decay_epochs,
+                    "summary_every": self.summary_every}
         for key, value in positive.items():
             if value <= 0:
                 raise BenchUsageError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")

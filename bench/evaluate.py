@@ -5,7 +5,7 @@ import time
 import tensorflow as tf
 from rich.table import Table
 
-from bench import experiment, metrics, pipeline, probe
+from bench import embedding, experiment, metrics, pipeline, probe
 from bench.errors import BenchError, BenchUsageError
 from bench.runs import RunFolder
 
@@ -82,6 +82,31 @@ def restore(model, run, checkpoint):
     return path
 
 
+def load_run_model(run_path, checkpoint, data_dir, report):
+    """A run's (RunFolder, config, dataset, splits, model with the checkpoint's weights)."""
+    run = RunFolder(run_path)
+    config = run.read_config()
+    model_spec, dataset_spec = experiment.find_plugins(config.model, config.dataset)
+    with experiment.device_scope(config.device):
+        dataset, splits = experiment.load_data(dataset_spec, data_dir or config.data_dir, report)
+        model = experiment.build_model(model_spec, dataset.image_shape, model_args=config.model_args)
+        restore(model, run, checkpoint)
+    return run, config, dataset, splits, model
+
+
+def embed_run(run_path, split, limit, checkpoint, report, data_dir=None):
+    """`bench embed`: write a run's codes of a split for TensorBoard's projector."""
+    if limit <= 0:
+        raise BenchUsageError(f"--limit must be a positive integer, got {limit}")
+    run, config, dataset, splits, model = load_run_model(run_path, checkpoint, data_dir, report)
+    images, labels = splits[split]
+    with experiment.device_scope(config.device):
+        count, features = embedding.write_projector(run, model, images, labels, dataset.class_names,
+                                                    config.batch_size, limit)
+    report.info(f"wrote the {checkpoint} model's codes of {count:,} {split} images ({features:,} features) "
+                f"to {run.sub(embedding.FOLDER)}; see them with: tensorboard --logdir {config.log_dir}")
+
+
 def evaluate_run(run_path, split, checkpoint, batch_size, report, data_dir=None, noise_factor=0.0,
                  probe_limit=probe.DEFAULT_LIMIT):
     """`bench eval`: measure a run's checkpoint on a split and record it in its results.
@@ -96,13 +121,8 @@ def evaluate_run(run_path, split, checkpoint, batch_size, report, data_dir=None,
         raise BenchUsageError(f"--noise-factor must be zero or positive, got {noise_factor}")
     if batch_size is not None and batch_size <= 0:
         raise BenchUsageError(f"--batch-size must be a positive integer, got {batch_size}")
-    run = RunFolder(run_path)
-    config = run.read_config()
-    model_spec, dataset_spec = experiment.find_plugins(config.model, config.dataset)
+    run, config, dataset, splits, model = load_run_model(run_path, checkpoint, data_dir, report)
     with experiment.device_scope(config.device):
-        dataset, splits = experiment.load_data(dataset_spec, data_dir or config.data_dir, report)
-        model = experiment.build_model(model_spec, dataset.image_shape, model_args=config.model_args)
-        restore(model, run, checkpoint)
         images = pipeline.in_memory(splits[split][0])
         values = Evaluator(model, noise_factor).measure(images, batch_size or config.batch_size)
         labelled = dataset.num_classes > 0 and splits["train"][1] is not None and splits["test"][1] is not None

@@ -1,26 +1,88 @@
-"""TensorBoard event files of a run: train/ and validation/ share tags, so curves overlay."""
+"""TensorBoard event files of a run: train/ and validation/ share tags, so curves overlay.
 
+Per run: scalars (error, loss terms, learning rate, gradient norm) in train/
+every --summary-every steps; validation metrics, the input | [noisy |]
+reconstruction grid, first-layer filters and pre/post-activation feature maps
+(DTB's pre_post_activation) in validation/ every epoch; weight and activation
+histograms and zero fractions; the run's hyperparameters and final metrics
+for the HParams dashboard in the run folder itself.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
 import tensorflow as tf
+from tensorboard.plugins.hparams import api as hp
+
+from bench import architecture, pictures
+
+MAX_FEATURE_MAP_LAYERS = 4
+HPARAMS = ("model", "model_args", "dataset", "optimizer", "learning_rate", "optimizer_args", "lr_decay",
+           "lr_decay_epochs", "lr_decay_factor", "l2_penalty", "noise_factor", "batch_size", "epochs", "seed")
+FINAL_METRICS = ("best_validation_error", "test_error", "test_mse", "test_psnr")
 
 
-def image_grid(images, reconstructions):
-    """One image: a row per example, input | reconstruction, pixels mapped to [0, 1].
+def tile(images, columns=None):
+    """(n, h, w, c) images in [0, 1] → one (1, H, W, c) grid with 1-pixel gaps."""
+    images = np.asarray(images, dtype=np.float32)
+    count, height, width, depth = images.shape
+    columns = columns or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    grid = np.ones((rows * (height + 1) - 1, columns * (width + 1) - 1, depth), np.float32)
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        grid[row * (height + 1):row * (height + 1) + height, column * (width + 1):column * (width + 1) + width] = image
+    return grid[np.newaxis]
+
+
+def image_grid(columns):
+    """One image: a row per example, the columns side by side, pixels mapped to [0, 1].
 
     Args:
-        images, reconstructions: (k, h, w, c) tensors in [-1, 1].
-
-    Returns:
-        a (1, k·h, 2·w, c) float32 tensor for tf.summary.image.
+        columns: (k, h, w, c) tensors in [-1, 1]: inputs, [noisy inputs,] reconstructions.
     """
-    pairs = tf.concat([images, tf.cast(reconstructions, images.dtype)], axis=2)  # k, h, 2w, c
+    pairs = tf.concat([tf.cast(column, tf.float32) for column in columns], axis=2)
     rows = tf.reshape(pairs, (1, -1, pairs.shape[2], pairs.shape[3]))
     return tf.clip_by_value((rows + 1.0) / 2.0, 0.0, 1.0)
 
 
+def _maps_grid(maps):
+    """A layer's (h, w, c) feature maps tiled into one grey image, scaled together to [0, 1]."""
+    maps = np.moveaxis(np.asarray(maps, np.float32), -1, 0)[..., np.newaxis]
+    low, high = maps.min(), maps.max()
+    return tile((maps - low) / (high - low if high > low else 1.0))
+
+
+def hparams_of(config):
+    """The run's hyperparameters as HParams values (dicts as JSON text)."""
+    values = config.to_dict()
+    values["learning_rate"] = config.optimizer_args.get("learning_rate")
+    return {key: json.dumps(values[key], sort_keys=True) if isinstance(values[key], (dict, list)) else values[key]
+            for key in HPARAMS}
+
+
+def write_experiment_config(log_dir):
+    """The HParams dashboard's column list, once per log root."""
+    root = Path(log_dir)
+    if any(root.glob("events.out.tfevents.*")):
+        return
+    metrics = [hp.Metric("error", group="validation", display_name="validation error (last)"),
+               hp.Metric("error", group="train", display_name="train error (last)")]
+    metrics += [hp.Metric(name, display_name=name.replace("_", " ")) for name in FINAL_METRICS]
+    writer = tf.summary.create_file_writer(str(root))
+    with writer.as_default():
+        hp.hparams_config(hparams=[hp.HParam(name) for name in HPARAMS], metrics=metrics)
+    writer.close()
+
+
 class RunWriters:
-    """The train/ and validation/ summary writers of one run."""
+    """The summary writers of one run: its folder, train/ and validation/."""
 
     def __init__(self, run):
+        self.run_root = tf.summary.create_file_writer(str(run.path))
         self.train = tf.summary.create_file_writer(str(run.sub("train")))
         self.validation = tf.summary.create_file_writer(str(run.sub("validation")))
 
@@ -30,23 +92,63 @@ class RunWriters:
             for tag, value in values.items():
                 tf.summary.scalar(tag, value)
 
+    def hparams(self, config, trial):
+        """The run's hyperparameters, for the HParams dashboard."""
+        with self.run_root.as_default():
+            hp.hparams(hparams_of(config), trial_id=trial)
+
+    def final_metrics(self, step, validation, test):
+        """The best model's metrics, the HParams dashboard's result columns."""
+        self.scalars(self.run_root, step, {"best_validation_error": validation["error"], "test_error": test["error"],
+                                           "test_mse": test["mse"], "test_psnr": test["psnr"]})
+
     def weights(self, step, model):
         """Histograms of every trainable variable, under its layer path."""
         with self.train.as_default(step=step):
             for variable in model.trainable_variables:
                 tf.summary.histogram(f"weights/{variable.path}", variable)
 
-    def reconstructions(self, step, images, reconstructions):
-        """The input | reconstruction grid of the fixed validation images."""
+    def reconstructions(self, step, columns):
+        """The input | [noisy |] reconstruction grid of the fixed validation images."""
         with self.validation.as_default(step=step):
-            tf.summary.image("input | reconstruction", image_grid(images, reconstructions))
+            tf.summary.image("input | reconstruction", image_grid(columns))
+
+    def activations(self, step, model, images):
+        """Each layer's activation histogram and fraction of zeros on fixed images."""
+        recorded = architecture.record_layers(model, images)
+        with self.train.as_default(step=step):
+            for layer, _, output in recorded.values():
+                if output.dtype.is_floating:
+                    tf.summary.histogram(f"activations/{layer.path}", output)
+                    tf.summary.scalar(f"zero_fraction/{layer.path}", tf.math.zero_fraction(output))
+
+    def filters_and_feature_maps(self, step, model, image):
+        """First-layer filters, and the feature maps of one image before and after each
+        convolution's activation (up to MAX_FEATURE_MAP_LAYERS layers)."""
+        recorded = architecture.record_layers(model, image)
+        convolutions = [(layer, inputs) for layer, inputs, _ in recorded.values()
+                        if isinstance(layer, keras.layers.Conv2D) and inputs is not None]
+        with self.validation.as_default(step=step):
+            kernels = [v for v in model.trainable_variables if v.name == "kernel"]
+            filters = pictures.filter_images(kernels[0].numpy(), image.shape[1:]) if kernels else None
+            if filters is not None:
+                tf.summary.image(f"filters/{kernels[0].path}", tile(filters))
+            for layer, inputs in convolutions[:MAX_FEATURE_MAP_LAYERS]:
+                activation = layer.activation
+                layer.activation = keras.activations.linear
+                try:
+                    before = layer(inputs)
+                finally:
+                    layer.activation = activation
+                tf.summary.image(f"feature_maps/{layer.path}/pre_activation", _maps_grid(before[0]))
+                tf.summary.image(f"feature_maps/{layer.path}/post_activation", _maps_grid(activation(before)[0]))
 
     def flush(self):
         """Make everything written so far visible to TensorBoard."""
-        self.train.flush()
-        self.validation.flush()
+        for writer in (self.run_root, self.train, self.validation):
+            writer.flush()
 
     def close(self):
-        """Flush and close both writers."""
-        self.train.close()
-        self.validation.close()
+        """Flush and close the writers."""
+        for writer in (self.run_root, self.train, self.validation):
+            writer.close()

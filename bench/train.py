@@ -14,15 +14,14 @@ import time
 import keras
 import tensorflow as tf
 
-from bench import experiment, optimizers, pictures, pipeline
+from bench import embedding, experiment, optimizers, pictures, pipeline, summaries
 from bench.errors import TrainingStopped
 from bench.evaluate import Evaluator, metrics_table
 from bench.runs import LOG_FILE, RunFolder
-from bench.summaries import RunWriters
 
-SUMMARY_EVERY_STEPS = 100
 PROGRESS_EVERY_S = 0.2
 GRID_IMAGES = 8
+ACTIVATION_IMAGES = 64
 
 
 def run_training(config, restart, report):
@@ -73,6 +72,7 @@ class Trainer:
 
     def __init__(self, config, run, dataset, splits, model, report):
         self.config, self.run, self.model, self.report = config, run, model, report
+        self.dataset, self.splits = dataset, splits
         self.image_shape = tuple(dataset.image_shape)
         self.train_images = pipeline.in_memory(splits["train"][0])
         self.validation_images = pipeline.in_memory(splits["validation"][0])
@@ -95,8 +95,10 @@ class Trainer:
         self.error_count = tf.Variable(0.0, dtype=tf.float32, trainable=False)
         self.evaluator = Evaluator(model)
         self.grid_images = self.validation_images[:GRID_IMAGES]
+        self.activation_images = pipeline.to_model_range(self.validation_images[:ACTIVATION_IMAGES], model.input_size)
+        self.noisy_evaluator = Evaluator(model, config.noise_factor) if config.noise_factor else None
         self.train_step = self._compile_train_step()
-        self.writers = RunWriters(run)
+        self.writers = summaries.RunWriters(run)
 
     def _compile_train_step(self):
         model, optimizer, l2_penalty = self.model, self.optimizer, self.config.l2_penalty
@@ -118,11 +120,13 @@ class Trainer:
                 loss = reconstruction_loss + tf.add_n(list(penalties.values())) if penalties else reconstruction_loss
             gradients = tape.gradient(loss, variables)
             optimizer.apply_gradients(zip(gradients, variables))
+            gradient_norm = tf.linalg.global_norm(gradients)
             error = 0.5 * tf.reduce_mean(tf.square(tf.cast(reconstruction, tf.float32) - images))
             error_sum.assign_add(error)
             error_count.assign_add(1.0)
             terms = {f"{name}_loss": value for name, value in penalties.items()}
-            return dict(terms, loss=loss, reconstruction_loss=reconstruction_loss, error=error)
+            return dict(terms, loss=loss, reconstruction_loss=reconstruction_loss, error=error,
+                        gradient_norm=gradient_norm)
 
         return train_step
 
@@ -136,17 +140,23 @@ class Trainer:
         if epochs_done >= self.config.epochs:
             self.report.info(f"{self.run.path} has already trained {epochs_done} epochs "
                              f"(--epochs {self.config.epochs}); pass more --epochs to continue")
-            return self.finish()
+            try:
+                return self.finish()
+            finally:
+                self.writers.close()
         if epochs_done or int(self.state["step"]):
             self.report.info(f"resuming at epoch {epochs_done + 1} (step {int(self.state['step'])})")
+        else:
+            summaries.write_experiment_config(self.config.log_dir)
+            self.writers.hparams(self.config, trial=f"{self.config.model}/{self.run.path.name}")
         try:
             with StopSignals() as signals:
                 for epoch in range(epochs_done, self.config.epochs):
                     self.train_epoch(epoch, signals)
                     self.end_epoch(epoch)
+            return self.finish()
         finally:
             self.writers.close()
-        return self.finish()
 
     def train_epoch(self, epoch, signals):
         """Run the remaining steps of `epoch`; on a signal, save and stop."""
@@ -163,7 +173,7 @@ class Trainer:
                 outputs = self.train_step(images)
                 step += 1
                 images_seen += int(images.shape[0])
-                if step % SUMMARY_EVERY_STEPS == 0:
+                if step % self.config.summary_every == 0:
                     self._log_step(step, outputs)
                 now = time.perf_counter()
                 if now - last_shown > PROGRESS_EVERY_S:
@@ -185,6 +195,7 @@ class Trainer:
         values = {tag: float(value) for tag, value in outputs.items()}
         values["learning_rate"] = float(self.optimizer.learning_rate)
         self.writers.scalars(self.writers.train, step, values)
+        self.writers.activations(step, self.model, self.activation_images)
 
     def _checked_loss(self, outputs, epoch, step):
         loss = float(outputs["loss"])
@@ -221,7 +232,13 @@ class Trainer:
         self.latest.save(checkpoint_number=step)
         self.writers.scalars(self.writers.validation, step, validation)
         self.writers.weights(step, self.model)
-        self.writers.reconstructions(step, *self.evaluator.reconstruct(self.grid_images))
+        inputs, reconstructions = self.evaluator.reconstruct(self.grid_images)
+        columns = [inputs]
+        if self.noisy_evaluator is not None:
+            noisy, reconstructions = self.noisy_evaluator.reconstruct(self.grid_images)
+            columns.append(noisy)
+        self.writers.reconstructions(step, columns + [reconstructions])
+        self.writers.filters_and_feature_maps(step, self.model, inputs[:1])
         self.writers.flush()
         self._write_results("running", validation_of_best=validation if improved else None,
                             epoch_record={"epoch": epoch + 1, "step": step, "train_error": self.epoch_train_error,
@@ -286,7 +303,11 @@ class Trainer:
             validation = self.evaluator.measure(self.validation_images, self.config.batch_size)
             test = self.evaluator.measure(self.test_images, self.config.batch_size)
             results = self._write_results("finished", validation_of_best=validation, test_of_best=test)
+            self.writers.final_metrics(results["steps"], validation, test)
             self.save_pictures(results)
+            test_images, test_labels = self.splits["test"]
+            embedding.write_projector(self.run, self.model, test_images, test_labels, self.dataset.class_names,
+                                      self.config.batch_size)
         validation, test = results["best"]["validation"], results["best"]["test"]
         self.report.info(f"best model (epoch {results['best_epoch']} of {results['epochs_done']}): {self.run.path}")
         self.report.table(metrics_table({"validation": validation, "test": test}))
