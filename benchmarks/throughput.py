@@ -13,11 +13,16 @@ person would write by hand over pre-scaled float32 images.
     python benchmarks/throughput.py --dataset Cifar10 --data-dir ../shared/data
     python benchmarks/throughput.py --dataset Digits                      # offline
 
-Prints each round and the median ratio bench / bare (target: >= 0.95).
+A third side, bench with summaries off (--summary-every larger than the
+run), gives what the summaries themselves cost at the default --summary-every
+(target: under 5%).
+
+Prints each round and the median ratios (target: bench / bare >= 0.95).
 Compare only ratios: absolute images/s on a shared 2-core VM vary by 2x.
 """
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -40,7 +45,8 @@ from bench.train import StopSignals, Trainer  # noqa: E402
 
 
 def bench_side(config, dataset, splits, report, folder):
-    """A Trainer on a throw-away run folder; returns a function that trains one epoch."""
+    """A Trainer on a throw-away run folder; returns a function that trains one epoch
+    (with the epoch-end summaries, as a real run writes them)."""
     model_spec, _ = experiment.find_plugins(config.model, config.dataset)
     model = experiment.build_model(model_spec, dataset.image_shape)
     run = RunFolder(folder)
@@ -108,27 +114,33 @@ def main():
     splits = dict(splits, train=(train_images, None))
     n_images = len(train_images)
 
+    quiet = dataclasses.replace(config, summary_every=10**9)
     with tempfile.TemporaryDirectory() as folder:
         sides = {"bench": bench_side(config, dataset, splits, report, Path(folder) / "run"),
+                 "no summaries": bench_side(quiet, dataset, splits, report, Path(folder) / "quiet"),
                  "bare": bare_side(config, dataset, train_images)}
         for one_epoch in sides.values():
             one_epoch()  # warm-up: tracing, pipeline start
         speeds = {name: [] for name in sides}
-        ratios = []
+        ratios, costs = [], []
         for round_number in range(1, args.rounds + 1):
-            order = ["bench", "bare"] if round_number % 2 else ["bare", "bench"]
+            order = list(sides) if round_number % 2 else list(reversed(sides))
             for name in order:
                 speeds[name].append(timed(sides[name], n_images))
             ratios.append(speeds["bench"][-1] / speeds["bare"][-1])
-            print(f"round {round_number}: bench {speeds['bench'][-1]:,.0f} img/s, "
-                  f"bare {speeds['bare'][-1]:,.0f} img/s, ratio {ratios[-1]:.3f}", flush=True)
+            costs.append(1 - speeds["bench"][-1] / speeds["no summaries"][-1])
+            print(f"round {round_number}: " + ", ".join(f"{name} {speeds[name][-1]:,.0f} img/s" for name in sides)
+                  + f"; bench/bare {ratios[-1]:.3f}, summaries cost {100 * costs[-1]:+.1f}%", flush=True)
     bench_speed, bare_speed = statistics.median(speeds["bench"]), statistics.median(speeds["bare"])
     print(f"{args.model} on {args.dataset} ({n_images} images, batch {args.batch_size}, "
           f"{tf.config.list_logical_devices()[-1].name}):")
     print(f"  bench train step: {bench_speed:,.0f} img/s (median of {args.rounds})")
     print(f"  bare tf.function: {bare_speed:,.0f} img/s")
+    print(f"  bench, summaries off: {statistics.median(speeds['no summaries']):,.0f} img/s")
     print(f"  ratio bench / bare: {statistics.median(ratios):.3f} median of per-round ratios "
           f"(range {min(ratios):.3f}-{max(ratios):.3f}; target >= 0.95)")
+    print(f"  summaries' cost at --summary-every {config.summary_every}: {100 * statistics.median(costs):.1f}% "
+          f"median (range {100 * min(costs):+.1f}% to {100 * max(costs):+.1f}%; target < 5%)")
 
 
 if __name__ == "__main__":
