@@ -21,6 +21,12 @@ def shown_commands():
             if line.startswith("    bench ") and "<" not in line]
 
 
+def heredoc_files():
+    """{file name: text} of the README's `cat > NAME <<'YAML' ... YAML` blocks."""
+    blocks = re.findall(r"    cat > (\S+) <<'YAML'\n(.*?)    YAML\n", README, flags=re.S)
+    return {name: "\n".join(line[4:] for line in text.splitlines()) + "\n" for name, text in blocks}
+
+
 def offline(command):
     """Whether a command runs without the network (inspect reads only a dataset's shape)."""
     if command.startswith("bench inspect"):
@@ -34,22 +40,25 @@ def test_readme_first_run_and_plugin_examples_work_as_shown(workspace):
     for path, source in examples.items():
         (workspace / path).parent.mkdir(exist_ok=True)
         (workspace / path).write_text(source)
+    for name, text in heredoc_files().items():
+        Path(name).write_text(text)
     commands = [c for c in shown_commands() if offline(c)]
     assert "bench train --model SingleLayerCAE --dataset Digits --epochs 5" in commands
     assert "bench train --model TinyCAE --dataset Stripes --epochs 5" in commands
     assert any(command.startswith("bench inspect") for command in commands)
     assert any("--noise-factor" in command and command.startswith("bench eval") for command in commands)
+    assert "bench sweep --grid grid.yaml" in commands and "bench compare --plot compare.png" in commands
     for command in commands:
         result = bench(*shlex.split(command)[1:])
         assert result.exit_code == 0, (command, result)
     assert Path("log/TinyCAE/Stripes_Adam_lr=0.001/results.txt").exists()
+    assert Path("compare.png").exists() and Path("log/ConvAE/Digits_Adam_lr=0.001/results.txt").exists()
     listed = bench("list").stdout
     assert "Two 3x3 convolutions in" in listed and "Random horizontal and vertical stripes" in listed
 
 
 def test_readme_yaml_example(workspace):
-    yaml_text = re.search(r"cat > run.yaml <<'YAML'\n(.*?)    YAML", README, flags=re.S).group(1)
-    Path("run.yaml").write_text("\n".join(line[4:] for line in yaml_text.splitlines()) + "\n")
+    Path("run.yaml").write_text(heredoc_files()["run.yaml"])
     result = bench("train", "--config", "run.yaml", "--epochs", "3")
     assert result.exit_code == 0, result
     assert "epoch 3/3" in result.stdout
