@@ -63,3 +63,10 @@ def test_readme_yaml_example(workspace):
     assert result.exit_code == 0, result
     assert "epoch 3/3" in result.stdout
     assert Path("log/SingleLayerCAE/Digits_Adam_lr=0.01/results.txt").exists()
+
+
+def test_readme_pictures_exist():
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert len(pictures) >= 4
+    for picture in pictures:
+        assert (PROJECT / picture).is_file(), picture
