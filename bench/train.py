@@ -21,7 +21,7 @@ from bench.runs import LOG_FILE, RunFolder
 
 PROGRESS_EVERY_S = 0.2
 GRID_IMAGES = 8
-ACTIVATION_IMAGES = 64
+ACTIVATION_IMAGES = 8
 
 
 def run_training(config, restart, report):
