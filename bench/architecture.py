@@ -5,13 +5,18 @@ import math
 import tensorflow as tf
 from rich.table import Table
 
-from bench import experiment, plugins
+from bench import experiment
 
 
 def leaf_layers(model):
     """The model's layers that hold no sub-layers, in creation order."""
     return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
             if not list(layer._flatten_layers(include_self=False, recursive=False))]
+
+
+def first_kernel(model):
+    """The model's first trainable kernel (its first layer's filters), or None."""
+    return next((v for v in model.trainable_variables if v.name == "kernel"), None)
 
 
 def record_layers(model, images, train_phase=False):

@@ -145,10 +145,10 @@ class RunWriters:
         convolutions = [(layer, inputs) for layer, inputs, _ in recorded.values()
                         if isinstance(layer, keras.layers.Conv2D) and inputs is not None]
         with self.validation.as_default(step=step):
-            kernels = [v for v in model.trainable_variables if v.name == "kernel"]
-            filters = pictures.filter_images(kernels[0].numpy(), image.shape[1:]) if kernels else None
+            kernel = architecture.first_kernel(model)
+            filters = pictures.filter_images(kernel.numpy(), image.shape[1:]) if kernel is not None else None
             if filters is not None:
-                tf.summary.image(f"filters/{kernels[0].path}", tile(filters))
+                tf.summary.image(f"filters/{kernel.path}", tile(filters))
             for layer, inputs in convolutions[:MAX_FEATURE_MAP_LAYERS]:
                 activation = layer.activation
                 layer.activation = keras.activations.linear

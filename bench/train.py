@@ -14,7 +14,7 @@ import time
 import keras
 import tensorflow as tf
 
-from bench import embedding, experiment, optimizers, pictures, pipeline, summaries
+from bench import architecture, embedding, experiment, optimizers, pictures, pipeline, summaries
 from bench.errors import TrainingStopped
 from bench.evaluate import Evaluator, metrics_table
 from bench.runs import LOG_FILE, RunFolder
@@ -73,7 +73,6 @@ class Trainer:
     def __init__(self, config, run, dataset, splits, model, report):
         self.config, self.run, self.model, self.report = config, run, model, report
         self.dataset, self.splits = dataset, splits
-        self.image_shape = tuple(dataset.image_shape)
         self.train_images = pipeline.in_memory(splits["train"][0])
         self.validation_images = pipeline.in_memory(splits["validation"][0])
         self.test_images = pipeline.in_memory(splits["test"][0])
@@ -271,18 +270,18 @@ class Trainer:
     def save_pictures(self, results):
         """reconstructions.png, filters.png and curves.png of the (best) model in the run folder."""
         name = f"{self.config.model} on {self.config.dataset}, best model (epoch {results['best_epoch']})"
-        clean = Evaluator(self.model).reconstruct(self.test_images[:GRID_IMAGES])
+        clean = self.evaluator.reconstruct(self.test_images[:GRID_IMAGES])
         rows = [("input", clean[0].numpy())]
-        if self.config.noise_factor:
-            noisy = Evaluator(self.model, self.config.noise_factor).reconstruct(self.test_images[:GRID_IMAGES])
+        if self.noisy_evaluator is not None:
+            noisy = self.noisy_evaluator.reconstruct(self.test_images[:GRID_IMAGES])
             rows += [(f"noisy ({self.config.noise_factor:g})", noisy[0].numpy()), ("reconstruction", noisy[1].numpy())]
         else:
             rows.append(("reconstruction", clean[1].numpy()))
         pictures.save_reconstructions(self.run.sub("reconstructions.png"), rows, f"{name}: test images")
-        kernels = [v for v in self.model.trainable_variables if v.name == "kernel"]
-        filters = pictures.filter_images(kernels[0].numpy(), clean[0].shape[1:]) if kernels else None
+        kernel = architecture.first_kernel(self.model)
+        filters = pictures.filter_images(kernel.numpy(), clean[0].shape[1:]) if kernel is not None else None
         if filters is not None:
-            pictures.save_filters(self.run.sub("filters.png"), filters, f"{name}: first-layer filters ({kernels[0].path})")
+            pictures.save_filters(self.run.sub("filters.png"), filters, f"{name}: first-layer filters ({kernel.path})")
         history = results.get("history", [])
         pictures.save_curves(self.run.sub("curves.png"), [
             ("train (epoch mean)", [h["epoch"] for h in history], [h["train_error"] for h in history]),
