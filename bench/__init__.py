@@ -13,7 +13,13 @@ The names are resolved lazily, so that `bench --help` and `bench list` never
 import TensorFlow.
 """
 
+import time
+
 __version__ = "0.1.0"
+
+# What a run's timings (results.json's seconds_to_first_step, its history's
+# elapsed_s) count from: this package's import, the process's first moments.
+STARTED = time.perf_counter()
 
 _LAZY = {
     "Autoencoder": "bench.autoencoder",

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from bench import tf_runtime
+from bench.config import PRECISIONS, STRATEGIES
 from bench.errors import BenchError, BenchUsageError, describe_exception
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -190,6 +191,19 @@ def _options(*flags, **settings):
 @_options("--comment", name="comment", default="", help="Appended to the run's folder name.")
 @_options("--summary-every", "--summary_every", name="summary_every", type=int, default=100,
           help="Steps between TensorBoard summaries of the training (scalars, activations).")
+@_options("--strategy", name="strategy", type=click.Choice(STRATEGIES),
+          default="default", show_default=True,
+          help="tf.distribute: one device; mirrored over the local GPUs (or --devices); multi-worker over "
+               "the hosts in TF_CONFIG. --batch-size is the global batch, split across the replicas.")
+@_options("--devices", name="devices", default=None,
+          help="With --strategy mirrored: the devices, e.g. /gpu:0,/gpu:1 (/cpu:0,/cpu:1 splits the CPU).")
+@_options("--precision", name="precision", type=click.Choice(PRECISIONS),
+          default="float32", show_default=True,
+          help="Compute in 16 bits with float32 weights (Keras mixed precision); part of the run's name.")
+@_options("--jit", name="jit", is_flag=True, help="Compile the training step with XLA.")
+@_options("--steps-per-call", "--steps_per_call", name="steps_per_call", type=int, default=1, show_default=True,
+          help="Training steps per compiled call (fewer Python round trips; summaries and Ctrl-C "
+               "are seen between calls).")
 @_options("--restart", name="restart", is_flag=True, help="Delete the run's folder and start over.")
 @_options("--log-dir", "--log_dir", name="log_dir", default="log", help="Root folder of the runs.")
 @_options("--data-dir", "--data_dir", name="data_dir", default=default_data_dir,

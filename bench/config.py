@@ -11,7 +11,10 @@ from bench.errors import BenchUsageError
 # Keys that may change between invocations of the same run: more --epochs
 # continues training; where the data, logs or computation live is not part of
 # what the run is.
-RESUMABLE_KEYS = ("epochs", "device", "data_dir", "log_dir", "summary_every")
+RESUMABLE_KEYS = ("epochs", "device", "data_dir", "log_dir", "summary_every", "strategy", "devices", "jit",
+                  "steps_per_call")
+STRATEGIES = ("default", "mirrored", "multi-worker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclass
@@ -36,11 +39,16 @@ class TrainConfig:
     device: str | None = None
     data_dir: str = ""
     log_dir: str = "log"
+    strategy: str = "default"
+    devices: str | None = None
+    precision: str = "float32"
+    jit: bool = False
+    steps_per_call: int = 1
 
     def check(self):
         """Raise BenchUsageError for impossible values."""
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr_decay_epochs": self.lr_decay_epochs,
-                    "summary_every": self.summary_every}
+                    "summary_every": self.summary_every, "steps_per_call": self.steps_per_call}
         for key, value in positive.items():
             if value <= 0:
                 raise BenchUsageError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")
@@ -50,6 +58,15 @@ class TrainConfig:
             raise BenchUsageError(f"--l2-penalty must be zero or positive, got {self.l2_penalty}")
         if not (0 < self.lr_decay_factor <= 1):
             raise BenchUsageError(f"--lr-decay-factor must be in (0, 1], got {self.lr_decay_factor}")
+        for key, value, choices in (("strategy", self.strategy, STRATEGIES),
+                                    ("precision", self.precision, PRECISIONS)):
+            if value not in choices:
+                raise BenchUsageError(f"unknown --{key} {value!r}; choose one of {', '.join(choices)}")
+        if self.devices and self.strategy != "mirrored":
+            raise BenchUsageError("--devices goes with --strategy mirrored")
+        if self.device and self.strategy != "default":
+            raise BenchUsageError(f"--device places a one-device run; --strategy {self.strategy} "
+                                  "takes its devices from --devices (mirrored) or TF_CONFIG (multi-worker)")
         if any(sep in self.comment for sep in "/\\") or self.comment.startswith("."):
             raise BenchUsageError(f"--comment {self.comment!r} cannot be part of a folder name: drop slashes and leading dots")
 
@@ -59,7 +76,8 @@ class TrainConfig:
 
     def run_name(self):
         """DTB's folder name, <Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>], then the
-        model options that differ from their defaults, [_noise=<factor>], [_<comment>]."""
+        model options that differ from their defaults, [_noise=<factor>], [_<mixed precision>],
+        [_<comment>]."""
         name = f"{self.dataset}_{self.optimizer}_lr={self.learning_rate()!r}"
         if self.lr_decay:
             name += "_exp_lr"
@@ -69,6 +87,8 @@ class TrainConfig:
             name += f"_{key}={name_part(value)}"
         if self.noise_factor:
             name += f"_noise={self.noise_factor!r}"
+        if self.precision != "float32":
+            name += f"_{self.precision}"
         if self.comment:
             name += f"_{self.comment}"
         return name

@@ -105,7 +105,7 @@ def build_model(model_spec, image_shape, l2_penalty=0.0, model_args=None):
         _, reconstruction = model.get(probe, train_phase=False, l2_penalty=l2_penalty)
         model.pop_penalties()
         if tuple(reconstruction.shape) == tuple(probe.shape):
-            float(model.loss(reconstruction, probe))
+            float(model.loss(tf.cast(reconstruction, tf.float32), probe))
     except Exception as error:  # a plugin may raise anything
         raise PluginError(f"{where} raised {describe_exception(error)}") from error
     if tuple(reconstruction.shape) != tuple(probe.shape):
@@ -116,18 +116,27 @@ def build_model(model_spec, image_shape, l2_penalty=0.0, model_args=None):
     return model
 
 
+def device_name(device):
+    """The full name of a logical device given as "/cpu:0", "gpu:1", "/device:GPU:1"...
+
+    Raises:
+        BenchUsageError: this machine has no such device.
+    """
+    known = [d.name for d in tf.config.list_logical_devices()]
+    wanted = device.lower().replace("/device:", "/").lstrip("/")
+    matches = [name for name in known if name.lower().replace("/device:", "/").lstrip("/").endswith(wanted)]
+    if not matches:
+        raise BenchUsageError(f"unknown device '{device}'; this machine has {', '.join(known)}")
+    return matches[0]
+
+
 @contextlib.contextmanager
 def device_scope(device):
     """Place everything on `device` ("/cpu:0", "/gpu:1", ...), or let TensorFlow choose."""
     if not device:
         yield
         return
-    known = [d.name for d in tf.config.list_logical_devices()]
-    wanted = device.lower().replace("/device:", "/").lstrip("/")
-    matches = [name for name in known if name.lower().replace("/device:", "/").lstrip("/").endswith(wanted)]
-    if not matches:
-        raise BenchUsageError(f"unknown device '{device}'; this machine has {', '.join(known)}")
-    with tf.device(matches[0]):
+    with tf.device(device_name(device)):
         yield
 
 

@@ -37,8 +37,16 @@ def batch_spec(images):
     return tf.TensorSpec((None,) + tuple(images.shape[1:]), images.dtype)
 
 
-def training_batches(images, batch_size, seed, epoch, skip_batches=0):
-    """One epoch of shuffled batches, in the images' stored dtype.
+def steps_per_epoch(count, batch_size, replicas=1):
+    """Batches in an epoch of `count` images: the last, partial one only when
+    every replica gets at least one of its images."""
+    full, rest = divmod(count, batch_size)
+    return full + (rest >= replicas)
+
+
+def training_batches(images, batch_size, seed, epoch, skip_batches=0, steps=None):
+    """One epoch of shuffled batches, in the images' stored dtype (the first
+    `steps` batches, then the first `skip_batches` of those skipped).
 
     The order depends only on (seed, epoch), so a run resumed in the middle
     of an epoch skips exactly the batches it had already trained on.
@@ -48,9 +56,10 @@ def training_batches(images, batch_size, seed, epoch, skip_batches=0):
         tf.data.Dataset.from_tensor_slices(images)
         .shuffle(len(images), seed=order_seed, reshuffle_each_iteration=False)
         .batch(batch_size)
-        .skip(skip_batches)
     )
-    return batches.prefetch(tf.data.AUTOTUNE)
+    if steps is not None:
+        batches = batches.take(steps)
+    return batches.skip(skip_batches).prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_batches(images, batch_size):

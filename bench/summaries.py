@@ -21,7 +21,8 @@ from bench import architecture, pictures
 
 MAX_FEATURE_MAP_LAYERS = 4
 HPARAMS = ("model", "model_args", "dataset", "optimizer", "learning_rate", "optimizer_args", "lr_decay",
-           "lr_decay_epochs", "lr_decay_factor", "l2_penalty", "noise_factor", "batch_size", "epochs", "seed")
+           "lr_decay_epochs", "lr_decay_factor", "l2_penalty", "noise_factor", "batch_size", "epochs", "seed",
+           "precision")
 FINAL_METRICS = ("best_validation_error", "test_error", "test_mse", "test_psnr")
 
 
@@ -132,6 +133,7 @@ class RunWriters:
                 with writer.as_default(step=step):
                     for layer, _, output in recorded.values():
                         if output.dtype.is_floating:
+                            output = tf.cast(output, tf.float32)  # mixed precision computes in 16 bits
                             tf.summary.histogram(f"activations/{layer.path}", output)
                             tf.summary.scalar(f"zero_fraction/{layer.path}", tf.math.zero_fraction(output))
 
@@ -156,6 +158,7 @@ class RunWriters:
                     before = layer(inputs)
                 finally:
                     layer.activation = activation
+                before = tf.cast(before, tf.float32)
                 tf.summary.image(f"feature_maps/{layer.path}/pre_activation", _maps_grid(before[0]))
                 tf.summary.image(f"feature_maps/{layer.path}/post_activation", _maps_grid(activation(before)[0]))
 

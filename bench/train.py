@@ -8,14 +8,16 @@ to results.txt at the end.
 """
 
 import math
+import shutil
 import signal
 import time
 
 import keras
 import tensorflow as tf
 
-from bench import architecture, embedding, experiment, optimizers, pictures, pipeline, summaries
-from bench.errors import TrainingStopped
+import bench
+from bench import architecture, compute, embedding, experiment, optimizers, pictures, pipeline, summaries
+from bench.errors import BenchUsageError, TrainingStopped
 from bench.evaluate import Evaluator, metrics_table
 from bench.runs import LOG_FILE, RunFolder
 
@@ -25,25 +27,48 @@ ACTIVATION_IMAGES = 8
 
 
 def run_training(config, restart, report):
-    """Check the configuration, prepare the run folder and train; returns the results dict."""
+    """Check the configuration, prepare the run folder and train; returns the results dict
+    (None in a multi-worker run's non-chief workers, which write nothing)."""
     config.check()
+    strategy = compute.make_strategy(config.strategy, config.devices)  # before TensorFlow runs anything
+    compute.set_precision(config.precision)
     config.optimizer, config.optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
     model_spec, dataset_spec = experiment.find_plugins(config.model, config.dataset)
     config.model, config.dataset = model_spec.name, dataset_spec.name
     config.model_args = experiment.resolve_model_args(model_spec, config.model_args)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size < replicas:
+        raise BenchUsageError(f"--batch-size {config.batch_size} is smaller than the {replicas} replicas; "
+                              "it is the global batch, split across them")
     run = RunFolder.for_config(config)
-    run.check_can_hold(config, restart)
+    chief = compute.is_chief(strategy)
+    if chief:
+        run.check_can_hold(config, restart)
     keras.utils.set_random_seed(config.seed)
     with experiment.device_scope(config.device):
         dataset, splits = experiment.load_data(dataset_spec, config.data_dir, report)
-        model = experiment.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
+        with strategy.scope():  # the variables are made once per replica; what follows runs without the scope
+            model = experiment.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
+        if not chief:  # writes where nobody reads; resumes from the chief's checkpoints
+            return _train_as_worker(config, run, dataset, splits, model, report, strategy)
         resuming = run.prepare(config, restart)
         report.attach_log(run.sub(LOG_FILE))
         try:
-            report.info(f"{'resuming' if resuming else 'starting'} {run.path}")
-            return Trainer(config, run, dataset, splits, model, report).fit()
+            report.info(f"{'resuming' if resuming else 'starting'} {run.path}"
+                        + (f" on {replicas} replicas ({config.strategy})" if replicas > 1 else ""))
+            return Trainer(config, run, dataset, splits, model, report, strategy).fit()
         finally:
             report.detach_log()
+
+
+def _train_as_worker(config, run, dataset, splits, model, report, strategy):
+    scratch = RunFolder(compute.scratch_folder())
+    try:
+        report.info(f"worker {strategy.cluster_resolver.task_id}: training {run.path} with the chief")
+        Trainer(config, scratch, dataset, splits, model, report, strategy, resume_from=run).fit()
+        report.info("done; the chief writes the results")
+    finally:
+        shutil.rmtree(scratch.path, ignore_errors=True)
 
 
 class StopSignals:
@@ -68,84 +93,146 @@ class StopSignals:
 
 
 class Trainer:
-    """Trains one run from wherever its checkpoint left it."""
+    """Trains one run from wherever its checkpoint left it.
 
-    def __init__(self, config, run, dataset, splits, model, report):
+    Args:
+        run: the RunFolder it writes to.
+        strategy: the tf.distribute strategy the model was built under (None:
+            the default, one device); `config.batch_size` is the global batch.
+            The Trainer makes its own variables under it; its other work runs
+            outside the scope, so that what it makes after training (the
+            projector's variable) stays local to the chief.
+        resume_from: the RunFolder whose latest checkpoint it starts from
+            (default: `run`; a multi-worker run's other workers read the chief's).
+    """
+
+    def __init__(self, config, run, dataset, splits, model, report, strategy=None, resume_from=None):
         self.config, self.run, self.model, self.report = config, run, model, report
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.resume_from = resume_from or run
         self.dataset, self.splits = dataset, splits
         self.train_images = pipeline.in_memory(splits["train"][0])
         self.validation_images = pipeline.in_memory(splits["validation"][0])
         self.test_images = pipeline.in_memory(splits["test"][0])
-        self.steps_per_epoch = math.ceil(len(self.train_images) / config.batch_size)
-        self.optimizer = optimizers.build(config.optimizer, config.optimizer_args, self.steps_per_epoch,
-                                          config.lr_decay, config.lr_decay_epochs, config.lr_decay_factor)
-        self.optimizer.build(model.trainable_variables)
-        self.state = {
-            "step": tf.Variable(0, dtype=tf.int64, trainable=False),
-            "epochs_done": tf.Variable(0, dtype=tf.int64, trainable=False),
-            "best_error": tf.Variable(math.inf, dtype=tf.float64, trainable=False),
-            "best_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
-        }
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.steps_per_epoch = pipeline.steps_per_epoch(len(self.train_images), config.batch_size, self.replicas)
+        with self.strategy.scope():
+            optimizer = optimizers.build(config.optimizer, config.optimizer_args, self.steps_per_epoch,
+                                         config.lr_decay, config.lr_decay_epochs, config.lr_decay_factor)
+            self.optimizer = compute.loss_scaled(optimizer, config.precision)
+            self.optimizer.build(model.trainable_variables)
+            self.state = {
+                "step": tf.Variable(0, dtype=tf.int64, trainable=False),
+                "epochs_done": tf.Variable(0, dtype=tf.int64, trainable=False),
+                "best_error": tf.Variable(math.inf, dtype=tf.float64, trainable=False),
+                "best_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+            }
+            # The epoch's mean training error, summed inside the compiled step (no host sync).
+            self.error_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+            self.error_count = tf.Variable(0.0, dtype=tf.float32, trainable=False)
         checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, **self.state)
         self.latest = tf.train.CheckpointManager(checkpoint, str(run.sub("checkpoints")), max_to_keep=1)
         self.best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(run.sub("best")), max_to_keep=1)
-        # The epoch's mean training error, summed inside the compiled step (no host sync).
-        self.error_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
-        self.error_count = tf.Variable(0.0, dtype=tf.float32, trainable=False)
         self.evaluator = Evaluator(model)
         self.grid_images = self.validation_images[:GRID_IMAGES]
         self.activation_images = pipeline.to_model_range(self.validation_images[:ACTIVATION_IMAGES], model.input_size)
         self.noisy_evaluator = Evaluator(model, config.noise_factor) if config.noise_factor else None
-        self.train_step = self._compile_train_step()
+        self.train_call = self._compile_train_call()
+        self.seconds_to_first_step = None
         self.writers = summaries.RunWriters(run)
 
-    def _compile_train_step(self):
+    def _replica_step(self, stored_images):
+        """One step on this replica's share of the global batch.
+
+        Every term is weighted by the share (local images / global images), so
+        that the gradients the optimizer sums over replicas, and the outputs
+        summed by `train_call`, are those of the mean over the global batch.
+        """
         model, optimizer, l2_penalty = self.model, self.optimizer, self.config.l2_penalty
-        error_sum, error_count = self.error_sum, self.error_count
-        noise_factor, seed = self.config.noise_factor, self.config.seed
+        images = pipeline.to_model_range(stored_images, model.input_size)
+        share = 1.0
+        if self.replicas > 1:
+            local = tf.cast(tf.shape(images)[0], tf.float32)
+            share = local / tf.distribute.get_replica_context().all_reduce("sum", local)
+        inputs = images
+        if self.config.noise_factor:  # fresh noise every step, reproducible from (seed, replica, step)
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            step_seed = tf.stack([tf.constant(self.config.seed, tf.int64) + 1_000_003 * tf.cast(replica, tf.int64),
+                                  tf.cast(optimizer.iterations, tf.int64)])
+            inputs = pipeline.corrupt(images, self.config.noise_factor, step_seed)
         variables = model.trainable_variables
+        with tf.GradientTape() as tape:
+            _, reconstruction = model.get(inputs, train_phase=True, l2_penalty=l2_penalty)
+            reconstruction = tf.cast(reconstruction, tf.float32)  # losses in float32 under mixed precision
+            reconstruction_loss = model.loss(reconstruction, images)
+            penalties = {name: tf.cast(value, tf.float32) for name, value in model.pop_penalties().items()}
+            loss = reconstruction_loss + tf.add_n(list(penalties.values())) if penalties else reconstruction_loss
+            scaled_loss = optimizer.scale_loss(loss * share)
+        gradients = tape.gradient(scaled_loss, variables)
+        outputs = {f"{name}_loss": value for name, value in penalties.items()}
+        if self.replicas == 1:  # the summed gradients are only inside the optimizer
+            scale = optimizer.dynamic_scale if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else 1.0
+            outputs["gradient_norm"] = tf.linalg.global_norm(gradients) / scale
+        optimizer.apply_gradients(zip(gradients, variables))
+        error = 0.5 * tf.reduce_mean(tf.square(reconstruction - images))
+        outputs.update(loss=loss, reconstruction_loss=reconstruction_loss, error=error)
+        return {name: value * share for name, value in outputs.items()}
 
-        @tf.function(input_signature=[pipeline.batch_spec(self.train_images)])
-        def train_step(stored_images):
-            images = pipeline.to_model_range(stored_images, model.input_size)
-            inputs = images
-            if noise_factor:  # fresh noise every step, reproducible from (seed, step)
-                step_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(optimizer.iterations, tf.int64)])
-                inputs = pipeline.corrupt(images, noise_factor, step_seed)
-            with tf.GradientTape() as tape:
-                _, reconstruction = model.get(inputs, train_phase=True, l2_penalty=l2_penalty)
-                reconstruction_loss = model.loss(reconstruction, images)
-                penalties = model.pop_penalties()
-                loss = reconstruction_loss + tf.add_n(list(penalties.values())) if penalties else reconstruction_loss
-            gradients = tape.gradient(loss, variables)
-            optimizer.apply_gradients(zip(gradients, variables))
-            gradient_norm = tf.linalg.global_norm(gradients)
-            error = 0.5 * tf.reduce_mean(tf.square(tf.cast(reconstruction, tf.float32) - images))
-            error_sum.assign_add(error)
+    def _compile_train_call(self):
+        """A compiled function that runs `steps` training steps from a batch iterator
+        and returns the last step's outputs (traced once: checked by a test)."""
+        strategy, error_sum, error_count = self.strategy, self.error_sum, self.error_count
+        replica_step = self._replica_step
+        if self.config.jit:  # XLA compiles the replica's step; strategy.run and the reductions stay outside
+            replica_step = tf.function(lambda images: self._replica_step(images), jit_compile=True)
+        several = self.config.steps_per_call > 1
+
+        def one_step(iterator):
+            per_replica = strategy.run(replica_step, args=(next(iterator),))
+            outputs = {name: strategy.reduce("sum", value, axis=None) for name, value in per_replica.items()}
+            error_sum.assign_add(outputs["error"])
             error_count.assign_add(1.0)
-            terms = {f"{name}_loss": value for name, value in penalties.items()}
-            return dict(terms, loss=loss, reconstruction_loss=reconstruction_loss, error=error,
-                        gradient_norm=gradient_norm)
+            return outputs
 
-        return train_step
+        @tf.function
+        def train_call(iterator, steps):
+            outputs = one_step(iterator)
+            if several:
+                for _ in tf.range(steps - 1):
+                    outputs = one_step(iterator)
+            return outputs
+
+        return train_call
+
+    def training_iterator(self, epoch, skip):
+        """An iterator over the rest of `epoch`'s global batches, split across the replicas."""
+        batches = pipeline.training_batches(self.train_images, self.config.batch_size, self.config.seed, epoch,
+                                            skip, self.steps_per_epoch)
+        if self.replicas > 1:
+            options = tf.data.Options()
+            # Every worker holds all the images: each takes its part of every global batch.
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+            batches = self.strategy.experimental_distribute_dataset(batches.with_options(options))
+        return iter(batches)
 
     # -- the loop ---------------------------------------------------------
 
     def fit(self):
         """Train until config.epochs are done; returns the results dict."""
-        if self.latest.latest_checkpoint:
-            self.latest.checkpoint.restore(self.latest.latest_checkpoint).assert_existing_objects_matched()
-        epochs_done = int(self.state["epochs_done"])
+        resume_path = tf.train.latest_checkpoint(str(self.resume_from.sub("checkpoints")))
+        if resume_path:
+            self.latest.checkpoint.restore(resume_path).assert_existing_objects_matched()
+        epochs_done = int(self.state["epochs_done"].numpy())
         if epochs_done >= self.config.epochs:
-            self.report.info(f"{self.run.path} has already trained {epochs_done} epochs "
+            self.report.info(f"{self.resume_from.path} has already trained {epochs_done} epochs "
                              f"(--epochs {self.config.epochs}); pass more --epochs to continue")
             try:
                 return self.finish()
             finally:
                 self.writers.close()
-        if epochs_done or int(self.state["step"]):
+        if epochs_done or int(self.state["step"].numpy()):
             self.report.info(f"resuming at epoch {epochs_done + 1} (step {int(self.state['step'])})")
-        else:
+        elif self.resume_from is self.run:
             summaries.write_experiment_config(self.config.log_dir)
             self.writers.hparams(self.config, trial=f"{self.config.model}/{self.run.path.name}")
         try:
@@ -157,49 +244,57 @@ class Trainer:
         finally:
             self.writers.close()
 
+    def images_before(self, step_in_epoch):
+        """How many training images an epoch's first `step_in_epoch` steps see."""
+        return min(step_in_epoch * self.config.batch_size, len(self.train_images))
+
     def train_epoch(self, epoch, signals):
         """Run the remaining steps of `epoch`; on a signal, save and stop."""
-        step = int(self.state["step"])
-        done_in_epoch = step - epoch * self.steps_per_epoch
-        batches = pipeline.training_batches(self.train_images, self.config.batch_size,
-                                            self.config.seed, epoch, done_in_epoch)
-        started, images_seen, last_shown, outputs = time.perf_counter(), 0, 0.0, None
+        step = int(self.state["step"].numpy())
+        first = step - epoch * self.steps_per_epoch
+        iterator = self.training_iterator(epoch, first)
+        started, last_shown, outputs = time.perf_counter(), 0.0, None
         self.error_sum.assign(0.0)
         self.error_count.assign(0.0)
         description = f"epoch {epoch + 1}/{self.config.epochs}"
+        every = self.config.summary_every
         with self.report.epoch(description, self.steps_per_epoch) as show:
-            for images in batches:
-                outputs = self.train_step(images)
-                step += 1
-                images_seen += int(images.shape[0])
-                if step % self.config.summary_every == 0:
+            for in_epoch in range(first, self.steps_per_epoch, self.config.steps_per_call):
+                steps = min(self.config.steps_per_call, self.steps_per_epoch - in_epoch)
+                outputs = self.train_call(iterator, tf.constant(steps, tf.int32))
+                step += steps
+                if self.seconds_to_first_step is None:
+                    float(outputs["loss"])  # the step has run, not only been dispatched
+                    self.seconds_to_first_step = time.perf_counter() - bench.STARTED
+                if step // every > (step - steps) // every:
                     self._log_step(step, outputs)
                 now = time.perf_counter()
                 if now - last_shown > PROGRESS_EVERY_S:
                     last_shown = now
                     loss = self._checked_loss(outputs, epoch, step)
-                    show(step - epoch * self.steps_per_epoch,
-                         f"loss {loss:.5f}  {images_seen / (now - started):,.0f} img/s")
+                    seen = self.images_before(in_epoch + steps) - self.images_before(first)
+                    show(in_epoch + steps, f"loss {loss:.5f}  {seen / (now - started):,.0f} img/s")
                 if signals.received:
                     self._stop_on_signal(signals.received, epoch, step, outputs)
         self.state["step"].assign(step)
-        self.epoch_speed = images_seen / max(time.perf_counter() - started, 1e-9)
-        count = float(self.error_count)
-        self.epoch_train_error = float(self.error_sum) / count if count else math.nan
+        seen = self.images_before(self.steps_per_epoch) - self.images_before(first)
+        self.epoch_speed = seen / max(time.perf_counter() - started, 1e-9)
+        count = float(self.error_count.numpy())
+        self.epoch_train_error = float(self.error_sum.numpy()) / count if count else math.nan
         if outputs is not None:
             self._checked_loss(outputs, epoch, step)
             self._log_step(step, outputs)
 
     def _log_step(self, step, outputs):
         values = {tag: float(value) for tag, value in outputs.items()}
-        values["learning_rate"] = float(self.optimizer.learning_rate)
+        values["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
         self.writers.scalars(self.writers.train, step, values)
         self.writers.activations(step, self.model, self.activation_images)
 
     def _checked_loss(self, outputs, epoch, step):
         loss = float(outputs["loss"])
         if not math.isfinite(loss):
-            kept = int(self.state["epochs_done"])
+            kept = int(self.state["epochs_done"].numpy())
             self._write_results("diverged")
             raise TrainingStopped(
                 f"the loss became {loss} at epoch {epoch + 1}, step {step}: training stopped; the last good "
@@ -220,9 +315,9 @@ class Trainer:
 
     def end_epoch(self, epoch):
         """Validate, keep the best model, save the latest state, log, report."""
-        step = int(self.state["step"])
+        step = int(self.state["step"].numpy())
         validation = self.evaluator.measure(self.validation_images, self.config.batch_size)
-        improved = validation["error"] < float(self.state["best_error"])
+        improved = validation["error"] < float(self.state["best_error"].numpy())
         if improved:
             self.state["best_error"].assign(validation["error"])
             self.state["best_epoch"].assign(epoch + 1)
@@ -241,7 +336,8 @@ class Trainer:
         self.writers.flush()
         self._write_results("running", validation_of_best=validation if improved else None,
                             epoch_record={"epoch": epoch + 1, "step": step, "train_error": self.epoch_train_error,
-                                          "validation_error": validation["error"]})
+                                          "validation_error": validation["error"],
+                                          "elapsed_s": round(time.perf_counter() - bench.STARTED, 2)})
         self.report.info(
             f"epoch {epoch + 1}/{self.config.epochs}  train error {self.epoch_train_error:.5f}  "
             f"validation error {validation['error']:.5f}{' (best)' if improved else ''}  "
@@ -261,9 +357,13 @@ class Trainer:
             best["test"] = test_of_best
         if getattr(self, "epoch_speed", None):
             results["train_images_per_second"] = round(self.epoch_speed, 1)
-        results.update(status=status, epochs_done=int(self.state["epochs_done"]),
-                       epochs_planned=self.config.epochs, best_epoch=int(self.state["best_epoch"]),
-                       steps=int(self.state["step"]), best=best)
+        # One trace serves every epoch; more would mean recompiling the step (tests check it).
+        results["train_step_traces"] = self.train_call.experimental_get_tracing_count()
+        if self.seconds_to_first_step is not None:  # this process's start-up: import, data, model, tracing
+            results["seconds_to_first_step"] = round(self.seconds_to_first_step, 2)
+        results.update(status=status, epochs_done=int(self.state["epochs_done"].numpy()),
+                       epochs_planned=self.config.epochs, best_epoch=int(self.state["best_epoch"].numpy()),
+                       steps=int(self.state["step"].numpy()), best=best)
         self.run.write_results(results)
         return results
 
@@ -290,10 +390,12 @@ class Trainer:
 
     def finish(self):
         """Measure the best model on validation and test, write and show the results
-        (a run already finished shows the results it has)."""
+        (a run already finished shows the results it has; other workers do nothing)."""
+        if self.resume_from is not self.run:
+            return None
         results = self.run.read_results()
         best = results.get("best", {})
-        if not (results.get("status") == "finished" and results.get("epochs_done") == int(self.state["epochs_done"])
+        if not (results.get("status") == "finished" and results.get("epochs_done") == int(self.state["epochs_done"].numpy())
                 and "test" in best):
             path = self.best.latest_checkpoint
             if path is None:

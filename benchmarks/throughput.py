@@ -1,26 +1,29 @@
-"""Steady-state training images/s: bench's training loop vs a bare tf.function loop.
+"""Steady-state training images/s: bench's training loop vs a bare tf.function loop
+vs Keras `model.fit`, on the same model, batch, optimizer and images.
 
-Both train the same model class on the same images with the same batch size
-and optimizer, after one untimed warm-up epoch each, in interleaved rounds
-whose order alternates. On these 2-vCPU machines whole epochs sometimes run
-at exactly half speed with one core idle (seen with the bare loop alone too:
-TensorFlow's thread pools, not the bench), and such noise only ever slows an
-epoch down, so the headline ratios compare each side's best epoch (best of
-N); the median of the per-round ratios is printed beside them. bench's side is its real epoch loop
-(`Trainer.train_epoch`: the tf.data pipeline from uint8, the compiled step,
-progress checks and TensorBoard summaries); the bare side is the loop a
-person would write by hand over pre-scaled float32 images.
+    python benchmarks/throughput.py --data-dir ../shared/data          # SingleLayerCAE, ConvAE on MNIST, Cifar10
+    python benchmarks/throughput.py --models ConvAE --datasets MNIST --variants jit,mixed_bfloat16,steps8
+    python benchmarks/throughput.py --datasets Digits                  # offline
 
-    python benchmarks/throughput.py --data-dir ../shared/data            # MNIST
-    python benchmarks/throughput.py --dataset Cifar10 --data-dir ../shared/data
-    python benchmarks/throughput.py --dataset Digits                      # offline
+The sides, each after one untimed warm-up epoch, in interleaved rounds whose
+order alternates:
+  bench  `Trainer.train_epoch`, the real epoch loop: the tf.data pipeline from
+         uint8, the compiled step, progress checks, TensorBoard summaries at the
+         default --summary-every;
+  bare   the loop a person writes by hand: float32 images, shuffle, batch,
+         prefetch, a tf.function step;
+  fit    Keras: the model wrapped in a keras.Model, compile(Adam, its loss),
+         fit(x, x) on float32 arrays (Keras's defaults: no XLA on a CPU-only
+         machine), timed from its epoch-begin to its epoch-end callback;
+  and with --variants, bench with --jit, --precision mixed_bfloat16 /
+  mixed_float16, or --steps-per-call N (`stepsN`).
 
-A third side, bench with summaries off (--summary-every larger than the
-run), gives what the summaries themselves cost at the default --summary-every
-(target: under 5%).
-
-Prints each round and the median ratios (target: bench / bare >= 0.95).
-Compare only ratios: absolute images/s on a shared 2-core VM vary by 2x.
+On these 2-vCPU machines whole epochs sometimes run at half speed with one
+core idle (the bare loop alone too), and such noise only ever slows an epoch
+down, so the headline ratios compare each side's best epoch (best of N); the
+median of per-round ratios is printed beside them. Targets: bench / fit >= 1.0,
+bench / bare >= 0.95, summaries < 5% of the training time. Compare only ratios:
+absolute images/s on a shared 2-core VM vary by 2x.
 """
 
 import argparse
@@ -33,54 +36,49 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import tf_runtime  # noqa: E402
+from bench import tf_runtime
 
 tf = tf_runtime.import_tensorflow()
 
-import keras  # noqa: E402
+import keras
 
-from bench import experiment, optimizers, pipeline  # noqa: E402
-from bench.config import TrainConfig  # noqa: E402
-from bench.console import Reporter  # noqa: E402
-from bench.runs import RunFolder  # noqa: E402
-from bench.train import StopSignals, Trainer  # noqa: E402
+from bench import compute, experiment, optimizers, pipeline
+from bench.config import TrainConfig
+from bench.console import Reporter
+from bench.runs import RunFolder
+from bench.train import StopSignals, Trainer
+
+
+def build(config, dataset):
+    model_spec, _ = experiment.find_plugins(config.model, config.dataset)
+    return experiment.build_model(model_spec, dataset.image_shape)
 
 
 def bench_side(config, dataset, splits, report, folder):
-    """A Trainer on a throw-away run folder; returns a function that trains one epoch
-    (with the epoch-end summaries, as a real run writes them)."""
-    model_spec, _ = experiment.find_plugins(config.model, config.dataset)
-    model = experiment.build_model(model_spec, dataset.image_shape)
-    run = RunFolder(folder)
-    run.prepare(config, restart=True)
-    trainer = Trainer(config, run, dataset, splits, model, report)
+    """A Trainer on a throw-away run folder; returns a function that trains one epoch."""
+    compute.set_precision(config.precision)  # the layers take the policy when they are made
+    try:
+        model = build(config, dataset)
+        run = RunFolder(folder)
+        run.prepare(config, restart=True)
+        trainer = Trainer(config, run, dataset, splits, model, report)
+    finally:
+        compute.set_precision("float32")
     signals = StopSignals()
     epochs = iter(range(10**6))
 
     def one_epoch():
+        started = time.perf_counter()
         trainer.train_epoch(next(epochs), signals)
+        return time.perf_counter() - started
 
     one_epoch.trainer = trainer
     return one_epoch
 
 
-def summary_seconds(trainer, repeats=20):
-    """Median wall time of one training summary (scalars, activation histograms and
-    zero fractions), the work done every --summary-every steps."""
-    batch = next(iter(pipeline.training_batches(trainer.train_images, trainer.config.batch_size, 0, 0)))
-    outputs = trainer.train_step(batch)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        trainer._log_step(0, outputs)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def bare_side(config, dataset, train_images):
     """The hand-written loop: float32 images, shuffle, batch, prefetch, a tf.function step."""
-    model_spec, _ = experiment.find_plugins(config.model, config.dataset)
-    model = experiment.build_model(model_spec, dataset.image_shape)
+    model = build(config, dataset)
     optimizer = keras.optimizers.Adam(learning_rate=config.optimizer_args["learning_rate"])
     images = train_images.astype("float32") / 127.5 - 1.0
     data = (tf.data.Dataset.from_tensor_slices(images).shuffle(len(images))
@@ -96,32 +94,75 @@ def bare_side(config, dataset, train_images):
         return loss
 
     def one_epoch():
-        loss = None
+        started, loss = time.perf_counter(), None
         for batch in data:
             loss = step(batch)
         float(loss)  # wait for the last step
+        return time.perf_counter() - started
 
     return one_epoch
 
 
-def timed(one_epoch, n_images):
-    start = time.perf_counter()
-    one_epoch()
-    return n_images / (time.perf_counter() - start)
+class EpochTimer(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = time.perf_counter() - self.started
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="SingleLayerCAE")
-    parser.add_argument("--dataset", default="MNIST")
-    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--limit", type=int, default=10000, help="training images per epoch")
-    parser.add_argument("--rounds", type=int, default=10)
-    args = parser.parse_args()
+def fit_side(config, dataset, train_images):
+    """Keras: the plugin model inside a keras.Model, compiled with its loss, fit on float32 arrays."""
+    plugin = build(config, dataset)
 
-    report = Reporter(interactive=False)
-    config = TrainConfig(model=args.model, dataset=args.dataset, batch_size=args.batch_size,
+    class Reconstructor(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.autoencoder = plugin
+
+        def call(self, images, training=False):
+            return plugin.get(images, train_phase=training)[1]
+
+    model = Reconstructor()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.optimizer_args["learning_rate"]),
+                  loss=lambda images, reconstruction: plugin.loss(reconstruction, images))
+    images = train_images.astype("float32") / 127.5 - 1.0
+    timer = EpochTimer()
+
+    def one_epoch():
+        model.fit(images, images, batch_size=config.batch_size, epochs=1, shuffle=True, verbose=0, callbacks=[timer])
+        return timer.seconds
+
+    return one_epoch
+
+
+def summary_seconds(trainer, repeats=20):
+    """Median wall time of one training summary (scalars, activation histograms and
+    zero fractions), the work done every --summary-every steps."""
+    iterator = trainer.training_iterator(0, 0)
+    outputs = trainer.train_call(iterator, tf.constant(1))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        trainer._log_step(0, outputs)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def variant_config(config, variant):
+    """The bench config of a --variants name: jit, mixed_bfloat16, mixed_float16, stepsN."""
+    if variant == "jit":
+        return dataclasses.replace(config, jit=True)
+    if variant.startswith("mixed_"):
+        return dataclasses.replace(config, precision=variant)
+    if variant.startswith("steps") and variant[5:].isdigit():
+        return dataclasses.replace(config, steps_per_call=int(variant[5:]))
+    raise SystemExit(f"unknown variant {variant!r}: use jit, mixed_bfloat16, mixed_float16 or stepsN")
+
+
+def measure(model_name, dataset_name, args, report, folder):
+    """Interleaved rounds of every side on one model and dataset; prints and returns best img/s."""
+    config = TrainConfig(model=model_name, dataset=dataset_name, batch_size=args.batch_size,
                          data_dir=args.data_dir, epochs=10**6)
     config.optimizer, config.optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
     _, dataset_spec = experiment.find_plugins(config.model, config.dataset)
@@ -129,39 +170,58 @@ def main():
     train_images = splits["train"][0][: args.limit]
     splits = dict(splits, train=(train_images, None))
     n_images = len(train_images)
-
-    quiet = dataclasses.replace(config, summary_every=10**9)
-    with tempfile.TemporaryDirectory() as folder:
-        sides = {"bench": bench_side(config, dataset, splits, report, Path(folder) / "run"),
-                 "no summaries": bench_side(quiet, dataset, splits, report, Path(folder) / "quiet"),
-                 "bare": bare_side(config, dataset, train_images)}
-        for one_epoch in sides.values():
-            one_epoch()  # warm-up: tracing, pipeline start
-        speeds = {name: [] for name in sides}
-        ratios, costs = [], []
-        for round_number in range(1, args.rounds + 1):
-            order = list(sides) if round_number % 2 else list(reversed(sides))
-            for name in order:
-                speeds[name].append(timed(sides[name], n_images))
-            ratios.append(speeds["bench"][-1] / speeds["bare"][-1])
-            costs.append(1 - speeds["bench"][-1] / speeds["no summaries"][-1])
-            print(f"round {round_number}: " + ", ".join(f"{name} {speeds[name][-1]:,.0f} img/s" for name in sides)
-                  + f"; bench/bare {ratios[-1]:.3f}, summaries cost {100 * costs[-1]:+.1f}%", flush=True)
-        per_summary = summary_seconds(sides["bench"].trainer)
+    sides = {"bench": bench_side(config, dataset, splits, report, folder / f"{model_name}-{dataset_name}"),
+             "bare": bare_side(config, dataset, train_images),
+             "fit": fit_side(config, dataset, train_images)}
+    for variant in args.variants:
+        sides[variant] = bench_side(variant_config(config, variant), dataset, splits, report,
+                                    folder / f"{model_name}-{dataset_name}-{variant}")
+    for one_epoch in sides.values():
+        one_epoch()  # warm-up: tracing, pipeline start
+    speeds = {name: [] for name in sides}
+    for round_number in range(1, args.rounds + 1):
+        order = list(sides) if round_number % 2 else list(reversed(sides))
+        for name in order:
+            speeds[name].append(n_images / sides[name]())
+        print(f"  round {round_number}: " + ", ".join(f"{name} {speeds[name][-1]:,.0f}" for name in sides)
+              + " img/s", flush=True)
     best = {name: max(values) for name, values in speeds.items()}
-    steps_between = config.summary_every * config.batch_size / best["bench"]
-    print(f"{args.model} on {args.dataset} ({n_images} images, batch {args.batch_size}, "
-          f"{tf.config.list_logical_devices()[-1].name}):")
+
+    def ratio(a, b):
+        per_round = statistics.median(x / y for x, y in zip(speeds[a], speeds[b]))
+        return f"{best[a] / best[b]:.3f} (median per round {per_round:.3f})"
+
+    print(f"{model_name} on {dataset_name}: {n_images} images, batch {args.batch_size}, best of {args.rounds}")
     for name in sides:
-        print(f"  {name:>13}: best {best[name]:,.0f} img/s, median {statistics.median(speeds[name]):,.0f} "
-              f"(of {args.rounds} epochs)")
-    print(f"  bench / bare: {best['bench'] / best['bare']:.3f} best of {args.rounds} "
-          f"(median of per-round ratios {statistics.median(ratios):.3f}); target >= 0.95")
-    print(f"  summaries' cost at --summary-every {config.summary_every}: one summary takes "
-          f"{1000 * per_summary:.1f} ms (median of 20) against {steps_between:.2f} s of training between two: "
-          f"{100 * per_summary / steps_between:.2f}% (target < 5%)")
-    print(f"    (end to end, bench vs bench without summaries: {100 * (1 - best['bench'] / best['no summaries']):.1f}% "
-          f"best of {args.rounds}, {100 * statistics.median(costs):.1f}% median of per-round: within this VM's noise)")
+        print(f"  {name:>15}: best {best[name]:,.0f} img/s, median {statistics.median(speeds[name]):,.0f}")
+    print(f"  bench / bare: {ratio('bench', 'bare')}  target >= 0.95")
+    print(f"  bench / fit:  {ratio('bench', 'fit')}  target >= 1.0")
+    for variant in args.variants:
+        print(f"  {variant} / bench: {ratio(variant, 'bench')}")
+    per_summary = summary_seconds(sides["bench"].trainer)
+    between = config.summary_every * config.batch_size / best["bench"]
+    print(f"  one summary: {1000 * per_summary:.1f} ms against {between:.2f} s of training between two at "
+          f"--summary-every {config.summary_every}: {100 * per_summary / between:.2f}% (target < 5%)", flush=True)
+    return best
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="SingleLayerCAE,ConvAE")
+    parser.add_argument("--datasets", default="MNIST,Cifar10")
+    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--limit", type=int, default=10000, help="training images per epoch")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--variants", default="", help="comma list: jit, mixed_bfloat16, mixed_float16, stepsN")
+    args = parser.parse_args()
+    args.variants = [v for v in args.variants.split(",") if v]
+    print(f"device: {tf.config.list_logical_devices()[-1].name}", flush=True)
+    report = Reporter(interactive=False)
+    with tempfile.TemporaryDirectory() as folder:
+        for dataset_name in args.datasets.split(","):
+            for model_name in args.models.split(","):
+                measure(model_name, dataset_name, args, report, Path(folder))
 
 
 if __name__ == "__main__":

@@ -28,9 +28,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    """An empty current directory with its own data cache; no BENCH_* from outside."""
+    """An empty current directory with its own data cache; no BENCH_* or TF_CONFIG from outside."""
     for key in list(os.environ):
-        if key.startswith("BENCH_"):
+        if key.startswith("BENCH_") or key == "TF_CONFIG":
             monkeypatch.delenv(key)
     folder = tmp_path / "work"
     folder.mkdir()

@@ -32,6 +32,13 @@ TRAIN = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
     (TRAIN + ("--l2-penalty", "-1e-9"), ["--l2-penalty must be zero or positive"], 2),
     (TRAIN + ("--epochs", "many"), ["'many' is not a valid integer"], 2),
     (TRAIN + ("--device", "/gpu:7"), ["unknown device '/gpu:7'", "CPU:0"], 2),
+    (TRAIN + ("--devices", "/cpu:0,/cpu:1"), ["--devices goes with --strategy mirrored"], 2),
+    (TRAIN + ("--strategy", "mirrored", "--devices", "/gpu:0,/gpu:1"), ["unknown device '/gpu:0'"], 2),
+    (TRAIN + ("--strategy", "mirrored", "--device", "/cpu:0"), ["--device places a one-device run"], 2),
+    (TRAIN + ("--strategy", "multi-worker"), ["needs TF_CONFIG", "README"], 2),
+    (TRAIN + ("--strategy", "parallel"), ["'parallel' is not one of", "mirrored"], 2),
+    (TRAIN + ("--precision", "float8"), ["'float8' is not one of", "mixed_bfloat16"], 2),
+    (TRAIN + ("--steps-per-call", "0"), ["--steps-per-call must be a positive integer"], 2),
     (("train", "-d", "Digits"), ["missing option", "--model"], 2),
     (("eval", "."), ["is not a bench run folder"], 2),
     (("compare", "--sort", "psnr"), ["cannot sort by 'psnr'", "test_psnr"], 2),
@@ -39,6 +46,17 @@ TRAIN = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
 def test_bad_arguments(workspace, args, fragments, exit_code):
     result = bench(*args)
     assert_one_line_error(result, *fragments, exit_code=exit_code)
+    assert not (workspace / "log").exists()
+
+
+@pytest.mark.parametrize("tf_config, fragments", [
+    ("{cluster: 1}", ["TF_CONFIG is not valid JSON"]),
+    ('{"cluster": {"worker": ["localhost:1"]}}', ['TF_CONFIG must hold {"cluster"']),
+    ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}', ["task worker 3 is not in"]),
+])
+def test_bad_tf_config(workspace, tf_config, fragments):
+    result = bench(*TRAIN, "--strategy", "multi-worker", env={"TF_CONFIG": tf_config})
+    assert_one_line_error(result, *fragments, exit_code=2)
     assert not (workspace / "log").exists()
 
 

@@ -189,3 +189,33 @@ def test_single_layer_cae_weights_match_dtb(workspace):
         assert int(tf.size(model.encoder.kernel)) == encoder_weights
         _, reconstruction = model.get(tf.zeros((1,) + shape))
         assert tuple(reconstruction.shape) == (1,) + shape
+
+
+def test_step_is_traced_once_and_several_steps_per_call_train_the_same(workspace):
+    one = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--log-dir", "one")
+    # 10 steps an epoch in calls of 4, 4 and 2: the last call's shorter count must not retrace
+    four = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--log-dir", "four",
+                 "--steps-per-call", "4")
+    assert one.exit_code == 0 and four.exit_code == 0, (one, four)
+    one_results, four_results = read_results("one" / RUN.relative_to("log")), read_results("four" / RUN.relative_to("log"))
+    assert one_results["train_step_traces"] == 1 and four_results["train_step_traces"] == 1
+    assert four_results["steps"] == one_results["steps"] == 3 * DIGITS_STEPS_PER_EPOCH
+    for a, b in zip(one_results["history"], four_results["history"]):
+        assert b["train_error"] == pytest.approx(a["train_error"], rel=1e-5)
+        assert b["validation_error"] == pytest.approx(a["validation_error"], rel=1e-5)
+
+
+def test_xla_and_mixed_precision(workspace):
+    plain = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--log-dir", "plain")
+    jit = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--log-dir", "jit", "--jit")
+    bf16 = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--precision", "mixed_bfloat16")
+    assert plain.exit_code == 0 and jit.exit_code == 0 and bf16.exit_code == 0, (plain, jit, bf16)
+    plain_error = read_results("plain" / RUN.relative_to("log"))["best"]["validation"]["error"]
+    assert read_results("jit" / RUN.relative_to("log"))["best"]["validation"]["error"] == pytest.approx(plain_error, rel=1e-3)
+    run = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_mixed_bfloat16")  # another precision is another run
+    assert yaml.safe_load((run / "config.yaml").read_text())["precision"] == "mixed_bfloat16"
+    # bfloat16 keeps 8 bits of mantissa: the same training to within a few percent
+    assert read_results(run)["best"]["validation"]["error"] == pytest.approx(plain_error, rel=0.05)
+    reader = tf.train.load_checkpoint(str(run / "best"))
+    kernels = [key for key in reader.get_variable_to_shape_map() if "kernel" in key and "OPTIMIZER" not in key]
+    assert kernels and all(reader.get_variable_to_dtype_map()[key] == tf.float32 for key in kernels)

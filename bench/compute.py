@@ -1,0 +1,114 @@
+"""How a run computes: its tf.distribute strategy, its numeric precision, XLA.
+
+None of this is part of what a run *is* except the precision (it changes the
+numbers): a run may resume on another strategy or number of replicas, since
+checkpoints hold one copy of each variable whatever the replica count.
+"""
+
+import json
+import os
+import re
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from bench import experiment
+from bench.errors import BenchUsageError
+
+_CPU_DEVICE = re.compile(r"^/?(?:job:localhost/replica:0/task:0/)?(?:device:)?cpu:(\d+)$", re.IGNORECASE)
+
+
+def device_list(devices):
+    """'/gpu:0,/gpu:1' (or a list) → ['/gpu:0', '/gpu:1']; None or '' → None."""
+    if not devices:
+        return None
+    names = devices.split(",") if isinstance(devices, str) else list(devices)
+    return [name.strip() for name in names if name.strip()] or None
+
+
+def _split_cpu(devices):
+    """Split the CPU into as many logical devices as `devices` names (/cpu:0../cpu:N),
+    so that a mirrored run can be tried and tested on a machine without GPUs."""
+    indices = [int(match.group(1)) for match in map(_CPU_DEVICE.match, devices) if match]
+    wanted = max(indices, default=0) + 1
+    cpus = tf.config.list_physical_devices("CPU")
+    if wanted <= 1 or not cpus:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * wanted)
+    except RuntimeError as error:
+        if len(tf.config.list_logical_devices("CPU")) < wanted:
+            raise BenchUsageError(f"cannot split the CPU into {wanted} devices once TensorFlow has started; "
+                                  "run bench train in a new process") from error
+
+
+def _check_tf_config():
+    """The cluster of a multi-worker run, from TF_CONFIG; BenchUsageError says what is wrong."""
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        raise BenchUsageError("--strategy multi-worker needs TF_CONFIG to describe the cluster, e.g. "
+                              'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                              '"task": {"type": "worker", "index": 0}}\' (see the README)')
+    try:
+        cluster = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BenchUsageError(f"TF_CONFIG is not valid JSON: {error.msg} at character {error.pos}") from error
+    task = cluster.get("task", {}) if isinstance(cluster, dict) else None
+    if not (isinstance(task, dict) and isinstance(cluster.get("cluster"), dict) and "type" in task and "index" in task):
+        raise BenchUsageError('TF_CONFIG must hold {"cluster": {...}, "task": {"type": ..., "index": ...}}')
+    members = cluster["cluster"].get(task["type"])
+    if not isinstance(members, list) or not (0 <= task["index"] < len(members)):
+        raise BenchUsageError(f"TF_CONFIG's task {task['type']} {task['index']} is not in its cluster {cluster['cluster']}")
+
+
+def make_strategy(name, devices=None):
+    """The tf.distribute strategy of a run; call it before TensorFlow runs anything.
+
+    Args:
+        name: one of config.STRATEGIES: "default" (one device), "mirrored" (the local GPUs, or `devices`)
+            or "multi-worker" (the hosts in TF_CONFIG, each with its local GPUs).
+        devices: for "mirrored", the devices to replicate over; naming more CPU
+            devices than the machine has splits its CPU into logical devices.
+    """
+    devices = device_list(devices)
+    if name == "mirrored":
+        if devices:
+            _split_cpu(devices)
+            devices = [experiment.device_name(device) for device in devices]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multi-worker":
+        _check_tf_config()
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's results (every process but a
+    multi-worker run's non-chief workers)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def scratch_folder():
+    """Where a non-chief worker writes what every worker must write (its
+    checkpoints and logs) and nobody reads."""
+    return tempfile.mkdtemp(prefix="bench-worker-")
+
+
+def set_precision(precision):
+    """Set Keras's global dtype policy (one of PRECISIONS): float32, or float16 /
+    bfloat16 computation with float32 variables. Call it before building the model."""
+    keras.mixed_precision.set_global_policy(precision)
+
+
+def loss_scaled(optimizer, precision):
+    """The optimizer, wrapped for float16's dynamic loss scaling when it needs one."""
+    if precision == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
