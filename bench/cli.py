@@ -201,7 +201,7 @@ def _options(*flags, **settings):
           default="float32", show_default=True,
           help="Compute in 16 bits with float32 weights (Keras mixed precision); part of the run's name.")
 @_options("--jit", name="jit", is_flag=True, help="Compile the training step with XLA.")
-@_options("--steps-per-call", "--steps_per_call", name="steps_per_call", type=int, default=1, show_default=True,
+@_options("--steps-per-call", "--steps_per_call", name="steps_per_call", type=int, default=8, show_default=True,
           help="Training steps per compiled call (fewer Python round trips; summaries and Ctrl-C "
                "are seen between calls).")
 @_options("--restart", name="restart", is_flag=True, help="Delete the run's folder and start over.")
@@ -213,7 +213,7 @@ def train(restart, **options):
     """Train a model on a dataset, resuming its run if it exists.
 
     \b
-    The run lives in <log-dir>/<Model>/<Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>][_<comment>]/.
+    The run lives in <log-dir>/<Model>/<Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>][_<options>][_<precision>][_<comment>]/.
     Ctrl-C saves a checkpoint; the same command resumes.
 
     \b

@@ -43,7 +43,7 @@ class TrainConfig:
     devices: str | None = None
     precision: str = "float32"
     jit: bool = False
-    steps_per_call: int = 1
+    steps_per_call: int = 8
 
     def check(self):
         """Raise BenchUsageError for impossible values."""

@@ -179,33 +179,36 @@ class Trainer:
         return {name: value * share for name, value in outputs.items()}
 
     def _compile_train_call(self):
-        """A compiled function that runs `steps` training steps from a batch iterator
-        and returns the last step's outputs (traced once: checked by a test)."""
+        """A compiled function of one step on a batch, or, with --steps-per-call N,
+        of up to N steps from a batch iterator (`steps` of them); it returns the last
+        step's outputs, summed over the replicas. Traced once (a test checks it)."""
         strategy, error_sum, error_count = self.strategy, self.error_sum, self.error_count
         replica_step = self._replica_step
         if self.config.jit:  # XLA compiles the replica's step; strategy.run and the reductions stay outside
             replica_step = tf.function(lambda images: self._replica_step(images), jit_compile=True)
-        several = self.config.steps_per_call > 1
 
-        def one_step(iterator):
-            per_replica = strategy.run(replica_step, args=(next(iterator),))
+        def one_step(batch):
+            per_replica = strategy.run(replica_step, args=(batch,))
             outputs = {name: strategy.reduce("sum", value, axis=None) for name, value in per_replica.items()}
             error_sum.assign_add(outputs["error"])
             error_count.assign_add(1.0)
             return outputs
 
+        if self.config.steps_per_call == 1:
+            # one step: the batch is an argument, as in a hand-written loop
+            return tf.function(one_step, input_signature=[self.training_batches(0, 0).element_spec])
+
         @tf.function
-        def train_call(iterator, steps):
-            outputs = one_step(iterator)
-            if several:
-                for _ in tf.range(steps - 1):
-                    outputs = one_step(iterator)
+        def several_steps(iterator, steps):
+            outputs = one_step(next(iterator))
+            for _ in tf.range(steps - 1):
+                outputs = one_step(next(iterator))
             return outputs
 
-        return train_call
+        return several_steps
 
-    def training_iterator(self, epoch, skip):
-        """An iterator over the rest of `epoch`'s global batches, split across the replicas."""
+    def training_batches(self, epoch, skip):
+        """The rest of `epoch`'s global batches (after `skip`), split across the replicas."""
         batches = pipeline.training_batches(self.train_images, self.config.batch_size, self.config.seed, epoch,
                                             skip, self.steps_per_epoch)
         if self.replicas > 1:
@@ -213,7 +216,26 @@ class Trainer:
             # Every worker holds all the images: each takes its part of every global batch.
             options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
             batches = self.strategy.experimental_distribute_dataset(batches.with_options(options))
-        return iter(batches)
+        return batches
+
+    def compiled_calls(self, epoch, skip):
+        """Run the rest of `epoch` in compiled calls; yields (steps, outputs) after each.
+
+        Calls end at every multiple of --summary-every, so the summaries fall on
+        the same steps whatever --steps-per-call is.
+        """
+        batches = self.training_batches(epoch, skip)
+        if self.config.steps_per_call == 1:
+            for batch in batches:
+                yield 1, self.train_call(batch)
+            return
+        iterator, remaining = iter(batches), self.steps_per_epoch - skip
+        step, every = epoch * self.steps_per_epoch + skip, self.config.summary_every
+        while remaining > 0:
+            steps = min(self.config.steps_per_call, remaining, every - step % every)
+            remaining -= steps
+            step += steps
+            yield steps, self.train_call(iterator, tf.constant(steps, tf.int32))
 
     # -- the loop ---------------------------------------------------------
 
@@ -252,16 +274,13 @@ class Trainer:
         """Run the remaining steps of `epoch`; on a signal, save and stop."""
         step = int(self.state["step"].numpy())
         first = step - epoch * self.steps_per_epoch
-        iterator = self.training_iterator(epoch, first)
         started, last_shown, outputs = time.perf_counter(), 0.0, None
         self.error_sum.assign(0.0)
         self.error_count.assign(0.0)
         description = f"epoch {epoch + 1}/{self.config.epochs}"
         every = self.config.summary_every
         with self.report.epoch(description, self.steps_per_epoch) as show:
-            for in_epoch in range(first, self.steps_per_epoch, self.config.steps_per_call):
-                steps = min(self.config.steps_per_call, self.steps_per_epoch - in_epoch)
-                outputs = self.train_call(iterator, tf.constant(steps, tf.int32))
+            for steps, outputs in self.compiled_calls(epoch, first):
                 step += steps
                 if self.seconds_to_first_step is None:
                     float(outputs["loss"])  # the step has run, not only been dispatched
@@ -272,8 +291,9 @@ class Trainer:
                 if now - last_shown > PROGRESS_EVERY_S:
                     last_shown = now
                     loss = self._checked_loss(outputs, epoch, step)
-                    seen = self.images_before(in_epoch + steps) - self.images_before(first)
-                    show(in_epoch + steps, f"loss {loss:.5f}  {seen / (now - started):,.0f} img/s")
+                    in_epoch = step - epoch * self.steps_per_epoch
+                    seen = self.images_before(in_epoch) - self.images_before(first)
+                    show(in_epoch, f"loss {loss:.5f}  {seen / (now - started):,.0f} img/s")
                 if signals.received:
                     self._stop_on_signal(signals.received, epoch, step, outputs)
         self.state["step"].assign(step)

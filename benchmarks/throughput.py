@@ -2,14 +2,14 @@
 vs Keras `model.fit`, on the same model, batch, optimizer and images.
 
     python benchmarks/throughput.py --data-dir ../shared/data          # SingleLayerCAE, ConvAE on MNIST, Cifar10
-    python benchmarks/throughput.py --models ConvAE --datasets MNIST --variants jit,mixed_bfloat16,steps8
+    python benchmarks/throughput.py --models ConvAE --datasets MNIST --variants jit,mixed_bfloat16,steps1
     python benchmarks/throughput.py --datasets Digits                  # offline
 
 The sides, each after one untimed warm-up epoch, in interleaved rounds whose
 order alternates:
-  bench  `Trainer.train_epoch`, the real epoch loop: the tf.data pipeline from
-         uint8, the compiled step, progress checks, TensorBoard summaries at the
-         default --summary-every;
+  bench  `Trainer.train_epoch`, the real epoch loop with the default options:
+         the tf.data pipeline from uint8, 8 compiled steps per call, progress
+         checks, TensorBoard summaries every 100 steps;
   bare   the loop a person writes by hand: float32 images, shuffle, batch,
          prefetch, a tf.function step;
   fit    Keras: the model wrapped in a keras.Model, compile(Adam, its loss),
@@ -139,8 +139,7 @@ def fit_side(config, dataset, train_images):
 def summary_seconds(trainer, repeats=20):
     """Median wall time of one training summary (scalars, activation histograms and
     zero fractions), the work done every --summary-every steps."""
-    iterator = trainer.training_iterator(0, 0)
-    outputs = trainer.train_call(iterator, tf.constant(1))
+    outputs = next(trainer.compiled_calls(0, 0))[1]
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

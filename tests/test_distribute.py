@@ -6,16 +6,33 @@ Each run is its own process: logical devices and the collective runtime can only
 be set up before TensorFlow starts.
 """
 
-import json
+import os
+import shlex
 import socket
+import subprocess
+import sys
 
 import pytest
 
-from conftest import bench_process, read_results
+from conftest import PROJECT, bench_process, read_results
 
-ARGS = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--batch-size", "100")
+README = (PROJECT / "README.md").read_text()
+ARGS = ("train", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "2")  # the README's runs
 RUN = "SingleLayerCAE/Digits_Adam_lr=0.001"
 TIMEOUT_S = 180
+
+
+def readme_command(fragment):
+    """The README's `bench ...` line that contains `fragment`, as arguments."""
+    lines = [line.strip() for line in README.splitlines() if line.startswith("    bench ") and fragment in line]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0])[1:]
+
+
+def readme_block(first_line):
+    """The README's indented shell block that starts with `first_line`, dedented."""
+    text = README[README.index("    " + first_line):]
+    return "\n".join(line[4:] for line in text.split("\n\n")[0].splitlines()) + "\n"
 
 
 def finished(process):
@@ -44,33 +61,38 @@ def assert_same_training(results, reference):
 @pytest.fixture(scope="module")
 def single_device(tmp_path_factory):
     folder = tmp_path_factory.mktemp("single")
-    finished(bench_process(*ARGS, "--log-dir", folder / "log", "--data-dir", folder / "cache", cwd=folder))
+    finished(bench_process(*ARGS, "--data-dir", folder / "cache", cwd=folder))
     return read_results(folder / "log" / RUN)
 
 
 def test_mirrored_over_two_cpu_devices_matches_one_device_and_resumes_on_one(workspace, single_device):
-    out = finished(bench_process(*ARGS, "--strategy", "mirrored", "--devices", "/cpu:0,/cpu:1", cwd=workspace))
+    command = readme_command("--strategy mirrored --devices /cpu:0,/cpu:1")
+    assert command[command.index("--epochs") + 1] == "2" and "--batch-size" not in command  # as ARGS
+    out = finished(bench_process(*command, cwd=workspace))
     assert "on 2 replicas (mirrored)" in out
     results = read_results(workspace / "log" / RUN)
     assert results["status"] == "finished" and results["train_step_traces"] == 1
-    assert results["steps"] == single_device["steps"] == 13  # 1,257 images in global batches of 100
+    assert results["steps"] == single_device["steps"] == 2 * 10  # 1,257 images in global batches of 128
     assert_same_training(results, single_device)
 
     # the same run goes on with one replica: the checkpoint does not depend on the replica count
-    out = finished(bench_process(*ARGS[:-4], "--epochs", "2", "--batch-size", "100", cwd=workspace))
-    assert "resuming at epoch 2" in out
-    assert read_results(workspace / "log" / RUN)["epochs_done"] == 2
+    out = finished(bench_process(*ARGS[:-1], "3", cwd=workspace))
+    assert "resuming at epoch 3" in out
+    assert read_results(workspace / "log" / RUN)["epochs_done"] == 3
 
 
 def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(workspace, single_device):
-    ports = free_ports(2)
-    cluster = {"worker": [f"localhost:{port}" for port in ports]}
-    workers = [bench_process(*ARGS, "--strategy", "multi-worker", cwd=workspace,
-                             env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
-               for i in (0, 1)]
-    chief_out, other_out = finished(workers[0]), finished(workers[1])
-    assert "on 2 replicas (multi-worker)" in chief_out
-    assert "the chief writes the results" in other_out
+    """The README's two-worker example, run as shown (on free ports)."""
+    script = readme_block("export CLUSTER=")
+    for shown, port in zip(("23456", "23457"), free_ports(2)):
+        script = script.replace(shown, str(port))
+    assert script.count("--strategy multi-worker") == 2 and " ".join(ARGS[1:]) in script
+    bench_function = f'bench() {{ "{sys.executable}" -m bench "$@"; }}\n'
+    env = dict(os.environ, PYTHONPATH=str(PROJECT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run(["bash", "-c", bench_function + script + "wait\n"], cwd=workspace, env=env,
+                          capture_output=True, text=True, timeout=2 * TIMEOUT_S)
+    assert done.returncode == 0, done
+    assert "on 2 replicas (multi-worker)" in done.stdout and "the chief writes the results" in done.stdout
     results = read_results(workspace / "log" / RUN)
     assert results["status"] == "finished"
     assert_same_training(results, single_device)

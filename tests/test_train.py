@@ -192,7 +192,8 @@ def test_single_layer_cae_weights_match_dtb(workspace):
 
 
 def test_step_is_traced_once_and_several_steps_per_call_train_the_same(workspace):
-    one = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--log-dir", "one")
+    one = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--log-dir", "one",
+                "--steps-per-call", "1")
     # 10 steps an epoch in calls of 4, 4 and 2: the last call's shorter count must not retrace
     four = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--log-dir", "four",
                  "--steps-per-call", "4")
