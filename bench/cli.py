@@ -213,7 +213,8 @@ def train(restart, **options):
     """Train a model on a dataset, resuming its run if it exists.
 
     \b
-    The run lives in <log-dir>/<Model>/<Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>][_<options>][_<precision>][_<comment>]/.
+    The run lives in <log-dir>/<Model>/<Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>]
+    [_<options>][_<precision>][_<comment>]/.
     Ctrl-C saves a checkpoint; the same command resumes.
 
     \b

@@ -59,7 +59,8 @@ def _check_tf_config():
         raise BenchUsageError('TF_CONFIG must hold {"cluster": {...}, "task": {"type": ..., "index": ...}}')
     members = cluster["cluster"].get(task["type"])
     if not isinstance(members, list) or not (0 <= task["index"] < len(members)):
-        raise BenchUsageError(f"TF_CONFIG's task {task['type']} {task['index']} is not in its cluster {cluster['cluster']}")
+        raise BenchUsageError(f"TF_CONFIG's task {task['type']} {task['index']} is not in its cluster "
+                              f"{cluster['cluster']}")
 
 
 def make_strategy(name, devices=None):

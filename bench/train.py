@@ -415,7 +415,8 @@ class Trainer:
             return None
         results = self.run.read_results()
         best = results.get("best", {})
-        if not (results.get("status") == "finished" and results.get("epochs_done") == int(self.state["epochs_done"].numpy())
+        epochs_done = int(self.state["epochs_done"].numpy())
+        if not (results.get("status") == "finished" and results.get("epochs_done") == epochs_done
                 and "test" in best):
             path = self.best.latest_checkpoint
             if path is None:

@@ -72,7 +72,8 @@ def main():
     best = {name: min(values) for name, values in seconds.items()}
     ratios = [b / s for b, s in zip(seconds["bench"], seconds["script"])]
     print(f"bench train --epochs 2 vs the hand-written script (real MNIST, best of {args.rounds}):")
-    print(f"  bench {best['bench']:.1f} s, script {best['script']:.1f} s: bench / script {best['bench'] / best['script']:.3f} "
+    print(f"  bench {best['bench']:.1f} s, script {best['script']:.1f} s: "
+          f"bench / script {best['bench'] / best['script']:.3f} "
           f"(median per round {statistics.median(ratios):.3f}); target <= 1.15")
     hits = [hit for hit in reached if hit]
     if hits:
