@@ -204,12 +204,15 @@ def _options(*flags, **settings):
 @_options("--steps-per-call", "--steps_per_call", name="steps_per_call", type=int, default=8, show_default=True,
           help="Training steps per compiled call (fewer Python round trips; summaries and Ctrl-C "
                "are seen between calls).")
+@_options("--repeats", name="repeats", type=click.IntRange(min=1), default=1,
+          help="Train N runs of this configuration, seeds S..S+N-1 (S: --seed), one after the other; "
+               "then compare them (mean ± std).")
 @_options("--restart", name="restart", is_flag=True, help="Delete the run's folder and start over.")
 @_options("--log-dir", "--log_dir", name="log_dir", default="log", help="Root folder of the runs.")
 @_options("--data-dir", "--data_dir", name="data_dir", default=default_data_dir,
           show_default="~/.cache/bench", help="Dataset cache (BENCH_DATA_DIR).")
 @verbose_option
-def train(restart, **options):
+def train(restart, repeats, **options):
     """Train a model on a dataset, resuming its run if it exists.
 
     \b
@@ -226,10 +229,60 @@ def train(restart, **options):
     from bench.config import TrainConfig
     from bench.console import Reporter
 
+    if repeats > 1:
+        grid = {key: [value] for key, value in options.items() if value is not None}
+        if restart:
+            grid["restart"] = [True]
+        _sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, echo=True)
+        return
     tf_runtime.import_tensorflow()
     from bench.train import run_training
 
     run_training(TrainConfig(**options), restart, Reporter())
+
+
+def train_config_of(config_file):
+    """The TrainConfig that `bench train --config FILE` trains (the file, BENCH_* variables,
+    the defaults), and whether it restarts."""
+    from bench.config import TrainConfig
+
+    with train.make_context("train", ["--config", str(config_file)]) as ctx:
+        options = dict(ctx.params)
+    restart = options.pop("restart")
+    options.pop("repeats")
+    return TrainConfig(**options), restart
+
+
+def _run_folder_of(config_file):
+    """The run folder `bench train --config FILE` trains, or None when the file is invalid."""
+    from bench.experiment import resolve_config
+    from bench.runs import RunFolder
+
+    try:
+        config, _ = train_config_of(config_file)
+        return str(RunFolder.for_config(resolve_config(config)[0]).path)
+    except (BenchError, click.ClickException):
+        return None
+
+
+def _sweep_and_show(axes, jobs, repeats, echo=False):
+    """Train the grid's runs, then show them (grouped over seeds where there are repeats)."""
+    from bench import compare
+    from bench.console import Reporter
+    from bench.runs import RunFolder
+    from bench.sweep import run_sweep, with_repeats
+
+    axes = with_repeats(axes, repeats)
+    if "repeats" in axes:
+        raise BenchUsageError("--repeats is an option of the sweep, not an axis")
+    tf_runtime.import_tensorflow()
+    folders, failures, total = run_sweep(axes, jobs, Reporter(interactive=False), _run_folder_of, echo)
+    rows = [row for row in (compare.run_row(RunFolder(folder)) for folder in folders) if row]
+    if rows:
+        compare.show(rows, f"the {len(rows)} run(s) of the sweep")
+    if failures:
+        raise BenchError(f"{len(failures)} of {total} run(s) failed ({', '.join(label for label, _ in failures)}); "
+                         "their errors are above; fix them and run the same command again")
 
 
 # -- bench sweep --------------------------------------------------------------
@@ -239,48 +292,43 @@ def train(restart, **options):
               help="A YAML file of bench train options; list values are the grid's axes.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs at once, each in its own process.")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train every point with N seeds, S..S+N-1 (S: --seed, 0 by default).")
 @verbose_option
 @click.pass_context
-def sweep(ctx, grid, jobs):
+def sweep(ctx, grid, jobs, repeats):
     """Train a grid of runs: every bench train option, comma-separated values as axes.
 
     \b
-    The DTB blog's four runs, two at a time:
-      bench sweep --model SingleLayerCAE --dataset MNIST,Cifar10 --l2-penalty 0,1e-9 --epochs 20 --jobs 2
+    The DTB blog's four runs, two at a time, each with 5 seeds:
+      bench sweep --model SingleLayerCAE --dataset MNIST,Cifar10 --l2-penalty 0,1e-9 --epochs 20 --repeats 5 --jobs 2
     From a file (list values are axes):
       bench sweep --grid grid.yaml
 
     \b
     Each run is an ordinary run folder; a failing run is reported and the others
     go on; running the sweep again skips finished runs and resumes the others.
+    The runs are compared at the end, grouped over seeds (mean ± std) when repeated.
     """
-    from bench import compare
-    from bench.console import Reporter, make_console
-    from bench.runs import RunFolder
-    from bench.sweep import grid_from_file, grid_from_tokens, run_sweep
+    from bench.sweep import grid_from_file, grid_from_tokens
 
     names = option_names(train)
     flags = {option.name for option in train.params if getattr(option, "is_flag", False)}
     axes = grid_from_file(grid, names) if grid else {}
     axes.update(grid_from_tokens(ctx.args, names, flags))
-    report = Reporter(interactive=False)
-    folders, failures, total = run_sweep(axes, jobs, report)
-    rows = [row for row in (compare.run_row(RunFolder(folder)) for folder in folders) if row]
-    if rows:
-        make_console().print(compare.render_table(compare.sort_rows(rows, "validation_error"),
-                                                  f"the sweep's {len(rows)} run(s)"))
-        print(compare.LEGEND)
-    if failures:
-        raise BenchError(f"{len(failures)} of {total} run(s) failed ({', '.join(label for label, _ in failures)}); "
-                         "their errors are above; fix them and run the same sweep again")
+    _sweep_and_show(axes, jobs, repeats)
 
 
 # -- bench eval ---------------------------------------------------------------
 
+MODEL_FILE_HELP = ("Build the model from this file instead of the plugin found by name, e.g. the run's "
+                   "recorded copy RUN/model_source/<Model>.py.")
+
+
 @cli.command("eval")
 @click.argument("run_folder", type=click.Path(file_okay=False))
-@click.option("--split", type=click.Choice(["validation", "test"]), default="test", show_default=True,
-              help="Which split to measure.")
+@click.option("--split", "splits", type=click.Choice(["validation", "test"]), multiple=True, default=["test"],
+              show_default=True, help="Which split to measure (repeat for both).")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="The best model on validation, or the latest state.")
 @click.option("--batch-size", "--batch_size", type=int, default=None, help="Images per batch [the run's].")
@@ -290,10 +338,13 @@ def sweep(ctx, grid, jobs):
               help="Score reconstructions of inputs with this much Gaussian noise against the clean images.")
 @click.option("--probe-limit", type=click.IntRange(min=0), default=5000, show_default=True,
               help="Training images for the linear probe of the codes (labelled datasets); 0 skips it.")
+@click.option("--model-file", type=click.Path(dir_okay=False), default=None, help=MODEL_FILE_HELP)
 @verbose_option
-def eval_command(run_folder, split, checkpoint, batch_size, data_dir, noise_factor, probe_limit):
+def eval_command(run_folder, splits, checkpoint, batch_size, data_dir, noise_factor, probe_limit, model_file):
     """Measure a run's model on a split; the figures are added to its results.
 
+    Each figure is recorded with where it came from: the checkpoint (best or
+    last, its epoch and step), the split, clean or noisy input, and when.
     On labelled datasets it also fits a logistic regression on the codes of the
     training images and reports its test accuracy, next to the same classifier
     on raw pixels: what the representation is worth, not only the reconstruction.
@@ -303,7 +354,8 @@ def eval_command(run_folder, split, checkpoint, batch_size, data_dir, noise_fact
     tf_runtime.import_tensorflow()
     from bench.evaluate import evaluate_run
 
-    evaluate_run(run_folder, split, checkpoint, batch_size, Reporter(), data_dir, noise_factor, probe_limit)
+    evaluate_run(run_folder, splits, checkpoint, batch_size, Reporter(), data_dir, noise_factor, probe_limit,
+                 model_file)
 
 
 # -- bench embed --------------------------------------------------------------
@@ -316,8 +368,9 @@ def eval_command(run_folder, split, checkpoint, batch_size, data_dir, noise_fact
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="The best model on validation, or the latest state.")
 @click.option("--data-dir", "--data_dir", default=None, envvar="BENCH_DATA_DIR", help="Dataset cache [the run's].")
+@click.option("--model-file", type=click.Path(dir_okay=False), default=None, help=MODEL_FILE_HELP)
 @verbose_option
-def embed_command(run_folder, split, limit, checkpoint, data_dir):
+def embed_command(run_folder, split, limit, checkpoint, data_dir, model_file):
     """Write a run's codes for TensorBoard's embedding projector (PCA, t-SNE, by class).
 
     Training already does this for the test split; use it for another split,
@@ -328,7 +381,7 @@ def embed_command(run_folder, split, limit, checkpoint, data_dir):
     tf_runtime.import_tensorflow()
     from bench.evaluate import embed_run
 
-    embed_run(run_folder, split, limit, checkpoint, Reporter(), data_dir)
+    embed_run(run_folder, split, limit, checkpoint, Reporter(), data_dir, model_file)
 
 
 # -- bench inspect ------------------------------------------------------------
@@ -362,20 +415,25 @@ def inspect_command(model, dataset, model_args):
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json", "markdown"]),
               default="table", show_default=True, help="Output format.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
-              help="Also draw the selected runs' validation curves into this PNG file.")
+              help="Also draw the selected runs' validation curves into this PNG file (groups: mean and ± std band).")
+@click.option("--group/--no-group", default=None,
+              help="One row per configuration over its seeds (n, mean ± std, 95% CI, Welch's t-test between "
+                   "configurations that differ in one setting), or one row per run. Default: grouped when "
+                   "some configuration has several seeds.")
 @verbose_option
-def compare(log_dir, model, dataset, sort_key, where, output_format, plot):
-    """One row per run: configuration and results, side by side; * marks each metric's best.
+def compare(log_dir, model, dataset, sort_key, where, output_format, plot, group):
+    """One row per run, or per configuration over seeds: results side by side; * marks each metric's best.
 
     \b
     Examples:
       bench compare --dataset MNIST --sort test_psnr
       bench compare --where l2_penalty=1e-9 --format markdown
+      bench compare --group --format markdown
       bench compare --dataset MNIST --plot compare.png
     """
     from bench.compare import compare_runs
 
-    compare_runs(log_dir, model, dataset, sort_key, where, output_format, plot)
+    compare_runs(log_dir, model, dataset, sort_key, where, output_format, plot, group)
 
 
 def main():

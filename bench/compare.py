@@ -1,54 +1,93 @@
-"""`bench compare`: the runs under a log folder, one row each (no TensorFlow)."""
+"""`bench compare`: the runs under a log folder, one row each, or one row per
+configuration with its spread over seeds (no TensorFlow).
+
+Grouped rows give each metric's mean, sample standard deviation and 95%
+confidence interval of the mean (Student's t, n − 1 degrees of freedom); two
+configurations on the same dataset that differ in one setting are compared
+with Welch's t-test (`scipy.stats.ttest_ind(equal_var=False)`).
+"""
 
 import csv
 import difflib
 import io
+import itertools
 import json
+import math
+import sys
 
 from rich.table import Table
 
 from bench import metrics
+from bench.config import TrainConfig, name_part, read_yaml_mapping
 from bench.console import make_console
-from bench.config import name_part, read_yaml_mapping
 from bench.errors import BenchError, BenchUsageError
-from bench.runs import find_runs
+from bench.runs import CONFIG_FILE, find_runs, stale_reason
 
-# column key: (heading, higher is better)
-COLUMNS = {
-    "model": ("model", None),
-    "dataset": ("dataset", None),
-    "optimizer": ("optimizer", None),
-    "lr": ("lr", None),
-    "l2": ("l2", None),
-    "options": ("options", None),
-    "comment": ("comment", None),
-    "epochs": ("epochs", None),
+# column key: heading
+CONFIG_COLUMNS = {"model": "model", "dataset": "dataset", "optimizer": "optimizer", "lr": "lr", "l2": "l2",
+                  "options": "options", "comment": "comment"}
+# metric column key: (heading, higher is better)
+METRIC_COLUMNS = {
     "validation_error": ("val error", False),
     "test_error": ("test error", False),
     "test_mse": ("test mse", False),
     "test_psnr": ("test psnr", True),
     "probe_accuracy": ("probe acc", True),
-    "status": ("status", None),
 }
+RUN_COLUMNS = [*CONFIG_COLUMNS, "seed", "epochs", *METRIC_COLUMNS, "status"]
+GROUP_COLUMNS = [*CONFIG_COLUMNS, "n", "epochs", *METRIC_COLUMNS, "status"]
+HEADINGS = {**CONFIG_COLUMNS, **{key: heading for key, (heading, _) in METRIC_COLUMNS.items()},
+            "seed": "seed", "n": "n", "epochs": "epochs", "status": "status"}
+TESTED_METRICS = ("validation_error", "test_error")
+SIGNIFICANCE = 0.05
+FORMATS = ("table", "csv", "json", "markdown")
+LEGEND = ("error: ½·mean((x − x̃)²) on [-1, 1] (DTB); mse: on [0, 1]; psnr: dB. "
+          "Metrics of each run's best model on validation; probe acc: test accuracy of a logistic regression "
+          "on its codes (bench eval; (stale): measured on a checkpoint since replaced, left out of the "
+          "statistics); * marks the best of each column on each dataset.")
+GROUP_LEGEND = ("Grouped: one row per configuration over its seeds: mean ± sample standard deviation, "
+                "[95% confidence interval of the mean, Student's t]; n runs.")
+
+
+# -- rows -------------------------------------------------------------------
+
+def _config_of(values):
+    """A TrainConfig from a config.yaml mapping, or None when it is not one."""
+    try:
+        return TrainConfig.from_dict(values)
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def run_options(config):
-    """A run's model options and noise factor, as its folder name spells them."""
-    parts = [f"{key}={name_part(value)}" for key, value in sorted((config.get("model_args") or {}).items())]
-    if config.get("noise_factor"):
-        parts.append(f"noise={config['noise_factor']!r}")
-    return " ".join(parts)
+    """A run's identity beyond the table's own columns (model options, noise, batch size,
+    optimizer arguments ...), as its folder name spells them; the seed has its own column."""
+    parsed = _config_of(config)
+    return " ".join(parsed.option_parts(leave_out=("seed",))) if parsed else ""
+
+
+def identity(config):
+    """The keys that make a run's configuration what it is, but its seed: runs with the
+    same identity are repeats of one configuration."""
+    parsed = _config_of(config)
+    values = parsed.to_dict() if parsed else dict(config)
+    return {key: values.get(key) for key in TrainConfig.identity_keys() if key != "seed"}
 
 
 def run_row(run):
-    """A run's table row as {column: value}; None when its files are unreadable."""
+    """A run's row as {column: value}; None when its config.yaml is unreadable. A damaged
+    results.json gives a row whose status says so."""
     try:
-        config = read_yaml_mapping(run.sub("config.yaml"))
+        config = read_yaml_mapping(run.sub(CONFIG_FILE))
     except BenchError:
         return None
-    results = run.read_results()
+    try:
+        results, status = run.read_results(), None
+    except BenchError:
+        results, status = {}, "results.json damaged"
     best = results.get("best", {})
     validation, test = best.get("validation", {}), best.get("test", {})
+    probe = results.get("probe") or {}
     return {
         "model": config.get("model"),
         "dataset": config.get("dataset"),
@@ -57,13 +96,15 @@ def run_row(run):
         "l2": config.get("l2_penalty"),
         "options": run_options(config),
         "comment": config.get("comment") or "",
+        "seed": config.get("seed", 0),
         "epochs": results.get("epochs_done", 0),
         "validation_error": validation.get("error"),
         "test_error": test.get("error"),
         "test_mse": test.get("mse"),
         "test_psnr": test.get("psnr"),
-        "probe_accuracy": (results.get("probe") or {}).get("codes"),
-        "status": results.get("status", "not started"),
+        "probe_accuracy": probe.get("codes"),
+        "probe_stale": stale_reason(probe, results) if probe else None,
+        "status": status or results.get("status", "not started"),
         "path": str(run.path),
         "config": config,
         "history": results.get("history", []),
@@ -113,116 +154,351 @@ def collect_rows(log_dir, model=None, dataset=None, where=()):
             and all(_matches(row, key, value) for key, value in conditions)]
 
 
+def metric_value(row, key):
+    """A row's number in a metric column: a run's value (None for a stale probe), a group's mean."""
+    value = row.get(key)
+    if isinstance(value, dict):
+        return value.get("mean")
+    if key == "probe_accuracy" and row.get("probe_stale"):
+        return None
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def sort_rows(rows, key):
     """Rows sorted by column `key`, best first for metrics; missing values last."""
-    if key not in COLUMNS:
-        close = difflib.get_close_matches(key, list(COLUMNS), n=2)
+    columns = set(RUN_COLUMNS) | set(GROUP_COLUMNS)
+    if key not in columns:
+        close = difflib.get_close_matches(key, sorted(columns), n=2)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise BenchUsageError(f"cannot sort by '{key}'; {hint}choose one of {', '.join(COLUMNS)}")
-    descending = COLUMNS[key][1] is True
-    present = [row for row in rows if row[key] is not None]
-    missing = [row for row in rows if row[key] is None]
-    return sorted(present, key=lambda row: row[key], reverse=descending) + missing
+        raise BenchUsageError(f"cannot sort by '{key}'; {hint}choose one of {', '.join(RUN_COLUMNS)} (or n)")
+    value_of = (lambda row: metric_value(row, key)) if key in METRIC_COLUMNS else (lambda row: row.get(key))
+    descending = METRIC_COLUMNS.get(key, (None, False))[1] is True
+    present = [row for row in rows if value_of(row) is not None]
+    missing = [row for row in rows if value_of(row) is None]
+    return sorted(present, key=lambda row: (value_of(row), str(row.get("path", ""))), reverse=descending) + missing
 
 
 def best_rows(rows):
-    """{metric column: index of the row with its best value}."""
+    """{metric column: indices of the rows with its best value, one per dataset}."""
     best = {}
-    for key, (_, higher_is_better) in COLUMNS.items():
-        candidates = [(row[key], index) for index, row in enumerate(rows) if higher_is_better is not None
-                      and isinstance(row[key], (int, float))]
-        if candidates:
-            best[key] = (max if higher_is_better else min)(candidates)[1]
+    for key, (_, higher_is_better) in METRIC_COLUMNS.items():
+        by_dataset = {}
+        for index, row in enumerate(rows):
+            value = metric_value(row, key)
+            if value is not None and not math.isnan(value):
+                by_dataset.setdefault(row["dataset"], []).append((value, index))
+        chosen = {(max if higher_is_better else min)(candidates)[1] for candidates in by_dataset.values()}
+        if chosen:
+            best[key] = chosen
     return best
 
 
-def _cell(key, value):
-    if key in METRIC_FORMATS:
-        return METRIC_FORMATS[key](value)
+# -- groups over seeds ----------------------------------------------------------
+
+def spread(values):
+    """{n, mean, std, ci_low, ci_high} of a sample: the sample standard deviation and the
+    95% confidence interval of the mean (Student's t); std and interval None when n < 2."""
+    from scipy import stats
+
+    n = len(values)
+    if n == 0:
+        return None
+    mean = sum(values) / n
+    if n < 2:
+        return {"n": 1, "mean": mean, "std": None, "ci_low": None, "ci_high": None}
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def _mean_history(members):
+    """The members' validation curves averaged over the epochs that all of them have."""
+    curves = [{entry["epoch"]: entry["validation_error"] for entry in row["history"]} for row in members]
+    epochs = sorted(set.intersection(*(set(curve) for curve in curves))) if curves else []
+    history = []
+    for epoch in epochs:
+        values = [curve[epoch] for curve in curves]
+        summary = spread(values)
+        history.append({"epoch": epoch, "validation_error": summary["mean"], "std": summary["std"] or 0.0})
+    return history
+
+
+def group_rows(rows):
+    """One row per configuration (runs that differ only by seed), with each metric's spread."""
+    groups = {}
+    for row in rows:
+        key = json.dumps(identity(row["config"]), sort_keys=True, default=str)
+        groups.setdefault(key, []).append(row)
+    grouped = []
+    for members in groups.values():
+        members = sorted(members, key=lambda row: row["seed"])
+        first = members[0]
+        epochs = sorted({row["epochs"] for row in members})
+        finished = sum(row["status"] == "finished" for row in members)
+        group = {key: first[key] for key in CONFIG_COLUMNS}
+        group.update(
+            n=len(members), seeds=[row["seed"] for row in members],
+            epochs=str(epochs[0]) if len(epochs) == 1 else f"{epochs[0]}–{epochs[-1]}",
+            status="finished" if finished == len(members) else f"{finished} of {len(members)} finished",
+            paths=[row["path"] for row in members], identity=identity(first["config"]),
+            history=_mean_history([row for row in members if row["history"]]),
+            values={key: [v for v in (metric_value(row, key) for row in members) if v is not None]
+                    for key in METRIC_COLUMNS},
+            stale_probes=sum(1 for row in members if row.get("probe_stale")))
+        for key in METRIC_COLUMNS:
+            group[key] = spread(group["values"][key])
+        grouped.append(group)
+    return grouped
+
+
+def should_group(rows):
+    """Whether some configuration has been run with more than one seed."""
+    seen = set()
+    for row in rows:
+        key = json.dumps(identity(row["config"]), sort_keys=True, default=str)
+        if key in seen:
+            return True
+        seen.add(key)
+    return False
+
+
+def differences(groups):
+    """Welch's t-test for each pair of configurations on one dataset that differ in one setting.
+
+    Returns:
+        [{dataset, model, setting, a, b, metric, mean_a, mean_b, std_a, std_b, n_a, n_b,
+          difference (b − a), p_value, larger_than_spread}], for the metrics in
+        TESTED_METRICS where both sides have at least two runs.
+    """
+    from scipy import stats
+
+    found = []
+    for a, b in itertools.combinations(groups, 2):
+        if a["dataset"] != b["dataset"]:
+            continue
+        differing = [key for key in a["identity"] if a["identity"][key] != b["identity"].get(key)]
+        if len(differing) != 1:
+            continue
+        setting = differing[0]
+        for metric in TESTED_METRICS:
+            values_a, values_b = a["values"][metric], b["values"][metric]
+            if len(values_a) < 2 or len(values_b) < 2:
+                continue
+            p_value = float(stats.ttest_ind(values_a, values_b, equal_var=False).pvalue)
+            found.append({
+                "dataset": a["dataset"], "model": a["model"], "setting": setting,
+                "a": a["identity"][setting], "b": b["identity"][setting], "metric": metric,
+                "mean_a": a[metric]["mean"], "mean_b": b[metric]["mean"], "std_a": a[metric]["std"],
+                "std_b": b[metric]["std"], "n_a": len(values_a), "n_b": len(values_b),
+                "difference": b[metric]["mean"] - a[metric]["mean"],
+                "p_value": None if math.isnan(p_value) else p_value,
+                "larger_than_spread": bool(p_value < SIGNIFICANCE) if not math.isnan(p_value) else False})
+    return found
+
+
+def difference_lines(found):
+    """Each Welch's t-test in words."""
+    if not found:
+        return []
+    lines = [f"Welch's t-test (scipy.stats.ttest_ind, equal_var=False) of configurations that differ in one "
+             f"setting; p < {SIGNIFICANCE} reads as a difference larger than the seed spread:"]
+    for item in found:
+        metric = item["metric"]
+        show = lambda value: metrics.format_value(metric, value)  # noqa: E731
+        p_value = item["p_value"]
+        verdict = ("no spread to compare with (identical runs)" if p_value is None else
+                   f"p = {p_value:.3g}: " + ("larger than the seed spread" if item["larger_than_spread"]
+                                             else "within the seed spread"))
+        subject = item["dataset"] if item["setting"] == "model" else f"{item['model']} on {item['dataset']}"
+        lines.append(f"  {subject}, {item['setting']} {item['a']} → {item['b']}: "
+                     f"{HEADINGS[metric]} {show(item['mean_a'])} ± {show(item['std_a'])} (n={item['n_a']}) → "
+                     f"{show(item['mean_b'])} ± {show(item['std_b'])} (n={item['n_b']}), "
+                     f"difference {item['difference']:+.5g}; {verdict}")
+    return lines
+
+
+# -- output -------------------------------------------------------------------
+
+def _number(key, value):
+    if value is None:
+        return "—"
+    if key == "probe_accuracy":
+        return f"{value:.4f}"
+    return metrics.format_value(key, value)
+
+
+def _cell(row, key, multiline=False):
+    value = row.get(key)
+    if key in METRIC_COLUMNS:
+        if isinstance(value, dict) or (value is None and "n" in row):
+            return _spread_cell(row, key, multiline)
+        text = _number(key, value)
+        return f"{text} (stale)" if key == "probe_accuracy" and row.get("probe_stale") and value is not None else text
     if value is None:
         return "—"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-METRIC_FORMATS = {key: (lambda value, key=key: metrics.format_value(key, value))
-                  for key in ("validation_error", "test_error", "test_mse", "test_psnr")}
-METRIC_FORMATS["probe_accuracy"] = lambda value: "—" if value is None else f"{value:.4f}"
-FORMATS = ("table", "csv", "json", "markdown")
-LEGEND = ("error: ½·mean((x − x̃)²) on [-1, 1] (DTB); mse: on [0, 1]; psnr: dB. "
-          "Metrics of each run's best model on validation; probe acc: test accuracy of a logistic regression "
-          "on its codes (bench eval); * marks the best of each column.")
+def _spread_cell(row, key, multiline):
+    summary = row.get(key)
+    note = f" ({row['stale_probes']} stale left out)" if key == "probe_accuracy" and row.get("stale_probes") else ""
+    if not summary:
+        return "—" + note
+    if summary["std"] is None:
+        return _number(key, summary["mean"]) + note
+    text = f"{_number(key, summary['mean'])} ± {_number(key, summary['std'])}"
+    interval = f"[{_number(key, summary['ci_low'])}, {_number(key, summary['ci_high'])}]"
+    return f"{text}\n{interval}{note}" if multiline else f"{text} {interval}{note}"
 
 
-def render_table(rows, title):
-    """A rich Table, the best value of each metric column bold and starred."""
+def render_table(rows, title, grouped=False):
+    """A rich Table, the best value of each metric column on each dataset bold and starred."""
     best = best_rows(rows)
+    columns = GROUP_COLUMNS if grouped else RUN_COLUMNS
     table = Table(title=title, title_justify="left")
-    for key, (heading, higher_is_better) in COLUMNS.items():
-        numeric = higher_is_better is not None or key in ("lr", "l2", "epochs")
-        table.add_column(heading, justify="right" if numeric else "left")
+    for key in columns:
+        numeric = key in METRIC_COLUMNS or key in ("lr", "l2", "epochs", "seed", "n")
+        table.add_column(HEADINGS[key], justify="right" if numeric else "left")
     for index, row in enumerate(rows):
-        table.add_row(*(f"[bold]*{_cell(key, row[key])}[/bold]" if best.get(key) == index else _cell(key, row[key])
-                        for key in COLUMNS))
+        table.add_row(*(f"[bold]*{_cell(row, key, True)}[/bold]" if index in best.get(key, ()) else
+                        _cell(row, key, True) for key in columns))
     return table
 
 
-def render_markdown(rows):
-    """A Markdown table, the best value of each metric column in bold."""
+def render_markdown(rows, grouped=False):
+    """A Markdown table, the best value of each metric column on each dataset in bold."""
     best = best_rows(rows)
-    lines = ["| " + " | ".join(heading for heading, _ in COLUMNS.values()) + " |",
-             "|" + "|".join("---:" if higher is not None else "---" for _, higher in COLUMNS.values()) + "|"]
+    columns = GROUP_COLUMNS if grouped else RUN_COLUMNS
+    lines = ["| " + " | ".join(HEADINGS[key] for key in columns) + " |",
+             "|" + "|".join("---:" if key in METRIC_COLUMNS else "---" for key in columns) + "|"]
     for index, row in enumerate(rows):
-        cells = [f"**{_cell(key, row[key])}**" if best.get(key) == index else _cell(key, row[key]) for key in COLUMNS]
+        cells = [f"**{_cell(row, key)}**" if index in best.get(key, ()) else _cell(row, key) for key in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def render_csv(rows):
+def _flat(row, grouped):
+    """A row as CSV fields: full precision; a group's metrics as mean, std, ci_low, ci_high."""
+    if not grouped:
+        return {key: row.get(key) for key in RUN_COLUMNS + ["probe_stale", "path"]}
+    flat = {key: row.get(key) for key in GROUP_COLUMNS if key not in METRIC_COLUMNS}
+    flat["seeds"] = " ".join(map(str, row["seeds"]))
+    for key in METRIC_COLUMNS:
+        summary = row.get(key) or {}
+        for part in ("mean", "std", "ci_low", "ci_high"):
+            flat[f"{key}_{part}"] = summary.get(part)
+    flat["paths"] = " ".join(row["paths"])
+    return flat
+
+
+RUN_CSV_FIELDS = RUN_COLUMNS + ["probe_stale", "path"]
+GROUP_CSV_FIELDS = ([key for key in GROUP_COLUMNS if key not in METRIC_COLUMNS] + ["seeds"]
+                    + [f"{key}_{part}" for key in METRIC_COLUMNS for part in ("mean", "std", "ci_low", "ci_high")]
+                    + ["paths"])
+
+
+def render_csv(rows, grouped=False):
     """CSV with a header of column keys and full-precision values."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS) + ["path"], extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=GROUP_CSV_FIELDS if grouped else RUN_CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(_flat(row, grouped) for row in rows)
     return buffer.getvalue().rstrip("\n")
 
 
-def render_json(rows):
-    """JSON: the rows (full precision, with their configuration) and the best run of each metric."""
-    best = {key: rows[index]["path"] for key, index in best_rows(rows).items()}
-    return json.dumps({"runs": rows, "best": best}, indent=2, sort_keys=True, default=str)
+def _label(row):
+    return row.get("path") or " ".join(str(row[key]) for key in CONFIG_COLUMNS if row.get(key) not in (None, ""))
 
 
-def plot_rows(rows, path):
-    """The validation error curves of `rows` in one PNG."""
+def render_json(rows, grouped=False, found=()):
+    """JSON: the runs (or groups, with their spread and Welch's t-tests) at full precision,
+    and the best of each metric on each dataset."""
+    best = {}
+    for key, indices in best_rows(rows).items():
+        best[key] = {rows[index]["dataset"]: _label(rows[index]) for index in sorted(indices)}
+    document = {"groups" if grouped else "runs": rows, "best": best}
+    if grouped:
+        document["differences"] = list(found)
+    return json.dumps(document, indent=2, sort_keys=True, default=str)
+
+
+def plot_rows(rows, path, grouped=False):
+    """The validation error curves of `rows` in one PNG (a group's mean with a ± std band)."""
     from bench import pictures
 
-    series = [(row["path"].split("/", 1)[-1], [h["epoch"] for h in row["history"]],
-               [h["validation_error"] for h in row["history"]]) for row in rows if row["history"]]
+    series = []
+    for row in rows:
+        if not row["history"]:
+            continue
+        epochs = [h["epoch"] for h in row["history"]]
+        errors = [h["validation_error"] for h in row["history"]]
+        if grouped:
+            label = " ".join(str(row[key]) for key in CONFIG_COLUMNS if row.get(key) not in (None, "")) + \
+                f" (n={row['n']})"
+            band = ([e - h["std"] for e, h in zip(errors, row["history"])],
+                    [e + h["std"] for e, h in zip(errors, row["history"])])
+            series.append((label, epochs, errors, band))
+        else:
+            series.append((row["path"].split("/", 1)[-1], epochs, errors, None))
     if not series:
         raise BenchUsageError("none of the selected runs has finished an epoch yet: nothing to plot")
+    what = "mean validation error (± std over seeds)" if grouped else "validation error"
     try:
-        pictures.save_curves(path, series, f"validation error of {len(series)} run(s)")
+        pictures.save_curves(path, series, f"{what} of {len(series)} {'configuration' if grouped else 'run'}(s)")
     except OSError as error:
         raise BenchError(f"cannot write {path}: {error.strerror or error}") from error
 
 
-def compare_runs(log_dir, model, dataset, sort_key, where=(), output_format="table", plot=None):
-    """Print the comparison of the runs under `log_dir` in `output_format`; with
-    `plot`, also draw their validation curves into that PNG file."""
+def show(rows, title, output_format="table", group=None, plot=None, sort_key="validation_error"):
+    """Print `rows` (runs) in `output_format`, grouped over seeds when `group` is True
+    (or None and some configuration has several seeds); with `plot`, draw their curves."""
     if output_format not in FORMATS:
         raise BenchUsageError(f"unknown --format '{output_format}'; choose one of {', '.join(FORMATS)}")
-    rows = sort_rows(collect_rows(log_dir, model, dataset, where), sort_key)
+    grouped = should_group(rows) if group is None else group
+    if grouped:
+        rows = group_rows(rows)
+    rows = sort_rows(rows, sort_key)
+    found = differences(rows) if grouped else []
     if plot:
-        plot_rows(rows, plot)
+        plot_rows(rows, plot, grouped)
+    for row in rows:
+        if row.get("status") == "results.json damaged":
+            print(f"warning: {row['path']}/results.json is damaged: its numbers are left out", file=sys.stderr)
     if output_format == "table":
-        console = make_console()
-        if not rows:
-            console.print(f"no runs under {log_dir}; start one with: "
-                          "bench train --model SingleLayerCAE --dataset Digits --epochs 5")
-            return rows
-        console.print(render_table(rows, f"{len(rows)} run(s) under {log_dir}, sorted by {sort_key}"))
-        print(LEGEND)
+        make_console().print(render_table(rows, title, grouped))
+        print(LEGEND + (" " + GROUP_LEGEND if grouped else ""))
+        for line in difference_lines(found):
+            print(line)
+    elif output_format == "markdown":
+        print(render_markdown(rows, grouped))
+        lines = difference_lines(found)
+        if lines:
+            print("\n" + lines[0] + "\n\n" + "\n".join(f"- {line.strip()}" for line in lines[1:]))
+    elif output_format == "csv":
+        print(render_csv(rows, grouped))
     else:
-        render = {"csv": render_csv, "json": render_json, "markdown": render_markdown}[output_format]
-        print(render(rows))
+        print(render_json(rows, grouped, found))
     return rows
+
+
+def compare_runs(log_dir, model, dataset, sort_key, where=(), output_format="table", plot=None, group=None):
+    """Print the comparison of the runs under `log_dir` in `output_format`; with
+    `plot`, also draw their validation curves into that PNG file.
+
+    Args:
+        group: True for one row per configuration over its seeds, False for one
+            row per run, None to group when some configuration has several seeds.
+    """
+    if output_format not in FORMATS:
+        raise BenchUsageError(f"unknown --format '{output_format}'; choose one of {', '.join(FORMATS)}")
+    sort_rows([], sort_key)  # an unknown column is refused before anything is read
+    rows = collect_rows(log_dir, model, dataset, where)
+    if not rows:
+        if plot:
+            raise BenchUsageError("none of the selected runs has finished an epoch yet: nothing to plot")
+        if output_format == "table":
+            make_console().print(f"no runs under {log_dir}; start one with: "
+                                 "bench train --model SingleLayerCAE --dataset Digits --epochs 5")
+            return rows
+    return show(rows, f"{len(rows)} run(s) under {log_dir}, sorted by {sort_key}", output_format, group, plot,
+                sort_key)

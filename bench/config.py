@@ -1,6 +1,7 @@
 """A training run's configuration: its values, checks, YAML form and folder name."""
 
 import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -13,6 +14,12 @@ from bench.errors import BenchUsageError
 # what the run is.
 RESUMABLE_KEYS = ("epochs", "device", "data_dir", "log_dir", "summary_every", "strategy", "devices", "jit",
                   "steps_per_call")
+# Identity keys that run_name spells in its own way; every other identity key that
+# differs from its default is appended as _<name>=<value> (abbreviated here).
+NAMED_APART = ("model", "dataset", "model_args", "noise_factor", "optimizer", "optimizer_args", "lr_decay",
+                     "l2_penalty", "precision", "comment")
+NAME_ABBREVIATIONS = {"batch_size": "bs", "lr_decay_epochs": "decay_epochs", "lr_decay_factor": "decay_factor"}
+MAX_NAME_BYTES = 200  # below the 255 bytes a folder name may have
 STRATEGIES = ("default", "mirrored", "multi-worker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -75,23 +82,42 @@ class TrainConfig:
         return self.optimizer_args["learning_rate"]
 
     def run_name(self):
-        """DTB's folder name, <Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>], then the
-        model options that differ from their defaults, [_noise=<factor>], [_<mixed precision>],
-        [_<comment>]."""
+        """The run's folder name: DTB's <Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>], then
+        every other identity key that differs from its default (`option_parts`), then
+        [_<comment>]: so every sweep point, seeds included, has a folder of its own."""
         name = f"{self.dataset}_{self.optimizer}_lr={self.learning_rate()!r}"
         if self.lr_decay:
             name += "_exp_lr"
         if self.l2_penalty:
             name += f"_l2={self.l2_penalty!r}"
-        for key, value in sorted(self.model_args.items()):
-            name += f"_{key}={name_part(value)}"
-        if self.noise_factor:
-            name += f"_noise={self.noise_factor!r}"
-        if self.precision != "float32":
-            name += f"_{self.precision}"
+        name += "".join(f"_{part}" for part in self.option_parts())
         if self.comment:
             name += f"_{self.comment}"
-        return name
+        return fold_long_name(name)
+
+    def option_parts(self, leave_out=()):
+        """The identity keys beyond DTB's name that differ from their defaults, as the
+        run name spells them: model options, noise=<f>, the precision, bs=<n>, seed=<n>,
+        the other keys, the optimizer's arguments besides the learning rate
+        (but the keys in `leave_out`)."""
+        parts = [f"{key}={name_part(value)}" for key, value in sorted(self.model_args.items())]
+        if self.noise_factor:
+            parts.append(f"noise={self.noise_factor!r}")
+        if self.precision != "float32":
+            parts.append(self.precision)
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for key in self.identity_keys():
+            value = getattr(self, key)
+            if key not in NAMED_APART and key not in leave_out and value != defaults[key]:
+                parts.append(f"{NAME_ABBREVIATIONS.get(key, key)}={name_part(value)}")
+        parts += [f"{key}={name_part(value)}" for key, value in sorted(self.optimizer_args.items())
+                  if key != "learning_rate"]
+        return parts
+
+    @classmethod
+    def identity_keys(cls):
+        """The keys that make a run what it is (all but RESUMABLE_KEYS), in field order."""
+        return [f.name for f in dataclasses.fields(cls) if f.name not in RESUMABLE_KEYS]
 
     def to_dict(self):
         """A plain dict, as written to config.yaml."""
@@ -119,6 +145,15 @@ def name_part(value):
     if isinstance(value, float):
         return repr(value)
     return str(value).replace("/", "-")
+
+
+def fold_long_name(name):
+    """A folder name that fits the file system: a name longer than MAX_NAME_BYTES keeps
+    its beginning and ends with a hash of the whole, so it stays unique."""
+    if len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+    return name.encode()[:MAX_NAME_BYTES - 13].decode(errors="ignore") + "_" + digest
 
 
 def read_yaml_mapping(path):

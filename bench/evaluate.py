@@ -1,15 +1,11 @@
 """Measuring a model: the reconstruction metrics over a whole split, and `bench eval`."""
 
-import time
-
 import tensorflow as tf
 from rich.table import Table
 
-from bench import embedding, experiment, metrics, pipeline, probe
-from bench.errors import BenchError, BenchUsageError
-from bench.runs import RunFolder
-
-CHECKPOINT_FOLDERS = {"best": "best", "last": "checkpoints"}
+from bench import checkpoints, compute, embedding, experiment, fingerprint, metrics, pipeline, plugins, probe
+from bench.errors import BenchUsageError
+from bench.runs import BEST, CHECKPOINT_FOLDERS, CHECKPOINTS, RunFolder, measured, provenance
 
 
 class Evaluator:
@@ -72,72 +68,100 @@ def metrics_table(rows):
     return table
 
 
-def restore(model, run, checkpoint):
-    """Load the `checkpoint` ("best" or "last") weights of `run` into `model`."""
-    folder = run.sub(CHECKPOINT_FOLDERS[checkpoint])
-    path = tf.train.latest_checkpoint(str(folder))
+def restore(weights, run, checkpoint):
+    """Load the `checkpoint` ("best" or "last") of `run` into a model's {path: weight},
+    strictly; returns what was loaded: {"checkpoint", "epoch", "step"}."""
+    path = checkpoints.latest(run.sub(CHECKPOINT_FOLDERS[checkpoint]))
     if path is None:
-        raise BenchError(f"{run.path} has no {checkpoint} checkpoint yet; train it first (or choose --checkpoint)")
-    tf.train.Checkpoint(model=model).restore(path).expect_partial()
-    return path
+        trained = checkpoint == "best" and checkpoints.latest(run.sub(CHECKPOINTS)) is not None
+        raise checkpoints.CheckpointError(
+            f"{run.path} has no {checkpoint} checkpoint"
+            + (f" ({run.sub(BEST)} is missing or empty, though {run.sub(CHECKPOINTS)} holds a trained state); "
+               f"{checkpoints.RESTART_HINT}" if trained else " yet; train it first (or choose --checkpoint)"))
+    scalars = checkpoints.load_weights(path, weights)
+    epoch = scalars.get("epoch") if checkpoint == "best" else scalars.get("epochs_done")
+    return {"checkpoint": checkpoint, "epoch": int(epoch or 0), "step": int(scalars.get("step", 0))}
 
 
-def load_run_model(run_path, checkpoint, data_dir, report):
-    """A run's (RunFolder, config, dataset, splits, model with the checkpoint's weights)."""
+def load_run_model(run_path, checkpoint, data_dir, report, model_file=None):
+    """A run's (RunFolder, config, dataset, splits, model with the checkpoint's weights,
+    where they came from: {"checkpoint", "epoch", "step"}).
+
+    Args:
+        model_file: build the model from this file (e.g. the run's recorded copy
+            in model_source/) instead of the plugin found by name.
+    """
     run = RunFolder(run_path)
     config = run.read_config()
-    model_spec, dataset_spec = experiment.find_plugins(config.model, config.dataset)
+    run.read_results()  # a damaged results.json is refused before any work
+    dataset_spec = plugins.find("dataset", config.dataset)
+    model_spec = fingerprint.spec_for_file(config.model, model_file) if model_file else \
+        plugins.find("model", config.model)
+    compute.set_precision(config.precision)  # measured as it was trained
     with experiment.device_scope(config.device):
         dataset, splits = experiment.load_data(dataset_spec, data_dir or config.data_dir, report)
         model = experiment.build_model(model_spec, dataset.image_shape, model_args=config.model_args)
-        restore(model, run, checkpoint)
-    return run, config, dataset, splits, model
+        weights, _ = checkpoints.model_groups(model)
+        fingerprint.check(run, model, weights, report)
+        loaded = restore(weights, run, checkpoint)
+    return run, config, dataset, splits, model, loaded
 
 
-def embed_run(run_path, split, limit, checkpoint, report, data_dir=None):
+def embed_run(run_path, split, limit, checkpoint, report, data_dir=None, model_file=None):
     """`bench embed`: write a run's codes of a split for TensorBoard's projector."""
     if limit <= 0:
         raise BenchUsageError(f"--limit must be a positive integer, got {limit}")
-    run, config, dataset, splits, model = load_run_model(run_path, checkpoint, data_dir, report)
+    run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
     images, labels = splits[split]
     with experiment.device_scope(config.device):
         count, features = embedding.write_projector(run, model, images, labels, dataset.class_names,
                                                     config.batch_size, limit)
-    report.info(f"wrote the {checkpoint} model's codes of {count:,} {split} images ({features:,} features) "
-                f"to {run.sub(embedding.FOLDER)}; see them with: tensorboard --logdir {config.log_dir}")
+    report.info(f"wrote the codes of {count:,} {split} images ({features:,} features) from the "
+                f"{provenance(loaded, with_split=False)} to {run.sub(embedding.FOLDER)}; "
+                f"see them with: tensorboard --logdir {config.log_dir}")
 
 
-def evaluate_run(run_path, split, checkpoint, batch_size, report, data_dir=None, noise_factor=0.0,
-                 probe_limit=probe.DEFAULT_LIMIT):
-    """`bench eval`: measure a run's checkpoint on a split and record it in its results.
+def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_dir=None, noise_factor=0.0,
+                 probe_limit=probe.DEFAULT_LIMIT, model_file=None):
+    """`bench eval`: measure a run's checkpoint on splits and record it in its results,
+    each number with its provenance (checkpoint, epoch, step, split, input, time).
 
     Args:
+        splits_wanted: the splits to measure, e.g. ("test",) or ("validation", "test").
         data_dir: the dataset cache; None uses the one the run was trained with.
         noise_factor: score reconstructions of inputs corrupted with this much
             Gaussian noise (std on the [0, 1] scale) against the clean images.
         probe_limit: training images for the linear probe of the codes (0: no probe).
+        model_file: build the model from this file instead of the plugin found by name.
+
+    Returns:
+        {split: {error, mse, psnr, and the provenance}}.
     """
     if noise_factor < 0:
         raise BenchUsageError(f"--noise-factor must be zero or positive, got {noise_factor}")
     if batch_size is not None and batch_size <= 0:
         raise BenchUsageError(f"--batch-size must be a positive integer, got {batch_size}")
-    run, config, dataset, splits, model = load_run_model(run_path, checkpoint, data_dir, report)
+    run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
+    batch_size = batch_size or config.batch_size
+    measured_now = {}
     with experiment.device_scope(config.device):
-        images = pipeline.in_memory(splits[split][0])
-        values = Evaluator(model, noise_factor).measure(images, batch_size or config.batch_size)
+        evaluator = Evaluator(model, noise_factor)
+        for split in dict.fromkeys(splits_wanted):
+            values = evaluator.measure(pipeline.in_memory(splits[split][0]), batch_size)
+            measured_now[split] = dict(values, **measured(loaded["checkpoint"], loaded["epoch"], loaded["step"],
+                                                          split, noise_factor))
         labelled = dataset.num_classes > 0 and splits["train"][1] is not None and splits["test"][1] is not None
-        probed = probe.linear_probe(model, splits, batch_size or config.batch_size, probe_limit) \
-            if probe_limit and labelled else None
+        probed = probe.linear_probe(model, splits, batch_size, probe_limit) if probe_limit and labelled else None
     results = run.read_results()
-    if probed is not None:
-        probed["checkpoint"] = checkpoint
-        results["probe"] = probed
-    values["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
     noisy = f", noise {noise_factor!r}" if noise_factor else ""
-    results.setdefault("evaluations", {})[f"{checkpoint} checkpoint, {split}{noisy}"] = values
+    for split, values in measured_now.items():
+        results.setdefault("evaluations", {})[f"{checkpoint} checkpoint, {split}{noisy}"] = values
+    if probed is not None:
+        results["probe"] = dict(probed, **measured(loaded["checkpoint"], loaded["epoch"], loaded["step"], "test"))
     run.write_results(results)
-    report.info(f"{run.path}: {checkpoint} checkpoint on {split} ({len(images)} images{noisy})")
-    report.table(metrics_table({split: values}))
+    report.info(f"{run.path}: {provenance(loaded, with_split=False)}")
+    report.table(metrics_table({f"{split} ({len(splits[split][0]):,} images)": values
+                                for split, values in measured_now.items()}))
     for name, text in metrics.DEFINITIONS.items():
         report.info(f"  {name}: {text}")
     if probed is not None:
@@ -145,4 +169,4 @@ def evaluate_run(run_path, split, checkpoint, batch_size, report, data_dir=None,
                     f"scored on test): codes {probed['codes']:.4f} ({probed['features']:,} features), "
                     f"raw pixels {probed['pixels']:.4f}"
                     + ("" if probed["converged"] else f" (stopped at {probe.MAX_ITERATIONS} iterations, not converged)"))
-    return values
+    return measured_now

@@ -1,13 +1,14 @@
 """Turning names into a checked dataset and model (shared by train and eval)."""
 
 import contextlib
+import dataclasses
 import difflib
 import inspect
 from pathlib import Path
 
 import tensorflow as tf
 
-from bench import plugins
+from bench import optimizers, plugins
 from bench.autoencoder import Autoencoder
 from bench.errors import BenchError, BenchUsageError, PluginError, describe_exception
 from bench.input import SPLITS, Input, check_split
@@ -143,3 +144,15 @@ def device_scope(device):
 def find_plugins(model, dataset):
     """The PluginSpecs of a model and a dataset name (both checked before anything loads)."""
     return plugins.find("model", model), plugins.find("dataset", dataset)
+
+
+def resolve_config(config):
+    """(a new TrainConfig with the optimizer's Keras name and full arguments, the
+    plugins' own names and only the model options that differ from their defaults,
+    the model's PluginSpec, the dataset's PluginSpec): what names the run folder."""
+    optimizer, optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
+    model_spec, dataset_spec = find_plugins(config.model, config.dataset)
+    resolved = dataclasses.replace(config, optimizer=optimizer, optimizer_args=optimizer_args,
+                                   model=model_spec.name, dataset=dataset_spec.name,
+                                   model_args=resolve_model_args(model_spec, config.model_args))
+    return resolved, model_spec, dataset_spec

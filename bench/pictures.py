@@ -87,11 +87,15 @@ def save_filters(path, filters, title):
 
 
 def save_curves(path, series, title):
-    """Error per epoch: `series` is [(label, epochs, errors)], drawn on a log scale."""
+    """Error per epoch on a log scale: `series` is [(label, epochs, errors)] or
+    [(label, epochs, errors, (lows, highs) or None)], the band shaded around the curve."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(7, 4.2))
-    for label, epochs, errors in series:
-        axis.plot(epochs, errors, marker="o" if len(epochs) < 30 else None, markersize=3, label=label)
+    for label, epochs, errors, *band in series:
+        line, = axis.plot(epochs, errors, marker="o" if len(epochs) < 30 else None, markersize=3, label=label)
+        if band and band[0] is not None:
+            lows, highs = band[0]
+            axis.fill_between(epochs, [max(low, 1e-12) for low in lows], highs, color=line.get_color(), alpha=0.2)
     from matplotlib.ticker import MaxNLocator
 
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -3,10 +3,12 @@
     log/<Model>/<run name>/
         config.yaml     the whole resolved configuration
         train/ validation/   TensorBoard events
-        checkpoints/    latest (model, optimizer, step, epoch, best value)
-        best/           the best model on validation
+        checkpoints/    latest: every model variable, optimizer, step, epoch, best value
+        best/           the best model on validation: every weight, its epoch and step
+        model.json      the model plugin's source hash and weights (bench.fingerprint)
+        model_source/   a copy of the plugin's source files
         results.json    the results, for `bench compare` (machine-readable)
-        results.txt     the same for people, each metric's scale stated
+        results.txt     the same for people, each metric's scale and provenance stated
         train.log       what the console showed
 
 Nothing here imports TensorFlow.
@@ -24,6 +26,9 @@ from bench.config import TrainConfig, read_yaml_mapping, write_yaml
 from bench.errors import BenchError, BenchUsageError
 
 CONFIG_FILE = "config.yaml"
+CHECKPOINTS = "checkpoints"
+BEST = "best"
+CHECKPOINT_FOLDERS = {"best": BEST, "last": CHECKPOINTS}
 RESULTS_JSON = "results.json"
 RESULTS_TXT = "results.txt"
 LOG_FILE = "train.log"
@@ -75,9 +80,11 @@ class RunFolder:
             raise BenchError(f"{self.sub(CONFIG_FILE)} is incomplete ({error}); it was not written by bench") from error
 
     def check_can_hold(self, config, restart):
-        """Refuse a configuration that differs from the one already in this folder."""
+        """Refuse a configuration that differs from the one already in this folder,
+        and a run whose results.json is damaged (unless restarting)."""
         if restart or not self.is_run():
             return
+        self.read_results()
         saved = read_yaml_mapping(self.sub(CONFIG_FILE))
         differing = config.differences(saved)
         if differing:
@@ -99,7 +106,7 @@ class RunFolder:
             if restart and self.path.exists():
                 shutil.rmtree(self.path)
             resuming = self.is_run()
-            for sub in ("train", "validation", "checkpoints", "best"):
+            for sub in ("train", "validation", CHECKPOINTS, BEST):
                 self.sub(sub).mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.sub(CONFIG_FILE), write_yaml(config.to_dict()))
         except OSError as error:
@@ -110,11 +117,22 @@ class RunFolder:
         return resuming
 
     def read_results(self):
-        """The run's results.json as a dict ({} when absent or unreadable)."""
-        try:
-            return json.loads(self.sub(RESULTS_JSON).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        """The run's results.json as a dict ({} before the first epoch has written one).
+
+        Raises:
+            BenchError: the file is there but unreadable (truncated, garbled, not an object).
+        """
+        path = self.sub(RESULTS_JSON)
+        if not path.exists():
             return {}
+        try:
+            results = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(results, dict):
+                raise ValueError(f"it holds a {type(results).__name__}, not an object")
+            return results
+        except (OSError, ValueError) as error:
+            raise BenchError(f"{path} is damaged ({error}); nothing was changed: restore it from a copy, "
+                             "or start the run over with --restart") from error
 
     def write_results(self, results):
         """Write results.json and its readable twin results.txt, atomically."""
@@ -123,16 +141,51 @@ class RunFolder:
         atomic_write_text(self.sub(RESULTS_TXT), results_text(self.path, results))
 
 
+def measured(checkpoint, epoch, step, split, noise_factor=0.0):
+    """The provenance of a number: which checkpoint (best/last, epoch, step), which
+    split, clean or noisy input, and when it was measured."""
+    return {"checkpoint": checkpoint, "epoch": int(epoch), "step": int(step), "split": split,
+            "noise_factor": float(noise_factor), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def provenance(record, with_split=True):
+    """A record's provenance in words: "best checkpoint (epoch 3, step 30), test, clean input"."""
+    if "epoch" not in record:
+        return "checkpoint unknown (recorded by an earlier bench)"
+    text = f"{record['checkpoint']} checkpoint (epoch {record['epoch']}, step {record['step']})"
+    if with_split:
+        text += f", {record['split']}"
+    noise = record.get("noise_factor") or 0.0
+    return text + (f", noisy input (noise {noise:g})" if noise else ", clean input")
+
+
+def stale_reason(record, results):
+    """Why a measurement no longer describes the run's checkpoint of its kind, or None when it does."""
+    if "epoch" not in record:
+        return "its checkpoint is unknown"
+    if record["checkpoint"] == "best" and record["epoch"] != results.get("best_epoch"):
+        return f"the best checkpoint is now epoch {results.get('best_epoch')}"
+    if record["checkpoint"] == "last" and record["step"] != results.get("steps"):
+        return f"the last checkpoint is now step {results.get('steps')}"
+    return None
+
+
 def _metric_rows(rows):
     names = ["error", "mse", "psnr"]
-    lines = [f"  {'':34}" + "".join(f"{n:>12}" for n in names)]
+    lines = [f"  {'':12}" + "".join(f"{n:>12}" for n in names)]
     for label, values in rows:
-        lines.append(f"  {label:34}" + "".join(f"{metrics.format_value(n, values.get(n)):>12}" for n in names))
+        lines.append(f"  {label:12}" + "".join(f"{metrics.format_value(n, values.get(n)):>12}" for n in names))
     return lines
 
 
+def _measurement_lines(record, results):
+    stale = stale_reason(record, results)
+    return [f"  {provenance(record)}, {record.get('when', 'time unknown')}"
+            + (f"  [STALE: {stale}]" if stale else "")]
+
+
 def results_text(path, results):
-    """The text of results.txt."""
+    """The text of results.txt: every number with its checkpoint, split, input and time."""
     lines = [f"bench results: {path}",
              f"status: {results.get('status', '?')}, {results.get('epochs_done', 0)} of "
              f"{results.get('epochs_planned', '?')} epochs done"]
@@ -140,15 +193,18 @@ def results_text(path, results):
     if best:
         lines += ["", f"best model on validation (epoch {results.get('best_epoch')}):"]
         lines += _metric_rows([(split, best[split]) for split in ("validation", "test") if split in best])
+        first = best.get("validation") or best.get("test")
+        lines += [f"  measured on the {provenance(first, with_split=False)}, {first.get('when', 'time unknown')}"]
     evaluations = results.get("evaluations", {})
     if evaluations:
-        lines += ["", "bench eval:"]
-        lines += _metric_rows([(f"{key} ({value.get('when', '')})", value) for key, value in sorted(evaluations.items())])
+        lines += ["", "bench eval:"] + _metric_rows([])
+        for key, value in sorted(evaluations.items()):
+            lines += _measurement_lines(value, results) + _metric_rows([("", value)])[1:]
     probe = results.get("probe")
     if probe:
-        lines += ["", f"linear probe ({probe.get('checkpoint', 'best')} model; logistic regression fitted on "
-                      f"{probe['train_images']:,} training images, test accuracy):",
-                  f"  codes ({probe['features']:,} features): {probe['codes']:.4f}",
+        lines += ["", f"linear probe (logistic regression fitted on {probe['train_images']:,} training images, "
+                      "test accuracy):"] + _measurement_lines(probe, results)
+        lines += [f"  codes ({probe['features']:,} features): {probe['codes']:.4f}",
                   f"  raw pixels: {probe['pixels']:.4f}"]
     lines += ["", "metrics:"] + [f"  {name}: {text}" for name, text in metrics.DEFINITIONS.items()]
     return "\n".join(lines) + "\n"

@@ -6,6 +6,9 @@ the axes. Each point is written to a YAML file and trained with `bench train
 --config` in a process of its own, N at a time, so each run is a normal run
 folder, resumable on its own; a run that fails is reported and the others go
 on; re-running the sweep resumes unfinished runs and skips finished ones.
+Every identity key is part of a run's folder name, so every point (every
+seed of `--repeats N` too) is a run of its own; two points that name the same
+run are trained once.
 """
 
 import itertools
@@ -88,64 +91,96 @@ def _label(point, grid):
     return " ".join(f"{key}={point[key]}" for key in varying) or " ".join(f"{k}={v}" for k, v in point.items())
 
 
-def _outcome(output_file):
-    """(run folder or None, last error line or None) from a child's output."""
-    folder, error = None, None
+def _last_error(output_file):
+    """The last `error: ...` line of a child's output, or None."""
+    error = None
     for line in Path(output_file).read_text(errors="replace").splitlines():
-        for word in ("starting ", "resuming "):
-            if line.startswith(word):
-                folder = line[len(word):].strip()
         if line.startswith("error: "):
             error = line[len("error: "):]
-    return folder, error
+    return error
 
 
-def run_sweep(grid, jobs, report):
-    """Train every point of the grid, `jobs` at a time.
+def with_repeats(grid, repeats):
+    """The grid with a seed axis of `repeats` seeds: S..S+repeats-1 from the one --seed S (0 by default).
+
+    Raises:
+        BenchUsageError: --repeats with several --seed values.
+    """
+    if repeats <= 1:
+        return grid
+    seeds = grid.get("seed", [0])
+    if len(seeds) != 1:
+        raise BenchUsageError("--repeats N runs seeds S..S+N-1 from one --seed S; give one seed, or list the seeds")
+    try:
+        first = int(seeds[0])
+    except (TypeError, ValueError) as error:
+        raise BenchUsageError(f"--seed {seeds[0]!r} is not an integer") from error
+    return dict(grid, seed=list(range(first, first + repeats)))
+
+
+def run_sweep(grid, jobs, report, folder_of, echo=False):
+    """Train every point of the grid, `jobs` at a time, each in a process of its own.
+
+    Args:
+        folder_of: {point's YAML file → the run folder `bench train --config FILE` trains,
+            or None when the point is invalid (its process will say why)}.
+        echo: let the processes write to this console (for one job at a time).
 
     Returns:
         (run folders, [(label, error line)] of the failed runs, number of runs).
     """
     points = expand(grid)
-    report.info(f"sweep: {len(points)} run(s), {jobs} at a time")
     folders, failures = [], []
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as scratch:
-        pending, running = list(enumerate(points, 1)), {}
+        pending, seen = [], {}
+        for number, point in enumerate(points, 1):
+            config_file = Path(scratch) / f"run{number}.yaml"
+            config_file.write_text(yaml.safe_dump(point, sort_keys=False))
+            folder = folder_of(config_file)
+            if folder is not None and folder in seen:  # two points, one run: train it once
+                report.warning(f"{_label(point, grid)} is the same run as {seen[folder]} ({folder}): trained once")
+                continue
+            if folder is not None:
+                seen[folder] = _label(point, grid)
+            pending.append((config_file, folder, point))
+        report.info(f"sweep: {len(pending)} run(s), {jobs} at a time")
+        running, total = {}, len(pending)
+        pending = list(enumerate(pending, 1))
         while pending or running:
             while pending and len(running) < jobs:
-                number, point = pending.pop(0)
-                running[number] = _start(point, Path(scratch) / f"run{number}", number, len(points),
-                                         _label(point, grid), report)
+                number, (config_file, folder, point) = pending.pop(0)
+                running[number] = _start(config_file, folder, number, total, _label(point, grid), report, echo)
             time.sleep(POLL_S)
             for number in [n for n, job in running.items() if job["process"].poll() is not None]:
                 job = running.pop(number)
-                folder, error = _finish(job, number, len(points), report)
-                if folder:
-                    folders.append(folder)
+                error = _finish(job, number, total, report)
+                if job["folder"] and Path(job["folder"]).is_dir():
+                    folders.append(job["folder"])
                 if job["process"].returncode != 0:
                     failures.append((job["label"], error))
-    return folders, failures, len(points)
+    return folders, failures, total
 
 
-def _start(point, stem, number, total, label, report):
-    config_file = stem.with_suffix(".yaml")
-    config_file.write_text(yaml.safe_dump(point, sort_keys=False))
-    output = open(stem.with_suffix(".out"), "w")
+def _start(config_file, folder, number, total, label, report, echo):
+    output = None if echo else open(config_file.with_suffix(".out"), "w")
     command = [sys.executable, "-m", "bench", "train", "--config", str(config_file)]
-    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    process = subprocess.Popen(command, stdout=output, stderr=None if echo else subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     report.info(f"[{number}/{total}] started: {label}")
-    return {"process": process, "output": output, "label": label, "started": time.time()}
+    return {"process": process, "output": output, "label": label, "folder": folder, "started": time.time()}
 
 
 def _finish(job, number, total, report):
-    job["output"].close()
-    folder, error = _outcome(job["output"].name)
+    error = None
+    if job["output"] is not None:
+        job["output"].close()
+        error = _last_error(job["output"].name)
     seconds = time.time() - job["started"]
     code = job["process"].returncode
+    reason = error or ("its error is above" if job["output"] is None else "no error message")
     if code == 0:
-        report.info(f"[{number}/{total}] finished in {seconds:.0f} s: {job['label']} → {folder}")
+        report.info(f"[{number}/{total}] finished in {seconds:.0f} s: {job['label']} → {job['folder']}")
     else:
         report.warning(f"[{number}/{total}] FAILED (exit {code}) after {seconds:.0f} s: {job['label']}: "
-                       f"{error or 'no error message'}")
-    return folder, error
+                       f"{reason}")
+    return error

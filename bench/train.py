@@ -16,10 +16,11 @@ import keras
 import tensorflow as tf
 
 import bench
-from bench import architecture, compute, embedding, experiment, optimizers, pictures, pipeline, summaries
+from bench import (architecture, checkpoints, compute, embedding, experiment, fingerprint, optimizers, pictures,
+                   pipeline, summaries)
 from bench.errors import BenchUsageError, TrainingStopped
 from bench.evaluate import Evaluator, metrics_table
-from bench.runs import LOG_FILE, RunFolder
+from bench.runs import BEST, CHECKPOINTS, LOG_FILE, RunFolder, measured
 
 PROGRESS_EVERY_S = 0.2
 GRID_IMAGES = 8
@@ -32,10 +33,7 @@ def run_training(config, restart, report):
     config.check()
     strategy = compute.make_strategy(config.strategy, config.devices)  # before TensorFlow runs anything
     compute.set_precision(config.precision)
-    config.optimizer, config.optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
-    model_spec, dataset_spec = experiment.find_plugins(config.model, config.dataset)
-    config.model, config.dataset = model_spec.name, dataset_spec.name
-    config.model_args = experiment.resolve_model_args(model_spec, config.model_args)
+    config, model_spec, dataset_spec = experiment.resolve_config(config)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size < replicas:
         raise BenchUsageError(f"--batch-size {config.batch_size} is smaller than the {replicas} replicas; "
@@ -51,12 +49,18 @@ def run_training(config, restart, report):
             model = experiment.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
         if not chief:  # writes where nobody reads; resumes from the chief's checkpoints
             return _train_as_worker(config, run, dataset, splits, model, report, strategy)
+        trainer = Trainer(config, run, dataset, splits, model, report, strategy)
+        if not restart and run.is_run():  # everything is checked before anything is written
+            fingerprint.check(run, model, trainer.weights, report)
+            trainer.restore()
         resuming = run.prepare(config, restart)
+        if fingerprint.read(run) is None:
+            fingerprint.record(run, model_spec, model, trainer.weights)
         report.attach_log(run.sub(LOG_FILE))
         try:
             report.info(f"{'resuming' if resuming else 'starting'} {run.path}"
                         + (f" on {replicas} replicas ({config.strategy})" if replicas > 1 else ""))
-            return Trainer(config, run, dataset, splits, model, report, strategy).fit()
+            return trainer.fit()
         finally:
             report.detach_log()
 
@@ -65,7 +69,9 @@ def _train_as_worker(config, run, dataset, splits, model, report, strategy):
     scratch = RunFolder(compute.scratch_folder())
     try:
         report.info(f"worker {strategy.cluster_resolver.task_id}: training {run.path} with the chief")
-        Trainer(config, scratch, dataset, splits, model, report, strategy, resume_from=run).fit()
+        trainer = Trainer(config, scratch, dataset, splits, model, report, strategy, resume_from=run)
+        trainer.restore()
+        trainer.fit()
         report.info("done; the chief writes the results")
     finally:
         shutil.rmtree(scratch.path, ignore_errors=True)
@@ -127,19 +133,28 @@ class Trainer:
                 "best_error": tf.Variable(math.inf, dtype=tf.float64, trainable=False),
                 "best_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
             }
+            # Where the best checkpoint was saved, saved with it (its provenance).
+            self.best_marks = {"epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+                               "step": tf.Variable(0, dtype=tf.int64, trainable=False)}
             # The epoch's mean training error, summed inside the compiled step (no host sync).
             self.error_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
             self.error_count = tf.Variable(0.0, dtype=tf.float32, trainable=False)
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, **self.state)
-        self.latest = tf.train.CheckpointManager(checkpoint, str(run.sub("checkpoints")), max_to_keep=1)
-        self.best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(run.sub("best")), max_to_keep=1)
+        # Every variable of the model, by where it is held (bench.checkpoints).
+        self.weights, model_state = checkpoints.model_groups(model)
+        checkpoint = tf.train.Checkpoint(**{checkpoints.WEIGHTS: self.weights, checkpoints.RNG: model_state},
+                                         optimizer=self.optimizer, **self.state)
+        self.latest = tf.train.CheckpointManager(checkpoint, str(run.sub(CHECKPOINTS)), max_to_keep=1)
+        best = tf.train.Checkpoint(**{checkpoints.WEIGHTS: self.weights}, **self.best_marks)
+        self.best = tf.train.CheckpointManager(best, str(run.sub(BEST)), max_to_keep=1)
         self.evaluator = Evaluator(model)
         self.grid_images = self.validation_images[:GRID_IMAGES]
         self.activation_images = pipeline.to_model_range(self.validation_images[:ACTIVATION_IMAGES], model.input_size)
         self.noisy_evaluator = Evaluator(model, config.noise_factor) if config.noise_factor else None
         self.train_call = self._compile_train_call()
         self.seconds_to_first_step = None
-        self.writers = summaries.RunWriters(run)
+        self.epoch_speed = None
+        self.epoch_train_error = math.nan
+        self.writers = None  # made by fit(): nothing is written before the state is restored
 
     def _replica_step(self, stored_images):
         """One step on this replica's share of the global batch.
@@ -239,11 +254,30 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------
 
+    def restore(self):
+        """Load the latest checkpoint of `resume_from`, strictly, if it has one.
+
+        Raises:
+            CheckpointError: a damaged index or file, a checkpoint of other
+                variables, or a best checkpoint missing where the state says there is one.
+        """
+        path = checkpoints.latest(self.resume_from.sub(CHECKPOINTS))
+        if path is None:
+            return
+        checkpoints.restore(self.latest.checkpoint, path, self.weights)
+        if self.resume_from is not self.run:
+            return
+        best_epoch, best_path = int(self.state["best_epoch"].numpy()), checkpoints.latest(self.run.sub(BEST))
+        if best_epoch and best_path is None:
+            raise checkpoints.CheckpointError(
+                f"{self.run.sub(BEST)} holds no checkpoint, but {path} says epoch {best_epoch} was the best; "
+                f"{checkpoints.RESTART_HINT}")
+        if best_path is not None:  # read now, not at the end of hours of training
+            checkpoints.verify(best_path, self.weights)
+
     def fit(self):
         """Train until config.epochs are done; returns the results dict."""
-        resume_path = tf.train.latest_checkpoint(str(self.resume_from.sub("checkpoints")))
-        if resume_path:
-            self.latest.checkpoint.restore(resume_path).assert_existing_objects_matched()
+        self.writers = summaries.RunWriters(self.run)
         epochs_done = int(self.state["epochs_done"].numpy())
         if epochs_done >= self.config.epochs:
             self.report.info(f"{self.resume_from.path} has already trained {epochs_done} epochs "
@@ -341,6 +375,8 @@ class Trainer:
         if improved:
             self.state["best_error"].assign(validation["error"])
             self.state["best_epoch"].assign(epoch + 1)
+            self.best_marks["epoch"].assign(epoch + 1)
+            self.best_marks["step"].assign(step)
             self.best.save(checkpoint_number=epoch + 1)
         self.state["epochs_done"].assign(epoch + 1)
         self.latest.save(checkpoint_number=step)
@@ -354,6 +390,8 @@ class Trainer:
         self.writers.reconstructions(step, columns + [reconstructions])
         self.writers.filters_and_feature_maps(step, self.model, inputs[:1])
         self.writers.flush()
+        if improved:
+            validation = dict(validation, **measured("best", epoch + 1, step, "validation"))
         self._write_results("running", validation_of_best=validation if improved else None,
                             epoch_record={"epoch": epoch + 1, "step": step, "train_error": self.epoch_train_error,
                                           "validation_error": validation["error"],
@@ -375,7 +413,7 @@ class Trainer:
             best = {"validation": validation_of_best}
         if test_of_best is not None:
             best["test"] = test_of_best
-        if getattr(self, "epoch_speed", None):
+        if self.epoch_speed:
             results["train_images_per_second"] = round(self.epoch_speed, 1)
         # One trace serves every epoch; more would mean recompiling the step (tests check it).
         results["train_step_traces"] = self.train_call.experimental_get_tracing_count()
@@ -418,12 +456,15 @@ class Trainer:
         epochs_done = int(self.state["epochs_done"].numpy())
         if not (results.get("status") == "finished" and results.get("epochs_done") == epochs_done
                 and "test" in best):
-            path = self.best.latest_checkpoint
+            path = checkpoints.latest(self.run.sub(BEST))
             if path is None:
                 raise TrainingStopped(f"{self.run.path} has no best checkpoint; run with --restart")
-            self.best.checkpoint.restore(path).expect_partial()
-            validation = self.evaluator.measure(self.validation_images, self.config.batch_size)
-            test = self.evaluator.measure(self.test_images, self.config.batch_size)
+            checkpoints.restore(self.best.checkpoint, path, self.weights)
+            epoch, step = int(self.best_marks["epoch"].numpy()), int(self.best_marks["step"].numpy())
+            validation = dict(self.evaluator.measure(self.validation_images, self.config.batch_size),
+                              **measured("best", epoch, step, "validation"))
+            test = dict(self.evaluator.measure(self.test_images, self.config.batch_size),
+                        **measured("best", epoch, step, "test"))
             results = self._write_results("finished", validation_of_best=validation, test_of_best=test)
             self.writers.final_metrics(results["steps"], validation, test)
             self.save_pictures(results)

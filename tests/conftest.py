@@ -1,11 +1,13 @@
 """Shared fixtures: a workspace folder, the CLI, dataset files in the real formats,
 and a loopback HTTP server that can also serve corrupt and truncated files."""
 
+import contextlib
 import gzip
 import hashlib
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +24,9 @@ from click.testing import CliRunner
 from bench.cli import cli
 
 PROJECT = Path(__file__).resolve().parent.parent
+README = (PROJECT / "README.md").read_text()
+BUILTIN_MODELS = ["SingleLayerCAE", "StackedCAE", "StackedDenoisingCAE", "FullyConnectedAE", "ConvAE",
+                  "UndercompleteCAE", "SparseAE", "ContractiveAE", "VAE"]
 
 
 # -- the workspace and the CLI ---------------------------------------------------
@@ -246,3 +251,102 @@ def closed_port_url():
 def read_results(run_folder):
     """A run's results.json."""
     return json.loads((Path(run_folder) / "results.json").read_text())
+
+
+def readme_plugin_examples():
+    """{relative path: source} of the README's python blocks that start with '# models/...'."""
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    return {block.splitlines()[0][2:].strip(): block for block in blocks if block.startswith("# ")}
+
+
+def files_of(folder):
+    """{relative path: sha256} of every file under `folder`: a snapshot to check that nothing changed."""
+    folder = Path(folder)
+    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@contextlib.contextmanager
+def inside(folder):
+    """Run the block with `folder` as the current directory."""
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield Path(folder)
+    finally:
+        os.chdir(previous)
+
+
+# A model whose layers live in a list, a dict, a nested Keras layer and a Sequential.
+HOLDERS_MODEL = '''
+    import keras
+    from bench import Autoencoder
+
+
+    class Block(keras.layers.Layer):
+        """A nested layer holding two layers of its own."""
+
+        def __init__(self, filters):
+            super().__init__()
+            self.first = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")
+            self.second = keras.layers.Conv2D(filters, 3, padding="same", activation="tanh")
+
+        def call(self, x):
+            return self.second(self.first(x))
+
+
+    class Holders(Autoencoder):
+        """Layers held in a list, a dict, a nested layer and a Sequential."""
+
+        def __init__(self):
+            super().__init__()
+            self.stack = [keras.layers.Conv2D(8, 3, padding="same", activation="relu") for _ in range(2)]
+            self.named = {"middle": keras.layers.Conv2D(8, 1, activation="relu")}
+            self.block = Block(4)
+
+        def build(self, input_shape):
+            self.head = keras.Sequential([keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+                                          keras.layers.Conv2D(input_shape[-1], 3, padding="same",
+                                                              activation="tanh")])
+
+        def get(self, images, train_phase=False, l2_penalty=0.0):
+            x = images
+            for layer in self.stack:
+                x = layer(x)
+            code = self.block(self.named["middle"](x))
+            return code, self.head(code)
+    '''
+
+
+def process_env(overrides):
+    """os.environ with CliRunner-style `overrides` applied (None removes a variable) and
+    this checkout on PYTHONPATH: the environment of a bench process started by a test."""
+    env = {key: value for key, value in os.environ.items() if overrides.get(key, "") is not None}
+    env.update({key: value for key, value in overrides.items() if value is not None})
+    env["PYTHONPATH"] = str(PROJECT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def train_quietly(*args, env):
+    """`bench train ARGS` in this process; the run must succeed."""
+    result = bench("train", *args, env=env)
+    assert result.exit_code == 0, result
+    return result
+
+
+@pytest.fixture(scope="session")
+def zoo_runs(tmp_path_factory):
+    """Every built-in model, the README's TinyCAE and Holders, each trained 2 epochs on
+    Digits into one shared workspace: (workspace, {model: run folder}, env). Tests copy
+    a run before they change it."""
+    folder = tmp_path_factory.mktemp("zoo")
+    env = {key: None for key in os.environ if key.startswith("BENCH_") or key == "TF_CONFIG"}
+    env["BENCH_DATA_DIR"] = str(folder / "cache")
+    write_plugin(folder / "models", "Holders", HOLDERS_MODEL)
+    (folder / "models" / "TinyCAE.py").write_text(readme_plugin_examples()["models/TinyCAE.py"])
+    runs = {}
+    with inside(folder):
+        for model in BUILTIN_MODELS + ["TinyCAE", "Holders"]:
+            train_quietly("-m", model, "-d", "Digits", "--epochs", "2", env=env)
+            runs[model] = folder / "log" / model / "Digits_Adam_lr=0.001"
+    return folder, runs, env

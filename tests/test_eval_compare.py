@@ -105,7 +105,7 @@ def test_compare_formats_filters_and_best_marks(two_runs):
     assert len(rows) == 2 and {row["l2"] for row in rows} == {"0.0", "0.01"}
     best_validation = min(rows, key=lambda row: float(row["validation_error"]))
     document = json.loads(bench("compare", "--format", "json").stdout)
-    assert document["best"]["validation_error"] == best_validation["path"]
+    assert document["best"]["validation_error"] == {"Digits": best_validation["path"]}  # the best per dataset
     assert len(document["runs"]) == 2 and document["runs"][0]["config"]["model"] == "SingleLayerCAE"
     markdown = bench("compare", "--format", "markdown").stdout
     assert markdown.splitlines()[0].startswith("| model |") and markdown.count("**") == 2 * 4  # 4 metric columns

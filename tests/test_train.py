@@ -98,16 +98,22 @@ def test_more_epochs_resume_with_optimizer_state(workspace):
     assert steps == [DIGITS_STEPS_PER_EPOCH * k for k in (1, 2, 3)]  # one continuous curve
 
 
-def test_a_different_configuration_is_refused_and_restart_starts_over(workspace):
+def test_every_identity_key_names_its_run_and_a_mismatched_folder_is_refused(workspace):
     assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1").exit_code == 0
+    other = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--seed", "7", "--batch-size", "64")
+    assert other.exit_code == 0, other
+    assert yaml.safe_load(Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_bs=64_seed=7/config.yaml").read_text())["seed"] == 7
+    # a config.yaml that does not belong to its folder's name (edited by hand) is refused, untouched
+    edited = yaml.safe_load((RUN / "config.yaml").read_text())
+    (RUN / "config.yaml").write_text(yaml.safe_dump(dict(edited, seed=3, batch_size=64)))
     before = (RUN / "config.yaml").read_text()
-    refused = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--seed", "7", "--batch-size", "64")
+    refused = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
     assert refused.exit_code == 2
     assert "batch_size" in refused.stderr and "seed" in refused.stderr and "--restart" in refused.stderr
     assert (RUN / "config.yaml").read_text() == before
-    restarted = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--seed", "7", "--restart")
+    restarted = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--restart")
     assert restarted.exit_code == 0, restarted
-    assert yaml.safe_load((RUN / "config.yaml").read_text())["seed"] == 7
+    assert yaml.safe_load((RUN / "config.yaml").read_text())["seed"] == 0
     assert "resuming" not in restarted.stdout
 
 
@@ -117,7 +123,7 @@ def test_yaml_config_env_and_command_line_precedence(workspace):
         "optimizer_args:\n  learning_rate: 0.01\ncomment: fromyaml\n")
     result = bench("train", "--config", "run.yaml", "--epochs", "1", env={"BENCH_BATCH_SIZE": "32"})
     assert result.exit_code == 0, result
-    config = yaml.safe_load(Path("log/SingleLayerCAE/Digits_Adam_lr=0.01_fromyaml/config.yaml").read_text())
+    config = yaml.safe_load(Path("log/SingleLayerCAE/Digits_Adam_lr=0.01_bs=32_fromyaml/config.yaml").read_text())
     assert config["epochs"] == 1  # the command line wins
     assert config["batch_size"] == 32  # BENCH_* beats the file
     assert config["optimizer_args"]["learning_rate"] == 0.01
@@ -129,7 +135,7 @@ def test_dtb_spellings_and_optimizer_names(workspace):
                    "--optimizer_args", '{"learning_rate": 0.01, "momentum": 0.9, "use_nesterov": true}',
                    "--train_device", "/cpu:0")
     assert result.exit_code == 0, result
-    run = Path("log/SingleLayerCAE/Digits_SGD_lr=0.01_l2=1e-09")
+    run = Path("log/SingleLayerCAE/Digits_SGD_lr=0.01_l2=1e-09_bs=64_momentum=0.9_nesterov=True")
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["optimizer_args"] == {"learning_rate": 0.01, "momentum": 0.9, "nesterov": True}
     assert config["batch_size"] == 64 and config["device"] == "/cpu:0"
@@ -139,7 +145,7 @@ def test_staircase_learning_rate_decay(workspace):
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--lr-decay",
                    "--lr-decay-epochs", "1", "--lr-decay-factor", "0.5")
     assert result.exit_code == 0, result
-    run = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_exp_lr")
+    run = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_exp_lr_decay_epochs=1_decay_factor=0.5")
     rates = dict(scalar_values(run / "train", "learning_rate"))
     assert rates[DIGITS_STEPS_PER_EPOCH] == pytest.approx(0.0005)  # step 10 is the first of epoch 2
     assert rates[3 * DIGITS_STEPS_PER_EPOCH] == pytest.approx(0.000125)

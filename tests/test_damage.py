@@ -1,0 +1,155 @@
+"""Damaged state is never mistaken for no state, and a changed plugin is never scored silently:
+each case gives one clear line and an exit code, and changes no file."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_one_line_error, bench, files_of, read_results, write_plugin
+
+RUN = Path("log/ConvAE/Digits_Adam_lr=0.001")
+TRAIN = ("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "3")
+
+
+@pytest.fixture
+def trained(workspace, zoo_runs):
+    """A copy of the shared ConvAE run (2 epochs on Digits) in this test's workspace."""
+    shutil.copytree(zoo_runs[1]["ConvAE"], workspace / RUN)
+    return workspace / RUN
+
+
+def _data_file(folder):
+    return next(Path(folder).glob("*.data-*"))
+
+
+def garble_index(run, folder):
+    (run / folder / "checkpoint").write_text("model_checkpoint_path: {{{ not a checkpoint index\n")
+
+
+def dangle_index(run, folder):
+    index = run / folder / "checkpoint"
+    index.write_text(index.read_text().replace("ckpt-", "ckpt-999"))
+
+
+def truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+DAMAGES = {
+    "garbled latest index": (lambda run: garble_index(run, "checkpoints"), "checkpoints/checkpoint is garbled"),
+    "dangling latest index": (lambda run: dangle_index(run, "checkpoints"), "which is not in"),
+    "truncated latest checkpoint": (lambda run: truncate(_data_file(run / "checkpoints")), "cannot be read"),
+    "garbled best index": (lambda run: garble_index(run, "best"), "best/checkpoint is garbled"),
+    "truncated best checkpoint": (lambda run: truncate(_data_file(run / "best")), "cannot be read"),
+    "missing best": (lambda run: shutil.rmtree(run / "best"), "best"),
+    "truncated results": (lambda run: truncate(run / "results.json"), "results.json is damaged"),
+}
+# Which command reads which part: eval --checkpoint last reads the latest state, eval the best.
+READERS = {
+    "garbled latest index": ["train", "eval last"],
+    "dangling latest index": ["train", "eval last"],
+    "truncated latest checkpoint": ["train", "eval last"],
+    "garbled best index": ["train", "eval"],
+    "truncated best checkpoint": ["train", "eval"],
+    "missing best": ["train", "eval"],
+    "truncated results": ["train", "eval"],
+}
+COMMANDS = {"train": TRAIN, "eval": ("eval", RUN, "--probe-limit", "0"),
+            "eval last": ("eval", RUN, "--checkpoint", "last", "--probe-limit", "0")}
+
+
+@pytest.mark.parametrize("damage, command", [(d, c) for d, commands in READERS.items() for c in commands])
+def test_damaged_state_is_named_and_nothing_changes(trained, workspace, damage, command):
+    harm, fragment = DAMAGES[damage]
+    harm(trained)
+    before = files_of(workspace / "log")
+    result = bench(*COMMANDS[command])
+    assert_one_line_error(result, fragment, exit_code=1)
+    assert "--restart" in result.stderr or "copy" in result.stderr
+    assert files_of(workspace / "log") == before
+
+
+def test_compare_names_a_damaged_results_file_and_shows_the_rest(trained, workspace):
+    truncate(trained / "results.json")
+    result = bench("compare")
+    assert result.exit_code == 0, result
+    assert "results.json is damaged" in result.stderr and "results.json damaged" in result.stdout
+
+
+def test_an_earlier_bench_checkpoint_is_refused_with_a_reason(trained, workspace):
+    import tensorflow as tf
+
+    partial = tf.train.Checkpoint(model=tf.Module())
+    partial.model.output_layer = tf.Variable(tf.zeros((3, 3, 1, 8)))
+    for stale in trained.glob("best/ckpt-*"):
+        stale.unlink()
+    tf.train.CheckpointManager(partial, str(trained / "best"), max_to_keep=1).save(checkpoint_number=2)
+    assert_one_line_error(bench(*COMMANDS["eval"]), "earlier bench", "--restart", exit_code=1)
+
+
+TINY = '''
+    import keras
+    from bench import Autoencoder
+
+    class Editable(Autoencoder):
+        """A model that a test edits after training."""
+
+        def __init__(self):
+            super().__init__()
+            self.{encoder} = keras.layers.Conv2D(4, 3, padding="same", activation="tanh")
+
+        def build(self, input_shape):
+            self.decoder = keras.layers.Conv2D(input_shape[-1], 3, padding="same", activation="tanh")
+
+        def get(self, images, train_phase=False, l2_penalty=0.0):
+            code = self.{encoder}(images)  {comment}
+            return code, self.decoder(code)
+    '''
+EDITABLE_RUN = Path("log/Editable/Digits_Adam_lr=0.001")
+
+
+def _evaluated(result):
+    assert result.exit_code == 0, result
+    return {split: {k: v for k, v in values.items() if k in ("error", "mse", "psnr")}
+            for split, values in read_results(EDITABLE_RUN)["evaluations"].items()}
+
+
+def test_an_edited_plugin_is_named_and_the_recorded_copy_evaluates(workspace):
+    write_plugin(workspace / "models", "Editable", TINY.format(encoder="encoder", comment=""))
+    assert bench("train", "-m", "Editable", "-d", "Digits", "--epochs", "1").exit_code == 0
+    trained = read_results(EDITABLE_RUN)["best"]["test"]
+    copy = EDITABLE_RUN / "model_source" / "Editable.py"
+    assert copy.read_text() == (workspace / "models" / "Editable.py").read_text()
+
+    # the same weights, another source: a warning naming the file, and the same numbers
+    write_plugin(workspace / "models", "Editable", TINY.format(encoder="encoder", comment="# edited"))
+    warned = bench("eval", EDITABLE_RUN, "--probe-limit", "0")
+    assert "warning:" in warned.stderr and "models/Editable.py changed since" in warned.stderr
+    assert "--model-file" in warned.stderr
+    assert _evaluated(warned)["best checkpoint, test"] == {k: trained[k] for k in ("error", "mse", "psnr")}
+
+    # an attribute renamed: other weights, an error that names them; nothing written
+    write_plugin(workspace / "models", "Editable", TINY.format(encoder="enc", comment=""))
+    before = files_of(EDITABLE_RUN)
+    for command in (("eval", EDITABLE_RUN), ("train", "-m", "Editable", "-d", "Digits", "--epochs", "2")):
+        assert_one_line_error(bench(*command), "other weights", "gone: encoder/bias, encoder/kernel",
+                              "new: enc/bias, enc/kernel", "--model-file", exit_code=1)
+    assert files_of(EDITABLE_RUN) == before
+
+    # the recorded copy gives the trained numbers back
+    recorded = bench("eval", EDITABLE_RUN, "--model-file", copy, "--probe-limit", "0")
+    assert "warning" not in recorded.stderr
+    assert _evaluated(recorded)["best checkpoint, test"] == {k: trained[k] for k in ("error", "mse", "psnr")}
+
+
+def test_a_shadowing_workspace_plugin_is_named(trained, workspace):
+    write_plugin(workspace / "models", "ConvAE", TINY.replace("Editable", "ConvAE").format(encoder="encoder",
+                                                                                          comment=""))
+    before = files_of(trained)
+    result = bench("eval", RUN)
+    assert_one_line_error(result, "model ConvAE as found now has other weights", "gone: decoder/0/bias",
+                          "new: decoder/bias, decoder/kernel, encoder/bias, encoder/kernel", exit_code=1)
+    assert "the model now comes from" in result.stderr and "work/models/ConvAE.py" in result.stderr
+    assert files_of(trained) == before

@@ -1,0 +1,138 @@
+"""Runs repeated over seeds, compared with their spread; every number with its provenance."""
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+from scipy import stats
+
+from conftest import assert_one_line_error, bench, inside, read_results, write_plugin
+
+DIGITS = "log/SingleLayerCAE/Digits_Adam_lr=0.001"
+FOLDERS = [f"{DIGITS}{bs}{seed}" for bs in ("_bs=64", "") for seed in ("", "_seed=1", "_seed=2")]
+TINY_DATASET = '''
+    import numpy as np
+    from bench import Input
+
+    class Tiny8(Input):
+        """64 random 8x8 grey images, unlabelled."""
+        image_shape = (8, 8, 1)
+
+        def load(self, split):
+            rng = np.random.default_rng(len(split))
+            return rng.integers(0, 256, (64, 8, 8, 1)).astype(np.uint8), None
+    '''
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """Two batch sizes, three seeds each, two at a time; and one run on another dataset,
+    in a folder of their own: (folder, the sweep's result)."""
+    folder = tmp_path_factory.mktemp("swept")
+    env = {key: None for key in os.environ if key.startswith("BENCH_") or key == "TF_CONFIG"}
+    env["BENCH_DATA_DIR"] = str(folder / "cache")
+    with inside(folder):
+        result = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "1",
+                       "--batch-size", "64,128", "--repeats", "3", "--jobs", "2", env=env)
+        assert result.exit_code == 0, result
+        write_plugin(folder / "inputs", "Tiny8", TINY_DATASET)
+        assert bench("train", "-m", "SingleLayerCAE", "-d", "Tiny8", "--epochs", "1", env=env).exit_code == 0
+    return folder, result
+
+
+@pytest.fixture
+def in_swept(swept, monkeypatch):
+    """Inside the swept folder: the sweep's result."""
+    monkeypatch.chdir(swept[0])
+    return swept[1]
+
+
+def test_a_sweep_over_seeds_and_batch_sizes_makes_a_run_of_each(in_swept):
+    swept = in_swept
+    assert "sweep: 6 run(s), 2 at a time" in swept.stdout
+    for folder in FOLDERS:
+        config = yaml.safe_load(Path(folder, "config.yaml").read_text())
+        assert read_results(folder)["status"] == "finished", folder
+        assert config["seed"] == (int(folder[-1]) if "seed" in folder else 0)
+        assert config["batch_size"] == (64 if "bs=64" in folder else 128)
+    assert "± " in swept.stdout and "Welch's t-test" in swept.stdout  # the sweep's own grouped table
+
+
+def test_compare_groups_repeats_with_mean_std_interval_and_welch(in_swept):
+    document = json.loads(bench("compare", "--group", "--dataset", "Digits", "--format", "json").stdout)
+    groups = {group["options"]: group for group in document["groups"]}
+    assert set(groups) == {"bs=64", ""} and all(group["n"] == 3 for group in groups.values())
+    samples = {}
+    for options, group in groups.items():
+        values = [read_results(folder)["best"]["validation"]["error"] for folder in FOLDERS
+                  if ("bs=64" in folder) == (options == "bs=64")]
+        samples[options] = values
+        summary = group["validation_error"]
+        assert summary["mean"] == pytest.approx(statistics.mean(values), rel=1e-12)
+        assert summary["std"] == pytest.approx(statistics.stdev(values), rel=1e-12)
+        half = stats.t.ppf(0.975, 2) * statistics.stdev(values) / math.sqrt(3)
+        assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((summary["mean"] - half, summary["mean"] + half))
+        assert sorted(group["paths"]) == sorted(f for f in FOLDERS if ("bs=64" in f) == (options == "bs=64"))
+    [welch] = [d for d in document["differences"] if d["metric"] == "validation_error"]
+    assert welch["setting"] == "batch_size" and {welch["a"], welch["b"]} == {64, 128}
+    expected = stats.ttest_ind(samples["bs=64" if welch["a"] == 64 else ""],
+                               samples["" if welch["a"] == 64 else "bs=64"], equal_var=False).pvalue
+    assert welch["p_value"] == pytest.approx(expected)
+
+    table = bench("compare", "--dataset", "Digits").stdout  # grouped by default: there are repeats
+    assert "± " in table and "Welch's t-test" in table and "batch_size" in table
+    rows = list(csv.DictReader(io.StringIO(bench("compare", "--dataset", "Digits", "--format", "csv").stdout)))
+    assert len(rows) == 2 and {row["n"] for row in rows} == {"3"}
+    assert float(rows[0]["validation_error_mean"]) == pytest.approx(
+        groups[rows[0]["options"]]["validation_error"]["mean"])
+    markdown = bench("compare", "--group", "--format", "markdown").stdout
+    assert "± " in markdown and "- SingleLayerCAE on Digits, batch_size" in markdown
+    ungrouped = list(csv.DictReader(io.StringIO(bench("compare", "--no-group", "--format", "csv").stdout)))
+    assert len(ungrouped) == 7 and {row["seed"] for row in ungrouped} == {"0", "1", "2"}
+    assert bench("compare", "--group", "--plot", "groups.png").exit_code == 0 and Path("groups.png").exists()
+
+
+def test_best_is_marked_per_dataset(in_swept):
+    markdown = bench("compare", "--no-group", "--format", "markdown").stdout
+    lines = markdown.splitlines()[2:]
+    for dataset in ("Digits", "Tiny8"):
+        marked = sum(line.count("**") // 2 for line in lines if f"| {dataset} |" in line)
+        assert marked == 4, (dataset, markdown)  # val, test error, test mse, test psnr: one best each
+
+
+def test_train_repeats_trains_seeds_one_after_another(workspace):
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--repeats", "2", "--seed", "5")
+    assert result.exit_code == 0, result
+    assert read_results(f"{DIGITS}_seed=5")["status"] == "finished"
+    assert read_results(f"{DIGITS}_seed=6")["status"] == "finished"
+    assert "± " in result.stdout  # the two runs compared at the end
+    assert_one_line_error(bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--seed", "0,1",
+                                "--repeats", "2"),
+                          "--repeats", exit_code=2)
+
+
+def test_a_measurement_of_a_replaced_checkpoint_is_marked_stale(workspace, zoo_runs):
+    run = workspace / DIGITS
+    shutil.copytree(zoo_runs[1]["SingleLayerCAE"], run)
+    assert bench("eval", DIGITS, "--noise-factor", "0.3").exit_code == 0
+    results = read_results(run)
+    probe, noisy = results["probe"], results["evaluations"]["best checkpoint, test, noise 0.3"]
+    assert (probe["checkpoint"], probe["epoch"], noisy["split"], noisy["noise_factor"]) == ("best", 2, "test", 0.3)
+    assert "best checkpoint (epoch 2, step 20), test, noisy input (noise 0.3)" in (run / "results.txt").read_text()
+    assert f"{probe['codes']:.4f} (stale)" not in bench("compare").stdout
+
+    assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3").exit_code == 0
+    assert read_results(run)["best_epoch"] == 3
+    assert f"{probe['codes']:.4f} (stale)" in bench("compare").stdout
+    assert "STALE: the best checkpoint is now epoch 3" in (run / "results.txt").read_text()
+    row = json.loads(bench("compare", "--format", "json").stdout)["runs"][0]
+    assert row["probe_stale"] == "the best checkpoint is now epoch 3"
+    assert bench("eval", DIGITS).exit_code == 0
+    assert f"{read_results(run)['probe']['codes']:.4f} (stale)" not in bench("compare").stdout
