@@ -1,11 +1,15 @@
-"""Every model of the zoo, 2 epochs on real MNIST: validation error, parameters, training images/s.
+"""Every model of the zoo, 2 epochs on real MNIST: validation error, parameters, training images/s,
+and (with --probe) the linear probe of its codes, measured by `bench eval` from the saved best checkpoint.
 
-    python benchmarks/zoo.py --data-dir ../shared/data [--epochs 2] [--models ConvAE,VAE]
+    python benchmarks/zoo.py --data-dir ../shared/data [--epochs 2] [--models ConvAE,VAE] [--probe]
 
 Each model trains with bench's own training path and default options (Adam,
 lr 0.001, batch 128) into a temporary log folder; the table gives the best
 validation `error` (½·mean((x − x̃)²) on [-1, 1]; UndercompleteCAE's at its
-32x32 working size), the parameter count, and the last epoch's images/s.
+32x32 working size), the parameter count, and the last epoch's images/s. With
+--probe, `bench eval` reloads the best checkpoint (and checks that it gives the
+training's test error back, exactly) and fits the logistic regression on the
+codes of 5,000 training images, scored on the test split.
 """
 
 import argparse
@@ -23,6 +27,8 @@ tf_runtime.import_tensorflow()
 from bench import experiment, plugins  # noqa: E402
 from bench.config import TrainConfig  # noqa: E402
 from bench.console import Reporter  # noqa: E402
+from bench.evaluate import evaluate_run  # noqa: E402
+from bench.runs import RunFolder  # noqa: E402
 from bench.train import run_training  # noqa: E402
 
 ZOO = ["SingleLayerCAE", "StackedCAE", "StackedDenoisingCAE", "FullyConnectedAE", "ConvAE",
@@ -40,6 +46,7 @@ def main():
     parser.add_argument("--dataset", default="MNIST")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--models", default=",".join(ZOO))
+    parser.add_argument("--probe", action="store_true", help="also the linear probe of the best checkpoint's codes")
     args = parser.parse_args()
 
     rows = []
@@ -50,13 +57,23 @@ def main():
                                  data_dir=args.data_dir, log_dir=log_dir)
             results = run_training(config, restart=True, report=report)
             image_shape = plugins.find("dataset", args.dataset).load().image_shape
+            probe = ""
+            if args.probe:
+                run = RunFolder.for_config(experiment.resolve_config(config)[0])
+                again = evaluate_run(run.path, ("test",), "best", None, report)["test"]["error"]
+                if again != results["best"]["test"]["error"]:
+                    raise SystemExit(f"{name}: the best checkpoint gives {again}, training reported "
+                                     f"{results['best']['test']['error']}")
+                probed = run.read_results()["probe"]
+                probe = f" {probed['features']:,} | {probed['codes']:.4f} | {probed['pixels']:.4f} |"
             rows.append((name, results["best"]["validation"]["error"], parameters(name, image_shape),
-                         results.get("train_images_per_second", float("nan"))))
+                         results.get("train_images_per_second", float("nan")), probe))
     print(f"\n{args.epochs} epochs on {args.dataset}, default options, Adam lr 0.001, batch 128:\n")
-    print("| model | validation error | parameters | training images/s |")
-    print("|---|---:|---:|---:|")
-    for name, error, count, speed in rows:
-        print(f"| {name} | {error:.5f} | {count:,} | {speed:,.0f} |")
+    probe_heading = (" code features | probe accuracy (codes) | probe accuracy (raw pixels) |", "---:|---:|---:|")
+    print("| model | validation error | parameters | training images/s |" + (probe_heading[0] if args.probe else ""))
+    print("|---|---:|---:|---:|" + (probe_heading[1] if args.probe else ""))
+    for name, error, count, speed, probe in rows:
+        print(f"| {name} | {error:.5f} | {count:,} | {speed:,.0f} |{probe}")
 
 
 if __name__ == "__main__":

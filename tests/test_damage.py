@@ -133,7 +133,8 @@ def test_an_edited_plugin_is_named_and_the_recorded_copy_evaluates(workspace):
     # an attribute renamed: other weights, an error that names them; nothing written
     write_plugin(workspace / "models", "Editable", TINY.format(encoder="enc", comment=""))
     before = files_of(EDITABLE_RUN)
-    for command in (("eval", EDITABLE_RUN), ("train", "-m", "Editable", "-d", "Digits", "--epochs", "2")):
+    for command in (("eval", EDITABLE_RUN), ("embed", EDITABLE_RUN),
+                    ("train", "-m", "Editable", "-d", "Digits", "--epochs", "2")):
         assert_one_line_error(bench(*command), "other weights", "gone: encoder/bias, encoder/kernel",
                               "new: enc/bias, enc/kernel", "--model-file", exit_code=1)
     assert files_of(EDITABLE_RUN) == before

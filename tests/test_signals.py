@@ -12,7 +12,7 @@ from conftest import bench, bench_process, read_results
 
 # Digits at batch size 4: 315 steps an epoch, a fraction of a second each.
 ARGS = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--batch-size", "4", "--epochs", "6")
-RUN = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001")
+RUN = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_bs=4")
 STEPS_PER_EPOCH = 315
 
 

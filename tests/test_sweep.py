@@ -14,7 +14,7 @@ def test_sweep_runs_the_grid_in_parallel_and_skips_finished_runs(workspace):
     assert "sweep: 2 run(s), 2 at a time" in result.stdout
     for run in RUNS:
         assert read_results(run)["status"] == "finished"
-    assert "the sweep's 2 run(s)" in result.stdout and result.stdout.count("SingleLayerCAE") >= 2
+    assert "the 2 run(s) of the sweep" in result.stdout and result.stdout.count("SingleLayerCAE") >= 2
     again = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--l2-penalty", "0,0.01",
                   "--epochs", "2", "--jobs", "2")
     assert again.exit_code == 0, again
