@@ -280,6 +280,11 @@ def differences(groups):
         if len(differing) != 1:
             continue
         setting = differing[0]
+        try:  # from the smaller value of the setting to the larger, whatever the sort order
+            if b["identity"][setting] < a["identity"][setting]:
+                a, b = b, a
+        except TypeError:
+            pass
         for metric in TESTED_METRICS:
             values_a, values_b = a["values"][metric], b["values"][metric]
             if len(values_a) < 2 or len(values_b) < 2:

@@ -50,7 +50,7 @@ def run_training(config, restart, report):
         if not chief:  # writes where nobody reads; resumes from the chief's checkpoints
             return _train_as_worker(config, run, dataset, splits, model, report, strategy)
         trainer = Trainer(config, run, dataset, splits, model, report, strategy)
-        if not restart and run.is_run():  # everything is checked before anything is written
+        if not restart and run.path.is_dir():  # everything is checked before anything is written
             fingerprint.check(run, model, trainer.weights, report)
             trainer.restore()
         resuming = run.prepare(config, restart)
@@ -154,7 +154,7 @@ class Trainer:
         self.seconds_to_first_step = None
         self.epoch_speed = None
         self.epoch_train_error = math.nan
-        self.writers = None  # made by fit(): nothing is written before the state is restored
+        self.writers = None  # open_writers(), from fit(): nothing is written before the state is restored
 
     def _replica_step(self, stored_images):
         """One step on this replica's share of the global batch.
@@ -275,9 +275,14 @@ class Trainer:
         if best_path is not None:  # read now, not at the end of hours of training
             checkpoints.verify(best_path, self.weights)
 
+    def open_writers(self):
+        """Start the run's TensorBoard event files (after the state is restored: nothing is
+        written to a run whose state cannot be read)."""
+        self.writers = summaries.RunWriters(self.run)
+
     def fit(self):
         """Train until config.epochs are done; returns the results dict."""
-        self.writers = summaries.RunWriters(self.run)
+        self.open_writers()
         epochs_done = int(self.state["epochs_done"].numpy())
         if epochs_done >= self.config.epochs:
             self.report.info(f"{self.resume_from.path} has already trained {epochs_done} epochs "

@@ -42,7 +42,7 @@ tf = tf_runtime.import_tensorflow()
 
 import keras
 
-from bench import compute, experiment, optimizers, pipeline
+from bench import compute, experiment, optimizers
 from bench.config import TrainConfig
 from bench.console import Reporter
 from bench.runs import RunFolder
@@ -62,6 +62,7 @@ def bench_side(config, dataset, splits, report, folder):
         run = RunFolder(folder)
         run.prepare(config, restart=True)
         trainer = Trainer(config, run, dataset, splits, model, report)
+        trainer.open_writers()
     finally:
         compute.set_precision("float32")
     signals = StopSignals()
