@@ -253,16 +253,19 @@ def train_config_of(config_file):
     return TrainConfig(**options), restart
 
 
-def _run_folder_of(config_file):
-    """The run folder `bench train --config FILE` trains, or None when the file is invalid."""
+def _planned_run(config_file):
+    """(the run folder `bench train --config FILE` trains, whether that run is already
+    finished); (None, False) when the file is invalid (its process will say why)."""
     from bench.experiment import resolve_config
     from bench.runs import RunFolder
 
     try:
-        config, _ = train_config_of(config_file)
-        return str(RunFolder.for_config(resolve_config(config)[0]).path)
+        config, restart = train_config_of(config_file)
+        config = resolve_config(config)[0]
     except (BenchError, click.ClickException):
-        return None
+        return None, False
+    run = RunFolder.for_config(config)
+    return str(run.path), not restart and run.is_finished(config)
 
 
 def _sweep_and_show(axes, jobs, repeats, echo=False):
@@ -276,7 +279,7 @@ def _sweep_and_show(axes, jobs, repeats, echo=False):
     if "repeats" in axes:
         raise BenchUsageError("--repeats is an option of the sweep, not an axis")
     tf_runtime.import_tensorflow()
-    folders, failures, total = run_sweep(axes, jobs, Reporter(interactive=False), _run_folder_of, echo)
+    folders, failures, total = run_sweep(axes, jobs, Reporter(interactive=False), _planned_run, echo)
     rows = [row for row in (compare.run_row(RunFolder(folder)) for folder in folders) if row]
     if rows:
         compare.show(rows, f"the {len(rows)} run(s) of the sweep")

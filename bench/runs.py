@@ -95,6 +95,18 @@ class RunFolder:
                 "add --comment to name a new run, or --restart to replace it"
             )
 
+    def is_finished(self, config):
+        """Whether this folder holds `config`'s run with all its epochs trained and its
+        results written (False when anything is amiss: `bench train` will say what)."""
+        if not self.is_run():
+            return False
+        try:
+            saved, results = read_yaml_mapping(self.sub(CONFIG_FILE)), self.read_results()
+        except BenchError:
+            return False
+        return (not config.differences(saved) and results.get("status") == "finished"
+                and results.get("epochs_done", 0) >= config.epochs)
+
     def prepare(self, config, restart):
         """Create (or, with restart, empty) the folder and write config.yaml.
 

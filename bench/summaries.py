@@ -9,7 +9,6 @@ for the HParams dashboard in the run folder itself.
 """
 
 import json
-import math
 from pathlib import Path
 
 import keras
@@ -24,19 +23,6 @@ HPARAMS = ("model", "model_args", "dataset", "optimizer", "learning_rate", "opti
            "lr_decay_epochs", "lr_decay_factor", "l2_penalty", "noise_factor", "batch_size", "epochs", "seed",
            "precision")
 FINAL_METRICS = ("best_validation_error", "test_error", "test_mse", "test_psnr")
-
-
-def tile(images, columns=None):
-    """(n, h, w, c) images in [0, 1] → one (1, H, W, c) grid with 1-pixel gaps."""
-    images = np.asarray(images, dtype=np.float32)
-    count, height, width, depth = images.shape
-    columns = columns or math.ceil(math.sqrt(count))
-    rows = math.ceil(count / columns)
-    grid = np.ones((rows * (height + 1) - 1, columns * (width + 1) - 1, depth), np.float32)
-    for index, image in enumerate(images):
-        row, column = divmod(index, columns)
-        grid[row * (height + 1):row * (height + 1) + height, column * (width + 1):column * (width + 1) + width] = image
-    return grid[np.newaxis]
 
 
 def image_grid(columns):
@@ -54,7 +40,7 @@ def _maps_grid(maps):
     """A layer's (h, w, c) feature maps tiled into one grey image, scaled together to [0, 1]."""
     maps = np.moveaxis(np.asarray(maps, np.float32), -1, 0)[..., np.newaxis]
     low, high = maps.min(), maps.max()
-    return tile((maps - low) / (high - low if high > low else 1.0))
+    return pictures.tile((maps - low) / (high - low if high > low else 1.0))
 
 
 def hparams_of(config):
@@ -150,7 +136,7 @@ class RunWriters:
             kernel = architecture.first_kernel(model)
             filters = pictures.filter_images(kernel.numpy(), image.shape[1:]) if kernel is not None else None
             if filters is not None:
-                tf.summary.image(f"filters/{kernel.path}", tile(filters))
+                tf.summary.image(f"filters/{kernel.path}", pictures.tile(filters))
             for layer, inputs in convolutions[:MAX_FEATURE_MAP_LAYERS]:
                 activation = layer.activation
                 layer.activation = keras.activations.linear

@@ -118,12 +118,14 @@ def with_repeats(grid, repeats):
     return dict(grid, seed=list(range(first, first + repeats)))
 
 
-def run_sweep(grid, jobs, report, folder_of, echo=False):
-    """Train every point of the grid, `jobs` at a time, each in a process of its own.
+def run_sweep(grid, jobs, report, plan_of, echo=False):
+    """Train every point of the grid, `jobs` at a time, each in a process of its own;
+    points whose run is already finished are not started again.
 
     Args:
-        folder_of: {point's YAML file → the run folder `bench train --config FILE` trains,
-            or None when the point is invalid (its process will say why)}.
+        plan_of: {point's YAML file → (the run folder `bench train --config FILE` trains,
+            or None when the point is invalid (its process will say why), whether that
+            run is finished)}.
         echo: let the processes write to this console (for one job at a time).
 
     Returns:
@@ -136,14 +138,18 @@ def run_sweep(grid, jobs, report, folder_of, echo=False):
         for number, point in enumerate(points, 1):
             config_file = Path(scratch) / f"run{number}.yaml"
             config_file.write_text(yaml.safe_dump(point, sort_keys=False))
-            folder = folder_of(config_file)
+            folder, finished = plan_of(config_file)
             if folder is not None and folder in seen:  # two points, one run: train it once
                 report.warning(f"{_label(point, grid)} is the same run as {seen[folder]} ({folder}): trained once")
                 continue
             if folder is not None:
                 seen[folder] = _label(point, grid)
+            if finished:
+                report.info(f"already finished: {_label(point, grid)} → {folder}")
+                folders.append(folder)
+                continue
             pending.append((config_file, folder, point))
-        report.info(f"sweep: {len(pending)} run(s), {jobs} at a time")
+        report.info(f"sweep: {len(pending)} run(s) to train, {jobs} at a time")
         running, total = {}, len(pending)
         pending = list(enumerate(pending, 1))
         while pending or running:

@@ -2,6 +2,7 @@
 and a loopback HTTP server that can also serve corrupt and truncated files."""
 
 import contextlib
+import fcntl
 import gzip
 import hashlib
 import io
@@ -334,19 +335,71 @@ def train_quietly(*args, env):
     return result
 
 
+def shared_folder(tmp_path_factory, worker_id, name):
+    """A folder that every pytest-xdist worker of this session sees (in this session's
+    own base folder when there are no workers)."""
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent  # pytest-N/, the parent of each worker's popen-gwK/
+    return root / name
+
+
 @pytest.fixture(scope="session")
-def zoo_runs(tmp_path_factory):
+def zoo_runs(tmp_path_factory, worker_id):
     """Every built-in model, the README's TinyCAE and Holders, each trained 2 epochs on
-    Digits into one shared workspace: (workspace, {model: run folder}, env). Tests copy
-    a run before they change it."""
-    folder = tmp_path_factory.mktemp("zoo")
+    Digits into one shared workspace, once per session whatever the number of workers
+    (they share the training out): (workspace, {model: run folder}, env). Tests copy a
+    run (or the workspace) before they change or evaluate it."""
+    folder = shared_folder(tmp_path_factory, worker_id, "zoo")
     env = {key: None for key in os.environ if key.startswith("BENCH_") or key == "TF_CONFIG"}
     env["BENCH_DATA_DIR"] = str(folder / "cache")
-    write_plugin(folder / "models", "Holders", HOLDERS_MODEL)
-    (folder / "models" / "TinyCAE.py").write_text(readme_plugin_examples()["models/TinyCAE.py"])
-    runs = {}
-    with inside(folder):
-        for model in BUILTIN_MODELS + ["TinyCAE", "Holders"]:
-            train_quietly("-m", model, "-d", "Digits", "--epochs", "2", env=env)
-            runs[model] = folder / "log" / model / "Digits_Adam_lr=0.001"
+    models = BUILTIN_MODELS + ["TinyCAE", "Holders"]
+    runs = {model: folder / "log" / model / "Digits_Adam_lr=0.001" for model in models}
+    (folder / "locks").mkdir(parents=True, exist_ok=True)
+    with open(folder / "locks" / "plugins", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "models").exists():  # once: another worker may be importing them
+            write_plugin(folder / "models", "Holders", HOLDERS_MODEL)
+            (folder / "models" / "TinyCAE.py").write_text(readme_plugin_examples()["models/TinyCAE.py"])
+    waiting = list(models)
+    while waiting:  # take the first model nobody trains yet; wait only when all are taken
+        for model in list(waiting):
+            with open(folder / "locks" / model, "w") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | (fcntl.LOCK_NB if model != waiting[-1] else 0))
+                except BlockingIOError:
+                    continue
+                if not (folder / "locks" / f"{model}.done").exists():
+                    with inside(folder):
+                        train_quietly("-m", model, "-d", "Digits", "--epochs", "2", env=env)
+                    (folder / "locks" / f"{model}.done").write_text("")
+                waiting.remove(model)
+                break
     return folder, runs, env
+
+
+# -- TensorBoard event files ----------------------------------------------------
+
+def event_tags(folder):
+    """{tag: [(step, plugin name)]} of every event file in `folder`."""
+    import tensorflow as tf
+
+    tags = {}
+    for path in sorted(Path(folder).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append((event.step, value.metadata.plugin_data.plugin_name))
+    return tags
+
+
+def scalar_values(folder, tag):
+    """[(step, value)] of a scalar tag in the event files of `folder`."""
+    import tensorflow as tf
+
+    values = []
+    for path in sorted(Path(folder).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values.append((event.step, float(tf.make_ndarray(value.tensor))))
+    return values

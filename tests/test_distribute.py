@@ -14,9 +14,8 @@ import sys
 
 import pytest
 
-from conftest import PROJECT, bench_process, read_results
+from conftest import PROJECT, README, bench_process, read_results
 
-README = (PROJECT / "README.md").read_text()
 ARGS = ("train", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "2")  # the README's runs
 RUN = "SingleLayerCAE/Digits_Adam_lr=0.001"
 TIMEOUT_S = 180

@@ -2,17 +2,12 @@
 
 import re
 import shlex
+import shutil
 from pathlib import Path
 
-from conftest import PROJECT, bench
+import pytest
 
-README = (PROJECT / "README.md").read_text()
-
-
-def plugin_examples():
-    """{relative path: source} of the README's python blocks that start with '# models/...'."""
-    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
-    return {block.splitlines()[0][2:].strip(): block for block in blocks if block.startswith("# ")}
+from conftest import PROJECT, README, bench, readme_plugin_examples
 
 
 def shown_commands():
@@ -35,25 +30,61 @@ def offline(command):
     return not any(name in command for name in ("MNIST", "Cifar10", "--config", "--strategy"))
 
 
-def test_readme_first_run_and_plugin_examples_work_as_shown(workspace):
-    examples = plugin_examples()
-    assert set(examples) == {"models/TinyCAE.py", "inputs/Stripes.py"}
-    for path, source in examples.items():
-        (workspace / path).parent.mkdir(exist_ok=True)
-        (workspace / path).write_text(source)
-    for name, text in heredoc_files().items():
-        Path(name).write_text(text)
-    commands = [c for c in shown_commands() if offline(c)]
-    assert "bench train --model SingleLayerCAE --dataset Digits --epochs 5" in commands
+def commands_by_section():
+    """{README section heading: its offline `bench ...` lines, in order}."""
+    sections, heading = {}, None
+    for line in README.splitlines():
+        if line.startswith("## "):
+            heading = line[3:]
+        elif line.startswith("    bench ") and "<" not in line and offline(line.strip()):
+            sections.setdefault(heading, []).append(line.strip())
+    return sections
+
+
+SECTIONS = commands_by_section()
+# What a section's commands leave behind, besides their exit code 0.
+LEFT_BEHIND = {
+    "A first run (offline)": ["log/SingleLayerCAE/Digits_Adam_lr=0.001/results.txt"],
+    "Seeing inside and comparing runs": ["compare.png", "log/SingleLayerCAE/Digits_Adam_lr=0.001_seed=2/results.txt",
+                                         "log/ConvAE/Digits_Adam_lr=0.001/results.txt"],
+    "Models": ["log/SingleLayerCAE/Digits_Adam_lr=0.001_noise=0.5/results.txt"],
+    "Writing a dataset": ["log/TinyCAE/Stripes_Adam_lr=0.001/results.txt"],
+}
+
+
+def test_the_readme_shows_what_its_tests_rely_on():
+    assert set(readme_plugin_examples()) == {"models/TinyCAE.py", "inputs/Stripes.py"}
+    commands = [command for section in SECTIONS.values() for command in section]
+    assert SECTIONS["A first run (offline)"][0] == "bench train --model SingleLayerCAE --dataset Digits --epochs 5"
     assert "bench train --model TinyCAE --dataset Stripes --epochs 5" in commands
     assert any(command.startswith("bench inspect") for command in commands)
     assert any("--noise-factor" in command and command.startswith("bench eval") for command in commands)
     assert "bench sweep --grid grid.yaml" in commands and "bench compare --plot compare.png" in commands
-    for command in commands:
+    assert set(LEFT_BEHIND) <= set(SECTIONS)
+
+
+@pytest.mark.parametrize("section", list(SECTIONS))
+def test_readme_commands_work_as_shown(workspace, zoo_runs, section):
+    """Each section's commands in order, in a workspace with the README's plugin and YAML
+    files and, but for the first run's section, the first run already trained (2 epochs)."""
+    for path, source in readme_plugin_examples().items():
+        (workspace / path).parent.mkdir(exist_ok=True)
+        (workspace / path).write_text(source)
+    for name, text in heredoc_files().items():
+        Path(name).write_text(text)
+    if section != "A first run (offline)":
+        shutil.copytree(zoo_runs[1]["SingleLayerCAE"], "log/SingleLayerCAE/Digits_Adam_lr=0.001")
+    for command in SECTIONS[section]:
         result = bench(*shlex.split(command)[1:])
         assert result.exit_code == 0, (command, result)
-    assert Path("log/TinyCAE/Stripes_Adam_lr=0.001/results.txt").exists()
-    assert Path("compare.png").exists() and Path("log/ConvAE/Digits_Adam_lr=0.001/results.txt").exists()
+    for path in LEFT_BEHIND.get(section, []):
+        assert Path(path).exists(), path
+
+
+def test_readme_plugin_examples_are_listed(workspace):
+    for path, source in readme_plugin_examples().items():
+        (workspace / path).parent.mkdir(exist_ok=True)
+        (workspace / path).write_text(source)
     listed = bench("list").stdout
     assert "Two 3x3 convolutions in" in listed and "Random horizontal and vertical stripes" in listed
 

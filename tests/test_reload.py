@@ -3,10 +3,12 @@ and its checkpoints hold every weight, whatever holds the layers."""
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
 
+import pytest
 import tensorflow as tf
 
 from conftest import BUILTIN_MODELS, PROJECT, bench, inside, process_env, read_results
@@ -31,8 +33,16 @@ EVAL_TWICE = textwrap.dedent("""
 """)
 
 
-def test_every_model_reloads_to_the_trained_numbers_in_a_new_process(zoo_runs):
-    workspace, runs, env = zoo_runs
+@pytest.fixture
+def zoo_copy(zoo_runs, tmp_path):
+    """A copy of the shared workspace (runs and workspace plugins), for tests that write to it."""
+    shared, runs, env = zoo_runs
+    shutil.copytree(shared, tmp_path / "zoo")
+    return tmp_path / "zoo", {model: tmp_path / "zoo" / run.relative_to(shared) for model, run in runs.items()}, env
+
+
+def test_every_model_reloads_to_the_trained_numbers_in_a_new_process(zoo_copy):
+    workspace, runs, env = zoo_copy
     folders = [str(runs[model].relative_to(workspace)) for model in runs]
     out = subprocess.run([sys.executable, "-c", EVAL_TWICE, *folders], capture_output=True, text=True,
                          cwd=workspace, env=process_env(env))

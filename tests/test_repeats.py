@@ -1,6 +1,7 @@
 """Runs repeated over seeds, compared with their spread; every number with its provenance."""
 
 import csv
+import fcntl
 import io
 import json
 import math
@@ -13,7 +14,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from conftest import assert_one_line_error, bench, inside, read_results, write_plugin
+from conftest import assert_one_line_error, bench, inside, read_results, shared_folder, write_plugin
 
 DIGITS = "log/SingleLayerCAE/Digits_Adam_lr=0.001"
 FOLDERS = [f"{DIGITS}{bs}{seed}" for bs in ("_bs=64", "") for seed in ("", "_seed=1", "_seed=2")]
@@ -31,38 +32,44 @@ TINY_DATASET = '''
     '''
 
 
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory):
+@pytest.fixture(scope="session")
+def swept(tmp_path_factory, worker_id):
     """Two batch sizes, three seeds each, two at a time; and one run on another dataset,
-    in a folder of their own: (folder, the sweep's result)."""
-    folder = tmp_path_factory.mktemp("swept")
+    in a folder of their own, made once whatever the number of workers: (folder, the
+    sweep's standard output)."""
+    folder = shared_folder(tmp_path_factory, worker_id, "swept")
     env = {key: None for key in os.environ if key.startswith("BENCH_") or key == "TF_CONFIG"}
     env["BENCH_DATA_DIR"] = str(folder / "cache")
-    with inside(folder):
-        result = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "1",
-                       "--batch-size", "64,128", "--repeats", "3", "--jobs", "2", env=env)
-        assert result.exit_code == 0, result
-        write_plugin(folder / "inputs", "Tiny8", TINY_DATASET)
-        assert bench("train", "-m", "SingleLayerCAE", "-d", "Tiny8", "--epochs", "1", env=env).exit_code == 0
-    return folder, result
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "sweep.out").exists():
+            with inside(folder):
+                result = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "1",
+                               "--batch-size", "64,128", "--repeats", "3", "--jobs", "2", env=env)
+                assert result.exit_code == 0, result
+                write_plugin(folder / "inputs", "Tiny8", TINY_DATASET)
+                assert bench("train", "-m", "SingleLayerCAE", "-d", "Tiny8", "--epochs", "1", env=env).exit_code == 0
+            (folder / "sweep.out").write_text(result.stdout)
+    return folder, (folder / "sweep.out").read_text()
 
 
 @pytest.fixture
 def in_swept(swept, monkeypatch):
-    """Inside the swept folder: the sweep's result."""
+    """Inside the swept folder: the sweep's standard output."""
     monkeypatch.chdir(swept[0])
     return swept[1]
 
 
 def test_a_sweep_over_seeds_and_batch_sizes_makes_a_run_of_each(in_swept):
-    swept = in_swept
-    assert "sweep: 6 run(s), 2 at a time" in swept.stdout
+    swept_output = in_swept
+    assert "sweep: 6 run(s) to train, 2 at a time" in swept_output
     for folder in FOLDERS:
         config = yaml.safe_load(Path(folder, "config.yaml").read_text())
         assert read_results(folder)["status"] == "finished", folder
         assert config["seed"] == (int(folder[-1]) if "seed" in folder else 0)
         assert config["batch_size"] == (64 if "bs=64" in folder else 128)
-    assert "± " in swept.stdout and "Welch's t-test" in swept.stdout  # the sweep's own grouped table
+    assert "± " in swept_output and "Welch's t-test" in swept_output  # the sweep's own grouped table
 
 
 def test_compare_groups_repeats_with_mean_std_interval_and_welch(in_swept):

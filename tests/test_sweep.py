@@ -11,7 +11,7 @@ def test_sweep_runs_the_grid_in_parallel_and_skips_finished_runs(workspace):
     result = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--l2-penalty", "0,0.01",
                    "--epochs", "1", "--jobs", "2")
     assert result.exit_code == 0, result
-    assert "sweep: 2 run(s), 2 at a time" in result.stdout
+    assert "sweep: 2 run(s) to train, 2 at a time" in result.stdout
     for run in RUNS:
         assert read_results(run)["status"] == "finished"
     assert "the 2 run(s) of the sweep" in result.stdout and result.stdout.count("SingleLayerCAE") >= 2
@@ -20,6 +20,10 @@ def test_sweep_runs_the_grid_in_parallel_and_skips_finished_runs(workspace):
     assert again.exit_code == 0, again
     assert all(read_results(run)["epochs_done"] == 2 for run in RUNS)  # resumed, not restarted
     assert "resuming at epoch 2" in (RUNS[0] / "train.log").read_text()
+    done = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--l2-penalty", "0,0.01",
+                 "--epochs", "2")
+    assert done.exit_code == 0 and "sweep: 0 run(s) to train" in done.stdout  # nothing started again
+    assert done.stdout.count("already finished") == 2 and "the 2 run(s) of the sweep" in done.stdout
 
 
 def test_a_failing_run_is_reported_and_the_others_go_on(workspace):

@@ -7,31 +7,10 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from conftest import bench, read_results, write_plugin
+from conftest import bench, event_tags, read_results, scalar_values, write_plugin
 
 RUN = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001")
 DIGITS_STEPS_PER_EPOCH = math.ceil(1257 / 128)
-
-
-def event_tags(folder):
-    """{tag: [(step, plugin name)]} of every event file in `folder`."""
-    tags = {}
-    for path in sorted(Path(folder).glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                tags.setdefault(value.tag, []).append((event.step, value.metadata.plugin_data.plugin_name))
-    return tags
-
-
-def scalar_values(folder, tag):
-    """[(step, value)] of a scalar tag in the event files of `folder`."""
-    values = []
-    for path in sorted(Path(folder).glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                if value.tag == tag:
-                    values.append((event.step, float(tf.make_ndarray(value.tensor))))
-    return values
 
 
 def test_first_run_makes_a_complete_run_folder(workspace):
