@@ -91,9 +91,8 @@ def read(run):
                          "restore it from a copy, or start the run over with --restart") from error
 
 
-def recorded_copy(run):
-    """The path of the recorded copy of the plugin's own file, or None."""
-    document = read(run)
+def recorded_copy(run, document):
+    """The path of the recorded copy of the plugin's own file (from its model.json `document`), or None."""
     if not document or not document["sources"]:
         return None
     return run.sub(document["sources"][0]["copy"])
@@ -116,7 +115,7 @@ def check(run, model, weights, report):
     now = source_files(type(model))
     recorded = {source["sha256"] for source in document["sources"]}
     changed = [path for path in now if _sha256(path) not in recorded]
-    copy = recorded_copy(run)
+    copy = recorded_copy(run, document)
     hint = f"--model-file {copy}" if copy else "the model file it was trained with"
     trained = [source["file"] for source in document["sources"]]
     if changed or len(now) != len(trained):
