@@ -17,7 +17,7 @@ from scipy import stats
 from conftest import assert_one_line_error, bench, inside, read_results, shared_folder, write_plugin
 
 DIGITS = "log/SingleLayerCAE/Digits_Adam_lr=0.001"
-FOLDERS = [f"{DIGITS}{bs}{seed}" for bs in ("_bs=64", "") for seed in ("", "_seed=1", "_seed=2")]
+FOLDERS = [f"{DIGITS}_bs={bs}{seed}" for bs in (16, 32) for seed in ("", "_seed=1", "_seed=2")]
 TINY_DATASET = '''
     import numpy as np
     from bench import Input
@@ -34,7 +34,7 @@ TINY_DATASET = '''
 
 @pytest.fixture(scope="session")
 def swept(tmp_path_factory, worker_id):
-    """Two batch sizes, three seeds each, two at a time; and one run on another dataset,
+    """`--batch-size 16,32 --seed 0,1,2`, two at a time; and one run on another dataset,
     in a folder of their own, made once whatever the number of workers: (folder, the
     sweep's standard output)."""
     folder = shared_folder(tmp_path_factory, worker_id, "swept")
@@ -46,7 +46,7 @@ def swept(tmp_path_factory, worker_id):
         if not (folder / "sweep.out").exists():
             with inside(folder):
                 result = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "1",
-                               "--batch-size", "64,128", "--repeats", "3", "--jobs", "2", env=env)
+                               "--batch-size", "16,32", "--seed", "0,1,2", "--jobs", "2", env=env)
                 assert result.exit_code == 0, result
                 write_plugin(folder / "inputs", "Tiny8", TINY_DATASET)
                 assert bench("train", "-m", "SingleLayerCAE", "-d", "Tiny8", "--epochs", "1", env=env).exit_code == 0
@@ -68,29 +68,28 @@ def test_a_sweep_over_seeds_and_batch_sizes_makes_a_run_of_each(in_swept):
         config = yaml.safe_load(Path(folder, "config.yaml").read_text())
         assert read_results(folder)["status"] == "finished", folder
         assert config["seed"] == (int(folder[-1]) if "seed" in folder else 0)
-        assert config["batch_size"] == (64 if "bs=64" in folder else 128)
+        assert config["batch_size"] == (16 if "bs=16" in folder else 32)
     assert "± " in swept_output and "Welch's t-test" in swept_output  # the sweep's own grouped table
 
 
 def test_compare_groups_repeats_with_mean_std_interval_and_welch(in_swept):
     document = json.loads(bench("compare", "--group", "--dataset", "Digits", "--format", "json").stdout)
     groups = {group["options"]: group for group in document["groups"]}
-    assert set(groups) == {"bs=64", ""} and all(group["n"] == 3 for group in groups.values())
+    assert set(groups) == {"bs=16", "bs=32"} and all(group["n"] == 3 for group in groups.values())
     samples = {}
     for options, group in groups.items():
         values = [read_results(folder)["best"]["validation"]["error"] for folder in FOLDERS
-                  if ("bs=64" in folder) == (options == "bs=64")]
+                  if options in folder]
         samples[options] = values
         summary = group["validation_error"]
         assert summary["mean"] == pytest.approx(statistics.mean(values), rel=1e-12)
         assert summary["std"] == pytest.approx(statistics.stdev(values), rel=1e-12)
         half = stats.t.ppf(0.975, 2) * statistics.stdev(values) / math.sqrt(3)
         assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((summary["mean"] - half, summary["mean"] + half))
-        assert sorted(group["paths"]) == sorted(f for f in FOLDERS if ("bs=64" in f) == (options == "bs=64"))
+        assert sorted(group["paths"]) == sorted(f for f in FOLDERS if options in f)
     [welch] = [d for d in document["differences"] if d["metric"] == "validation_error"]
-    assert welch["setting"] == "batch_size" and {welch["a"], welch["b"]} == {64, 128}
-    expected = stats.ttest_ind(samples["bs=64" if welch["a"] == 64 else ""],
-                               samples["" if welch["a"] == 64 else "bs=64"], equal_var=False).pvalue
+    assert welch["setting"] == "batch_size" and (welch["a"], welch["b"]) == (16, 32)
+    expected = stats.ttest_ind(samples["bs=16"], samples["bs=32"], equal_var=False).pvalue
     assert welch["p_value"] == pytest.approx(expected)
 
     table = bench("compare", "--dataset", "Digits").stdout  # grouped by default: there are repeats
