@@ -41,8 +41,15 @@ class Autoencoder(keras.Model):
     document them in the class docstring. Give each a default. Accept
     `**kwargs` and pass them to `super().__init__` to offer the base options
     too: `loss` ("mse", DTB's ½·mean((x − x̃)²), or "cross_entropy", sigmoid
-    cross-entropy on pixels mapped to [0, 1]). A model with a linear last
-    layer returns `self.to_pixels(last_layer_output)` so that both losses work.
+    cross-entropy on pixels mapped to [0, 1]) and `pixel_range` ((-1, 1) or
+    (0, 1)). A model with a linear last layer returns
+    `self.to_pixels(last_layer_output)` so that both losses work.
+
+    Pixel range: the bench hands `get` images in the model's `pixel_range`,
+    (-1, 1) (DTB's) unless the model declares another default for it in its
+    own `__init__` (`pixel_range=(0.0, 1.0)`, the tutorials' choice), and
+    `loss` compares in that range; the metrics the bench reports (error, mse,
+    psnr) are measured on their stated scales whatever the model's range.
 
     Class attributes:
         input_size: (height, width) the model works at, or None for any size.
@@ -52,15 +59,23 @@ class Autoencoder(keras.Model):
 
     input_size = None
     LOSSES = ("mse", "cross_entropy")
+    PIXEL_RANGES = ((-1.0, 1.0), (0.0, 1.0))
+    BENCH_RANGE = (-1.0, 1.0)
 
-    def __init__(self, loss="mse", **kwargs):
+    def __init__(self, loss="mse", pixel_range=(-1.0, 1.0), **kwargs):
         """Args:
         loss: the reconstruction loss, "mse" or "cross_entropy".
+        pixel_range: (low, high) of the images `get` receives and the
+            reconstruction it returns: (-1, 1) or (0, 1).
         """
         if loss not in self.LOSSES:
             raise ValueError(f"loss must be one of {', '.join(self.LOSSES)}, got {loss!r}")
+        pixel_range = tuple(float(bound) for bound in pixel_range)
+        if pixel_range not in self.PIXEL_RANGES:
+            raise ValueError(f"pixel_range must be [-1, 1] or [0, 1], got {list(pixel_range)}")
         super().__init__(name=kwargs.pop("name", type(self).__name__), **kwargs)
         self.loss_kind = loss
+        object.__setattr__(self, "pixel_range", pixel_range)
         # keras.Model.__init__ sets `self.loss = None` (for compile()), which
         # would hide this interface's loss method.
         vars(self).pop("loss", None)
@@ -72,7 +87,8 @@ class Autoencoder(keras.Model):
         """Encode and reconstruct a batch.
 
         Args:
-            images: float32 tensor (batch, height, width, channels) in [-1, 1].
+            images: float32 tensor (batch, height, width, channels) in the
+                model's pixel_range ([-1, 1] by default).
             train_phase: True while training: switches dropout and noise on.
             l2_penalty: DTB's weight decay factor. Call
                 `self.weight_decay(kernel, l2_penalty)` for each kernel you
@@ -88,29 +104,47 @@ class Autoencoder(keras.Model):
         """The scalar reconstruction loss: the `loss` option's, unless overridden.
 
         Args:
-            predictions: the reconstruction returned by `get`, in [-1, 1].
-            real_values: the images the reconstruction should match, in [-1, 1].
+            predictions: the reconstruction returned by `get`, in the pixel range.
+            real_values: the images the reconstruction should match, in the pixel range.
         """
         return tf.reduce_mean(self.pixel_losses(predictions, real_values))
 
     def pixel_losses(self, predictions, real_values):
         """The per-pixel loss of the `loss` option, same shape as the images.
 
-        "mse": ½·(x − x̃)² on [-1, 1]; "cross_entropy": binary cross-entropy of
-        the pixels mapped to [0, 1], the reconstruction clipped to (1e-7, 1 − 1e-7).
+        "mse": ½·(x − x̃)² in the model's pixel range; "cross_entropy": binary
+        cross-entropy of the pixels mapped to [0, 1], the reconstruction
+        clipped to (1e-7, 1 − 1e-7).
         """
         if self.loss_kind == "cross_entropy":
-            targets = (real_values + 1.0) / 2.0
-            probabilities = tf.clip_by_value((predictions + 1.0) / 2.0, 1e-7, 1.0 - 1e-7)
+            low, high = self.pixel_range
+            targets = (real_values - low) / (high - low)
+            probabilities = tf.clip_by_value((predictions - low) / (high - low), 1e-7, 1.0 - 1e-7)
             return -(targets * tf.math.log(probabilities) + (1.0 - targets) * tf.math.log(1.0 - probabilities))
         return 0.5 * tf.square(predictions - real_values)
 
     def to_pixels(self, outputs):
-        """A linear layer's outputs as a reconstruction in the pixel range of the loss:
-        unchanged for "mse", 2·sigmoid(outputs) − 1 (in [-1, 1]) for "cross_entropy"."""
+        """A linear layer's outputs as a reconstruction for the `loss` option: unchanged
+        for "mse", sigmoid(outputs) stretched over the pixel range for "cross_entropy"."""
         if self.loss_kind == "cross_entropy":
-            return 2.0 * tf.sigmoid(outputs) - 1.0
+            low, high = self.pixel_range
+            return low + (high - low) * tf.sigmoid(outputs)
         return outputs
+
+    def own_pixels(self, images):
+        """Images in the bench's [-1, 1] as this model's pixel range (what `get` takes)."""
+        low, high = self.pixel_range
+        if (low, high) == self.BENCH_RANGE:
+            return images
+        return low + (images + 1.0) * ((high - low) / 2.0)
+
+    def bench_pixels(self, values):
+        """Values in this model's pixel range (a reconstruction) on the bench's [-1, 1],
+        where the reported metrics are measured."""
+        low, high = self.pixel_range
+        if (low, high) == self.BENCH_RANGE:
+            return values
+        return (values - low) * (2.0 / (high - low)) - 1.0
 
     def weight_decay(self, kernel, l2_penalty):
         """Add l2_penalty * ½‖kernel‖² (tf.nn.l2_loss) to the "l2" penalty."""

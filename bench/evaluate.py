@@ -11,7 +11,8 @@ from bench.runs import BEST, CHECKPOINT_FOLDERS, CHECKPOINTS, RunFolder, measure
 class Evaluator:
     """Sums (x − x̃)² over a split in one compiled function (traced once per image shape).
 
-    Images are scaled to [-1, 1] and resized to the model's input_size; with a
+    Images are scaled to [-1, 1] (the model sees them in its own pixel range,
+    its reconstruction is mapped back) and resized to the model's input_size; with a
     noise factor, the model sees corrupted images (the same noise every time)
     and is scored against the clean ones.
     """
@@ -25,23 +26,25 @@ class Evaluator:
         self._reconstruct = tf.function(self._batch_reconstruction, reduce_retracing=True)
 
     def _inputs(self, stored_images, batch_index):
-        images = pipeline.to_model_range(stored_images, self.model.input_size)
+        images = pipeline.to_bench_range(stored_images, self.model.input_size)
         if not self.noise_factor:
             return images, images
         seed = tf.stack([tf.constant(self.NOISE_SEED, tf.int64), tf.cast(batch_index, tf.int64)])
         return images, pipeline.corrupt(images, self.noise_factor, seed)
 
+    def _reconstruction(self, inputs):
+        """The model's reconstruction of [-1, 1] inputs, on [-1, 1]."""
+        _, reconstruction = self.model.get(self.model.own_pixels(inputs), train_phase=False, l2_penalty=0.0)
+        self.model.pop_penalties()
+        return self.model.bench_pixels(tf.cast(reconstruction, tf.float32))
+
     def _batch_squared_error(self, stored_images, batch_index):
         images, inputs = self._inputs(stored_images, batch_index)
-        _, reconstruction = self.model.get(inputs, train_phase=False, l2_penalty=0.0)
-        self.model.pop_penalties()
-        return tf.reduce_sum(tf.square(tf.cast(reconstruction, tf.float32) - images)), tf.size(images)
+        return tf.reduce_sum(tf.square(self._reconstruction(inputs) - images)), tf.size(images)
 
     def _batch_reconstruction(self, stored_images):
         images, inputs = self._inputs(stored_images, 0)
-        _, reconstruction = self.model.get(inputs, train_phase=False, l2_penalty=0.0)
-        self.model.pop_penalties()
-        return inputs, reconstruction
+        return inputs, self._reconstruction(inputs)
 
     def reconstruct(self, images):
         """(model inputs, reconstructions) of a batch, both in [-1, 1] at the model's size."""

@@ -98,11 +98,12 @@ def build_model(model_spec, image_shape, l2_penalty=0.0, model_args=None):
     model_class = model_class_of(model_spec)
     where = f"model plugin {model_spec.name} ({model_spec.where()})"
     shape = model_input_shape(model_class, image_shape)
-    probe = tf.zeros((2,) + shape, tf.float32)
+    probe = tf.zeros((2,) + shape, tf.float32)  # mid-grey on [-1, 1]; a [0, 1] model gets 0.5 below
     try:
         model = model_class(**(model_args or {}))
         if type(model).build is not Autoencoder.build:
             model.build((None,) + shape)
+        probe = model.own_pixels(probe)
         _, reconstruction = model.get(probe, train_phase=False, l2_penalty=l2_penalty)
         model.pop_penalties()
         if tuple(reconstruction.shape) == tuple(probe.shape):

@@ -1,11 +1,12 @@
 """The tf.data input pipeline: images stay uint8 in memory and travel as uint8
-batches; the compiled step scales them to [-1, 1] (`to_model_range`), which is
+batches; the compiled step scales them to the bench's [-1, 1] (`to_bench_range`;
+a model with another pixel range maps them with `own_pixels`), which is
 cheaper than a separate tf.data map stage and moves 4x fewer bytes."""
 
 import tensorflow as tf
 
 
-def to_model_range(images, size=None):
+def to_bench_range(images, size=None):
     """uint8 [0, 255] → float32 [-1, 1] (float32 images are taken as already in
     [-1, 1]), resized (bilinear) to `size` = (height, width) when given."""
     if images.dtype == tf.uint8:

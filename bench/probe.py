@@ -34,8 +34,8 @@ def encode(model, images, batch_size, max_features=MAX_FEATURES):
     """Flattened (pooled when large) encodings of `images` as a float32 array."""
     parts = []
     for batch in pipeline.evaluation_batches(images, batch_size):
-        inputs = pipeline.to_model_range(batch, model.input_size)
-        codes, _ = model.get(inputs, train_phase=False)
+        inputs = pipeline.to_bench_range(batch, model.input_size)
+        codes, _ = model.get(model.own_pixels(inputs), train_phase=False)
         model.pop_penalties()
         codes = _pool(tf.cast(codes, tf.float32), max_features)
         parts.append(tf.reshape(codes, (codes.shape[0], -1)).numpy())
@@ -44,7 +44,7 @@ def encode(model, images, batch_size, max_features=MAX_FEATURES):
 
 def pixels(images):
     """Flattened pixels in [-1, 1]: the reference representation."""
-    return pipeline.to_model_range(tf.convert_to_tensor(images)).numpy().reshape(len(images), -1)
+    return pipeline.to_bench_range(tf.convert_to_tensor(images)).numpy().reshape(len(images), -1)
 
 
 MAX_ITERATIONS = 300

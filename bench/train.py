@@ -148,7 +148,8 @@ class Trainer:
         self.best = tf.train.CheckpointManager(best, str(run.sub(BEST)), max_to_keep=1)
         self.evaluator = Evaluator(model)
         self.grid_images = self.validation_images[:GRID_IMAGES]
-        self.activation_images = pipeline.to_model_range(self.validation_images[:ACTIVATION_IMAGES], model.input_size)
+        self.activation_images = model.own_pixels(
+            pipeline.to_bench_range(self.validation_images[:ACTIVATION_IMAGES], model.input_size))
         self.noisy_evaluator = Evaluator(model, config.noise_factor) if config.noise_factor else None
         self.train_call = self._compile_train_call()
         self.seconds_to_first_step = None
@@ -164,7 +165,7 @@ class Trainer:
         summed by `train_call`, are those of the mean over the global batch.
         """
         model, optimizer, l2_penalty = self.model, self.optimizer, self.config.l2_penalty
-        images = pipeline.to_model_range(stored_images, model.input_size)
+        images = pipeline.to_bench_range(stored_images, model.input_size)
         share = 1.0
         if self.replicas > 1:
             local = tf.cast(tf.shape(images)[0], tf.float32)
@@ -177,9 +178,9 @@ class Trainer:
             inputs = pipeline.corrupt(images, self.config.noise_factor, step_seed)
         variables = model.trainable_variables
         with tf.GradientTape() as tape:
-            _, reconstruction = model.get(inputs, train_phase=True, l2_penalty=l2_penalty)
+            _, reconstruction = model.get(model.own_pixels(inputs), train_phase=True, l2_penalty=l2_penalty)
             reconstruction = tf.cast(reconstruction, tf.float32)  # losses in float32 under mixed precision
-            reconstruction_loss = model.loss(reconstruction, images)
+            reconstruction_loss = model.loss(reconstruction, model.own_pixels(images))
             penalties = {name: tf.cast(value, tf.float32) for name, value in model.pop_penalties().items()}
             loss = reconstruction_loss + tf.add_n(list(penalties.values())) if penalties else reconstruction_loss
             scaled_loss = optimizer.scale_loss(loss * share)
@@ -189,7 +190,7 @@ class Trainer:
             scale = optimizer.dynamic_scale if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else 1.0
             outputs["gradient_norm"] = tf.linalg.global_norm(gradients) / scale
         optimizer.apply_gradients(zip(gradients, variables))
-        error = 0.5 * tf.reduce_mean(tf.square(reconstruction - images))
+        error = 0.5 * tf.reduce_mean(tf.square(model.bench_pixels(reconstruction) - images))
         outputs.update(loss=loss, reconstruction_loss=reconstruction_loss, error=error)
         return {name: value * share for name, value in outputs.items()}
 
@@ -393,7 +394,7 @@ class Trainer:
             noisy, reconstructions = self.noisy_evaluator.reconstruct(self.grid_images)
             columns.append(noisy)
         self.writers.reconstructions(step, columns + [reconstructions])
-        self.writers.filters_and_feature_maps(step, self.model, inputs[:1])
+        self.writers.filters_and_feature_maps(step, self.model, self.model.own_pixels(inputs[:1]))
         self.writers.flush()
         if improved:
             validation = dict(validation, **measured("best", epoch + 1, step, "validation"))
