@@ -9,20 +9,26 @@ from bench import Autoencoder
 class FullyConnectedAE(Autoencoder):
     """The TF estimator tutorials' fully-connected autoencoder: 128-64-32 code, mirrored decoder.
 
-    Images are flattened; the encoder's dense layers have `hidden_units`
-    (the last is the code), the decoder mirrors them and ends with a linear
-    layer back to every pixel. He (variance-scaling) initialisation, L2 on the
-    kernels only. On MNIST: 222,384 parameters.
+    As in "Denoising Autoencoder as TensorFlow estimator" (S. Pölsterl, 2017;
+    github.com/sebp/tf_autoencoder): images are flattened, in [0, 1]; the
+    encoder's dense layers have `hidden_units` (the last is the code), the
+    decoder mirrors them and ends with a linear layer back to every pixel,
+    trained through a sigmoid with sigmoid cross-entropy. He initialisation
+    (factor 2, fan-in, truncated normal), zero biases, L2 (--l2-penalty) on
+    the kernels only. On MNIST: 222,384 parameters. Difference: the
+    tutorial's `dropout` is a keep probability, this one a drop rate.
 
     Options:
         hidden_units: encoder layer sizes, the last being the code ([128, 64, 32]).
         activation: of every hidden layer ("relu"; any Keras activation name).
         dropout: rate between layers while training (0.0: none).
-        loss: "mse" (default) or "cross_entropy" (the output goes through a sigmoid).
+        loss: "cross_entropy" (the tutorial's, default) or "mse".
+        pixel_range: [0, 1] (the tutorial's, default) or [-1, 1].
     """
 
-    def __init__(self, hidden_units=(128, 64, 32), activation="relu", dropout=0.0, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, hidden_units=(128, 64, 32), activation="relu", dropout=0.0, loss="cross_entropy",
+                 pixel_range=(0.0, 1.0), **kwargs):
+        super().__init__(loss=loss, pixel_range=pixel_range, **kwargs)
         he = keras.initializers.VarianceScaling(scale=2.0)
         sizes = list(hidden_units) + list(reversed(hidden_units[:-1]))
         self.hidden = [keras.layers.Dense(units, activation=activation, kernel_initializer=he) for units in sizes]

@@ -13,24 +13,29 @@ class StackedCAE(Autoencoder):
     gradient stopped in between, so every block learns on its own; the loss is
     the sum of the blocks' errors ½·mean((input_k − output_k)²). The encoding
     is the last block's code, the reconstruction the last block's output.
+    Kernels start from He initialisation (DTB's: factor 2, fan-in, truncated
+    normal), biases from zero; pixels in [-1, 1]. No known difference from DTB.
 
     Options:
         blocks: number of blocks (9).
         filters: feature maps of each block's code (9).
         dropout: dropout rate on the code while training (0.5).
+        init: the kernels' Keras initializer ("he_normal", DTB's; or "glorot_uniform", ...).
     """
 
     encoder_activation = "tanh"
 
-    def __init__(self, blocks=9, filters=9, dropout=0.5):
-        super().__init__()
+    def __init__(self, blocks=9, filters=9, dropout=0.5, init="he_normal", **kwargs):
+        super().__init__(**kwargs)
+        self.init = init
         self.encoders = [keras.layers.Conv2D(filters, 3, padding="valid", activation=self.encoder_activation,
-                                             name=f"encode_{k + 1}") for k in range(blocks)]
+                                             kernel_initializer=init, name=f"encode_{k + 1}") for k in range(blocks)]
         self.dropouts = [keras.layers.Dropout(dropout) for _ in range(blocks)]
 
     def build(self, input_shape):
         self.decoders = [keras.layers.Conv2D(input_shape[-1], 3, padding="valid", activation="tanh",
-                                             name=f"decode_{k + 1}") for k in range(len(self.encoders))]
+                                             kernel_initializer=self.init, name=f"decode_{k + 1}")
+                         for k in range(len(self.encoders))]
 
     def block_input(self, block_input, train_phase):
         """What a block sees: its input as is (the denoising variant adds noise)."""
