@@ -1,0 +1,123 @@
+"""bench's models against plain-Keras rebuilds of their sources (benchmarks/sources.py):
+the same layers in the same order with the same settings, output shapes,
+initialisers and parameter counts, the same L2 term, the same pixel range and
+loss, and the same reconstruction when given the same weights."""
+
+import math
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bench import architecture, experiment, plugins
+from conftest import bench
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import sources  # noqa: E402
+
+pytestmark = pytest.mark.xdist_group("sources")
+
+MNIST, CIFAR = (28, 28, 1), (32, 32, 3)
+CASES = [(name, MNIST) for name in sources.REBUILDS] + [("SingleLayerCAE", CIFAR), ("ConvAE", CIFAR)]
+COMPUTING = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense, keras.layers.MaxPooling2D)
+SETTINGS = ("filters", "units", "kernel_size", "strides", "padding", "activation", "use_bias", "pool_size")
+LOSSES = {"mse": "half_mse", "cross_entropy": "sigmoid_cross_entropy"}
+
+
+def initializer(layer, name):
+    """An initialiser by what it draws (HeNormal and VarianceScaling(2, fan_in, truncated_normal) are one)."""
+    init = getattr(layer, name, None)
+    if init is None:
+        return None
+    if isinstance(init, keras.initializers.VarianceScaling):
+        return ("VarianceScaling", init.scale, init.mode, init.distribution)
+    return type(init).__name__
+
+
+def describe(layer, output):
+    config = layer.get_config()
+    return {"type": type(layer).__name__, "settings": {k: config[k] for k in SETTINGS if k in config},
+            "kernel_init": initializer(layer, "kernel_initializer"), "bias_init": initializer(layer, "bias_initializer"),
+            "weights": [tuple(w.shape) for w in layer.weights], "output": tuple(output.shape[1:])}
+
+
+def bench_model(name, shape):
+    return experiment.build_model(plugins.find("model", name), shape)
+
+
+def bench_layers(model, images):
+    """bench's computing layers in the order `get` calls them, with their first outputs."""
+    recorded = architecture.record_layers(model, images)
+    return [(layer, output) for layer, _, output in recorded.values() if isinstance(layer, COMPUTING)]
+
+
+def reference_layers(reference):
+    return [(layer, layer.output) for layer in reference.model.layers if isinstance(layer, COMPUTING)]
+
+
+def sample_images(model, reference, seed=0):
+    low, high = reference.pixel_range
+    shape = (3,) + tuple(reference.model.input_shape[1:])
+    return tf.random.stateless_uniform(shape, (seed, 1), low, high)
+
+
+@pytest.mark.parametrize("name,shape", CASES, ids=[f"{n}-{s[-1]}ch" for n, s in CASES])
+def test_layers_initialisers_and_counts_equal_the_source(name, shape):
+    model, reference = bench_model(name, shape), sources.REBUILDS[name](shape)
+    images = sample_images(model, reference)
+    ours = [describe(layer, output) for layer, output in bench_layers(model, images)]
+    theirs = [describe(layer, output) for layer, output in reference_layers(reference)]
+    assert len(ours) == len(theirs)
+    for index, (mine, source) in enumerate(zip(ours, theirs)):
+        assert mine == source, f"layer {index} of {name}"
+    assert sum(math.prod(w.shape) for w in model.weights) == reference.model.count_params()
+    assert model.pixel_range == reference.pixel_range
+    if not name.startswith("Stacked"):  # the stacked models sum their blocks' ½·mse
+        assert LOSSES[model.loss_kind] == reference.loss
+
+
+@pytest.mark.parametrize("name,shape", CASES, ids=[f"{n}-{s[-1]}ch" for n, s in CASES])
+def test_same_weights_give_the_same_reconstruction_and_l2(name, shape):
+    model, reference = bench_model(name, shape), sources.REBUILDS[name](shape)
+    images = sample_images(model, reference, seed=1)
+    pairs = list(zip(bench_layers(model, images), reference_layers(reference)))
+    for (mine, _), (source, _) in pairs:
+        source.set_weights(mine.get_weights())
+    _, reconstruction = model.get(images, train_phase=False, l2_penalty=1.0)
+    l2 = float(model.pop_penalties()["l2"])
+    expected = reference.model(images, training=False)
+    if reference.output == "logits":
+        expected = tf.sigmoid(expected)
+    np.testing.assert_allclose(reconstruction.numpy(), expected.numpy(), atol=2e-6)
+    assert l2 == pytest.approx(float(sum(tf.nn.l2_loss(kernel) for kernel in reference.regularized)), rel=1e-6)
+
+
+def test_initialisers_draw_he_by_default_and_glorot_on_request():
+    """The "init" option reaches every kernel, and "he_normal" draws with He's variance 2/fan_in."""
+    he = bench_model("SingleLayerCAE", MNIST)
+    glorot = experiment.build_model(plugins.find("model", "SingleLayerCAE"), CIFAR, model_args={"init": "glorot_uniform"})
+    fan_in = 3 * 3 * 3
+    kernel = glorot.encoder.kernel.numpy()
+    assert np.abs(kernel).max() <= math.sqrt(6 / (fan_in + 3 * 3 * 32)) + 1e-7  # glorot_uniform's bound
+    big = experiment.build_model(plugins.find("model", "ConvAE"), (64, 64, 16))  # many weights: a tight estimate
+    weights = big.encoder[1].kernel.numpy()
+    assert np.var(weights) == pytest.approx(2 / (3 * 3 * 16), rel=0.1)
+    assert all(not np.any(b.numpy()) for b in he.weights if b.path.endswith("bias"))
+
+
+def test_inspect_gives_the_tutorials_parameter_counts():
+    for model, count in (("FullyConnectedAE", "222,384"), ("ConvAE", "7,873")):
+        result = bench("inspect", "--model", model, "--dataset", "MNIST")
+        assert f"total parameters: {count} " in result.stdout, result
+
+
+def test_a_pixel_range_that_is_neither_is_one_clear_line(tmp_path):
+    from conftest import assert_one_line_error
+
+    result = bench("train", "--model", "ConvAE", "--dataset", "Digits", "--epochs", "1", "--log-dir", str(tmp_path),
+                   "--model-args", '{"pixel_range": [0, 255]}')
+    assert_one_line_error(result, "pixel_range must be [-1, 1] or [0, 1], got [0.0, 255.0]")
+    assert not any(tmp_path.iterdir())
