@@ -174,7 +174,8 @@ def _options(*flags, **settings):
 @_options("--epochs", name="epochs", type=int, default=150, help="Epochs to train in all; more continues a run.")
 @_options("--batch-size", "--batch_size", name="batch_size", type=int, default=128, help="Images per step.")
 @_options("--optimizer", name="optimizer", default="Adam",
-          help="Any Keras optimizer (Adam, SGD, RMSprop, ...) or DTB's TF1 name (AdamOptimizer, MomentumOptimizer).")
+          help="Any Keras optimizer (Adam, SGD, RMSprop, ...) or DTB's TF1 name (AdamOptimizer, MomentumOptimizer), "
+               "with TF1's defaults (AdamOptimizer: epsilon 1e-8).")
 @_options("--optimizer-args", "--optimizer_args", name="optimizer_args", type=JsonObject(), default="{}",
           help='The optimizer\'s arguments as JSON, e.g. \'{"learning_rate": 1e-5}\'.')
 @_options("--lr-decay", "--lr_decay", name="lr_decay", is_flag=True,

@@ -17,6 +17,13 @@ DTB_NAMES = {
     "adadeltaoptimizer": "Adadelta",
     "ftrloptimizer": "Ftrl",
 }
+# TensorFlow 1's defaults where Keras' differ: a TF 1 name brings its own (AdamOptimizer's
+# epsilon is 1e-8, Keras Adam's 1e-7), so DTB's and the tutorials' commands train as they did.
+TF1_DEFAULTS = {
+    "adamoptimizer": {"epsilon": 1e-8},
+    "rmspropoptimizer": {"epsilon": 1e-10},
+    "adadeltaoptimizer": {"epsilon": 1e-8},
+}
 # TensorFlow 1's argument names that Keras spells differently.
 DTB_ARGS = {"use_nesterov": "nesterov", "beta1": "beta_1", "beta2": "beta_2", "lr": "learning_rate"}
 # Keras arguments a run may not set: bench owns naming and loss scaling.
@@ -35,7 +42,8 @@ def keras_optimizers():
 
 
 def resolve(name, args):
-    """Canonical Keras name and full arguments (learning_rate filled in) for an optimizer.
+    """Canonical Keras name and full arguments (learning_rate, and a TF 1 name's own defaults,
+    filled in) for an optimizer.
 
     Raises:
         BenchUsageError: unknown optimizer or argument.
@@ -48,7 +56,7 @@ def resolve(name, args):
         raise BenchUsageError(f"unknown optimizer '{name}'; {hint}choose one of {', '.join(sorted(known))}")
     parameters = inspect.signature(known[canonical].__init__).parameters
     allowed = [p for p in parameters if p != "self" and p not in RESERVED_ARGS]
-    resolved = {}
+    resolved = dict(TF1_DEFAULTS.get(name.lower(), {}))
     for key, value in args.items():
         key = DTB_ARGS.get(key, key)
         if key not in allowed:

@@ -3,7 +3,7 @@
 The same work as `bench train --model SingleLayerCAE --dataset MNIST --epochs 2`:
 load MNIST's IDX files, hold out the first 5,000 training images for
 validation, train DTB's single-layer CAE (pad 2, 3x3 conv to 32 tanh maps,
-3x3 conv back, tanh) with Adam(1e-3) and batch 128 for 2 epochs with Keras
+3x3 conv back, tanh; He initialisation) with Adam(1e-3) and batch 128 for 2 epochs with Keras
 `model.fit`, validate after each epoch, and measure the test split, with the
 same error (½·mean((x − x̃)²) on [-1, 1]).
 
@@ -34,8 +34,8 @@ def main(folder):
     model = keras.Sequential([
         keras.Input(train.shape[1:]),
         keras.layers.ZeroPadding2D(2),
-        keras.layers.Conv2D(32, 3, activation="tanh"),
-        keras.layers.Conv2D(1, 3, activation="tanh"),
+        keras.layers.Conv2D(32, 3, activation="tanh", kernel_initializer="he_normal"),
+        keras.layers.Conv2D(1, 3, activation="tanh", kernel_initializer="he_normal"),
     ])
 
     def error(images, reconstructions):

@@ -20,7 +20,9 @@ class ConvAE(Autoencoder):
     convolution (ReLU) per count in reverse, a linear 3x3 transposed
     convolution to the input depth, a sigmoid (cross-entropy) and a centre crop
     to the input size (MNIST: 4 → 32 → 28). On MNIST with pooling: 7,873
-    parameters.
+    parameters. Difference: the cross-entropy is computed from the sigmoid's
+    output clipped to (1e-7, 1 − 1e-7), not from the logits (the same until a
+    pixel saturates).
 
     Options:
         filters: filter counts of the blocks ([16, 8, 8]).

@@ -15,8 +15,10 @@ class FullyConnectedAE(Autoencoder):
     decoder mirrors them and ends with a linear layer back to every pixel,
     trained through a sigmoid with sigmoid cross-entropy. He initialisation
     (factor 2, fan-in, truncated normal), zero biases, L2 (--l2-penalty) on
-    the kernels only. On MNIST: 222,384 parameters. Difference: the
-    tutorial's `dropout` is a keep probability, this one a drop rate.
+    the kernels only. On MNIST: 222,384 parameters. Differences: the
+    tutorial's `dropout` is a keep probability, this one a drop rate; the
+    cross-entropy is computed from the sigmoid's output clipped to
+    (1e-7, 1 − 1e-7), not from the logits (the same until a pixel saturates).
 
     Options:
         hidden_units: encoder layer sizes, the last being the code ([128, 64, 32]).

@@ -10,7 +10,8 @@ class StackedDenoisingCAE(StackedCAE):
 
     While training, uniform noise in [-noise, noise] is added to each block's
     input (clipped to the pixel range), and every block's error is measured
-    against the clean input images. He initialisation, as StackedCAE.
+    against the clean input images. He initialisation, as StackedCAE. No
+    known difference from DTB.
 
     Options:
         blocks, filters, dropout, init: as StackedCAE (9, 9, 0.5, "he_normal").

@@ -18,8 +18,6 @@ from conftest import bench
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import sources  # noqa: E402
 
-pytestmark = pytest.mark.xdist_group("sources")
-
 MNIST, CIFAR = (28, 28, 1), (32, 32, 3)
 CASES = [(name, MNIST) for name in sources.REBUILDS] + [("SingleLayerCAE", CIFAR), ("ConvAE", CIFAR)]
 COMPUTING = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense, keras.layers.MaxPooling2D)
@@ -121,3 +119,39 @@ def test_a_pixel_range_that_is_neither_is_one_clear_line(tmp_path):
                    "--model-args", '{"pixel_range": [0, 255]}')
     assert_one_line_error(result, "pixel_range must be [-1, 1] or [0, 1], got [0.0, 255.0]")
     assert not any(tmp_path.iterdir())
+
+
+CONFIG_FOLDER = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = sorted(CONFIG_FOLDER.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_config_states_its_source_and_both_figures(path):
+    """The header names the source, its published figure and bench's own, with a seed spread."""
+    from bench.cli import _planned_run
+
+    header = " ".join(line for line in path.read_text().splitlines() if line.startswith("#"))
+    assert "Source" in header and "Published:" in header, path
+    assert "bench here" in header and "±" in header and "seeds" in header, path
+    folder, finished = _planned_run(path)
+    assert not finished and f"/{yaml_model(path)}/" in folder
+
+
+def yaml_model(path):
+    import yaml
+
+    return yaml.safe_load(path.read_text())["model"]
+
+
+def test_a_config_trains_through_the_cli_with_tf1_defaults(tmp_path):
+    """`bench train --config` takes the tutorial's settings; AdamOptimizer brings TF 1's epsilon."""
+    import yaml
+
+    result = bench("train", "--config", CONFIG_FOLDER / "tutorial-fc-mnist.yaml", "--dataset", "Digits", "--epochs", "1",
+                   "--log-dir", tmp_path)
+    assert result.exit_code == 0, result
+    (run,) = (tmp_path / "FullyConnectedAE").iterdir()
+    assert run.name == "Digits_Adam_lr=0.001_exp_lr_l2=1e-05_bs=256_decay_epochs=5_decay_factor=0.96_epsilon=1e-08"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["optimizer_args"] == {"learning_rate": 0.001, "epsilon": 1e-08}
+    assert (config["batch_size"], config["l2_penalty"], config["lr_decay_epochs"]) == (256, 1e-05, 5)

@@ -1,0 +1,152 @@
+"""Each configs/ file trained by bench and, in the same process, by a plain-Keras rebuild of its
+source (benchmarks/sources.py): validation error per epoch, side by side, and their ratio.
+
+    python benchmarks/fidelity.py --data-dir ../shared/data [--epochs 3] [--configs dtb-blog-mnist,tutorial-fc-mnist]
+
+bench trains with its own path (`bench train --config FILE --epochs N`, in
+this process). The rebuild trains with a plain TensorFlow loop written from
+the source: its pixel range, loss, L2 term (λ·½‖W‖² on the source's kernels),
+optimizer, batch size and the source's own learning-rate schedule (the
+tutorials decay by 0.96 every 1,000 steps; bench's configs every 5 epochs),
+denoising noise on [0, 1]; shuffled batches, the same data splits. Both
+errors are the validation `error`, ½·mean((x − x̃)²) with pixels on [-1, 1]
+(UndercompleteCAE's at its 32x32 working size), so a ratio of 1 means bench
+reproduces the source's curve; seeds differ, so expect the seed spread
+around 1, not 1 exactly.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench import tf_runtime  # noqa: E402
+
+tf = tf_runtime.import_tensorflow()
+
+import keras  # noqa: E402
+
+import sources  # noqa: E402
+from bench import experiment, optimizers  # noqa: E402
+from bench.cli import train_config_of  # noqa: E402
+from bench.console import Reporter  # noqa: E402
+from bench.train import run_training  # noqa: E402
+
+SOURCE_DECAY = (1000, 0.96)  # the tutorials' exponential_decay(lr, step, 1000, 0.96, staircase=True)
+
+
+def unit_images(stored, size):
+    """uint8 images as float32 on [0, 1], resized (bilinear) to `size` when the model has one."""
+    images = tf.cast(stored, tf.float32) / 255.0
+    if size is not None and tuple(images.shape[1:3]) != tuple(size):
+        images = tf.image.resize(images, size, method="bilinear")
+    return images
+
+
+def reference_trainer(reference, config, steps_per_epoch):
+    """A compiled training step of the rebuild with the source's loss, L2 term and optimizer."""
+    low, high = reference.pixel_range
+    name, arguments = optimizers.resolve(config.optimizer, config.optimizer_args)  # TF 1 names and defaults
+    if config.lr_decay:
+        arguments["learning_rate"] = keras.optimizers.schedules.ExponentialDecay(
+            arguments["learning_rate"], *SOURCE_DECAY, staircase=True)
+    optimizer = keras.optimizers.get({"class_name": name, "config": arguments})
+    variables = reference.model.trainable_variables
+
+    @tf.function
+    def step(batch, seed):
+        clean = unit_images(batch, reference.model.input_shape[1:3])
+        noisy = clean
+        if config.noise_factor:
+            noise = tf.random.stateless_normal(tf.shape(clean), seed)
+            noisy = tf.clip_by_value(clean + config.noise_factor * noise, 0.0, 1.0)
+        inputs, targets = low + (high - low) * noisy, low + (high - low) * clean
+        with tf.GradientTape() as tape:
+            outputs = reference.model(inputs, training=True)
+            if reference.loss == "sigmoid_cross_entropy":
+                loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=clean, logits=outputs))
+            else:
+                loss = 0.5 * tf.reduce_mean(tf.square(outputs - targets))
+            if config.l2_penalty:
+                loss += config.l2_penalty * tf.add_n([tf.nn.l2_loss(kernel) for kernel in reference.regularized])
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+    return step
+
+
+def reference_error(reference, images):
+    """Validation `error` of the rebuild: ½·mean((x − x̃)²) on [-1, 1]."""
+    low, high = reference.pixel_range
+    total, count = 0.0, 0
+    for batch in tf.data.Dataset.from_tensor_slices(images).batch(1000):
+        clean = unit_images(batch, reference.model.input_shape[1:3])
+        outputs = reference.model(low + (high - low) * clean, training=False)
+        pixels = tf.sigmoid(outputs) if reference.output == "logits" else (outputs - low) / (high - low)
+        total += float(tf.reduce_sum(tf.square(2.0 * pixels - 2.0 * clean)))
+        count += int(tf.size(clean))
+    return 0.5 * total / count
+
+
+def train_reference(config, splits, image_shape, epochs):
+    """The rebuild's validation error after each of `epochs` epochs."""
+    keras.utils.set_random_seed(config.seed + 1)  # not bench's seed: the two draw independently
+    reference = sources.REBUILDS[config.model](tuple(image_shape))
+    train, validation = splits["train"][0], splits["validation"][0]
+    steps = -(-len(train) // config.batch_size)
+    step = reference_trainer(reference, config, steps)
+    errors = []
+    for epoch in range(epochs):
+        batches = (tf.data.Dataset.from_tensor_slices(train).shuffle(len(train), seed=config.seed * 1000 + epoch)
+                   .batch(config.batch_size))
+        for index, batch in enumerate(batches):
+            step(batch, tf.constant([epoch, index], tf.int64))
+        errors.append(reference_error(reference, validation))
+    return errors
+
+
+def compare(config_file, args, report):
+    """Train bench and the rebuild on one config; print their curves and ratios."""
+    config = train_config_of(config_file)[0]
+    with tempfile.TemporaryDirectory() as log_dir:
+        config.epochs, config.data_dir, config.log_dir = args.epochs, args.data_dir, log_dir
+        started = time.perf_counter()
+        results = run_training(config, restart=True, report=report)
+        bench_seconds = time.perf_counter() - started
+    bench_errors = [entry["validation_error"] for entry in results["history"]]
+    dataset_spec = experiment.find_plugins(config.model, config.dataset)[1]
+    dataset, splits = experiment.load_data(dataset_spec, args.data_dir, report)
+    started = time.perf_counter()
+    source_errors = train_reference(config, splits, dataset.image_shape, args.epochs)
+    source_seconds = time.perf_counter() - started
+    print(f"\n{config_file.name}: {config.model} on {config.dataset}, {args.epochs} epochs "
+          f"(bench {bench_seconds:.0f} s, rebuild {source_seconds:.0f} s)\n")
+    print("| epoch | bench | source rebuild | bench / rebuild |")
+    print("|---:|---:|---:|---:|")
+    for epoch, (ours, theirs) in enumerate(zip(bench_errors, source_errors), start=1):
+        print(f"| {epoch} | {ours:.5f} | {theirs:.5f} | {ours / theirs:.3f} |")
+    return config_file.stem, bench_errors[-1], source_errors[-1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--configs", default="", help="comma-separated config names (default: every configs/ file)")
+    args = parser.parse_args()
+    names = args.configs.split(",") if args.configs else sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
+    report = Reporter(interactive=False)
+    finals = [compare(ROOT / "configs" / f"{name}.yaml", args, report) for name in names]
+    print(f"\nafter {args.epochs} epochs: validation error\n")
+    print("| config | bench | source rebuild | bench / rebuild |")
+    print("|---|---:|---:|---:|")
+    for name, ours, theirs in finals:
+        print(f"| {name} | {ours:.5f} | {theirs:.5f} | {ours / theirs:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
