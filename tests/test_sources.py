@@ -155,3 +155,27 @@ def test_a_config_trains_through_the_cli_with_tf1_defaults(tmp_path):
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["optimizer_args"] == {"learning_rate": 0.001, "epsilon": 1e-08}
     assert (config["batch_size"], config["l2_penalty"], config["lr_decay_epochs"]) == (256, 1e-05, 5)
+
+
+@pytest.mark.parametrize("name", ["FullyConnectedAE", "UndercompleteCAE"])
+def test_a_zero_one_model_reports_its_error_on_the_stated_scale(zoo_runs, name):
+    """The run's validation error, recomputed by hand from the best checkpoint: the model
+    works on [0, 1], the reported error is ½·mean((x − x̃)²) on [-1, 1], mse is on [0, 1]."""
+    from bench import checkpoints
+    from bench.console import Reporter
+    from conftest import read_results
+
+    _, runs, _ = zoo_runs
+    model = bench_model(name, (8, 8, 1))
+    assert model.pixel_range == (0.0, 1.0)
+    weights, _ = checkpoints.model_groups(model)
+    checkpoints.load_weights(checkpoints.latest(runs[name] / "best"), weights)
+    images, _ = plugins.find("dataset", "Digits").load()(Path("."), Reporter(interactive=False)).load("validation")
+    unit = tf.cast(images, tf.float32) / 255.0
+    if model.input_size:
+        unit = tf.image.resize(unit, model.input_size, method="bilinear")
+    _, reconstruction = model.get(unit)
+    error = 0.5 * float(tf.reduce_mean(tf.square((2.0 * reconstruction - 1.0) - (2.0 * unit - 1.0))))
+    reported = read_results(runs[name])["best"]["validation"]
+    assert reported["error"] == pytest.approx(error, rel=1e-5)
+    assert reported["mse"] == pytest.approx(error / 2, rel=1e-6)

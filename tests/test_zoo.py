@@ -73,20 +73,21 @@ def test_every_model_can_overfit_a_batch(model):
     net = build(model, **options)
     if net.input_size is not None:
         images = tf.image.resize(images, net.input_size)
+    own = net.own_pixels(images)  # in the model's pixel range
     optimizer = keras.optimizers.Adam(learning_rate)
 
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            _, reconstruction = net.get(images, train_phase=True)
-            loss = net.loss(reconstruction, images) + tf.add_n(list(net.pop_penalties().values()) or [0.0])
+            _, reconstruction = net.get(own, train_phase=True)
+            loss = net.loss(reconstruction, own) + tf.add_n(list(net.pop_penalties().values()) or [0.0])
         gradients = tape.gradient(loss, net.trainable_variables)
         optimizer.apply_gradients(zip(gradients, net.trainable_variables))
 
     def error():
-        _, reconstruction = net.get(images, train_phase=False)
+        _, reconstruction = net.get(own, train_phase=False)
         net.pop_penalties()
-        return float(0.5 * tf.reduce_mean(tf.square(reconstruction - images)))
+        return float(0.5 * tf.reduce_mean(tf.square(net.bench_pixels(reconstruction) - images)))
 
     before = error()
     for _ in range(800):
@@ -163,17 +164,17 @@ def test_model_options_name_the_run_and_are_checked(workspace):
     assert_one_line_error(unknown, "model ConvAE has no option 'filter'", "filters", exit_code=2)
     bad_value = bench("train", "-m", "ConvAE", "-d", "Digits", "--model-args", '{"downsample": "avg"}')
     assert_one_line_error(bad_value, "downsample must be 'pool' or 'stride'", exit_code=1)
-    no_options = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--model-args", '{"loss": "cross_entropy"}')
-    assert_one_line_error(no_options, "it takes no options", exit_code=2)
+    base_options = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--model-args", '{"filters": 8}')
+    assert_one_line_error(base_options, "its options are init, loss, pixel_range", exit_code=2)
     assert not Path("log/SingleLayerCAE").exists()
 
 
 def test_model_args_from_yaml(workspace):
     Path("run.yaml").write_text("model: FullyConnectedAE\ndataset: Digits\nepochs: 1\n"
-                                "model_args:\n  hidden_units: [64, 16]\n  loss: cross_entropy\n")
+                                "model_args:\n  hidden_units: [64, 16]\n  loss: mse\n  pixel_range: [-1, 1]\n")
     result = bench("train", "--config", "run.yaml")
     assert result.exit_code == 0, result
-    run = Path("log/FullyConnectedAE/Digits_Adam_lr=0.001_hidden_units=64-16_loss=cross_entropy")
+    run = Path("log/FullyConnectedAE/Digits_Adam_lr=0.001_hidden_units=64-16_loss=mse_pixel_range=-1-1")
     results = read_results(run)["best"]["validation"]
     assert results["mse"] == pytest.approx(results["error"] / 2)  # the metrics keep their scale
 
