@@ -48,7 +48,7 @@ def unit_images(stored, size):
     return images
 
 
-def reference_trainer(reference, config, steps_per_epoch):
+def reference_trainer(reference, config):
     """A compiled training step of the rebuild with the source's loss, L2 term and optimizer."""
     low, high = reference.pixel_range
     name, arguments = optimizers.resolve(config.optimizer, config.optimizer_args)  # TF 1 names and defaults
@@ -97,8 +97,7 @@ def train_reference(config, splits, image_shape, epochs):
     keras.utils.set_random_seed(config.seed + 1)  # not bench's seed: the two draw independently
     reference = sources.REBUILDS[config.model](tuple(image_shape))
     train, validation = splits["train"][0], splits["validation"][0]
-    steps = -(-len(train) // config.batch_size)
-    step = reference_trainer(reference, config, steps)
+    step = reference_trainer(reference, config)
     errors = []
     for epoch in range(epochs):
         batches = (tf.data.Dataset.from_tensor_slices(train).shuffle(len(train), seed=config.seed * 1000 + epoch)
