@@ -15,7 +15,7 @@ import TensorFlow.
 
 import time
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # What a run's timings (results.json's seconds_to_first_step, its history's
 # elapsed_s) count from: this package's import, the process's first moments.

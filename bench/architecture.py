@@ -20,7 +20,7 @@ def first_kernel(model):
 
 
 def record_layers(model, images, train_phase=False):
-    """{id(layer): (layer, first input, first output)} of one eager `get` call.
+    """{id(layer): (layer, first input, first output)} of one eager pass of the model.
 
     Each leaf layer's `call` is wrapped for the duration of the call (Keras
     layers have no forward hooks); a layer called twice keeps its first call.
@@ -37,8 +37,7 @@ def record_layers(model, images, train_phase=False):
 
         layer.call = recording
     try:
-        model.get(images, train_phase=train_phase)
-        model.pop_penalties()
+        model.forward(images, train_phase=train_phase)
     finally:
         for layer in layers:
             del layer.call

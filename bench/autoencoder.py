@@ -1,7 +1,27 @@
 """The model plugin interface."""
 
+from typing import Any, NamedTuple
+
 import keras
 import tensorflow as tf
+
+RECONSTRUCTION_TERM = "reconstruction"
+
+
+class Forward(NamedTuple):
+    """One pass of a model, as `Autoencoder.forward` returns it to the bench."""
+
+    encoding: Any
+    """The code `get` returned."""
+    reconstruction: Any
+    """The reconstruction, float32, in the model's pixel range."""
+    terms: dict
+    """{name: float32 scalar}: "reconstruction" (the `loss`, when targets were
+    given) and every term `get` added with `add_penalty`/`weight_decay`."""
+
+    def total(self):
+        """The training loss: the sum of the terms."""
+        return tf.add_n(list(self.terms.values()))
 
 
 class Autoencoder(keras.Model):
@@ -32,9 +52,23 @@ class Autoencoder(keras.Model):
                 self.weight_decay(self.encoder.kernel, l2_penalty)
                 return encoding, self.decoder(encoding)
 
-    The bench trains `loss(reconstruction, images) + sum of penalties`, where
-    the penalties are what `get` registered through `weight_decay` and
-    `add_penalty` during that same call.
+    Loss terms: the bench trains `loss(reconstruction, images)` plus every
+    term `get` adds during the same call with `self.add_penalty(name, value)`
+    (like Keras's `add_loss`, but named: each is logged as `<name>_loss`);
+    `self.weight_decay(kernel, l2_penalty)` is its shorthand for DTB's L2
+    term. A `loss` that needs more than the reconstruction (StackedCAE's
+    per-block errors) gets it through its arguments: `get` returns a third
+    value, a dict, and `loss` receives its items as keyword arguments::
+
+        def get(self, images, train_phase=False, l2_penalty=0.0):
+            ...
+            return code, output, {"block_errors": errors}
+
+        def loss(self, predictions, real_values, block_errors):
+            return tf.add_n(block_errors)
+
+    The bench calls a model only through `forward`, which runs `get` and
+    collects all of this.
 
     Model options: the keyword arguments of `__init__` are the options users
     set with `--model-args '{"name": value}'` (JSON, or a mapping in YAML);
@@ -79,9 +113,8 @@ class Autoencoder(keras.Model):
         # keras.Model.__init__ sets `self.loss = None` (for compile()), which
         # would hide this interface's loss method.
         vars(self).pop("loss", None)
-        # Kept out of Keras' attribute tracking: these are per-call tensors.
-        object.__setattr__(self, "_bench_penalties", {})
-        object.__setattr__(self, "_bench_kept", {})
+        # Kept out of Keras' attribute tracking: the terms of the current `forward`.
+        object.__setattr__(self, "_bench_terms", {})
 
     def get(self, images, train_phase=False, l2_penalty=0.0):
         """Encode and reconstruct a batch.
@@ -96,7 +129,9 @@ class Autoencoder(keras.Model):
 
         Returns:
             (encoding, reconstruction): the code, of any shape, and the
-            reconstruction, of exactly the shape of `images`.
+            reconstruction, of exactly the shape of `images`; or
+            (encoding, reconstruction, {name: value}) to hand `loss` more
+            keyword arguments.
         """
         raise NotImplementedError(f"{type(self).__name__}.get() is not implemented")
 
@@ -106,6 +141,8 @@ class Autoencoder(keras.Model):
         Args:
             predictions: the reconstruction returned by `get`, in the pixel range.
             real_values: the images the reconstruction should match, in the pixel range.
+            An override may take more keyword arguments: the items of the dict
+            `get` returned third.
         """
         return tf.reduce_mean(self.pixel_losses(predictions, real_values))
 
@@ -147,30 +184,58 @@ class Autoencoder(keras.Model):
         return (values - low) * (2.0 / (high - low)) - 1.0
 
     def weight_decay(self, kernel, l2_penalty):
-        """Add l2_penalty * ½‖kernel‖² (tf.nn.l2_loss) to the "l2" penalty."""
+        """In `get`: add l2_penalty * ½‖kernel‖² (tf.nn.l2_loss) to the "l2" term."""
         if l2_penalty:
             self.add_penalty("l2", l2_penalty * tf.nn.l2_loss(kernel))
 
     def add_penalty(self, name, value):
-        """Add a scalar term, logged under `name`, to this call's training loss."""
-        terms = self._bench_penalties
+        """In `get`: add a scalar term, logged as `<name>_loss`, to this pass's training
+        loss (terms of the same name add up)."""
+        if name == RECONSTRUCTION_TERM:
+            raise ValueError(f"{RECONSTRUCTION_TERM!r} is the name of the loss term; name your term otherwise")
+        terms = self._bench_terms
         terms[name] = terms[name] + value if name in terms else value
 
     def keep(self, **values):
-        """Keep tensors that `get` computed for `loss` to use (the bench calls
-        `loss` right after `get`, in the same step): e.g. `self.keep(logits=z)`."""
-        self._bench_kept.update(values)
+        """Removed: return a dict third from `get`; `loss` receives its items as keyword arguments."""
+        raise NotImplementedError(_KEEP_REMOVED)
 
     def kept(self, name):
-        """A tensor that this step's `get` kept under `name`."""
-        return self._bench_kept[name]
+        """Removed: see `keep`."""
+        raise NotImplementedError(_KEEP_REMOVED)
 
-    def pop_penalties(self):
-        """The penalties registered since the last call, as {name: scalar}; clears them."""
-        terms = dict(self._bench_penalties)
-        self._bench_penalties.clear()
-        return terms
+    def forward(self, images, train_phase=False, l2_penalty=0.0, targets=None):
+        """The bench's one way into a model: `get`, then the loss terms of that pass.
+
+        Args:
+            images: the input batch in the model's pixel range.
+            train_phase, l2_penalty: passed on to `get`.
+            targets: what the reconstruction should match (in the pixel
+                range); when given, `loss` is computed as the "reconstruction" term.
+
+        Returns:
+            Forward(encoding, reconstruction, terms).
+        """
+        self._bench_terms.clear()
+        try:
+            outputs = self.get(images, train_phase=train_phase, l2_penalty=l2_penalty)
+            added = {name: tf.cast(value, tf.float32) for name, value in self._bench_terms.items()}
+        finally:
+            self._bench_terms.clear()
+        if not isinstance(outputs, (tuple, list)) or len(outputs) not in (2, 3):
+            raise TypeError("get() must return (encoding, reconstruction) or (encoding, reconstruction, "
+                            f"{{name: value}} for loss), got {type(outputs).__name__}")
+        encoding, reconstruction, for_loss = (*outputs, {}) if len(outputs) == 2 else outputs
+        reconstruction = tf.cast(reconstruction, tf.float32)  # losses and metrics in float32 under mixed precision
+        terms = {}
+        if targets is not None:
+            terms[RECONSTRUCTION_TERM] = tf.cast(self.loss(reconstruction, targets, **for_loss), tf.float32)
+        return Forward(encoding, reconstruction, {**terms, **added})
 
     def call(self, images, training=False):
         """Keras' entry point: the reconstruction of `images`."""
-        return self.get(images, train_phase=training)[1]
+        return self.forward(images, train_phase=training).reconstruction
+
+
+_KEEP_REMOVED = ("self.keep()/self.kept() were removed in bench 0.2: return (encoding, reconstruction, "
+                 "{name: value}) from get() and take those names as keyword arguments of loss()")

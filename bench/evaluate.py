@@ -29,14 +29,11 @@ class Evaluator:
         images = pipeline.to_bench_range(stored_images, self.model.input_size)
         if not self.noise_factor:
             return images, images
-        seed = tf.stack([tf.constant(self.NOISE_SEED, tf.int64), tf.cast(batch_index, tf.int64)])
-        return images, pipeline.corrupt(images, self.noise_factor, seed)
+        return images, pipeline.corrupt(images, self.noise_factor, self.NOISE_SEED, batch_index)
 
     def _reconstruction(self, inputs):
         """The model's reconstruction of [-1, 1] inputs, on [-1, 1]."""
-        _, reconstruction = self.model.get(self.model.own_pixels(inputs), train_phase=False, l2_penalty=0.0)
-        self.model.pop_penalties()
-        return self.model.bench_pixels(tf.cast(reconstruction, tf.float32))
+        return self.model.bench_pixels(self.model.forward(self.model.own_pixels(inputs)).reconstruction)
 
     def _batch_squared_error(self, stored_images, batch_index):
         images, inputs = self._inputs(stored_images, batch_index)

@@ -104,10 +104,9 @@ def build_model(model_spec, image_shape, l2_penalty=0.0, model_args=None):
         if type(model).build is not Autoencoder.build:
             model.build((None,) + shape)
         probe = model.own_pixels(probe)
-        _, reconstruction = model.get(probe, train_phase=False, l2_penalty=l2_penalty)
-        model.pop_penalties()
+        reconstruction = model.forward(probe, l2_penalty=l2_penalty).reconstruction
         if tuple(reconstruction.shape) == tuple(probe.shape):
-            float(model.loss(tf.cast(reconstruction, tf.float32), probe))
+            float(model.forward(probe, l2_penalty=l2_penalty, targets=probe).total())
     except Exception as error:  # a plugin may raise anything
         raise PluginError(f"{where} raised {describe_exception(error)}") from error
     if tuple(reconstruction.shape) != tuple(probe.shape):

@@ -66,7 +66,6 @@ class IdxImageInput(CachedFilesMixin, Input):
 
     image_shape = (28, 28, 1)
     num_classes = 10
-    split_sizes = {"train": 55000, "validation": 5000, "test": 10000}
     files = {}
 
     def __init__(self, data_dir, report=None):
@@ -130,7 +129,6 @@ class CifarBinaryInput(CachedFilesMixin, Input):
     num_classes = 10
     class_names = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
-    split_sizes = {"train": 45000, "validation": 5000, "test": 10000}
     archive = ("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530")
     batches_folder = "cifar-10-batches-bin"
     train_files = tuple(f"data_batch_{i}.bin" for i in range(1, 6))

@@ -19,11 +19,10 @@ class Input:
             '''Four random 8x8 images (one line shown by `bench list`).'''
             image_shape = (8, 8, 1)
             num_classes = 2
-            split_sizes = {"train": 2, "validation": 1, "test": 1}
 
             def load(self, split):
                 rng = np.random.default_rng(SPLITS.index(split))
-                n = self.split_sizes[split]
+                n = {"train": 2, "validation": 1, "test": 1}[split]
                 return (rng.integers(0, 256, (n, 8, 8, 1), dtype=np.uint8),
                         rng.integers(0, 2, n))
 
@@ -31,7 +30,6 @@ class Input:
         image_shape: (height, width, channels) of every image.
         num_classes: number of label classes (0 for unlabelled data).
         class_names: optional names of the classes, index = label.
-        split_sizes: nominal number of images in "train", "validation", "test".
         data_dir: the cache folder (a `pathlib.Path`) where downloaded files
             live, as given by `--data-dir` / `BENCH_DATA_DIR`.
         report: a `bench.console.Reporter` for warnings and download progress.
@@ -40,7 +38,6 @@ class Input:
     image_shape: tuple = ()
     num_classes: int = 0
     class_names: tuple = ()
-    split_sizes: dict = {}
 
     def __init__(self, data_dir, report=None):
         """Args:

@@ -7,7 +7,6 @@ DEFINITIONS = {
     "mse": "mean((x − x̃)²) over all pixels, pixels in [0, 1] (= error / 2)",
     "psnr": "10·log10(1 / mse) in dB, from the dataset-wide mse on [0, 1]",
 }
-HIGHER_IS_BETTER = {"error": False, "mse": False, "psnr": True}
 
 
 def from_squared_error(sum_squared_error, n_values):

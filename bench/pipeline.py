@@ -17,13 +17,16 @@ def to_bench_range(images, size=None):
     return images
 
 
-def corrupt(images, noise_factor, seed):
+def corrupt(images, noise_factor, stream, counter):
     """Denoising's input: Gaussian noise added, clipped to [-1, 1].
 
     `noise_factor` is the noise's standard deviation on the [0, 1] pixel scale
-    (the denoising tutorial's convention), so 2·noise_factor on [-1, 1].
-    `seed` is a shape-[2] integer tensor: the same seed gives the same noise.
+    (the denoising tutorial's convention), so 2·noise_factor on [-1, 1]. The
+    noise is stateless: the same (stream, counter) integers give the same
+    noise, so training (stream from the seed and replica, counter the step)
+    and evaluation (a fixed stream, counter the batch) are reproducible.
     """
+    seed = tf.stack([tf.cast(stream, tf.int64), tf.cast(counter, tf.int64)])
     noise = tf.random.stateless_normal(tf.shape(images), seed=seed, dtype=images.dtype)
     return tf.clip_by_value(images + (2.0 * noise_factor) * noise, -1.0, 1.0)
 
@@ -31,11 +34,6 @@ def corrupt(images, noise_factor, seed):
 def in_memory(images):
     """The split's images as one tensor, kept in their stored dtype (uint8: 4x smaller)."""
     return tf.convert_to_tensor(images)
-
-
-def batch_spec(images):
-    """The TensorSpec of a batch of `images` (batch size left open, so one trace serves all)."""
-    return tf.TensorSpec((None,) + tuple(images.shape[1:]), images.dtype)
 
 
 def steps_per_epoch(count, batch_size, replicas=1):

@@ -35,8 +35,7 @@ def encode(model, images, batch_size, max_features=MAX_FEATURES):
     parts = []
     for batch in pipeline.evaluation_batches(images, batch_size):
         inputs = pipeline.to_bench_range(batch, model.input_size)
-        codes, _ = model.get(model.own_pixels(inputs), train_phase=False)
-        model.pop_penalties()
+        codes = model.forward(model.own_pixels(inputs)).encoding
         codes = _pool(tf.cast(codes, tf.float32), max_features)
         parts.append(tf.reshape(codes, (codes.shape[0], -1)).numpy())
     return np.concatenate(parts)

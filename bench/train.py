@@ -173,25 +173,22 @@ class Trainer:
         inputs = images
         if self.config.noise_factor:  # fresh noise every step, reproducible from (seed, replica, step)
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-            step_seed = tf.stack([tf.constant(self.config.seed, tf.int64) + 1_000_003 * tf.cast(replica, tf.int64),
-                                  tf.cast(optimizer.iterations, tf.int64)])
-            inputs = pipeline.corrupt(images, self.config.noise_factor, step_seed)
+            stream = tf.constant(self.config.seed, tf.int64) + 1_000_003 * tf.cast(replica, tf.int64)
+            inputs = pipeline.corrupt(images, self.config.noise_factor, stream, optimizer.iterations)
         variables = model.trainable_variables
         with tf.GradientTape() as tape:
-            _, reconstruction = model.get(model.own_pixels(inputs), train_phase=True, l2_penalty=l2_penalty)
-            reconstruction = tf.cast(reconstruction, tf.float32)  # losses in float32 under mixed precision
-            reconstruction_loss = model.loss(reconstruction, model.own_pixels(images))
-            penalties = {name: tf.cast(value, tf.float32) for name, value in model.pop_penalties().items()}
-            loss = reconstruction_loss + tf.add_n(list(penalties.values())) if penalties else reconstruction_loss
+            result = model.forward(model.own_pixels(inputs), train_phase=True, l2_penalty=l2_penalty,
+                                   targets=model.own_pixels(images))
+            loss = result.total()
             scaled_loss = optimizer.scale_loss(loss * share)
         gradients = tape.gradient(scaled_loss, variables)
-        outputs = {f"{name}_loss": value for name, value in penalties.items()}
+        outputs = {f"{name}_loss": value for name, value in result.terms.items()}
         if self.replicas == 1:  # the summed gradients are only inside the optimizer
             scale = optimizer.dynamic_scale if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else 1.0
             outputs["gradient_norm"] = tf.linalg.global_norm(gradients) / scale
         optimizer.apply_gradients(zip(gradients, variables))
-        error = 0.5 * tf.reduce_mean(tf.square(model.bench_pixels(reconstruction) - images))
-        outputs.update(loss=loss, reconstruction_loss=reconstruction_loss, error=error)
+        error = 0.5 * tf.reduce_mean(tf.square(model.bench_pixels(result.reconstruction) - images))
+        outputs.update(loss=loss, error=error)
         return {name: value * share for name, value in outputs.items()}
 
     def _compile_train_call(self):

@@ -88,8 +88,7 @@ def bare_side(config, dataset, train_images):
     @tf.function
     def step(batch):
         with tf.GradientTape() as tape:
-            _, reconstruction = model.get(batch, train_phase=True)
-            loss = model.loss(reconstruction, batch)
+            loss = model.forward(batch, train_phase=True, targets=batch).total()
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return loss

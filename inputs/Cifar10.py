@@ -6,4 +6,3 @@ class Cifar10(CifarBinaryInput):
 
     folder = "cifar-10"
     mirrors = ("https://www.cs.toronto.edu/~kriz/",)
-    archive = ("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530")

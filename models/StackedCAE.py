@@ -11,8 +11,9 @@ class StackedCAE(Autoencoder):
     kernel under L2), dropout while training, 3x3 VALID convolution back to the
     input depth (tanh). Block k+1 reconstructs block k's output, with the
     gradient stopped in between, so every block learns on its own; the loss is
-    the sum of the blocks' errors ½·mean((input_k − output_k)²). The encoding
-    is the last block's code, the reconstruction the last block's output.
+    the sum of the blocks' errors ½·mean((input_k − output_k)²) (or, with the
+    `loss` option "cross_entropy", of their cross-entropies). The encoding is
+    the last block's code, the reconstruction the last block's output.
     Kernels start from He initialisation (DTB's: factor 2, fan-in, truncated
     normal), biases from zero; pixels in [-1, 1]. No known difference from DTB.
 
@@ -52,11 +53,10 @@ class StackedCAE(Autoencoder):
             code = encoder(padded)
             self.weight_decay(encoder.kernel, l2_penalty)
             output = decoder(dropout(code, training=train_phase))
-            errors.append(0.5 * tf.reduce_mean(tf.square(output - self.block_target(block_input, images))))
+            errors.append(tf.reduce_mean(self.pixel_losses(output, self.block_target(block_input, images))))
             block_input = tf.stop_gradient(output)
-        self.keep(block_errors=errors)
-        return code, output
+        return code, output, {"block_errors": errors}
 
-    def loss(self, predictions, real_values):
-        """The sum of every block's reconstruction error (greedy layer-wise training)."""
-        return tf.add_n(self.kept("block_errors"))
+    def loss(self, predictions, real_values, block_errors):
+        """The sum of every block's reconstruction loss (greedy layer-wise training)."""
+        return tf.add_n(block_errors)

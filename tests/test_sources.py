@@ -84,8 +84,8 @@ def test_same_weights_give_the_same_reconstruction_and_l2(name, shape):
     pairs = list(zip(bench_layers(model, images), reference_layers(reference)))
     for (mine, _), (source, _) in pairs:
         source.set_weights(mine.get_weights())
-    _, reconstruction = model.get(images, train_phase=False, l2_penalty=1.0)
-    l2 = float(model.pop_penalties()["l2"])
+    _, reconstruction, terms = model.forward(images, l2_penalty=1.0)
+    l2 = float(terms["l2"])
     expected = reference.model(images, training=False)
     if reference.output == "logits":
         expected = tf.sigmoid(expected)

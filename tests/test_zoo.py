@@ -20,11 +20,11 @@ COLOUR_32 = '''
         """Smooth random 32x32 colour images, CIFAR-10's shape."""
         image_shape = (32, 32, 3)
         num_classes = 10
-        split_sizes = {"train": 96, "validation": 32, "test": 32}
+        sizes = {"train": 96, "validation": 32, "test": 32}
 
         def load(self, split):
             rng = np.random.default_rng(len(split))
-            n = self.split_sizes[split]
+            n = self.sizes[split]
             coarse = rng.integers(0, 256, (n, 4, 4, 3)).astype(np.uint8)
             return coarse.repeat(8, axis=1).repeat(8, axis=2), rng.integers(0, 10, n)
     '''
@@ -79,14 +79,12 @@ def test_every_model_can_overfit_a_batch(model):
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            _, reconstruction = net.get(own, train_phase=True)
-            loss = net.loss(reconstruction, own) + tf.add_n(list(net.pop_penalties().values()) or [0.0])
+            loss = net.forward(own, train_phase=True, targets=own).total()
         gradients = tape.gradient(loss, net.trainable_variables)
         optimizer.apply_gradients(zip(gradients, net.trainable_variables))
 
     def error():
-        _, reconstruction = net.get(own, train_phase=False)
-        net.pop_penalties()
+        reconstruction = net.forward(own).reconstruction
         return float(0.5 * tf.reduce_mean(tf.square(net.bench_pixels(reconstruction) - images)))
 
     before = error()
@@ -105,14 +103,11 @@ def test_every_model_can_overfit_a_batch(model):
 def test_penalties_are_there_when_enabled_and_zero_when_disabled(model, options, name):
     images = tf.random.uniform((4, 8, 8, 1), -1, 1)
     net = build(model, **options)
-    net.get(images, train_phase=True, l2_penalty=0.0)
-    penalties = net.pop_penalties()
-    assert float(penalties[name]) > 0 and "l2" not in penalties
-    net.get(images, train_phase=True, l2_penalty=1e-3)
-    assert float(net.pop_penalties()["l2"]) > 0
+    terms = net.forward(images, train_phase=True, l2_penalty=0.0).terms
+    assert float(terms[name]) > 0 and "l2" not in terms
+    assert float(net.forward(images, train_phase=True, l2_penalty=1e-3).terms["l2"]) > 0
     off = build(model, **options, **{"beta" if model == "VAE" else "strength": 0.0})
-    off.get(images, train_phase=True)
-    assert float(off.pop_penalties().get(name, 0.0)) == 0.0
+    assert float(off.forward(images, train_phase=True).terms.get(name, 0.0)) == 0.0
 
 
 def test_contractive_penalty_is_the_exact_jacobian_norm():
@@ -205,3 +200,69 @@ def test_vae_logs_its_kl_and_reconstruction_terms(zoo_runs):
     run = zoo_runs[1]["VAE"]
     kl, reconstruction = scalar_values(run / "train", "kl_loss"), scalar_values(run / "train", "reconstruction_loss")
     assert kl and reconstruction and kl[-1][1] > 0 and reconstruction[-1][1] > 0
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_stacked_cae_loss_is_its_blocks_losses_handed_through_get(loss):
+    """One block: the block's input is the image, so its loss is the `loss` option's on the image."""
+    net = build("StackedCAE", blocks=1, dropout=0.0, loss=loss)
+    images = tf.random.uniform((2, 8, 8, 1), -1, 1)
+    result = net.forward(images, targets=images)
+    expected = tf.reduce_mean(net.pixel_losses(result.reconstruction, images))
+    assert float(result.terms["reconstruction"]) == pytest.approx(float(expected), rel=1e-6)
+    assert set(result.terms) == {"reconstruction"}
+
+
+ARGUMENTS_FOR_LOSS = '''
+    import keras
+    import tensorflow as tf
+    from bench import Autoencoder
+
+    class Handed(Autoencoder):
+        """Hands its code to loss through get's third value, and adds a named term."""
+        def __init__(self):
+            super().__init__()
+            self.encoder = keras.layers.Conv2D(4, 3, padding="same", activation="tanh")
+            self.decoder = keras.layers.Conv2D(1, 3, padding="same", activation="tanh")
+
+        def get(self, images, train_phase=False, l2_penalty=0.0):
+            code = self.encoder(images)
+            self.add_penalty("activity", 1e-3 * tf.reduce_mean(tf.square(code)))
+            return code, self.decoder(code), {"code": code}
+
+        def loss(self, predictions, real_values, code):
+            return super().loss(predictions, real_values) + 0.0 * tf.reduce_sum(code)
+    '''
+
+
+def test_a_plugin_hands_loss_its_arguments_and_adds_a_named_term(workspace):
+    write_plugin(workspace / "models", "Handed", ARGUMENTS_FOR_LOSS)
+    result = bench("train", "-m", "Handed", "-d", "Digits", "--epochs", "1")
+    assert result.exit_code == 0, result
+    run = workspace / "log" / "Handed" / "Digits_Adam_lr=0.001"
+    total, reconstruction, activity = (dict(scalar_values(run / "train", tag))
+                                       for tag in ("loss", "reconstruction_loss", "activity_loss"))
+    step = max(total)
+    assert activity[step] > 0
+    assert total[step] == pytest.approx(reconstruction[step] + activity[step], rel=1e-5)
+
+
+def test_a_plugin_using_the_removed_keep_is_told_what_changed(workspace):
+    write_plugin(workspace / "models", "Keeper", '''
+        import keras
+        from bench import Autoencoder
+
+        class Keeper(Autoencoder):
+            """Written for bench 0.1: keeps a tensor for loss."""
+            def __init__(self):
+                super().__init__()
+                self.conv = keras.layers.Conv2D(1, 3, padding="same")
+
+            def get(self, images, train_phase=False, l2_penalty=0.0):
+                self.keep(code=images)
+                return images, self.conv(images)
+        ''')
+    result = bench("train", "-m", "Keeper", "-d", "Digits", "--epochs", "1")
+    assert_one_line_error(result, "model plugin Keeper", "self.keep()/self.kept() were removed",
+                          "keyword arguments of loss()", exit_code=1)
+    assert not (workspace / "log").exists()
