@@ -16,8 +16,7 @@ import tensorflow as tf
 from tensorboard.plugins import projector
 
 from bench import probe
-
-FOLDER = "projector"
+from bench.runs import PROJECTOR
 MAX_FEATURES = 1024
 DEFAULT_LIMIT = 5000
 TENSOR_NAME = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
@@ -41,7 +40,7 @@ def write_projector(run, model, images, labels, class_names, batch_size, limit=D
     """Write the projector files of `run` for the first `limit` images; returns (count, features)."""
     import matplotlib.image
 
-    folder = run.sub(FOLDER)
+    folder = run.sub(PROJECTOR)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     images = images[:limit]

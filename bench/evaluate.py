@@ -3,9 +3,10 @@
 import tensorflow as tf
 from rich.table import Table
 
-from bench import checkpoints, compute, embedding, experiment, fingerprint, metrics, pipeline, plugins, probe
+from bench import (checkpoints, compute, embedding, experiment, fingerprint, metrics, pipeline, plugins, probe,
+                   runs)
 from bench.errors import BenchUsageError
-from bench.runs import BEST, CHECKPOINT_FOLDERS, CHECKPOINTS, RunFolder, measured, provenance
+from bench.runs import BEST, CHECKPOINT_FOLDERS, CHECKPOINTS, PROJECTOR, RunFolder, measured, provenance
 
 
 class Evaluator:
@@ -117,7 +118,7 @@ def embed_run(run_path, split, limit, checkpoint, report, data_dir=None, model_f
         count, features = embedding.write_projector(run, model, images, labels, dataset.class_names,
                                                     config.batch_size, limit)
     report.info(f"wrote the codes of {count:,} {split} images ({features:,} features) from the "
-                f"{provenance(loaded, with_split=False)} to {run.sub(embedding.FOLDER)}; "
+                f"{provenance(loaded, with_split=False)} to {run.sub(PROJECTOR)}; "
                 f"see them with: tensorboard --logdir {config.log_dir}")
 
 
@@ -155,9 +156,10 @@ def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_d
     results = run.read_results()
     noisy = f", noise {noise_factor!r}" if noise_factor else ""
     for split, values in measured_now.items():
-        results.setdefault("evaluations", {})[f"{checkpoint} checkpoint, {split}{noisy}"] = values
+        runs.evaluation(results, f"{checkpoint} checkpoint, {split}{noisy}", values)
     if probed is not None:
-        results["probe"] = dict(probed, **measured(loaded["checkpoint"], loaded["epoch"], loaded["step"], "test"))
+        runs.probe_result(results, dict(probed, **measured(loaded["checkpoint"], loaded["epoch"], loaded["step"],
+                                                           "test")))
     run.write_results(results)
     report.info(f"{run.path}: {provenance(loaded, with_split=False)}")
     report.table(metrics_table({f"{split} ({len(splits[split][0]):,} images)": values

@@ -19,10 +19,7 @@ from bench.autoencoder import Autoencoder
 from bench.checkpoints import SHOWN, signature
 from bench.errors import BenchError
 from bench.plugins import PluginSpec
-from bench.runs import atomic_write_text
-
-FILE = "model.json"
-SOURCE_FOLDER = "model_source"
+from bench.runs import MODEL_FILE, MODEL_SOURCE, atomic_write_text
 
 
 def source_files(model_class):
@@ -47,7 +44,7 @@ def _sha256(path):
 
 def record(run, model_spec, model, weights):
     """Write model.json and model_source/ for a run that starts now."""
-    folder = run.sub(SOURCE_FOLDER)
+    folder = run.sub(MODEL_SOURCE)
     folder.mkdir(exist_ok=True)
     sources = []
     for index, path in enumerate(source_files(type(model))):
@@ -55,11 +52,11 @@ def record(run, model_spec, model, weights):
         copy = folder / (path.name if index == 0 else f"{index}_{path.name}")
         copy.write_bytes(data)
         sources.append({"file": str(path), "sha256": hashlib.sha256(data).hexdigest(),
-                        "copy": f"{SOURCE_FOLDER}/{copy.name}"})
+                        "copy": f"{MODEL_SOURCE}/{copy.name}"})
     shapes = signature(weights)
     document = {"model": model_spec.name, "origin": model_spec.origin, "sources": sources,
                 "parameters": sum(_size(shape) for shape in shapes.values()), "weights": shapes}
-    atomic_write_text(run.sub(FILE), _as_text(document))
+    atomic_write_text(run.sub(MODEL_FILE), _as_text(document))
 
 
 def _as_text(document):
@@ -78,7 +75,7 @@ def _size(shape):
 
 def read(run):
     """The run's model.json as a dict; None for a run recorded before bench kept one."""
-    path = run.sub(FILE)
+    path = run.sub(MODEL_FILE)
     if not path.exists():
         return None
     try:

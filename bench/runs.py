@@ -1,15 +1,29 @@
-"""Run folders: where a run lives, its configuration and its results files.
+"""The run folder's schema: where a run lives, every file in it, and the records
+its results.json holds. Every command names a run's files through these constants.
 
     log/<Model>/<run name>/
-        config.yaml     the whole resolved configuration
-        train/ validation/   TensorBoard events
-        checkpoints/    latest: every model variable, optimizer, step, epoch, best value
-        best/           the best model on validation: every weight, its epoch and step
-        model.json      the model plugin's source hash and weights (bench.fingerprint)
-        model_source/   a copy of the plugin's source files
-        results.json    the results, for `bench compare` (machine-readable)
-        results.txt     the same for people, each metric's scale and provenance stated
-        train.log       what the console showed
+        config.yaml          CONFIG_FILE: the whole resolved configuration
+        events.out.tfevents.*  the run's HParams and final metrics (TensorBoard)
+        train/ validation/   TRAIN_EVENTS, VALIDATION_EVENTS: TensorBoard events
+        checkpoints/         CHECKPOINTS: latest state: every model variable,
+                             optimizer, step, epoch, best value
+        best/                BEST: the best model on validation: every weight,
+                             its epoch and step
+        model.json           MODEL_FILE: the model plugin's source hash and
+                             weights (bench.fingerprint)
+        model_source/        MODEL_SOURCE: a copy of the plugin's source files
+        results.json         RESULTS_JSON: the results, for `bench compare`
+        results.txt          RESULTS_TXT: the same for people, each metric's
+                             scale and provenance stated
+        train.log            LOG_FILE: what the console showed
+        reconstructions.png  RECONSTRUCTIONS_PNG: test images and the best
+                             model's reconstructions
+        filters.png          FILTERS_PNG: the first layer's filters
+        curves.png           CURVES_PNG: train and validation error per epoch
+        projector/           PROJECTOR: the test codes for TensorBoard's projector
+
+results.json holds one object, changed only through the named records below
+(`epoch_done`, `final_metrics`, `evaluation`, `probe_result`, `progress`).
 
 Nothing here imports TensorFlow.
 """
@@ -26,12 +40,20 @@ from bench.config import TrainConfig, read_yaml_mapping, write_yaml
 from bench.errors import BenchError, BenchUsageError
 
 CONFIG_FILE = "config.yaml"
+TRAIN_EVENTS = "train"
+VALIDATION_EVENTS = "validation"
 CHECKPOINTS = "checkpoints"
 BEST = "best"
 CHECKPOINT_FOLDERS = {"best": BEST, "last": CHECKPOINTS}
+MODEL_FILE = "model.json"
+MODEL_SOURCE = "model_source"
 RESULTS_JSON = "results.json"
 RESULTS_TXT = "results.txt"
 LOG_FILE = "train.log"
+RECONSTRUCTIONS_PNG = "reconstructions.png"
+FILTERS_PNG = "filters.png"
+CURVES_PNG = "curves.png"
+PROJECTOR = "projector"
 
 
 def atomic_write_text(path, text):
@@ -108,17 +130,17 @@ class RunFolder:
                 and results.get("epochs_done", 0) >= config.epochs)
 
     def prepare(self, config, restart):
-        """Create (or, with restart, empty) the folder and write config.yaml.
+        """Create (or, with restart, empty) the folder and write config.yaml
+        (`check_can_hold` has said the folder may hold `config`).
 
         Returns:
             True when an earlier run is resumed.
         """
-        self.check_can_hold(config, restart)
         try:
             if restart and self.path.exists():
                 shutil.rmtree(self.path)
             resuming = self.is_run()
-            for sub in ("train", "validation", CHECKPOINTS, BEST):
+            for sub in (TRAIN_EVENTS, VALIDATION_EVENTS, CHECKPOINTS, BEST):
                 self.sub(sub).mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.sub(CONFIG_FILE), write_yaml(config.to_dict()))
         except OSError as error:
@@ -151,6 +173,47 @@ class RunFolder:
         results = dict(results, updated=time.strftime("%Y-%m-%d %H:%M:%S"))
         atomic_write_text(self.sub(RESULTS_JSON), json.dumps(results, indent=2, sort_keys=True) + "\n")
         atomic_write_text(self.sub(RESULTS_TXT), results_text(self.path, results))
+
+
+# -- results.json's records: each a named update of the results dict -------------
+
+def epoch_done(results, entry, best_validation=None):
+    """An epoch has ended: its history entry ({epoch, step, train_error, validation_error,
+    elapsed_s}) replaces any entry of that epoch or later; a new best model's validation
+    metrics replace the best ones."""
+    history = [kept for kept in results.get("history", []) if kept["epoch"] < entry["epoch"]]
+    results["history"] = history + [entry]
+    if best_validation is not None:
+        results["best"] = {"validation": best_validation}
+    return results
+
+
+def final_metrics(results, validation, test):
+    """The best model's validation and test metrics, measured at the end of training."""
+    results["best"] = {"validation": validation, "test": test}
+    return results
+
+
+def progress(results, status, epochs_done, epochs_planned, best_epoch, steps, **facts):
+    """Where training stands ("running", "interrupted", "diverged", "finished"), and facts
+    about it (train_images_per_second, train_step_traces, seconds_to_first_step; None: left as is)."""
+    results.update({key: value for key, value in facts.items() if value is not None})
+    results.update(status=status, epochs_done=epochs_done, epochs_planned=epochs_planned,
+                   best_epoch=best_epoch, steps=steps)
+    results.setdefault("best", {})
+    return results
+
+
+def evaluation(results, key, values):
+    """`bench eval`'s metrics of one checkpoint, split and input, under `key`."""
+    results.setdefault("evaluations", {})[key] = values
+    return results
+
+
+def probe_result(results, record):
+    """The linear probe's accuracies of the codes and the raw pixels."""
+    results["probe"] = record
+    return results
 
 
 def measured(checkpoint, epoch, step, split, noise_factor=0.0):

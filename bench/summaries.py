@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from bench import architecture, pictures
+from bench import architecture, pictures, runs
 
 MAX_FEATURE_MAP_LAYERS = 4
 HPARAMS = ("model", "model_args", "dataset", "optimizer", "learning_rate", "optimizer_args", "lr_decay",
@@ -70,8 +70,8 @@ class RunWriters:
 
     def __init__(self, run):
         self.run_root = tf.summary.create_file_writer(str(run.path))
-        self.train = tf.summary.create_file_writer(str(run.sub("train")))
-        self.validation = tf.summary.create_file_writer(str(run.sub("validation")))
+        self.train = tf.summary.create_file_writer(str(run.sub(runs.TRAIN_EVENTS)))
+        self.validation = tf.summary.create_file_writer(str(run.sub(runs.VALIDATION_EVENTS)))
         self._activation_summaries = None
 
     def scalars(self, writer, step, values):

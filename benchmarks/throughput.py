@@ -139,7 +139,7 @@ def fit_side(config, dataset, train_images):
 def summary_seconds(trainer, repeats=20):
     """Median wall time of one training summary (scalars, activation histograms and
     zero fractions), the work done every --summary-every steps."""
-    outputs = next(trainer.compiled_calls(0, 0))[1]
+    outputs = next(trainer.step.calls(0, 0))[1]
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -1,0 +1,142 @@
+"""The compiled training step: one batch (or --steps-per-call batches) through
+the model, its loss terms, the gradients and the optimizer, on every replica.
+
+Traced once per run (the batch dimension is left open; a test checks the
+count). The epoch's mean training error is summed inside the step, so the
+loop never waits on the device for it.
+"""
+
+import keras
+import tensorflow as tf
+
+from bench import pipeline
+
+
+class TrainStep:
+    """Compiled steps of one run.
+
+    Args:
+        config: the run's TrainConfig (batch_size, seed, noise_factor,
+            l2_penalty, jit, steps_per_call, summary_every).
+        model: the Autoencoder, built under `strategy`.
+        optimizer: its optimizer, built under `strategy`.
+        strategy: the tf.distribute strategy; `config.batch_size` is the global batch.
+        train_images: the training split, in its stored dtype.
+    """
+
+    def __init__(self, config, model, optimizer, strategy, train_images):
+        self.config, self.model, self.optimizer, self.strategy = config, model, optimizer, strategy
+        self.train_images = train_images
+        self.replicas = strategy.num_replicas_in_sync
+        self.steps_per_epoch = pipeline.steps_per_epoch(len(train_images), config.batch_size, self.replicas)
+        with strategy.scope():
+            self.error_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+            self.error_count = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+        self.call = self._compile()
+
+    def traces(self):
+        """How many times the step was traced (1 when nothing recompiled it)."""
+        return self.call.experimental_get_tracing_count()
+
+    def start_epoch(self):
+        """Zero the epoch's training-error sum."""
+        self.error_sum.assign(0.0)
+        self.error_count.assign(0.0)
+
+    def epoch_train_error(self):
+        """The mean training error of the epoch's steps so far (nan before any)."""
+        count = float(self.error_count.numpy())
+        return float(self.error_sum.numpy()) / count if count else float("nan")
+
+    def training_batches(self, epoch, skip):
+        """The rest of `epoch`'s global batches (after `skip`), split across the replicas."""
+        batches = pipeline.training_batches(self.train_images, self.config.batch_size, self.config.seed, epoch,
+                                            skip, self.steps_per_epoch)
+        if self.replicas > 1:
+            options = tf.data.Options()
+            # Every worker holds all the images: each takes its part of every global batch.
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+            batches = self.strategy.experimental_distribute_dataset(batches.with_options(options))
+        return batches
+
+    def calls(self, epoch, skip):
+        """Run the rest of `epoch` in compiled calls; yields (steps, outputs) after each.
+
+        Calls end at every multiple of --summary-every, so the summaries fall on
+        the same steps whatever --steps-per-call is.
+        """
+        batches = self.training_batches(epoch, skip)
+        if self.config.steps_per_call == 1:
+            for batch in batches:
+                yield 1, self.call(batch)
+            return
+        iterator, remaining = iter(batches), self.steps_per_epoch - skip
+        step, every = epoch * self.steps_per_epoch + skip, self.config.summary_every
+        while remaining > 0:
+            steps = min(self.config.steps_per_call, remaining, every - step % every)
+            remaining -= steps
+            step += steps
+            yield steps, self.call(iterator, tf.constant(steps, tf.int32))
+
+    def _replica_step(self, stored_images):
+        """One step on this replica's share of the global batch.
+
+        Every term is weighted by the share (local images / global images), so
+        that the gradients the optimizer sums over replicas, and the outputs
+        summed over replicas, are those of the mean over the global batch.
+        """
+        model, optimizer, config = self.model, self.optimizer, self.config
+        images = pipeline.to_bench_range(stored_images, model.input_size)
+        share = 1.0
+        if self.replicas > 1:
+            local = tf.cast(tf.shape(images)[0], tf.float32)
+            share = local / tf.distribute.get_replica_context().all_reduce("sum", local)
+        inputs = images
+        if config.noise_factor:  # fresh noise every step, reproducible from (seed, replica, step)
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            stream = tf.constant(config.seed, tf.int64) + 1_000_003 * tf.cast(replica, tf.int64)
+            inputs = pipeline.corrupt(images, config.noise_factor, stream, optimizer.iterations)
+        variables = model.trainable_variables
+        with tf.GradientTape() as tape:
+            result = model.forward(model.own_pixels(inputs), train_phase=True, l2_penalty=config.l2_penalty,
+                                   targets=model.own_pixels(images))
+            loss = result.total()
+            scaled_loss = optimizer.scale_loss(loss * share)
+        gradients = tape.gradient(scaled_loss, variables)
+        outputs = {f"{name}_loss": value for name, value in result.terms.items()}
+        if self.replicas == 1:  # the summed gradients are only inside the optimizer
+            scale = optimizer.dynamic_scale if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else 1.0
+            outputs["gradient_norm"] = tf.linalg.global_norm(gradients) / scale
+        optimizer.apply_gradients(zip(gradients, variables))
+        error = 0.5 * tf.reduce_mean(tf.square(model.bench_pixels(result.reconstruction) - images))
+        outputs.update(loss=loss, error=error)
+        return {name: value * share for name, value in outputs.items()}
+
+    def _compile(self):
+        """A compiled function of one step on a batch, or, with --steps-per-call N,
+        of up to N steps from a batch iterator (`steps` of them); it returns the last
+        step's outputs, summed over the replicas."""
+        strategy, error_sum, error_count = self.strategy, self.error_sum, self.error_count
+        replica_step = self._replica_step
+        if self.config.jit:  # XLA compiles the replica's step; strategy.run and the reductions stay outside
+            replica_step = tf.function(lambda images: self._replica_step(images), jit_compile=True)
+
+        def one_step(batch):
+            per_replica = strategy.run(replica_step, args=(batch,))
+            outputs = {name: strategy.reduce("sum", value, axis=None) for name, value in per_replica.items()}
+            error_sum.assign_add(outputs["error"])
+            error_count.assign_add(1.0)
+            return outputs
+
+        if self.config.steps_per_call == 1:
+            # one step: the batch is an argument, as in a hand-written loop
+            return tf.function(one_step, input_signature=[self.training_batches(0, 0).element_spec])
+
+        @tf.function
+        def several_steps(iterator, steps):
+            outputs = one_step(next(iterator))
+            for _ in tf.range(steps - 1):
+                outputs = one_step(next(iterator))
+            return outputs
+
+        return several_steps
