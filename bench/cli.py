@@ -5,24 +5,16 @@ TensorFlow is imported only inside the commands that train or evaluate, so
 """
 
 import json
-import os
 import sys
 import traceback
-from pathlib import Path
 
 import click
 
 from bench import tf_runtime
-from bench.config import PRECISIONS, STRATEGIES
 from bench.errors import BenchError, BenchUsageError, describe_exception
+from bench.options import OPTIONS, REQUIRED, default_data_dir
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def default_data_dir():
-    """The per-user dataset cache: $XDG_CACHE_HOME/bench, or ~/.cache/bench."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return str(Path(base) / "bench")
 
 
 def _fail(message, exit_code):
@@ -160,58 +152,42 @@ def _options(*flags, **settings):
     return click.option(*flags, name, envvar=f"BENCH_{name.upper()}", show_envvar=False, **settings)
 
 
+def _click_settings(option):
+    """click.option's settings for one bench.options.Option."""
+    settings = {"help": option.help}
+    if option.default is REQUIRED:
+        settings["required"] = True
+    elif option.kind == "flag":
+        settings["is_flag"] = True
+    else:
+        settings["default"] = option.cli_default if option.cli_default is not None else option.default
+        if option.kind == "json":
+            settings["type"], settings["default"] = JsonObject(), json.dumps(option.default)
+        elif isinstance(option.kind, tuple):
+            settings["type"] = click.Choice(option.kind)
+        elif option.default is not None:
+            settings["type"] = type(option.default)
+    if option.cli_default is default_data_dir:
+        settings["show_default"] = "~/.cache/bench"
+    return settings
+
+
+def training_options(command):
+    """Add every training option of bench.options.OPTIONS to a click command, in table order."""
+    for option in reversed(OPTIONS):
+        command = _options(option.flag, *option.aliases, name=option.name, **_click_settings(option))(command)
+    return command
+
+
 @cli.command(context_settings={"show_default": True})
 @click.option("--config", type=click.Path(dir_okay=False), is_eager=True, expose_value=False,
               callback=_load_config_file, envvar="BENCH_CONFIG",
               help="A YAML file of option: value; the command line and BENCH_* variables win.")
-@_options("--model", "-m", name="model", required=True, help="Model plugin name (bench list models).")
-@_options("--dataset", "-d", name="dataset", required=True, help="Dataset plugin name (bench list datasets).")
-@_options("--model-args", "--model_args", name="model_args", type=JsonObject(), default="{}",
-          help='The model\'s options as JSON, e.g. \'{"filters": [32, 16, 8]}\' (see its docstring).')
-@_options("--noise-factor", "--noise_factor", name="noise_factor", type=float, default=0.0,
-          help="Denoising: train on inputs with Gaussian noise of this std (on [0, 1] pixels), "
-               "scored against the clean images.")
-@_options("--epochs", name="epochs", type=int, default=150, help="Epochs to train in all; more continues a run.")
-@_options("--batch-size", "--batch_size", name="batch_size", type=int, default=128, help="Images per step.")
-@_options("--optimizer", name="optimizer", default="Adam",
-          help="Any Keras optimizer (Adam, SGD, RMSprop, ...) or DTB's TF1 name (AdamOptimizer, MomentumOptimizer), "
-               "with TF1's defaults (AdamOptimizer: epsilon 1e-8).")
-@_options("--optimizer-args", "--optimizer_args", name="optimizer_args", type=JsonObject(), default="{}",
-          help='The optimizer\'s arguments as JSON, e.g. \'{"learning_rate": 1e-5}\'.')
-@_options("--lr-decay", "--lr_decay", name="lr_decay", is_flag=True,
-          help="DTB's staircase exponential learning-rate decay.")
-@_options("--lr-decay-epochs", "--lr_decay_epochs", name="lr_decay_epochs", type=int, default=25,
-          help="Epochs between two decays.")
-@_options("--lr-decay-factor", "--lr_decay_factor", name="lr_decay_factor", type=float, default=0.1,
-          help="Learning-rate multiplier at each decay.")
-@_options("--l2-penalty", "--l2_penalty", name="l2_penalty", type=float, default=0.0,
-          help="DTB's weight decay: l2_penalty · ½‖W‖² for each kernel the model regularizes.")
-@_options("--seed", name="seed", type=int, default=0, help="Seed of weights, shuffling and noise.")
-@_options("--device", "--train-device", "--train_device", name="device", default=None,
-          help="Where to train, e.g. /cpu:0 or /gpu:1 (default: TensorFlow's choice).")
-@_options("--comment", name="comment", default="", help="Appended to the run's folder name.")
-@_options("--summary-every", "--summary_every", name="summary_every", type=int, default=100,
-          help="Steps between TensorBoard summaries of the training (scalars, activations).")
-@_options("--strategy", name="strategy", type=click.Choice(STRATEGIES),
-          default="default", show_default=True,
-          help="tf.distribute: one device; mirrored over the local GPUs (or --devices); multi-worker over "
-               "the hosts in TF_CONFIG. --batch-size is the global batch, split across the replicas.")
-@_options("--devices", name="devices", default=None,
-          help="With --strategy mirrored: the devices, e.g. /gpu:0,/gpu:1 (/cpu:0,/cpu:1 splits the CPU).")
-@_options("--precision", name="precision", type=click.Choice(PRECISIONS),
-          default="float32", show_default=True,
-          help="Compute in 16 bits with float32 weights (Keras mixed precision); part of the run's name.")
-@_options("--jit", name="jit", is_flag=True, help="Compile the training step with XLA.")
-@_options("--steps-per-call", "--steps_per_call", name="steps_per_call", type=int, default=8, show_default=True,
-          help="Training steps per compiled call (fewer Python round trips; summaries and Ctrl-C "
-               "are seen between calls).")
+@training_options
 @_options("--repeats", name="repeats", type=click.IntRange(min=1), default=1,
           help="Train N runs of this configuration, seeds S..S+N-1 (S: --seed), one after the other; "
                "then compare them (mean ± std).")
 @_options("--restart", name="restart", is_flag=True, help="Delete the run's folder and start over.")
-@_options("--log-dir", "--log_dir", name="log_dir", default="log", help="Root folder of the runs.")
-@_options("--data-dir", "--data_dir", name="data_dir", default=default_data_dir,
-          show_default="~/.cache/bench", help="Dataset cache (BENCH_DATA_DIR).")
 @verbose_option
 def train(restart, repeats, **options):
     """Train a model on a dataset, resuming its run if it exists.

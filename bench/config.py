@@ -3,66 +3,37 @@
 import dataclasses
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import yaml
 
 from bench.errors import BenchUsageError
+from bench.options import (BY_NAME, NAME_ABBREVIATIONS, NAMED_APART, OPTIONS, PRECISIONS, REQUIRED, RESUMABLE_KEYS,
+                           STRATEGIES)
 
-# Keys that may change between invocations of the same run: more --epochs
-# continues training; where the data, logs or computation live is not part of
-# what the run is.
-RESUMABLE_KEYS = ("epochs", "device", "data_dir", "log_dir", "summary_every", "strategy", "devices", "jit",
-                  "steps_per_call")
-# Identity keys that run_name spells in its own way; every other identity key that
-# differs from its default is appended as _<name>=<value> (abbreviated here).
-NAMED_APART = ("model", "dataset", "model_args", "noise_factor", "optimizer", "optimizer_args", "lr_decay",
-                     "l2_penalty", "precision", "comment")
-NAME_ABBREVIATIONS = {"batch_size": "bs", "lr_decay_epochs": "decay_epochs", "lr_decay_factor": "decay_factor"}
 MAX_NAME_BYTES = 200  # below the 255 bytes a folder name may have
-STRATEGIES = ("default", "mirrored", "multi-worker")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (what `config.yaml` holds)."""
+def _field(option):
+    if option.default is REQUIRED:
+        return option.name, str
+    if isinstance(option.default, dict):
+        return option.name, dict, field(default_factory=dict)
+    kind = type(option.default) if option.default is not None else str | None
+    return option.name, kind, field(default=option.default)
 
-    model: str
-    dataset: str
-    model_args: dict = field(default_factory=dict)
-    noise_factor: float = 0.0
-    epochs: int = 150
-    batch_size: int = 128
-    optimizer: str = "Adam"
-    optimizer_args: dict = field(default_factory=dict)
-    lr_decay: bool = False
-    lr_decay_epochs: int = 25
-    lr_decay_factor: float = 0.1
-    l2_penalty: float = 0.0
-    seed: int = 0
-    comment: str = ""
-    summary_every: int = 100
-    device: str | None = None
-    data_dir: str = ""
-    log_dir: str = "log"
-    strategy: str = "default"
-    devices: str | None = None
-    precision: str = "float32"
-    jit: bool = False
-    steps_per_call: int = 8
+
+class _TrainConfigMethods:
+    """TrainConfig's methods; its fields come from bench.options.OPTIONS."""
 
     def check(self):
         """Raise BenchUsageError for impossible values."""
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr_decay_epochs": self.lr_decay_epochs,
-                    "summary_every": self.summary_every, "steps_per_call": self.steps_per_call}
-        for key, value in positive.items():
-            if value <= 0:
-                raise BenchUsageError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")
-        if not math.isfinite(self.noise_factor) or self.noise_factor < 0:
-            raise BenchUsageError(f"--noise-factor must be zero or positive, got {self.noise_factor}")
-        if not math.isfinite(self.l2_penalty) or self.l2_penalty < 0:
-            raise BenchUsageError(f"--l2-penalty must be zero or positive, got {self.l2_penalty}")
+        for option in OPTIONS:
+            value = getattr(self, option.name)
+            if option.check == "positive" and value <= 0:
+                raise BenchUsageError(f"{option.flag} must be a positive integer, got {value}")
+            if option.check == "non-negative" and (not math.isfinite(value) or value < 0):
+                raise BenchUsageError(f"{option.flag} must be zero or positive, got {value}")
         if not (0 < self.lr_decay_factor <= 1):
             raise BenchUsageError(f"--lr-decay-factor must be in (0, 1], got {self.lr_decay_factor}")
         for key, value, choices in (("strategy", self.strategy, STRATEGIES),
@@ -105,10 +76,9 @@ class TrainConfig:
             parts.append(f"noise={self.noise_factor!r}")
         if self.precision != "float32":
             parts.append(self.precision)
-        defaults = {f.name: f.default for f in dataclasses.fields(self)}
         for key in self.identity_keys():
             value = getattr(self, key)
-            if key not in NAMED_APART and key not in leave_out and value != defaults[key]:
+            if key not in NAMED_APART and key not in leave_out and value != BY_NAME[key].default:
                 parts.append(f"{NAME_ABBREVIATIONS.get(key, key)}={name_part(value)}")
         parts += [f"{key}={name_part(value)}" for key, value in sorted(self.optimizer_args.items())
                   if key != "learning_rate"]
@@ -136,6 +106,14 @@ class TrainConfig:
         """A TrainConfig from config.yaml's dict; unknown keys are ignored."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+
+TrainConfig = dataclasses.make_dataclass(
+    "TrainConfig", [_field(option) for option in OPTIONS], bases=(_TrainConfigMethods,))
+TrainConfig.__module__ = __name__
+TrainConfig.__doc__ = """Everything that defines a training run (what `config.yaml` holds): a field
+per option of bench.options.OPTIONS, with its default."""
 
 
 def name_part(value):

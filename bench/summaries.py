@@ -17,11 +17,9 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 from bench import architecture, pictures, runs
+from bench.options import HPARAMS
 
 MAX_FEATURE_MAP_LAYERS = 4
-HPARAMS = ("model", "model_args", "dataset", "optimizer", "learning_rate", "optimizer_args", "lr_decay",
-           "lr_decay_epochs", "lr_decay_factor", "l2_penalty", "noise_factor", "batch_size", "epochs", "seed",
-           "precision")
 FINAL_METRICS = ("best_validation_error", "test_error", "test_mse", "test_psnr")
 
 

@@ -106,3 +106,25 @@ def test_tensorflow_chatter_is_silenced_unless_verbose(workspace):
     _, stderr = quiet.communicate(timeout=300)
     assert quiet.returncode == 0, stderr
     assert "cuda" not in stderr.lower() and "oneDNN" not in stderr and "I0000" not in stderr, stderr
+
+
+def test_every_training_option_comes_from_the_one_table(workspace, monkeypatch):
+    """The CLI's flags and defaults, the config's fields and the resumable keys are the table's."""
+    import dataclasses
+    import os
+
+    from bench.cli import train, train_config_of
+    from bench.config import TrainConfig
+    from bench.options import OPTIONS, RESUMABLE_KEYS, default_data_dir
+
+    for name in [name for name in os.environ if name.startswith("BENCH_")]:
+        monkeypatch.delenv(name)
+    assert [field.name for field in dataclasses.fields(TrainConfig)] == [option.name for option in OPTIONS]
+    flags = {flag for param in train.params for flag in param.opts}
+    for option in OPTIONS:
+        assert {option.flag, *option.aliases} <= flags, option.name
+    (workspace / "run.yaml").write_text("model: SingleLayerCAE\ndataset: Digits\n")
+    parsed, restart = train_config_of(workspace / "run.yaml")
+    assert parsed == TrainConfig(model="SingleLayerCAE", dataset="Digits", data_dir=default_data_dir())
+    assert restart is False
+    assert set(TrainConfig.identity_keys()) == {option.name for option in OPTIONS} - set(RESUMABLE_KEYS)

@@ -1,0 +1,113 @@
+"""The training options, each defined once: `bench train`'s flags, the TrainConfig
+fields (config.yaml's keys), which options a run may change when it resumes,
+how the run's folder name spells them, and which are logged as HParams are
+all generated from OPTIONS.
+
+Adding an option is one `Option(...)` line here plus the code that uses it.
+Nothing here imports TensorFlow.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+STRATEGIES = ("default", "mirrored", "multi-worker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+REQUIRED = object()  # the default of an option that has none
+
+
+def default_data_dir():
+    """The per-user dataset cache: $XDG_CACHE_HOME/bench, or ~/.cache/bench."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return str(Path(base) / "bench")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One training option.
+
+    Attributes:
+        name: the TrainConfig field and config.yaml key (`--name-with-dashes` on the command line).
+        default: its value when not given (REQUIRED: it must be given).
+        help: the one-line help of `bench train --help`.
+        aliases: more spellings: short flags and DTB's underscore names.
+        kind: the click type ("json" for a JSON object, "flag" for a boolean
+            flag, a tuple for a choice); None: the default's type.
+        resumable: a resumed run may change it (where the run computes, not what it is).
+        hparam: logged in TensorBoard's HParams.
+        in_name: how the run's folder name spells it when it differs from its
+            default: None for `<name>=<value>`, a short name for
+            `<short>=<value>`, "apart" when `TrainConfig.run_name` spells it itself.
+        check: "positive" (an integer > 0) or "non-negative" (a finite number
+            ≥ 0); what else is impossible is in `TrainConfig.check`.
+        cli_default: the command line's default when it differs from the
+            config's (a callable is called when the help or a run needs it).
+    """
+
+    name: str
+    default: object
+    help: str
+    aliases: tuple = ()
+    kind: object = None
+    resumable: bool = False
+    hparam: bool = False
+    in_name: str | None = None
+    check: str | None = None
+    cli_default: object = None
+
+    @property
+    def flag(self):
+        """The option's main flag, e.g. --batch-size."""
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS = (
+    Option("model", REQUIRED, "Model plugin name (bench list models).", ("-m",), hparam=True, in_name="apart"),
+    Option("dataset", REQUIRED, "Dataset plugin name (bench list datasets).", ("-d",), hparam=True,
+           in_name="apart"),
+    Option("model_args", {}, "The model's options as JSON, e.g. '{\"filters\": [32, 16, 8]}' (see its docstring).",
+           ("--model_args",), kind="json", hparam=True, in_name="apart"),
+    Option("noise_factor", 0.0, "Denoising: train on inputs with Gaussian noise of this std (on [0, 1] pixels), "
+           "scored against the clean images.", ("--noise_factor",), hparam=True, in_name="apart",
+           check="non-negative"),
+    Option("epochs", 150, "Epochs to train in all; more continues a run.", resumable=True, hparam=True,
+           check="positive"),
+    Option("batch_size", 128, "Images per step.", ("--batch_size",), hparam=True, in_name="bs", check="positive"),
+    Option("optimizer", "Adam", "Any Keras optimizer (Adam, SGD, RMSprop, ...) or DTB's TF1 name (AdamOptimizer, "
+           "MomentumOptimizer), with TF1's defaults (AdamOptimizer: epsilon 1e-8).", hparam=True, in_name="apart"),
+    Option("optimizer_args", {}, "The optimizer's arguments as JSON, e.g. '{\"learning_rate\": 1e-5}'.",
+           ("--optimizer_args",), kind="json", hparam=True, in_name="apart"),
+    Option("lr_decay", False, "DTB's staircase exponential learning-rate decay.", ("--lr_decay",), kind="flag",
+           hparam=True, in_name="apart"),
+    Option("lr_decay_epochs", 25, "Epochs between two decays.", ("--lr_decay_epochs",), hparam=True,
+           in_name="decay_epochs", check="positive"),
+    Option("lr_decay_factor", 0.1, "Learning-rate multiplier at each decay.", ("--lr_decay_factor",), hparam=True,
+           in_name="decay_factor"),
+    Option("l2_penalty", 0.0, "DTB's weight decay: l2_penalty · ½‖W‖² for each kernel the model regularizes.",
+           ("--l2_penalty",), hparam=True, in_name="apart", check="non-negative"),
+    Option("seed", 0, "Seed of weights, shuffling and noise.", hparam=True),
+    Option("comment", "", "Appended to the run's folder name.", in_name="apart"),
+    Option("summary_every", 100, "Steps between TensorBoard summaries of the training (scalars, activations).",
+           ("--summary_every",), resumable=True, check="positive"),
+    Option("device", None, "Where to train, e.g. /cpu:0 or /gpu:1 (default: TensorFlow's choice).",
+           ("--train-device", "--train_device"), resumable=True),
+    Option("data_dir", "", "Dataset cache (BENCH_DATA_DIR).", ("--data_dir",), resumable=True,
+           cli_default=default_data_dir),
+    Option("log_dir", "log", "Root folder of the runs.", ("--log_dir",), resumable=True),
+    Option("strategy", "default", "tf.distribute: one device; mirrored over the local GPUs (or --devices); "
+           "multi-worker over the hosts in TF_CONFIG. --batch-size is the global batch, split across the replicas.",
+           kind=STRATEGIES, resumable=True),
+    Option("devices", None, "With --strategy mirrored: the devices, e.g. /gpu:0,/gpu:1 (/cpu:0,/cpu:1 splits the "
+           "CPU).", resumable=True),
+    Option("precision", "float32", "Compute in 16 bits with float32 weights (Keras mixed precision); part of the "
+           "run's name.", kind=PRECISIONS, hparam=True, in_name="apart"),
+    Option("jit", False, "Compile the training step with XLA.", kind="flag", resumable=True),
+    Option("steps_per_call", 8, "Training steps per compiled call (fewer Python round trips; summaries and Ctrl-C "
+           "are seen between calls).", ("--steps_per_call",), resumable=True, check="positive"),
+)
+BY_NAME = {option.name: option for option in OPTIONS}
+RESUMABLE_KEYS = tuple(option.name for option in OPTIONS if option.resumable)
+NAMED_APART = tuple(option.name for option in OPTIONS if option.in_name == "apart")
+NAME_ABBREVIATIONS = {option.name: option.in_name for option in OPTIONS if option.in_name not in (None, "apart")}
+# learning_rate is logged apart from optimizer_args, where it lives, so HParams can sort by it.
+HPARAMS = tuple(option.name for option in OPTIONS if option.hparam) + ("learning_rate",)
