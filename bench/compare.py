@@ -1,5 +1,5 @@
-"""`bench compare`: the runs under a log folder, one row each, or one row per
-configuration with its spread over seeds (no TensorFlow).
+"""Comparing runs (behind `bench compare`): the runs under a log folder, one row
+each, or one row per configuration with its spread over seeds (no TensorFlow).
 
 Grouped rows give each metric's mean, sample standard deviation and 95%
 confidence interval of the mean (Student's t, n − 1 degrees of freedom); two
@@ -21,7 +21,9 @@ from bench import metrics
 from bench.config import TrainConfig, name_part, read_yaml_mapping
 from bench.console import make_console
 from bench.errors import BenchError, BenchUsageError
-from bench.runs import CONFIG_FILE, find_runs, stale_reason
+from bench.runs import CONFIG_FILE, RESULTS_JSON, find_runs, stale_reason
+
+DAMAGED = f"{RESULTS_JSON} damaged"
 
 # column key: heading
 CONFIG_COLUMNS = {"model": "model", "dataset": "dataset", "optimizer": "optimizer", "lr": "lr", "l2": "l2",
@@ -84,7 +86,7 @@ def run_row(run):
     try:
         results, status = run.read_results(), None
     except BenchError:
-        results, status = {}, "results.json damaged"
+        results, status = {}, DAMAGED
     best = results.get("best", {})
     validation, test = best.get("validation", {}), best.get("test", {})
     probe = results.get("probe") or {}
@@ -467,8 +469,8 @@ def show(rows, title, output_format="table", group=None, plot=None, sort_key="va
     if plot:
         plot_rows(rows, plot, grouped)
     for row in rows:
-        if row.get("status") == "results.json damaged":
-            print(f"warning: {row['path']}/results.json is damaged: its numbers are left out", file=sys.stderr)
+        if row.get("status") == DAMAGED:
+            print(f"warning: {row['path']}/{RESULTS_JSON} is damaged: its numbers are left out", file=sys.stderr)
     if output_format == "table":
         make_console().print(render_table(rows, title, grouped))
         print(LEGEND + (" " + GROUP_LEGEND if grouped else ""))

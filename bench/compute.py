@@ -1,10 +1,11 @@
-"""How a run computes: its tf.distribute strategy, its numeric precision, XLA.
+"""How a run computes: its device, its tf.distribute strategy, its numeric precision, XLA.
 
 None of this is part of what a run *is* except the precision (it changes the
 numbers): a run may resume on another strategy or number of replicas, since
 checkpoints hold one copy of each variable whatever the replica count.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -13,7 +14,6 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from bench import experiment
 from bench.errors import BenchUsageError
 
 _CPU_DEVICE = re.compile(r"^/?(?:job:localhost/replica:0/task:0/)?(?:device:)?cpu:(\d+)$", re.IGNORECASE)
@@ -76,7 +76,7 @@ def make_strategy(name, devices=None):
     if name == "mirrored":
         if devices:
             _split_cpu(devices)
-            devices = [experiment.device_name(device) for device in devices]
+            devices = [device_name(device) for device in devices]
         return tf.distribute.MirroredStrategy(devices)
     if name == "multi-worker":
         _check_tf_config()
@@ -113,3 +113,27 @@ def loss_scaled(optimizer, precision):
     if precision == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+def device_name(device):
+    """The full name of a logical device given as "/cpu:0", "gpu:1", "/device:GPU:1"...
+
+    Raises:
+        BenchUsageError: this machine has no such device.
+    """
+    known = [d.name for d in tf.config.list_logical_devices()]
+    wanted = device.lower().replace("/device:", "/").lstrip("/")
+    matches = [name for name in known if name.lower().replace("/device:", "/").lstrip("/").endswith(wanted)]
+    if not matches:
+        raise BenchUsageError(f"unknown device '{device}'; this machine has {', '.join(known)}")
+    return matches[0]
+
+
+@contextlib.contextmanager
+def device_scope(device):
+    """Place everything on `device` ("/cpu:0", "/gpu:1", ...), or let TensorFlow choose."""
+    if not device:
+        yield
+        return
+    with tf.device(device_name(device)):
+        yield

@@ -1,4 +1,4 @@
-"""`bench sweep`: a grid of ordinary `bench train` runs, each in its own process.
+"""Sweeps (behind `bench sweep`): a grid of ordinary `bench train` runs, each in its own process.
 
 The grid comes from the command line (comma-separated values: `--dataset
 MNIST,Cifar10 --l2-penalty 0,1e-9`) or from a YAML file whose list values are
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from bench.errors import BenchUsageError
+from bench import tf_runtime
+from bench.errors import BenchError, BenchUsageError
 
 POLL_S = 0.2
 
@@ -190,3 +191,26 @@ def _finish(job, number, total, report):
         report.warning(f"[{number}/{total}] FAILED (exit {code}) after {seconds:.0f} s: {job['label']}: "
                        f"{reason}")
     return error
+
+
+def sweep_and_show(axes, jobs, repeats, plan_of, echo=False):
+    """Train the grid's runs, then show them (grouped over seeds where there are repeats).
+
+    Args:
+        plan_of: {point's YAML file → (its run folder, whether it is finished)}, as `run_sweep` takes.
+    """
+    from bench import compare
+    from bench.console import Reporter
+    from bench.runs import RunFolder
+
+    axes = with_repeats(axes, repeats)
+    if "repeats" in axes:
+        raise BenchUsageError("--repeats is an option of the sweep, not an axis")
+    tf_runtime.import_tensorflow()
+    folders, failures, total = run_sweep(axes, jobs, Reporter(interactive=False), plan_of, echo)
+    rows = [row for row in (compare.run_row(RunFolder(folder)) for folder in folders) if row]
+    if rows:
+        compare.show(rows, f"the {len(rows)} run(s) of the sweep")
+    if failures:
+        raise BenchError(f"{len(failures)} of {total} run(s) failed ({', '.join(label for label, _ in failures)}); "
+                         "their errors are above; fix them and run the same command again")

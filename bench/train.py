@@ -1,10 +1,11 @@
-"""`bench train`: the training loop, its checkpoints, and how it stops.
+"""The training loop behind `bench train`: a run prepared, its state restored, its
+epochs trained, its checkpoints kept, and how it stops.
 
-One compiled step per batch (traced once: the batch dimension is left
-unknown), validation after every epoch, the latest state saved after every
-epoch (so a killed process loses at most the epoch in progress), the best
-model on validation kept apart, and its validation and test metrics written
-to results.txt at the end.
+Validation after every epoch, the latest state saved after every epoch (so a
+killed process loses at most the epoch in progress), the best model on
+validation kept apart, and its validation and test metrics written to
+results.txt at the end. The compiled step is bench.step's; the pictures and
+the projector at the end are bench.ending's.
 """
 
 import math
@@ -16,7 +17,7 @@ import keras
 import tensorflow as tf
 
 import bench
-from bench import checkpoints, compute, ending, experiment, fingerprint, optimizers, pipeline, runs, summaries
+from bench import checkpoints, compute, ending, fingerprint, loading, optimizers, pipeline, runs, summaries
 from bench.errors import BenchUsageError, TrainingStopped
 from bench.evaluate import Evaluator
 from bench.runs import BEST, CHECKPOINTS, CONFIG_FILE, LOG_FILE, RunFolder, measured
@@ -32,7 +33,7 @@ def run_training(config, restart, report):
     config.check()
     strategy = compute.make_strategy(config.strategy, config.devices)  # before TensorFlow runs anything
     compute.set_precision(config.precision)
-    config, model_spec, dataset_spec = experiment.resolve_config(config)
+    config, model_spec, dataset_spec = loading.resolve_config(config)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size < replicas:
         raise BenchUsageError(f"--batch-size {config.batch_size} is smaller than the {replicas} replicas; "
@@ -42,10 +43,10 @@ def run_training(config, restart, report):
     if chief:
         run.check_can_hold(config, restart)
     keras.utils.set_random_seed(config.seed)
-    with experiment.device_scope(config.device):
-        dataset, splits = experiment.load_data(dataset_spec, config.data_dir, report)
+    with compute.device_scope(config.device):
+        dataset, splits = loading.load_data(dataset_spec, config.data_dir, report)
         with strategy.scope():  # the variables are made once per replica; what follows runs without the scope
-            model = experiment.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
+            model = loading.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
         if not chief:  # writes where nobody reads; resumes from the chief's checkpoints
             return _train_as_worker(config, run, dataset, splits, model, report, strategy)
         trainer = Trainer(config, run, dataset, splits, model, report, strategy)

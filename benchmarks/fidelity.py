@@ -34,8 +34,8 @@ tf = tf_runtime.import_tensorflow()
 import keras  # noqa: E402
 
 import sources  # noqa: E402
-from bench import experiment, optimizers  # noqa: E402
-from bench.cli import train_config_of  # noqa: E402
+from bench import loading, optimizers  # noqa: E402
+from bench.commands.train import train_config_of  # noqa: E402
 from bench.console import Reporter  # noqa: E402
 from bench.train import run_training  # noqa: E402
 
@@ -118,8 +118,8 @@ def train_both(config_file, seed, args, report):
         started = time.perf_counter()
         results = run_training(config, restart=True, report=report)
         bench_seconds = time.perf_counter() - started
-    dataset_spec = experiment.find_plugins(config.model, config.dataset)[1]
-    dataset, splits = experiment.load_data(dataset_spec, args.data_dir, report)
+    dataset_spec = loading.find_plugins(config.model, config.dataset)[1]
+    dataset, splits = loading.load_data(dataset_spec, args.data_dir, report)
     started = time.perf_counter()
     source_errors = train_reference(config, splits, dataset.image_shape, args.epochs)
     source_seconds = time.perf_counter() - started

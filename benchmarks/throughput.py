@@ -42,7 +42,7 @@ tf = tf_runtime.import_tensorflow()
 
 import keras
 
-from bench import compute, experiment, optimizers
+from bench import compute, loading, optimizers
 from bench.config import TrainConfig
 from bench.console import Reporter
 from bench.runs import RunFolder
@@ -50,8 +50,8 @@ from bench.train import StopSignals, Trainer
 
 
 def build(config, dataset):
-    model_spec, _ = experiment.find_plugins(config.model, config.dataset)
-    return experiment.build_model(model_spec, dataset.image_shape)
+    model_spec, _ = loading.find_plugins(config.model, config.dataset)
+    return loading.build_model(model_spec, dataset.image_shape)
 
 
 def bench_side(config, dataset, splits, report, folder):
@@ -164,8 +164,8 @@ def measure(model_name, dataset_name, args, report, folder):
     config = TrainConfig(model=model_name, dataset=dataset_name, batch_size=args.batch_size,
                          data_dir=args.data_dir, epochs=10**6)
     config.optimizer, config.optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
-    _, dataset_spec = experiment.find_plugins(config.model, config.dataset)
-    dataset, splits = experiment.load_data(dataset_spec, config.data_dir, report)
+    _, dataset_spec = loading.find_plugins(config.model, config.dataset)
+    dataset, splits = loading.load_data(dataset_spec, config.data_dir, report)
     train_images = splits["train"][0][: args.limit]
     splits = dict(splits, train=(train_images, None))
     n_images = len(train_images)

@@ -24,10 +24,10 @@ from bench import tf_runtime  # noqa: E402
 
 tf_runtime.import_tensorflow()
 
-from bench import experiment, plugins  # noqa: E402
+from bench import loading, plugins  # noqa: E402
 from bench.config import TrainConfig  # noqa: E402
 from bench.console import Reporter  # noqa: E402
-from bench.evaluate import evaluate_run  # noqa: E402
+from bench.commands.eval import evaluate_run  # noqa: E402
 from bench.runs import RunFolder  # noqa: E402
 from bench.train import run_training  # noqa: E402
 
@@ -36,7 +36,7 @@ ZOO = ["SingleLayerCAE", "StackedCAE", "StackedDenoisingCAE", "FullyConnectedAE"
 
 
 def parameters(model_name, image_shape):
-    model = experiment.build_model(plugins.find("model", model_name), image_shape)
+    model = loading.build_model(plugins.find("model", model_name), image_shape)
     return sum(math.prod(weight.shape) for weight in model.weights)
 
 
@@ -59,7 +59,7 @@ def main():
             image_shape = plugins.find("dataset", args.dataset).load().image_shape
             probe = ""
             if args.probe:
-                run = RunFolder.for_config(experiment.resolve_config(config)[0])
+                run = RunFolder.for_config(loading.resolve_config(config)[0])
                 again = evaluate_run(run.path, ("test",), "best", None, report)["test"]["error"]
                 if again != results["best"]["test"]["error"]:
                     raise SystemExit(f"{name}: the best checkpoint gives {again}, training reported "

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import PROJECT, bench, bench_process, write_plugin
+from conftest import PROJECT, bench, bench_process, run_dir, write_plugin
 
 TINY_MODEL = '''
     import keras
@@ -98,7 +98,7 @@ def test_entry_point_plugin_is_found_and_trains(workspace, tmp_path, monkeypatch
     assert "A model from an installed package." in listed.stdout
     trained = bench("train", "-m", "AcmeCAE", "-d", "Digits", "--epochs", "1")
     assert trained.exit_code == 0, trained
-    assert (workspace / "log" / "AcmeCAE" / "Digits_Adam_lr=0.001" / "results.txt").exists()
+    assert (workspace / run_dir("AcmeCAE") / "results.txt").exists()
 
 
 def test_tensorflow_chatter_is_silenced_unless_verbose(workspace):
@@ -113,7 +113,7 @@ def test_every_training_option_comes_from_the_one_table(workspace, monkeypatch):
     import dataclasses
     import os
 
-    from bench.cli import train, train_config_of
+    from bench.commands.train import train, train_config_of
     from bench.config import TrainConfig
     from bench.options import OPTIONS, RESUMABLE_KEYS, default_data_dir
 

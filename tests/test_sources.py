@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench import architecture, experiment, plugins
+from bench import architecture, loading, plugins
 from conftest import bench
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -43,7 +43,7 @@ def describe(layer, output):
 
 
 def bench_model(name, shape):
-    return experiment.build_model(plugins.find("model", name), shape)
+    return loading.build_model(plugins.find("model", name), shape)
 
 
 def bench_layers(model, images):
@@ -96,11 +96,11 @@ def test_same_weights_give_the_same_reconstruction_and_l2(name, shape):
 def test_initialisers_draw_he_by_default_and_glorot_on_request():
     """The "init" option reaches every kernel, and "he_normal" draws with He's variance 2/fan_in."""
     he = bench_model("SingleLayerCAE", MNIST)
-    glorot = experiment.build_model(plugins.find("model", "SingleLayerCAE"), CIFAR, model_args={"init": "glorot_uniform"})
+    glorot = loading.build_model(plugins.find("model", "SingleLayerCAE"), CIFAR, model_args={"init": "glorot_uniform"})
     fan_in = 3 * 3 * 3
     kernel = glorot.encoder.kernel.numpy()
     assert np.abs(kernel).max() <= math.sqrt(6 / (fan_in + 3 * 3 * 32)) + 1e-7  # glorot_uniform's bound
-    big = experiment.build_model(plugins.find("model", "ConvAE"), (64, 64, 16))  # many weights: a tight estimate
+    big = loading.build_model(plugins.find("model", "ConvAE"), (64, 64, 16))  # many weights: a tight estimate
     weights = big.encoder[1].kernel.numpy()
     assert np.var(weights) == pytest.approx(2 / (3 * 3 * 16), rel=0.1)
     assert all(not np.any(b.numpy()) for b in he.weights if b.path.endswith("bias"))
@@ -128,12 +128,12 @@ CONFIGS = sorted(CONFIG_FOLDER.glob("*.yaml"))
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_config_states_its_source_and_both_figures(path):
     """The header names the source, its published figure and bench's own, with a seed spread."""
-    from bench.cli import _planned_run
+    from bench.commands.train import planned_run
 
     header = " ".join(line for line in path.read_text().splitlines() if line.startswith("#"))
     assert "Source" in header and "Published:" in header, path
     assert "bench here" in header and "±" in header and "seeds" in header, path
-    folder, finished = _planned_run(path)
+    folder, finished = planned_run(path)
     assert not finished and f"/{yaml_model(path)}/" in folder
 
 

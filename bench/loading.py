@@ -1,6 +1,6 @@
-"""Turning names into a checked dataset and model (shared by train and eval)."""
+"""Loading what a run names: its plugins found, its configuration resolved, its
+dataset loaded and checked, its model built and checked (shared by every command)."""
 
-import contextlib
 import dataclasses
 import difflib
 import inspect
@@ -115,30 +115,6 @@ def build_model(model_spec, image_shape, l2_penalty=0.0, model_args=None):
             f"shape {shape}; get() must return a reconstruction shaped like its input"
         )
     return model
-
-
-def device_name(device):
-    """The full name of a logical device given as "/cpu:0", "gpu:1", "/device:GPU:1"...
-
-    Raises:
-        BenchUsageError: this machine has no such device.
-    """
-    known = [d.name for d in tf.config.list_logical_devices()]
-    wanted = device.lower().replace("/device:", "/").lstrip("/")
-    matches = [name for name in known if name.lower().replace("/device:", "/").lstrip("/").endswith(wanted)]
-    if not matches:
-        raise BenchUsageError(f"unknown device '{device}'; this machine has {', '.join(known)}")
-    return matches[0]
-
-
-@contextlib.contextmanager
-def device_scope(device):
-    """Place everything on `device` ("/cpu:0", "/gpu:1", ...), or let TensorFlow choose."""
-    if not device:
-        yield
-        return
-    with tf.device(device_name(device)):
-        yield
 
 
 def find_plugins(model, dataset):

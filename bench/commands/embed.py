@@ -1,0 +1,47 @@
+"""`bench embed`: a run's codes for TensorBoard's embedding projector."""
+
+import click
+
+from bench import tf_runtime
+from bench.commands.flags import MODEL_FILE_HELP, verbose_option
+
+
+@click.command("embed")
+@click.argument("run_folder", type=click.Path(file_okay=False))
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True,
+              help="Whose images to encode.")
+@click.option("--limit", type=int, default=5000, show_default=True, help="At most this many images.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="The best model on validation, or the latest state.")
+@click.option("--data-dir", "--data_dir", default=None, envvar="BENCH_DATA_DIR", help="Dataset cache [the run's].")
+@click.option("--model-file", type=click.Path(dir_okay=False), default=None, help=MODEL_FILE_HELP)
+@verbose_option
+def embed_command(run_folder, split, limit, checkpoint, data_dir, model_file):
+    """Write a run's codes for TensorBoard's embedding projector (PCA, t-SNE, by class).
+
+    Training already does this for the test split; use it for another split,
+    checkpoint or number of images.
+    """
+    from bench.console import Reporter
+
+    tf_runtime.import_tensorflow()
+    embed_run(run_folder, split, limit, checkpoint, Reporter(), data_dir, model_file)
+
+
+def embed_run(run_path, split, limit, checkpoint, report, data_dir=None, model_file=None):
+    """`bench embed`: write a run's codes of a split for TensorBoard's projector."""
+    from bench import compute, embedding
+    from bench.errors import BenchUsageError
+    from bench.evaluate import load_run_model
+    from bench.runs import PROJECTOR, provenance
+
+    if limit <= 0:
+        raise BenchUsageError(f"--limit must be a positive integer, got {limit}")
+    run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
+    images, labels = splits[split]
+    with compute.device_scope(config.device):
+        count, features = embedding.write_projector(run, model, images, labels, dataset.class_names,
+                                                    config.batch_size, limit)
+    report.info(f"wrote the codes of {count:,} {split} images ({features:,} features) from the "
+                f"{provenance(loaded, with_split=False)} to {run.sub(PROJECTOR)}; "
+                f"see them with: tensorboard --logdir {config.log_dir}")

@@ -1,0 +1,103 @@
+"""click plumbing the commands share: the --verbose flag, JSON options, options that
+BENCH_* variables can set, --config files, and the training options from bench.options."""
+
+import json
+
+import click
+
+from bench import tf_runtime
+from bench.errors import BenchUsageError
+from bench.options import OPTIONS, REQUIRED, default_data_dir
+
+MODEL_FILE_HELP = ("Build the model from this file instead of the plugin found by name, e.g. the run's "
+                   "recorded copy RUN/model_source/<Model>.py.")
+
+
+def _set_verbose(ctx, param, value):
+    if value:  # given at the group or the command level: either turns it on
+        tf_runtime.set_verbose(True)
+
+
+verbose_option = click.option(
+    "--verbose", "-v", is_flag=True, expose_value=False, is_eager=True, callback=_set_verbose,
+    envvar="BENCH_VERBOSE", help="Show TensorFlow's messages and full tracebacks.")
+
+
+class JsonObject(click.ParamType):
+    """A JSON object given on the command line, or a mapping from YAML."""
+
+    name = "JSON"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, dict):
+            return value
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as error:
+            self.fail(f"{value!r} is not valid JSON ({error.msg} at column {error.colno}); "
+                      "write an object, e.g. '{\"learning_rate\": 1e-5}'", param, ctx)
+        if not isinstance(parsed, dict):
+            self.fail(f"{value!r} is not a JSON object; write e.g. '{{\"learning_rate\": 1e-5}}'", param, ctx)
+        return parsed
+
+
+def option_names(command):
+    """{every spelling of an option, dashes as underscores: its name} of a click command."""
+    names = {}
+    for option in command.params:
+        if option.expose_value and option.name:
+            names[option.name] = option.name
+            for flag in option.opts:
+                names[flag.lstrip("-").replace("-", "_")] = option.name
+    return names
+
+
+def load_config_file(ctx, param, path):
+    """Turn a --config YAML file into defaults that the command line and BENCH_* override."""
+    if not path:
+        return
+    from bench.config import read_yaml_mapping
+
+    values = read_yaml_mapping(path)
+    names = option_names(ctx.command)
+    defaults = {}
+    for key, value in values.items():
+        name = names.get(str(key).replace("-", "_"))
+        if name is None:
+            known = ", ".join(sorted({n for n in names.values()}))
+            raise BenchUsageError(f"{path}: unknown key '{key}'; the keys are {known}")
+        defaults[name] = value
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+
+
+def bench_option(*flags, **settings):
+    """A click option that BENCH_<NAME> can also set (DTB's underscore spellings as aliases)."""
+    name = settings.pop("name")
+    return click.option(*flags, name, envvar=f"BENCH_{name.upper()}", show_envvar=False, **settings)
+
+
+def _click_settings(option):
+    """click.option's settings for one bench.options.Option."""
+    settings = {"help": option.help}
+    if option.default is REQUIRED:
+        settings["required"] = True
+    elif option.kind == "flag":
+        settings["is_flag"] = True
+    else:
+        settings["default"] = option.cli_default if option.cli_default is not None else option.default
+        if option.kind == "json":
+            settings["type"], settings["default"] = JsonObject(), json.dumps(option.default)
+        elif isinstance(option.kind, tuple):
+            settings["type"] = click.Choice(option.kind)
+        elif option.default is not None:
+            settings["type"] = type(option.default)
+    if option.cli_default is default_data_dir:
+        settings["show_default"] = "~/.cache/bench"
+    return settings
+
+
+def training_options(command):
+    """Add every training option of bench.options.OPTIONS to a click command, in table order."""
+    for option in reversed(OPTIONS):
+        command = bench_option(option.flag, *option.aliases, name=option.name, **_click_settings(option))(command)
+    return command
