@@ -241,12 +241,29 @@ def serve():
         server.stop()
 
 
+def free_ports(count):
+    """`count` distinct loopback ports where nothing listens now."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
 def closed_port_url():
     """A loopback URL where nothing listens (connection refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
+    return f"http://127.0.0.1:{free_ports(1)[0]}/"
+
+
+DEFAULT_RUN_NAME = "Adam_lr=0.001"  # bench train's defaults: Adam at its learning rate
+
+
+def run_dir(model, parts="", dataset="Digits", log_dir="log"):
+    """The folder of a run trained with bench's default optimizer: <log>/<model>/<dataset>_Adam_lr=0.001<parts>
+    (`parts` as the name spells them, e.g. "_l2=0.01" or "_seed=2")."""
+    return Path(log_dir) / model / f"{dataset}_{DEFAULT_RUN_NAME}{parts}"
 
 
 def read_results(run_folder):
@@ -354,7 +371,7 @@ def zoo_runs(tmp_path_factory, worker_id):
     env = {key: None for key in os.environ if key.startswith("BENCH_") or key == "TF_CONFIG"}
     env["BENCH_DATA_DIR"] = str(folder / "cache")
     models = BUILTIN_MODELS + ["TinyCAE", "Holders"]
-    runs = {model: folder / "log" / model / "Digits_Adam_lr=0.001" for model in models}
+    runs = {model: folder / run_dir(model) for model in models}
     (folder / "locks").mkdir(parents=True, exist_ok=True)
     with open(folder / "locks" / "plugins", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

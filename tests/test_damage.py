@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error, bench, files_of, read_results, write_plugin
+from conftest import assert_one_line_error, bench, files_of, read_results, run_dir, write_plugin
 
-RUN = Path("log/ConvAE/Digits_Adam_lr=0.001")
+RUN = run_dir("ConvAE")
 TRAIN = ("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "3")
 
 
@@ -107,7 +107,7 @@ TINY = '''
             code = self.{encoder}(images)  {comment}
             return code, self.decoder(code)
     '''
-EDITABLE_RUN = Path("log/Editable/Digits_Adam_lr=0.001")
+EDITABLE_RUN = run_dir("Editable")
 
 
 def _evaluated(result):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import (MNIST_NAMES, assert_one_line_error, bench, cifar_archive, cifar_records,
-                      closed_port_url, mnist_files, read_results, write_tiny_cifar, write_tiny_mnist)
+from conftest import (MNIST_NAMES, assert_one_line_error, bench, cifar_archive, cifar_records, closed_port_url,
+                      mnist_files, read_results, run_dir, write_tiny_cifar, write_tiny_mnist)
 
 
 def cache(workspace, folder):
@@ -149,7 +149,7 @@ def test_cifar_folder_with_missing_batches_is_used_with_a_warning(workspace):
     result = train("TinyCifar")
     assert result.exit_code == 0, result
     assert "lacks data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin" in result.stderr
-    assert read_results("log/SingleLayerCAE/TinyCifar_Adam_lr=0.001_bs=32")["status"] == "finished"
+    assert read_results(run_dir("SingleLayerCAE", "_bs=32", dataset="TinyCifar"))["status"] == "finished"
 
 
 def test_truncated_cifar_batch_is_reported(workspace):

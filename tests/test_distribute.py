@@ -8,16 +8,17 @@ be set up before TensorFlow starts.
 
 import os
 import shlex
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from conftest import PROJECT, README, bench_process, read_results
+from conftest import PROJECT, README, bench_process, free_ports, read_results, run_dir
+
+pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
 ARGS = ("train", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "2")  # the README's runs
-RUN = "SingleLayerCAE/Digits_Adam_lr=0.001"
+RUN = run_dir("SingleLayerCAE", log_dir=".")
 TIMEOUT_S = 180
 
 
@@ -38,16 +39,6 @@ def finished(process):
     out, err = process.communicate(timeout=TIMEOUT_S)
     assert process.returncode == 0, f"exit {process.returncode}\n{out}\n{err}"
     return out
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def assert_same_training(results, reference):
@@ -96,5 +87,5 @@ def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(work
     assert results["status"] == "finished"
     assert_same_training(results, single_device)
     assert len(list((workspace / "log" / RUN / "train").glob("events.out.tfevents.*"))) == 1  # written once
-    assert [path.name for path in (workspace / "log" / "SingleLayerCAE").iterdir()] == ["Digits_Adam_lr=0.001"]
+    assert [path.name for path in (workspace / "log" / "SingleLayerCAE").iterdir()] == [RUN.name]
     assert len(list((workspace / "log").glob("events.out.tfevents.*"))) == 1  # the HParams columns, once

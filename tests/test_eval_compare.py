@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, assert_one_line_error, bench, inside, read_results, train_quietly
+from conftest import PROJECT, assert_one_line_error, bench, inside, read_results, run_dir, train_quietly
 
-RUN = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001")
-RUN_L2 = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_l2=0.01")
+RUN = run_dir("SingleLayerCAE")
+RUN_L2 = run_dir("SingleLayerCAE", "_l2=0.01")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, README, bench, readme_plugin_examples
+from conftest import PROJECT, README, bench, readme_plugin_examples, run_dir
+
+pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
 
 def shown_commands():
@@ -44,11 +46,11 @@ def commands_by_section():
 SECTIONS = commands_by_section()
 # What a section's commands leave behind, besides their exit code 0.
 LEFT_BEHIND = {
-    "A first run (offline)": ["log/SingleLayerCAE/Digits_Adam_lr=0.001/results.txt"],
-    "Seeing inside and comparing runs": ["compare.png", "log/SingleLayerCAE/Digits_Adam_lr=0.001_seed=2/results.txt",
-                                         "log/ConvAE/Digits_Adam_lr=0.001/results.txt"],
-    "Models": ["log/SingleLayerCAE/Digits_Adam_lr=0.001_noise=0.5/results.txt"],
-    "Writing a dataset": ["log/TinyCAE/Stripes_Adam_lr=0.001/results.txt"],
+    "A first run (offline)": [run_dir("SingleLayerCAE") / "results.txt"],
+    "Seeing inside and comparing runs": ["compare.png", run_dir("SingleLayerCAE", "_seed=2") / "results.txt",
+                                         run_dir("ConvAE") / "results.txt"],
+    "Models": [run_dir("SingleLayerCAE", "_noise=0.5") / "results.txt"],
+    "Writing a dataset": [run_dir("TinyCAE", dataset="Stripes") / "results.txt"],
 }
 
 
@@ -73,7 +75,7 @@ def test_readme_commands_work_as_shown(workspace, zoo_runs, section):
     for name, text in heredoc_files().items():
         Path(name).write_text(text)
     if section != "A first run (offline)":
-        shutil.copytree(zoo_runs[1]["SingleLayerCAE"], "log/SingleLayerCAE/Digits_Adam_lr=0.001")
+        shutil.copytree(zoo_runs[1]["SingleLayerCAE"], run_dir("SingleLayerCAE"))
     for command in SECTIONS[section]:
         result = bench(*shlex.split(command)[1:])
         assert result.exit_code == 0, (command, result)

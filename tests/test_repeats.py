@@ -14,9 +14,11 @@ import pytest
 import yaml
 from scipy import stats
 
-from conftest import assert_one_line_error, bench, inside, read_results, shared_folder, write_plugin
+from conftest import assert_one_line_error, bench, inside, read_results, run_dir, shared_folder, write_plugin
 
-DIGITS = "log/SingleLayerCAE/Digits_Adam_lr=0.001"
+pytestmark = pytest.mark.slow  # end to end: several trainings or processes
+
+DIGITS = str(run_dir("SingleLayerCAE"))
 FOLDERS = [f"{DIGITS}_bs={bs}{seed}" for bs in (16, 32) for seed in ("", "_seed=1", "_seed=2")]
 TINY_DATASET = '''
     import numpy as np

@@ -2,17 +2,18 @@
 
 import signal
 import time
-from pathlib import Path
 
 import pytest
 import tensorflow as tf
 import yaml
 
-from conftest import bench, bench_process, read_results
+from conftest import bench, bench_process, read_results, run_dir
+
+pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
 # Digits at batch size 4: 315 steps an epoch, a fraction of a second each.
 ARGS = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--batch-size", "4", "--epochs", "6")
-RUN = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_bs=4")
+RUN = run_dir("SingleLayerCAE", "_bs=4")
 STEPS_PER_EPOCH = 315
 
 

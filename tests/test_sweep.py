@@ -2,9 +2,13 @@
 
 from pathlib import Path
 
-from conftest import assert_one_line_error, bench, read_results
+import pytest
 
-RUNS = [Path("log/SingleLayerCAE/Digits_Adam_lr=0.001"), Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_l2=0.01")]
+from conftest import assert_one_line_error, bench, read_results, run_dir
+
+pytestmark = pytest.mark.slow  # end to end: several trainings or processes
+
+RUNS = [run_dir("SingleLayerCAE"), run_dir("SingleLayerCAE", "_l2=0.01")]
 
 
 def test_sweep_runs_the_grid_in_parallel_and_skips_finished_runs(workspace):

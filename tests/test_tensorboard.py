@@ -9,9 +9,9 @@ import urllib.request
 
 import pytest
 
-from conftest import bench
+from conftest import bench, run_dir
 
-RUN = "SingleLayerCAE/Digits_Adam_lr=0.001"
+RUN = run_dir("SingleLayerCAE", log_dir=".").as_posix()
 
 
 def free_port():

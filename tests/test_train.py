@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from conftest import bench, event_tags, read_results, scalar_values, write_plugin
+from conftest import bench, event_tags, read_results, run_dir, scalar_values, write_plugin
 
-RUN = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001")
+RUN = run_dir("SingleLayerCAE")
 DIGITS_STEPS_PER_EPOCH = math.ceil(1257 / 128)
 
 
@@ -54,7 +54,7 @@ def test_first_run_makes_a_complete_run_folder(workspace):
 def test_l2_penalty_is_logged_and_named(workspace):
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--l2-penalty", "1e-3")
     assert result.exit_code == 0, result
-    run = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_l2=0.001")
+    run = run_dir("SingleLayerCAE", "_l2=0.001")
     l2 = scalar_values(run / "train", "l2_loss")
     assert l2 and all(value > 0 for _, value in l2)
     loss, reconstruction = scalar_values(run / "train", "loss"), scalar_values(run / "train", "reconstruction_loss")
@@ -81,7 +81,7 @@ def test_every_identity_key_names_its_run_and_a_mismatched_folder_is_refused(wor
     assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1").exit_code == 0
     other = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--seed", "7", "--batch-size", "64")
     assert other.exit_code == 0, other
-    assert yaml.safe_load(Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_bs=64_seed=7/config.yaml").read_text())["seed"] == 7
+    assert yaml.safe_load((run_dir("SingleLayerCAE", "_bs=64_seed=7") / "config.yaml").read_text())["seed"] == 7
     # a config.yaml that does not belong to its folder's name (edited by hand) is refused, untouched
     edited = yaml.safe_load((RUN / "config.yaml").read_text())
     (RUN / "config.yaml").write_text(yaml.safe_dump(dict(edited, seed=3, batch_size=64)))
@@ -124,7 +124,7 @@ def test_staircase_learning_rate_decay(workspace):
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--lr-decay",
                    "--lr-decay-epochs", "1", "--lr-decay-factor", "0.5")
     assert result.exit_code == 0, result
-    run = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_exp_lr_decay_epochs=1_decay_factor=0.5")
+    run = run_dir("SingleLayerCAE", "_exp_lr_decay_epochs=1_decay_factor=0.5")
     rates = dict(scalar_values(run / "train", "learning_rate"))
     assert rates[DIGITS_STEPS_PER_EPOCH] == pytest.approx(0.0005)  # step 10 is the first of epoch 2
     assert rates[3 * DIGITS_STEPS_PER_EPOCH] == pytest.approx(0.000125)
@@ -158,7 +158,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(workspace):
     result = bench("train", "-m", "Diverging", "-d", "Digits", "--epochs", "3")
     assert result.exit_code == 1
     assert "loss became nan" in result.stderr and "after epoch 1" in result.stderr
-    run = Path("log/Diverging/Digits_Adam_lr=0.001")
+    run = run_dir("Diverging")
     reader = tf.train.load_checkpoint(str(run / "checkpoints"))
     assert reader.get_tensor("epochs_done/.ATTRIBUTES/VARIABLE_VALUE") == 1
     assert read_results(run)["status"] == "diverged"
@@ -166,7 +166,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(workspace):
 
 def test_single_layer_cae_weights_match_dtb(workspace):
     from bench import plugins
-    from bench.experiment import build_model
+    from bench.loading import build_model
 
     spec = plugins.find("model", "SingleLayerCAE")
     for shape, encoder_weights in (((28, 28, 1), 288), ((32, 32, 3), 864)):
@@ -198,7 +198,7 @@ def test_xla_and_mixed_precision(workspace):
     assert plain.exit_code == 0 and jit.exit_code == 0 and bf16.exit_code == 0, (plain, jit, bf16)
     plain_error = read_results("plain" / RUN.relative_to("log"))["best"]["validation"]["error"]
     assert read_results("jit" / RUN.relative_to("log"))["best"]["validation"]["error"] == pytest.approx(plain_error, rel=1e-3)
-    run = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_mixed_bfloat16")  # another precision is another run
+    run = run_dir("SingleLayerCAE", "_mixed_bfloat16")  # another precision is another run
     assert yaml.safe_load((run / "config.yaml").read_text())["precision"] == "mixed_bfloat16"
     # bfloat16 keeps 8 bits of mantissa: the same training to within a few percent
     assert read_results(run)["best"]["validation"]["error"] == pytest.approx(plain_error, rel=0.05)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import BUILTIN_MODELS, assert_one_line_error, bench, read_results, scalar_values, write_plugin
+from conftest import BUILTIN_MODELS, assert_one_line_error, bench, read_results, run_dir, scalar_values, write_plugin
 
 MODELS = BUILTIN_MODELS
 
@@ -32,7 +32,7 @@ COLOUR_32 = '''
 
 def build(name, shape=(8, 8, 1), **options):
     from bench import plugins
-    from bench.experiment import build_model
+    from bench.loading import build_model
 
     return build_model(plugins.find("model", name), shape, model_args=options)
 
@@ -150,9 +150,9 @@ def test_model_options_name_the_run_and_are_checked(workspace):
     options = '{"filters": [32, 16, 8], "downsample": "stride"}'
     result = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "1", "--model-args", options)
     assert result.exit_code == 0, result
-    assert Path("log/ConvAE/Digits_Adam_lr=0.001_downsample=stride_filters=32-16-8/config.yaml").exists()
+    assert (run_dir("ConvAE", "_downsample=stride_filters=32-16-8") / "config.yaml").exists()
     default = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "1", "--model-args", '{"filters": [16, 8, 8]}')
-    assert default.exit_code == 0 and Path("log/ConvAE/Digits_Adam_lr=0.001").exists()  # defaults add nothing
+    assert default.exit_code == 0 and run_dir("ConvAE").exists()  # defaults add nothing
     compared = bench("compare", "--model", "ConvAE").stdout
     assert "downsample=stride filters=32-16-8" in compared
     unknown = bench("train", "-m", "ConvAE", "-d", "Digits", "--model-args", '{"filter": [8]}')
@@ -169,7 +169,7 @@ def test_model_args_from_yaml(workspace):
                                 "model_args:\n  hidden_units: [64, 16]\n  loss: mse\n  pixel_range: [-1, 1]\n")
     result = bench("train", "--config", "run.yaml")
     assert result.exit_code == 0, result
-    run = Path("log/FullyConnectedAE/Digits_Adam_lr=0.001_hidden_units=64-16_loss=mse_pixel_range=-1-1")
+    run = run_dir("FullyConnectedAE", "_hidden_units=64-16_loss=mse_pixel_range=-1-1")
     results = read_results(run)["best"]["validation"]
     assert results["mse"] == pytest.approx(results["error"] / 2)  # the metrics keep their scale
 
@@ -177,13 +177,13 @@ def test_model_args_from_yaml(workspace):
 def test_denoising_for_any_model(workspace):
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--noise-factor", "0.5")
     assert result.exit_code == 0, result
-    run = Path("log/SingleLayerCAE/Digits_Adam_lr=0.001_noise=0.5")
+    run = run_dir("SingleLayerCAE", "_noise=0.5")
     assert run.exists()
     import matplotlib.image
 
     noisy_rows = matplotlib.image.imread(run / "reconstructions.png").shape[0]
     assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1").exit_code == 0
-    clean_rows = matplotlib.image.imread("log/SingleLayerCAE/Digits_Adam_lr=0.001/reconstructions.png").shape[0]
+    clean_rows = matplotlib.image.imread(run_dir("SingleLayerCAE") / "reconstructions.png").shape[0]
     assert noisy_rows > clean_rows  # the noisy inputs are a row of their own
     clean = bench("eval", run)
     noisy = bench("eval", run, "--noise-factor", "0.5")
@@ -200,6 +200,11 @@ def test_vae_logs_its_kl_and_reconstruction_terms(zoo_runs):
     run = zoo_runs[1]["VAE"]
     kl, reconstruction = scalar_values(run / "train", "kl_loss"), scalar_values(run / "train", "reconstruction_loss")
     assert kl and reconstruction and kl[-1][1] > 0 and reconstruction[-1][1] > 0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_takes_the_base_loss_option(model):
+    assert build(model, loss="cross_entropy").loss_kind == "cross_entropy"
 
 
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
@@ -239,7 +244,7 @@ def test_a_plugin_hands_loss_its_arguments_and_adds_a_named_term(workspace):
     write_plugin(workspace / "models", "Handed", ARGUMENTS_FOR_LOSS)
     result = bench("train", "-m", "Handed", "-d", "Digits", "--epochs", "1")
     assert result.exit_code == 0, result
-    run = workspace / "log" / "Handed" / "Digits_Adam_lr=0.001"
+    run = workspace / run_dir("Handed")
     total, reconstruction, activity = (dict(scalar_values(run / "train", tag))
                                        for tag in ("loss", "reconstruction_loss", "activity_loss"))
     step = max(total)
