@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.errors import DatasetError
+from bench.files import temporary_beside
 
 CHUNK = 1 << 16
 TIMEOUT_S = 30
@@ -81,10 +82,10 @@ def _make_folder(folder):
 
 
 def _download_verified(url, md5, destination, report):
-    handle, partial = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    out, partial = temporary_beside(destination, ".part")
     try:
         digest = hashlib.md5()
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+        with out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
             expected = int(response.headers.get("Content-Length") or 0)
             received = 0
             label = f"{destination.name} from {url.split('/')[2]}"

@@ -19,7 +19,8 @@ from bench.autoencoder import Autoencoder
 from bench.checkpoints import SHOWN, signature
 from bench.errors import BenchError
 from bench.plugins import PluginSpec
-from bench.runs import MODEL_FILE, MODEL_SOURCE, atomic_write_text
+from bench.files import atomic_write_text
+from bench.runs import MODEL_FILE, MODEL_SOURCE
 
 
 def source_files(model_class):

@@ -29,15 +29,14 @@ Nothing here imports TensorFlow.
 """
 
 import json
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from bench import metrics
 from bench.config import TrainConfig, read_yaml_mapping, write_yaml
 from bench.errors import BenchError, BenchUsageError
+from bench.files import atomic_write_text
 
 CONFIG_FILE = "config.yaml"
 TRAIN_EVENTS = "train"
@@ -54,19 +53,6 @@ RECONSTRUCTIONS_PNG = "reconstructions.png"
 FILTERS_PNG = "filters.png"
 CURVES_PNG = "curves.png"
 PROJECTOR = "projector"
-
-
-def atomic_write_text(path, text):
-    """Write `text` to `path` so that readers see the old or the new file, never half."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 class RunFolder:
@@ -161,8 +147,7 @@ class RunFolder:
             return {}
         try:
             results = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(results, dict):
-                raise ValueError(f"it holds a {type(results).__name__}, not an object")
+            check_results(results)
             return results
         except (OSError, ValueError) as error:
             raise BenchError(f"{path} is damaged ({error}); nothing was changed: restore it from a copy, "
@@ -176,6 +161,52 @@ class RunFolder:
 
 
 # -- results.json's records: each a named update of the results dict -------------
+
+_NUMBER_FIELDS = {"epochs_done", "epochs_planned", "best_epoch", "steps", "train_images_per_second",
+                  "train_step_traces", "seconds_to_first_step"}
+_METRICS = ("error", "mse", "psnr")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_measurement(where, record):
+    if not isinstance(record, dict):
+        raise ValueError(f"{where} is a {type(record).__name__}, not an object")
+    for name in _METRICS:
+        if name in record and not _is_number(record[name]):
+            raise ValueError(f"{where}.{name} is {record[name]!r}, not a number")
+
+
+def check_results(results):
+    """ValueError naming the first thing in a results.json document that bench never writes:
+    another type at the top, a field of the wrong type, a metric that is not a number."""
+    if not isinstance(results, dict):
+        raise ValueError(f"it holds a {type(results).__name__}, not an object")
+    for name in _NUMBER_FIELDS & set(results):
+        if not _is_number(results[name]):
+            raise ValueError(f"{name} is {results[name]!r}, not a number")
+    if not isinstance(results.get("status", ""), str):
+        raise ValueError(f"status is {results['status']!r}, not text")
+    history = results.get("history", [])
+    if not isinstance(history, list):
+        raise ValueError(f"history is a {type(history).__name__}, not a list")
+    for index, entry in enumerate(history):
+        if not isinstance(entry, dict) or not all(_is_number(entry.get(key)) for key in
+                                                  ("epoch", "step", "train_error", "validation_error")):
+            raise ValueError(f"history[{index}] is not an epoch's record ({entry!r:.60})")
+    for group in ("best", "evaluations"):
+        records = results.get(group, {})
+        if not isinstance(records, dict):
+            raise ValueError(f"{group} is a {type(records).__name__}, not an object")
+        for key, record in records.items():
+            _check_measurement(f"{group}[{key!r}]", record)
+    probe = results.get("probe")
+    if probe is not None and (not isinstance(probe, dict) or not all(_is_number(probe.get(key))
+                                                                     for key in ("codes", "pixels"))):
+        raise ValueError("probe is not a linear probe's record")
+
 
 def epoch_done(results, entry, best_validation=None):
     """An epoch has ended: its history entry ({epoch, step, train_error, validation_error,
