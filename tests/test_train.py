@@ -205,3 +205,17 @@ def test_xla_and_mixed_precision(workspace):
     reader = tf.train.load_checkpoint(str(run / "best"))
     kernels = [key for key in reader.get_variable_to_shape_map() if "kernel" in key and "OPTIMIZER" not in key]
     assert kernels and all(reader.get_variable_to_dtype_map()[key] == tf.float32 for key in kernels)
+
+
+def test_every_file_of_a_run_follows_the_umask(zoo_runs):
+    """config.yaml, results.json, results.txt and model.json are written through a temporary
+    file; they get the mode every other file of the run gets, not the temporary's 0600."""
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    run = zoo_runs[1]["SingleLayerCAE"]
+    modes = {path.relative_to(run).as_posix(): path.stat().st_mode & 0o777
+             for path in run.rglob("*") if path.is_file()}
+    assert {"config.yaml", "results.json", "results.txt", "model.json", "train.log"} <= set(modes)
+    assert {name: mode for name, mode in modes.items() if mode != 0o666 & ~umask} == {}
