@@ -65,8 +65,9 @@ def grid_from_tokens(tokens, names, flags):
     return grid
 
 
-def grid_from_file(path, names):
-    """{option: [values]} from a YAML mapping whose list values are the axes."""
+def grid_from_file(path, names, refused=()):
+    """{option: [values]} from a YAML mapping whose list values are the axes
+    (`refused`: option names a file may not give)."""
     from bench.config import read_yaml_mapping
 
     grid = {}
@@ -74,6 +75,9 @@ def grid_from_file(path, names):
         name = names.get(str(key).replace("-", "_"))
         if name is None:
             raise BenchUsageError(f"{path}: unknown key '{key}'; the keys are those of bench train")
+        if name in refused:
+            raise BenchUsageError(f"{path}: '{key}' deletes runs, so bench takes it only from the command line "
+                                  f"(bench sweep --{name}); remove it from the file")
         grid[name] = value if isinstance(value, list) else [value]
     return grid
 
@@ -119,15 +123,16 @@ def with_repeats(grid, repeats):
     return dict(grid, seed=list(range(first, first + repeats)))
 
 
-def run_sweep(grid, jobs, report, plan_of, echo=False):
+def run_sweep(grid, jobs, report, plan_of, echo=False, restart=False):
     """Train every point of the grid, `jobs` at a time, each in a process of its own;
     points whose run is already finished are not started again.
 
     Args:
-        plan_of: {point's YAML file → (the run folder `bench train --config FILE` trains,
-            or None when the point is invalid (its process will say why), whether that
-            run is finished)}.
+        plan_of: {(point's YAML file, restart) → (the run folder `bench train --config FILE`
+            trains, or None when the point is invalid (its process will say why), whether
+            that run is finished and stays so)}.
         echo: let the processes write to this console (for one job at a time).
+        restart: start every point's run over (`bench train --restart`).
 
     Returns:
         (run folders, [(label, error line)] of the failed runs, number of runs).
@@ -139,7 +144,7 @@ def run_sweep(grid, jobs, report, plan_of, echo=False):
         for number, point in enumerate(points, 1):
             config_file = Path(scratch) / f"run{number}.yaml"
             config_file.write_text(yaml.safe_dump(point, sort_keys=False))
-            folder, finished = plan_of(config_file)
+            folder, finished = plan_of(config_file, restart)
             if folder is not None and folder in seen:  # two points, one run: train it once
                 report.warning(f"{_label(point, grid)} is the same run as {seen[folder]} ({folder}): trained once")
                 continue
@@ -156,7 +161,8 @@ def run_sweep(grid, jobs, report, plan_of, echo=False):
         while pending or running:
             while pending and len(running) < jobs:
                 number, (config_file, folder, point) = pending.pop(0)
-                running[number] = _start(config_file, folder, number, total, _label(point, grid), report, echo)
+                running[number] = _start(config_file, folder, number, total, _label(point, grid), report, echo,
+                                         restart)
             time.sleep(POLL_S)
             for number in [n for n, job in running.items() if job["process"].poll() is not None]:
                 job = running.pop(number)
@@ -168,9 +174,9 @@ def run_sweep(grid, jobs, report, plan_of, echo=False):
     return folders, failures, total
 
 
-def _start(config_file, folder, number, total, label, report, echo):
+def _start(config_file, folder, number, total, label, report, echo, restart):
     output = None if echo else open(config_file.with_suffix(".out"), "w")
-    command = [sys.executable, "-m", "bench", "train", "--config", str(config_file)]
+    command = [sys.executable, "-m", "bench", "train", "--config", str(config_file), *(["--restart"] if restart else [])]
     process = subprocess.Popen(command, stdout=output, stderr=None if echo else subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     report.info(f"[{number}/{total}] started: {label}")
@@ -193,11 +199,11 @@ def _finish(job, number, total, report):
     return error
 
 
-def sweep_and_show(axes, jobs, repeats, plan_of, echo=False):
+def sweep_and_show(axes, jobs, repeats, plan_of, restart=False, echo=False):
     """Train the grid's runs, then show them (grouped over seeds where there are repeats).
 
     Args:
-        plan_of: {point's YAML file → (its run folder, whether it is finished)}, as `run_sweep` takes.
+        plan_of, restart, echo: as `run_sweep` takes them.
     """
     from bench import compare
     from bench.console import Reporter
@@ -207,7 +213,7 @@ def sweep_and_show(axes, jobs, repeats, plan_of, echo=False):
     if "repeats" in axes:
         raise BenchUsageError("--repeats is an option of the sweep, not an axis")
     tf_runtime.import_tensorflow()
-    folders, failures, total = run_sweep(axes, jobs, Reporter(interactive=False), plan_of, echo)
+    folders, failures, total = run_sweep(axes, jobs, Reporter(interactive=False), plan_of, echo, restart)
     rows = [row for row in (compare.run_row(RunFolder(folder)) for folder in folders) if row]
     if rows:
         compare.show(rows, f"the {len(rows)} run(s) of the sweep")

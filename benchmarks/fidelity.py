@@ -112,7 +112,7 @@ def train_reference(config, splits, image_shape, epochs):
 
 def train_both(config_file, seed, args, report):
     """One seed of bench and of the rebuild: their validation-error curves and training seconds."""
-    config = train_config_of(config_file)[0]
+    config = train_config_of(config_file)
     with tempfile.TemporaryDirectory() as log_dir:
         config.epochs, config.data_dir, config.log_dir, config.seed = args.epochs, args.data_dir, log_dir, seed
         started = time.perf_counter()

@@ -124,7 +124,6 @@ def test_every_training_option_comes_from_the_one_table(workspace, monkeypatch):
     for option in OPTIONS:
         assert {option.flag, *option.aliases} <= flags, option.name
     (workspace / "run.yaml").write_text("model: SingleLayerCAE\ndataset: Digits\n")
-    parsed, restart = train_config_of(workspace / "run.yaml")
+    parsed = train_config_of(workspace / "run.yaml")
     assert parsed == TrainConfig(model="SingleLayerCAE", dataset="Digits", data_dir=default_data_dir())
-    assert restart is False
     assert set(TrainConfig.identity_keys()) == {option.name for option in OPTIONS} - set(RESUMABLE_KEYS)

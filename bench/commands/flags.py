@@ -9,6 +9,9 @@ from bench import tf_runtime
 from bench.errors import BenchUsageError
 from bench.options import OPTIONS, REQUIRED, default_data_dir
 
+RESTART_HELP = ("Delete the run's folder and start over. Taken only from the command line, never from "
+                "BENCH_RESTART or a config file: it deletes.")
+COMMAND_LINE_ONLY = ("restart",)
 MODEL_FILE_HELP = ("Build the model from this file instead of the plugin found by name, e.g. the run's "
                    "recorded copy RUN/model_source/<Model>.py.")
 
@@ -64,10 +67,27 @@ def load_config_file(ctx, param, path):
     for key, value in values.items():
         name = names.get(str(key).replace("-", "_"))
         if name is None:
-            known = ", ".join(sorted({n for n in names.values()}))
+            known = ", ".join(sorted({n for n in names.values()} - set(COMMAND_LINE_ONLY)))
             raise BenchUsageError(f"{path}: unknown key '{key}'; the keys are {known}")
-        defaults[name] = value
+        if name in COMMAND_LINE_ONLY:
+            raise BenchUsageError(f"{path}: '{key}' deletes runs, so bench takes it only from the command line "
+                                  f"(--{name}); remove it from the file")
+        defaults[name] = _converted(ctx, path, key, name, value)
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
+
+
+def _converted(ctx, path, key, name, value):
+    """A config file's value as the option's type converts it; BenchUsageError names the key."""
+    param = next(param for param in ctx.command.params if param.name == name)
+    if value is None:  # "not set" (config.yaml's `device: null`): the option's own default applies
+        return None
+    try:
+        if isinstance(value, (list, tuple)) and not param.multiple:
+            raise click.BadParameter(f"one value, not a list ({value!r})")
+        return param.type.convert(value, param, ctx)
+    except (click.BadParameter, TypeError, ValueError) as error:
+        message = getattr(error, "message", str(error))
+        raise BenchUsageError(f"{path}: '{key}' must be {param.type.name}: {message}") from error
 
 
 def bench_option(*flags, **settings):

@@ -2,8 +2,8 @@
 
 import click
 
-from bench.commands.flags import option_names, verbose_option
-from bench.commands.train import planned_run, train
+from bench.commands.flags import COMMAND_LINE_ONLY, RESTART_HELP, option_names, verbose_option
+from bench.commands.train import planned_run, train, warn_of_ignored_restart
 
 
 @click.command("sweep", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -13,9 +13,10 @@ from bench.commands.train import planned_run, train
               help="Runs at once, each in its own process.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train every point with N seeds, S..S+N-1 (S: --seed, 0 by default).")
+@click.option("--restart", is_flag=True, help=RESTART_HELP)
 @verbose_option
 @click.pass_context
-def sweep(ctx, grid, jobs, repeats):
+def sweep(ctx, grid, jobs, repeats, restart):
     """Train a grid of runs: every bench train option, comma-separated values as axes.
 
     \b
@@ -29,10 +30,12 @@ def sweep(ctx, grid, jobs, repeats):
     go on; running the sweep again skips finished runs and resumes the others.
     The runs are compared at the end, grouped over seeds (mean ± std) when repeated.
     """
+    from bench.console import Reporter
     from bench.sweep import grid_from_file, grid_from_tokens, sweep_and_show
 
+    warn_of_ignored_restart(Reporter())
     names = option_names(train)
     flags = {option.name for option in train.params if getattr(option, "is_flag", False)}
-    axes = grid_from_file(grid, names) if grid else {}
+    axes = grid_from_file(grid, names, refused=COMMAND_LINE_ONLY) if grid else {}
     axes.update(grid_from_tokens(ctx.args, names, flags))
-    sweep_and_show(axes, jobs, repeats, planned_run)
+    sweep_and_show(axes, jobs, repeats, planned_run, restart=restart)

@@ -1,9 +1,11 @@
 """`bench train`: train a model on a dataset, or resume its run."""
 
+import os
+
 import click
 
 from bench import tf_runtime
-from bench.commands.flags import bench_option, load_config_file, training_options, verbose_option
+from bench.commands.flags import RESTART_HELP, bench_option, load_config_file, training_options, verbose_option
 from bench.errors import BenchError
 
 
@@ -15,7 +17,7 @@ from bench.errors import BenchError
 @bench_option("--repeats", name="repeats", type=click.IntRange(min=1), default=1,
           help="Train N runs of this configuration, seeds S..S+N-1 (S: --seed), one after the other; "
                "then compare them (mean ± std).")
-@bench_option("--restart", name="restart", is_flag=True, help="Delete the run's folder and start over.")
+@click.option("--restart", is_flag=True, help=RESTART_HELP)
 @verbose_option
 def train(restart, repeats, **options):
     """Train a model on a dataset, resuming its run if it exists.
@@ -34,41 +36,47 @@ def train(restart, repeats, **options):
     from bench.config import TrainConfig
     from bench.console import Reporter
 
+    report = Reporter()
+    warn_of_ignored_restart(report)
     if repeats > 1:
         grid = {key: [value] for key, value in options.items() if value is not None}
-        if restart:
-            grid["restart"] = [True]
         from bench.sweep import sweep_and_show
 
-        sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, planned_run, echo=True)
+        sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, planned_run, restart=restart, echo=True)
         return
     tf_runtime.import_tensorflow()
     from bench.train import run_training
 
-    run_training(TrainConfig(**options), restart, Reporter())
+    run_training(TrainConfig(**options), restart, report)
+
+
+def warn_of_ignored_restart(report):
+    """--restart deletes runs: a BENCH_RESTART left in a shell must not, so it is ignored, with a word."""
+    if os.environ.get("BENCH_RESTART"):
+        report.warning("BENCH_RESTART is ignored: --restart deletes runs, so bench takes it only from the command line")
 
 
 def train_config_of(config_file):
     """The TrainConfig that `bench train --config FILE` trains (the file, BENCH_* variables,
-    the defaults), and whether it restarts."""
+    the defaults)."""
     from bench.config import TrainConfig
 
     with train.make_context("train", ["--config", str(config_file)]) as ctx:
         options = dict(ctx.params)
-    restart = options.pop("restart")
+    options.pop("restart")
     options.pop("repeats")
-    return TrainConfig(**options), restart
+    return TrainConfig(**options)
 
 
-def planned_run(config_file):
-    """(the run folder `bench train --config FILE` trains, whether that run is already
-    finished); (None, False) when the file is invalid (its process will say why)."""
+def planned_run(config_file, restart=False):
+    """(the run folder `bench train --config FILE [--restart]` trains, whether that run is
+    already finished and stays so); (None, False) when the file is invalid (its process
+    will say why)."""
     from bench.loading import resolve_config
     from bench.runs import RunFolder
 
     try:
-        config, restart = train_config_of(config_file)
-        config = resolve_config(config)[0]
+        config = resolve_config(train_config_of(config_file))[0]
     except (BenchError, click.ClickException):
         return None, False
     run = RunFolder.for_config(config)
