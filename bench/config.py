@@ -12,6 +12,25 @@ from bench.options import (BY_NAME, NAME_ABBREVIATIONS, NAMED_APART, OPTIONS, PR
                            STRATEGIES)
 
 MAX_NAME_BYTES = 200  # below the 255 bytes a folder name may have
+MAX_INT = 2**31 - 1  # TensorFlow's int32 step and batch arithmetic
+MAX_SEED = 2**32 - 1  # what numpy and Keras accept
+
+
+def _check_type(option, value):
+    """BenchUsageError when `value` is not of the option's kind (a list from YAML where a number belongs...)."""
+    default = option.default
+    if option.kind == "json" or isinstance(default, dict):
+        expected, ok = "a mapping", isinstance(value, dict)
+    elif isinstance(default, bool) or option.kind == "flag":
+        expected, ok = "true or false", isinstance(value, bool)
+    elif isinstance(default, int):
+        expected, ok = "an integer", isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        expected, ok = "a number", isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:  # text, or None for "not set"
+        expected, ok = "text", isinstance(value, str) or (value is None and default is not REQUIRED)
+    if not ok:
+        raise BenchUsageError(f"{option.flag} must be {expected}, got {value!r}")
 
 
 def _field(option):
@@ -27,13 +46,17 @@ class _TrainConfigMethods:
     """TrainConfig's methods; its fields come from bench.options.OPTIONS."""
 
     def check(self):
-        """Raise BenchUsageError for impossible values."""
+        """Raise BenchUsageError for impossible values (a value of the wrong type, from a
+        config file, say, included), before anything is written."""
         for option in OPTIONS:
             value = getattr(self, option.name)
-            if option.check == "positive" and value <= 0:
-                raise BenchUsageError(f"{option.flag} must be a positive integer, got {value}")
+            _check_type(option, value)
+            if option.check == "positive" and not 0 < value <= MAX_INT:
+                raise BenchUsageError(f"{option.flag} must be a positive integer up to {MAX_INT:,}, got {value}")
             if option.check == "non-negative" and (not math.isfinite(value) or value < 0):
                 raise BenchUsageError(f"{option.flag} must be zero or positive, got {value}")
+            if option.check == "seed" and not 0 <= value <= MAX_SEED:
+                raise BenchUsageError(f"{option.flag} must be an integer from 0 to {MAX_SEED:,}, got {value}")
         if not (0 < self.lr_decay_factor <= 1):
             raise BenchUsageError(f"--lr-decay-factor must be in (0, 1], got {self.lr_decay_factor}")
         for key, value, choices in (("strategy", self.strategy, STRATEGIES),

@@ -2,6 +2,7 @@
 
 import difflib
 import inspect
+import math
 
 import keras
 
@@ -28,6 +29,7 @@ TF1_DEFAULTS = {
 DTB_ARGS = {"use_nesterov": "nesterov", "beta1": "beta_1", "beta2": "beta_2", "lr": "learning_rate"}
 # Keras arguments a run may not set: bench owns naming and loss scaling.
 RESERVED_ARGS = {"name", "loss_scale_factor", "kwargs"}
+MAX_LEARNING_RATE = 1e3  # beyond it every step diverges: a typo, not a setting
 
 
 def keras_optimizers():
@@ -63,14 +65,31 @@ def resolve(name, args):
             raise BenchUsageError(
                 f"optimizer {canonical} has no argument '{key}'; its arguments are {', '.join(allowed)}"
             )
+        _check_argument(canonical, key, value, parameters[key].default)
         resolved[key] = value
     if "learning_rate" not in resolved:
         resolved["learning_rate"] = parameters["learning_rate"].default
-    if isinstance(resolved["learning_rate"], bool) or not isinstance(resolved["learning_rate"], (int, float)) \
-            or resolved["learning_rate"] <= 0:
-        raise BenchUsageError(f"learning_rate must be a positive number, got {resolved['learning_rate']!r}")
-    resolved["learning_rate"] = float(resolved["learning_rate"])
+    rate = resolved["learning_rate"]
+    if not _is_number(rate) or not 0 < rate <= MAX_LEARNING_RATE:
+        raise BenchUsageError(f"learning_rate must be a number in (0, {MAX_LEARNING_RATE:g}], got {rate!r}")
+    resolved["learning_rate"] = float(rate)
     return canonical, resolved
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_argument(optimizer, key, value, default):
+    """BenchUsageError when an argument's value is not of the kind its Keras default is."""
+    if isinstance(default, bool):
+        expected, ok = "true or false", isinstance(value, bool)
+    elif isinstance(default, (int, float)) or default is None:
+        expected, ok = "a finite number", _is_number(value) or (default is None and value is None)
+    else:
+        return
+    if not ok:
+        raise BenchUsageError(f"optimizer {optimizer}'s {key} must be {expected}, got {value!r}")
 
 
 def build(name, args, steps_per_epoch, lr_decay=False, lr_decay_epochs=25, lr_decay_factor=0.1):

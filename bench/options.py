@@ -38,8 +38,9 @@ class Option:
         in_name: how the run's folder name spells it when it differs from its
             default: None for `<name>=<value>`, a short name for
             `<short>=<value>`, "apart" when `TrainConfig.run_name` spells it itself.
-        check: "positive" (an integer > 0) or "non-negative" (a finite number
-            ≥ 0); what else is impossible is in `TrainConfig.check`.
+        check: "positive" (an integer > 0), "non-negative" (a finite number
+            ≥ 0) or "seed" (an integer from 0 to 2**32 − 1); every value's type
+            is checked too; what else is impossible is in `TrainConfig.check`.
         cli_default: the command line's default when it differs from the
             config's (a callable is called when the help or a run needs it).
     """
@@ -82,10 +83,10 @@ OPTIONS = (
     Option("lr_decay_epochs", 25, "Epochs between two decays.", ("--lr_decay_epochs",), hparam=True,
            in_name="decay_epochs", check="positive"),
     Option("lr_decay_factor", 0.1, "Learning-rate multiplier at each decay.", ("--lr_decay_factor",), hparam=True,
-           in_name="decay_factor"),
+           in_name="decay_factor", check="non-negative"),
     Option("l2_penalty", 0.0, "DTB's weight decay: l2_penalty · ½‖W‖² for each kernel the model regularizes.",
            ("--l2_penalty",), hparam=True, in_name="apart", check="non-negative"),
-    Option("seed", 0, "Seed of weights, shuffling and noise.", hparam=True),
+    Option("seed", 0, "Seed of weights, shuffling and noise.", hparam=True, check="seed"),
     Option("comment", "", "Appended to the run's folder name.", in_name="apart"),
     Option("summary_every", 100, "Steps between TensorBoard summaries of the training (scalars, activations).",
            ("--summary_every",), resumable=True, check="positive"),

@@ -26,7 +26,15 @@ TRAIN = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
     (TRAIN + ("--optimizer-args", "[1, 2]"), ["not a JSON object"], 2),
     (TRAIN + ("--optimizer", "Adamm"), ["unknown optimizer 'Adamm'", "did you mean Adam"], 2),
     (TRAIN + ("--optimizer-args", '{"learning_rat": 0.1}'), ["optimizer Adam has no argument 'learning_rat'", "learning_rate"], 2),
-    (TRAIN + ("--optimizer-args", '{"learning_rate": -1}'), ["learning_rate must be a positive number"], 2),
+    (TRAIN + ("--optimizer-args", '{"learning_rate": -1}'), ["learning_rate must be a number in (0, 1000]"], 2),
+    (TRAIN + ("--optimizer-args", '{"learning_rate": NaN}'), ["learning_rate must be a finite number", "nan"], 2),
+    (TRAIN + ("--optimizer-args", '{"learning_rate": Infinity}'), ["learning_rate must be a finite number"], 2),
+    (TRAIN + ("--optimizer-args", '{"learning_rate": 1e308}'), ["learning_rate must be a number in (0, 1000]"], 2),
+    (TRAIN + ("--optimizer-args", '{"beta_1": "x"}'), ["Adam's beta_1 must be a finite number", "'x'"], 2),
+    (TRAIN + ("--optimizer", "SGD", "--optimizer-args", '{"nesterov": 1}'), ["nesterov must be true or false"], 2),
+    (TRAIN + ("--seed", "-5"), ["--seed must be an integer from 0 to"], 2),
+    (TRAIN + ("--lr-decay", "--lr-decay-epochs", "100000000000000000000"), ["--lr-decay-epochs must be a positive"], 2),
+    (TRAIN + ("--batch-size", "3000000000"), ["--batch-size must be a positive integer up to"], 2),
     (TRAIN + ("--epochs", "0"), ["--epochs must be a positive integer"], 2),
     (TRAIN + ("--batch-size", "-5"), ["--batch-size must be a positive integer"], 2),
     (TRAIN + ("--l2-penalty", "-1e-9"), ["--l2-penalty must be zero or positive"], 2),
@@ -64,6 +72,10 @@ def test_bad_tf_config(workspace, tf_config, fragments):
     ("model: [SingleLayerCAE\n", ["run.yaml is not valid YAML", "line"]),
     ("- just\n- a list\n", ["must hold a mapping"]),
     ("model: SingleLayerCAE\ndataset: Digits\nepoch: 3\n", ["unknown key 'epoch'", "epochs"]),
+    ("model: SingleLayerCAE\ndataset: Digits\nepochs: [1, 2]\n", ["'epochs' must be integer", "not a list"]),
+    ("model: SingleLayerCAE\ndataset: Digits\nl2_penalty: lots\n", ["'l2_penalty' must be float", "lots"]),
+    ("model: SingleLayerCAE\ndataset: Digits\nlr_decay: maybe\n", ["'lr_decay' must be boolean"]),
+    ("model: SingleLayerCAE\ndataset: Digits\nseed: -1\n", ["--seed must be an integer from 0"]),
 ])
 def test_bad_yaml(workspace, text, fragments):
     Path("run.yaml").write_text(text)
