@@ -77,11 +77,12 @@ def identity(config):
 
 
 def run_row(run):
-    """A run's row as {column: value}; None when its config.yaml is unreadable. A damaged
-    results.json gives a row whose status says so."""
+    """A run's row as {column: value}; None, with a warning line, when its config.yaml is
+    unreadable. A damaged results.json gives a row whose status says so."""
     try:
         config = read_yaml_mapping(run.sub(CONFIG_FILE))
-    except BenchError:
+    except BenchError as error:
+        print(f"warning: {error}: the run is left out", file=sys.stderr)
         return None
     try:
         results, status = run.read_results(), None
@@ -461,6 +462,9 @@ def show(rows, title, output_format="table", group=None, plot=None, sort_key="va
     (or None and some configuration has several seeds); with `plot`, draw their curves."""
     if output_format not in FORMATS:
         raise BenchUsageError(f"unknown --format '{output_format}'; choose one of {', '.join(FORMATS)}")
+    for row in rows:
+        if row.get("status") == DAMAGED:
+            print(f"warning: {row['path']}/{RESULTS_JSON} is damaged: its numbers are left out", file=sys.stderr)
     grouped = should_group(rows) if group is None else group
     if grouped:
         rows = group_rows(rows)
@@ -468,9 +472,6 @@ def show(rows, title, output_format="table", group=None, plot=None, sort_key="va
     found = differences(rows) if grouped else []
     if plot:
         plot_rows(rows, plot, grouped)
-    for row in rows:
-        if row.get("status") == DAMAGED:
-            print(f"warning: {row['path']}/{RESULTS_JSON} is damaged: its numbers are left out", file=sys.stderr)
     if output_format == "table":
         make_console().print(render_table(rows, title, grouped))
         print(LEGEND + (" " + GROUP_LEGEND if grouped else ""))

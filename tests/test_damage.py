@@ -1,6 +1,7 @@
 """Damaged state is never mistaken for no state, and a changed plugin is never scored silently:
 each case gives one clear line and an exit code, and changes no file."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -37,6 +38,16 @@ def truncate(path):
     path.write_bytes(data[: len(data) // 2])
 
 
+def rewrite_results(run, change):
+    results = json.loads((run / "results.json").read_text())
+    change(results)
+    (run / "results.json").write_text(json.dumps(results))
+
+
+def text_metric(results):
+    results["best"]["test"]["error"] = "0.1"
+
+
 DAMAGES = {
     "garbled latest index": (lambda run: garble_index(run, "checkpoints"), "checkpoints/checkpoint is garbled"),
     "dangling latest index": (lambda run: dangle_index(run, "checkpoints"), "which is not in"),
@@ -45,6 +56,8 @@ DAMAGES = {
     "truncated best checkpoint": (lambda run: truncate(_data_file(run / "best")), "cannot be read"),
     "missing best": (lambda run: shutil.rmtree(run / "best"), "best"),
     "truncated results": (lambda run: truncate(run / "results.json"), "results.json is damaged"),
+    "results holding a list": (lambda run: (run / "results.json").write_text("[1, 2]\n"), "holds a list"),
+    "results with a text metric": (lambda run: rewrite_results(run, text_metric), "'0.1', not a number"),
 }
 # Which command reads which part: eval --checkpoint last reads the latest state, eval the best.
 READERS = {
@@ -55,6 +68,8 @@ READERS = {
     "truncated best checkpoint": ["train", "eval"],
     "missing best": ["train", "eval"],
     "truncated results": ["train", "eval"],
+    "results holding a list": ["train", "eval"],
+    "results with a text metric": ["train", "eval"],
 }
 COMMANDS = {"train": TRAIN, "eval": ("eval", RUN, "--probe-limit", "0"),
             "eval last": ("eval", RUN, "--checkpoint", "last", "--probe-limit", "0")}
@@ -71,11 +86,24 @@ def test_damaged_state_is_named_and_nothing_changes(trained, workspace, damage, 
     assert files_of(workspace / "log") == before
 
 
-def test_compare_names_a_damaged_results_file_and_shows_the_rest(trained, workspace):
+def test_compare_names_each_damaged_file_and_shows_the_rest(trained, workspace, zoo_runs):
+    damaged = {"list": trained.parent / "list", "text": trained.parent / "text", "config": trained.parent / "config"}
+    for folder in damaged.values():
+        shutil.copytree(trained, folder)
+    (damaged["list"] / "results.json").write_text("[1, 2]\n")
+    rewrite_results(damaged["text"], text_metric)
+    (damaged["config"] / "config.yaml").write_text("model: [unclosed\n")
     truncate(trained / "results.json")
-    result = bench("compare")
-    assert result.exit_code == 0, result
-    assert "results.json is damaged" in result.stderr and "results.json damaged" in result.stdout
+    shutil.copytree(zoo_runs[1]["SingleLayerCAE"], workspace / run_dir("SingleLayerCAE"))
+    for output_format in ("table", "csv", "json", "markdown"):
+        result = bench("compare", "--format", output_format, "--no-group")
+        assert result.exit_code == 0, result
+        warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+        assert len(warnings) == 4, result.stderr
+        for folder in (trained, damaged["list"], damaged["text"]):
+            assert any(f"{folder.relative_to(workspace)}/results.json is damaged" in line for line in warnings)
+        assert any("config/config.yaml is not valid YAML" in line for line in warnings)
+        assert "SingleLayerCAE" in result.stdout and "results.json damaged" in result.stdout
 
 
 def test_an_earlier_bench_checkpoint_is_refused_with_a_reason(trained, workspace):
@@ -154,3 +182,18 @@ def test_a_shadowing_workspace_plugin_is_named(trained, workspace):
                           "new: decoder/bias, decoder/kernel, encoder/bias, encoder/kernel", exit_code=1)
     assert "the model now comes from" in result.stderr and "work/models/ConvAE.py" in result.stderr
     assert files_of(trained) == before
+
+
+def test_restart_comes_only_from_the_command_line(workspace, trained):
+    """A BENCH_RESTART left in a shell, or `restart: true` in a file, never deletes a run."""
+    kept = {name: digest for name, digest in files_of(trained).items()
+            if name.startswith(("checkpoints/", "best/")) or name == "results.json"}
+    finished = ("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "2")
+    again = bench(*finished, env={"BENCH_RESTART": "1"})
+    assert again.exit_code == 0, again
+    assert "BENCH_RESTART is ignored" in again.stderr + again.stdout
+    (workspace / "run.yaml").write_text("model: ConvAE\ndataset: Digits\nepochs: 2\nrestart: true\n")
+    assert_one_line_error(bench("train", "--config", "run.yaml"), "run.yaml", "'restart' deletes runs",
+                          "command line", exit_code=2)
+    assert_one_line_error(bench("sweep", "--grid", "run.yaml"), "run.yaml", "'restart' deletes runs", exit_code=2)
+    assert {name: digest for name, digest in files_of(trained).items() if name in kept} == kept
