@@ -28,8 +28,12 @@ results.json holds one object, changed only through the named records below
 Nothing here imports TensorFlow.
 """
 
+import contextlib
+import fcntl
 import json
+import os
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -69,6 +73,36 @@ class RunFolder:
     def sub(self, name):
         """A path inside the run folder."""
         return self.path / name
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the run for this process: an OS lock (flock) on `.<run name>.lock` beside
+        the folder, released when the process ends however it ends (kill -9 included).
+        Readers (eval, compare) never take it.
+
+        Raises:
+            BenchError: another process holds it; the message names that process and host.
+        """
+        path = self.path.parent / f".{self.path.name}.lock"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+", encoding="utf-8")
+        except OSError as error:
+            raise BenchError(f"cannot write the run folder {self.path}: {error.strerror or error}; "
+                             "choose a writable folder with --log-dir") from error
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise BenchError(f"run {self.path} is being trained by {holder}; wait for it to end, "
+                                 "or stop it (Ctrl-C saves its checkpoint) and run again") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()} on host {socket.gethostname()}\n")
+            handle.flush()
+            yield
 
     def is_run(self):
         """Whether the folder holds a run (a config.yaml)."""

@@ -49,20 +49,26 @@ def run_training(config, restart, report):
             model = loading.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
         if not chief:  # writes where nobody reads; resumes from the chief's checkpoints
             return _train_as_worker(config, run, dataset, splits, model, report, strategy)
-        trainer = Trainer(config, run, dataset, splits, model, report, strategy)
-        if not restart and run.path.is_dir():  # everything is checked before anything is written
-            fingerprint.check(run, model, trainer.weights, report)
-            trainer.restore()
-        resuming = run.prepare(config, restart)
-        if fingerprint.read(run) is None:
-            fingerprint.record(run, model_spec, model, trainer.weights)
-        report.attach_log(run.sub(LOG_FILE))
-        try:
-            report.info(f"{'resuming' if resuming else 'starting'} {run.path}"
-                        + (f" on {replicas} replicas ({config.strategy})" if replicas > 1 else ""))
-            return trainer.fit()
-        finally:
-            report.detach_log()
+        with run.lock():  # one process trains a run; the lock dies with the process
+            return _train_as_chief(config, restart, run, model_spec, dataset, splits, model, report, strategy)
+
+
+def _train_as_chief(config, restart, run, model_spec, dataset, splits, model, report, strategy):
+    trainer = Trainer(config, run, dataset, splits, model, report, strategy)
+    if not restart and run.path.is_dir():  # everything is checked before anything is written
+        fingerprint.check(run, model, trainer.weights, report)
+        trainer.restore()
+    resuming = run.prepare(config, restart)
+    if fingerprint.read(run) is None:
+        fingerprint.record(run, model_spec, model, trainer.weights)
+    report.attach_log(run.sub(LOG_FILE))
+    try:
+        replicas = trainer.strategy.num_replicas_in_sync
+        report.info(f"{'resuming' if resuming else 'starting'} {run.path}"
+                    + (f" on {replicas} replicas ({config.strategy})" if replicas > 1 else ""))
+        return trainer.fit()
+    finally:
+        report.detach_log()
 
 
 def _train_as_worker(config, run, dataset, splits, model, report, strategy):

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from conftest import bench, bench_process, read_results, run_dir
+from conftest import assert_one_line_error, bench, bench_process, read_results, run_dir
 
 pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
@@ -69,3 +69,20 @@ def test_sigkill_loses_at_most_the_epoch_in_progress(workspace):
     assert resumed.exit_code == 0, resumed
     assert f"resuming at epoch {epochs_done + 1}" in resumed.stdout
     assert read_results(workspace / RUN)["epochs_done"] == 6
+
+
+def test_a_second_process_on_a_run_is_refused_while_readers_go_on(workspace):
+    first = bench_process(*ARGS, cwd=workspace)
+    wait_for_epochs(first, workspace / RUN / "train.log", 1)
+    try:
+        second = bench(*ARGS)
+        assert_one_line_error(second, f"run {RUN} is being trained by process {first.pid} on host", exit_code=1)
+        assert bench("compare").exit_code == 0
+        assert bench("eval", str(RUN), "--checkpoint", "last", "--probe-limit", "0").exit_code == 0
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=120)
+    log = (workspace / RUN / "train.log").read_text()
+    assert log.count("starting ") == 1 and "being trained" not in log  # the refused process wrote nothing
+    resumed = bench(*ARGS[:-1], "2")  # the lock died with the first process
+    assert resumed.exit_code == 0, resumed
