@@ -253,14 +253,17 @@ class Trainer:
             self.best_marks["step"].assign(step)
             self.best.save(checkpoint_number=epoch + 1)
         self.state["epochs_done"].assign(epoch + 1)
-        self.latest.save(checkpoint_number=step)
         self._write_epoch_summaries(step, validation)
         train_error = self.step.epoch_train_error()
         entry = {"epoch": epoch + 1, "step": step, "train_error": train_error,
                  "validation_error": validation["error"],
                  "elapsed_s": round(time.perf_counter() - bench.STARTED, 2)}
         best_validation = dict(validation, **measured("best", epoch + 1, step, "validation")) if improved else None
+        # The record before the checkpoint: a process killed between the two retrains this
+        # epoch from the previous checkpoint (the same batches, the same numbers) and its
+        # record is replaced; the other order could lose a checkpointed epoch's record.
         self._record("running", lambda results: runs.epoch_done(results, entry, best_validation))
+        self.latest.save(checkpoint_number=step)
         self.report.info(
             f"epoch {epoch + 1}/{self.config.epochs}  train error {train_error:.5f}  "
             f"validation error {validation['error']:.5f}{' (best)' if improved else ''}  "

@@ -65,10 +65,13 @@ def test_sigkill_loses_at_most_the_epoch_in_progress(workspace):
     epochs_done, step = saved_state(workspace / RUN)
     assert epochs_done >= 2 and step == epochs_done * STEPS_PER_EPOCH
     assert yaml.safe_load((workspace / RUN / "config.yaml").read_text())["epochs"] == 6  # intact
+    recorded = [entry["epoch"] for entry in read_results(workspace / RUN)["history"]]
+    assert recorded[:epochs_done] == list(range(1, epochs_done + 1))  # every checkpointed epoch is recorded
     resumed = bench(*ARGS)
     assert resumed.exit_code == 0, resumed
     assert f"resuming at epoch {epochs_done + 1}" in resumed.stdout
-    assert read_results(workspace / RUN)["epochs_done"] == 6
+    results = read_results(workspace / RUN)
+    assert results["epochs_done"] == 6 and [entry["epoch"] for entry in results["history"]] == list(range(1, 7))
 
 
 def test_a_second_process_on_a_run_is_refused_while_readers_go_on(workspace):
