@@ -17,6 +17,8 @@ from tensorboard.plugins import projector
 
 from bench import probe
 from bench.runs import PROJECTOR
+
+CONFIG_FILE = "projector_config.pbtxt"  # written last, by visualize_embeddings: its presence means complete
 MAX_FEATURES = 1024
 DEFAULT_LIMIT = 5000
 TENSOR_NAME = "embedding/.ATTRIBUTES/VARIABLE_VALUE"

@@ -1,12 +1,22 @@
 """The end of a run, its own step after the last epoch: the pictures and the
 projector of the best model, and the results shown to the user (the Trainer
-measures the final metrics and records them with `runs.final_metrics`)."""
+measures the final metrics and records them with `runs.final_metrics`, after
+these pieces, so that a run stopped in its ending ends it at the next start).
+"""
 
 from bench import architecture, embedding, pictures
 from bench.evaluate import metrics_table
-from bench.runs import CURVES_PNG, FILTERS_PNG, RECONSTRUCTIONS_PNG, RESULTS_TXT
+from bench.runs import CURVES_PNG, FILTERS_PNG, PROJECTOR, RECONSTRUCTIONS_PNG, RESULTS_TXT
 
 GRID_IMAGES = 8
+PIECES = ("pictures", "projector")
+
+
+def missing(run):
+    """The pieces of the ending (PIECES) whose files are not all in the run folder."""
+    files = {"pictures": [run.sub(RECONSTRUCTIONS_PNG), run.sub(CURVES_PNG)],
+             "projector": [run.sub(PROJECTOR) / embedding.CONFIG_FILE]}
+    return [piece for piece in PIECES if not all(path.is_file() for path in files[piece])]
 
 
 def save_pictures(run, config, model, evaluator, noisy_evaluator, test_images, results):

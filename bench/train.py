@@ -206,7 +206,7 @@ class Trainer:
                 for epoch in range(epochs_done, self.config.epochs):
                     self.train_epoch(epoch, signals)
                     self.end_epoch(epoch)
-            return self.finish() if self.chief else None
+                return self.finish(signals) if self.chief else None
         finally:
             self.writers.close()
 
@@ -269,20 +269,34 @@ class Trainer:
             f"validation error {validation['error']:.5f}{' (best)' if improved else ''}  "
             f"mse {validation['mse']:.5f}  psnr {validation['psnr']:.2f} dB  {self.epoch_speed:,.0f} img/s")
 
-    def finish(self):
-        """The ending: measure the best model on validation and test, record the final
-        metrics, save the pictures and the projector, and show the results (a run
-        already finished shows the results it has)."""
+    def finish(self, signals):
+        """The ending: measure the best model on validation and test, save the pictures
+        and the projector, record the final metrics (last: until then the next start
+        does the ending again), and show the results. A finished run makes only what is
+        missing of its ending, and shows the results it has."""
         results = self.run.read_results()
         epochs_done = int(self.state["epochs_done"].numpy())
-        if not (results.get("status") == "finished" and results.get("epochs_done") == epochs_done
-                and "test" in results.get("best", {})):
+        finished = (results.get("status") == "finished" and results.get("epochs_done") == epochs_done
+                    and "test" in results.get("best", {}))
+        pieces = ending.missing(self.run) if finished else ending.PIECES
+        if finished and not pieces:
+            ending.show_results(self.report, self.run, self.config, results)
+            return results
+        self._stop_if_signalled(signals, "before the end of the run")
+        self._restore_best()
+        if not finished:
             validation, test = self._measure_best()
-            results = self._record("finished", lambda results: runs.final_metrics(results, validation, test))
-            self.writers.final_metrics(results["steps"], validation, test)
-            ending.save_pictures(self.run, self.config, self.model, self.evaluator, self.noisy_evaluator,
-                                 self.test_images, results)
-            ending.save_projector(self.run, self.config, self.model, self.dataset, self.splits["test"])
+            results = runs.final_metrics(results, validation, test)
+            self.writers.final_metrics(int(self.state["step"].numpy()), validation, test)
+        for piece in pieces:
+            self._stop_if_signalled(signals, f"before the {piece} of the best model")
+            if piece == "pictures":
+                ending.save_pictures(self.run, self.config, self.model, self.evaluator, self.noisy_evaluator,
+                                     self.test_images, results)
+            else:
+                ending.save_projector(self.run, self.config, self.model, self.dataset, self.splits["test"])
+        if not finished:
+            results = self._record("finished", lambda saved: runs.final_metrics(saved, validation, test))
         ending.show_results(self.report, self.run, self.config, results)
         return results
 
@@ -327,18 +341,29 @@ class Trainer:
         self.state["step"].assign(step)
         self.latest.save(checkpoint_number=step)
         self._record("interrupted")
-        name = signal.Signals(signum).name
-        raise TrainingStopped(
-            f"{name} received: stopped in epoch {epoch + 1} at step {step} and saved a checkpoint. "
+        raise self._stopped(signum, f"in epoch {epoch + 1} at step {step} and saved a checkpoint")
+
+    def _stop_if_signalled(self, signals, where):
+        """In the ending, between its pieces: stop on a signal (the checkpoints are all saved)."""
+        if signals.received:
+            self._record("interrupted")
+            raise self._stopped(signals.received, f"{where}; the checkpoints are saved")
+
+    def _stopped(self, signum, what):
+        return TrainingStopped(
+            f"{signal.Signals(signum).name} received: stopped {what}. "
             f"Resume with the same command, or: bench train --config {self.run.sub(CONFIG_FILE)}",
             exit_code=128 + signum)
 
-    def _measure_best(self):
-        """The best checkpoint's validation and test metrics, with their provenance."""
+    def _restore_best(self):
+        """Load the best checkpoint's weights into the model."""
         path = checkpoints.latest(self.run.sub(BEST))
         if path is None:
             raise TrainingStopped(f"{self.run.path} has no best checkpoint; run with --restart")
         checkpoints.restore(self.best.checkpoint, path, self.weights)
+
+    def _measure_best(self):
+        """The best model's validation and test metrics, with their provenance (after `_restore_best`)."""
         epoch, step = int(self.best_marks["epoch"].numpy()), int(self.best_marks["step"].numpy())
         validation = dict(self.evaluator.measure(self.validation_images, self.config.batch_size),
                           **measured("best", epoch, step, "validation"))

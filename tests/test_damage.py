@@ -197,3 +197,36 @@ def test_restart_comes_only_from_the_command_line(workspace, trained):
                           "command line", exit_code=2)
     assert_one_line_error(bench("sweep", "--grid", "run.yaml"), "run.yaml", "'restart' deletes runs", exit_code=2)
     assert {name: digest for name, digest in files_of(trained).items() if name in kept} == kept
+
+
+FINISHED = ("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "2")  # what the shared run was trained with
+
+
+def test_a_missing_part_of_the_ending_is_made_at_the_next_start(trained):
+    before = read_results(trained)
+    for name in ("reconstructions.png", "curves.png"):
+        (trained / name).unlink()
+    shutil.rmtree(trained / "projector")
+    again = bench(*FINISHED)
+    assert again.exit_code == 0, again
+    assert (trained / "reconstructions.png").is_file() and (trained / "curves.png").is_file()
+    assert (trained / "projector" / "projector_config.pbtxt").is_file()
+    assert read_results(trained)["best"] == before["best"]
+
+
+def test_an_ending_stopped_before_its_record_is_done_again(trained):
+    """The state a kill leaves after the last epoch and before the final record: the ending runs
+    again and gives the same numbers from the same best checkpoint."""
+    before = read_results(trained)
+    stopped = dict(before, status="running", best={"validation": before["best"]["validation"]})
+    (trained / "results.json").write_text(json.dumps(stopped))
+    (trained / "reconstructions.png").unlink()
+    shutil.rmtree(trained / "projector")
+    again = bench(*FINISHED)
+    assert again.exit_code == 0, again
+    after = read_results(trained)
+    assert after["status"] == "finished"
+    for split in ("validation", "test"):
+        assert {k: after["best"][split][k] for k in ("error", "mse", "psnr", "epoch", "step")} == \
+               {k: before["best"][split][k] for k in ("error", "mse", "psnr", "epoch", "step")}
+    assert (trained / "reconstructions.png").is_file() and (trained / "projector" / "projector_config.pbtxt").is_file()
