@@ -9,11 +9,11 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 
 import keras
 import tensorflow as tf
 
+from bench import files
 from bench.errors import BenchUsageError
 
 _CPU_DEVICE = re.compile(r"^/?(?:job:localhost/replica:0/task:0/)?(?:device:)?cpu:(\d+)$", re.IGNORECASE)
@@ -98,8 +98,8 @@ def is_chief(strategy):
 
 def scratch_folder():
     """Where a non-chief worker writes what every worker must write (its
-    checkpoints and logs) and nobody reads."""
-    return tempfile.mkdtemp(prefix="bench-worker-")
+    checkpoints and logs) and nobody reads (those of killed workers are removed first)."""
+    return files.scratch_folder("worker")
 
 
 def set_precision(precision):

@@ -2,6 +2,7 @@
 and a new file gets the mode any other file would (the umask's), not mkstemp's 0600."""
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -36,3 +37,33 @@ def atomic_write_text(path, text):
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def scratch_folder(kind):
+    """A new folder bench-<kind>-<pid>-XXXX in the system's temporary folder, after removing
+    those of the same kind whose process is gone (killed before it could clean up)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"bench-{kind}-*-*"):
+        pid = folder.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"bench-{kind}-{os.getpid()}-"))
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_temporaries(folder, patterns):
+    """Remove what killed writers left in `folder` (files or folders matching `patterns`)."""
+    for pattern in patterns:
+        for path in Path(folder).glob(pattern):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)

@@ -40,7 +40,7 @@ from pathlib import Path
 from bench import metrics
 from bench.config import TrainConfig, read_yaml_mapping, write_yaml
 from bench.errors import BenchError, BenchUsageError
-from bench.files import atomic_write_text
+from bench.files import atomic_write_text, remove_temporaries
 
 CONFIG_FILE = "config.yaml"
 TRAIN_EVENTS = "train"
@@ -160,6 +160,7 @@ class RunFolder:
             if restart and self.path.exists():
                 shutil.rmtree(self.path)
             resuming = self.is_run()
+            self.remove_leftovers()
             for sub in (TRAIN_EVENTS, VALIDATION_EVENTS, CHECKPOINTS, BEST):
                 self.sub(sub).mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.sub(CONFIG_FILE), write_yaml(config.to_dict()))
@@ -169,6 +170,13 @@ class RunFolder:
                 "choose a writable folder with --log-dir"
             ) from error
         return resuming
+
+    def remove_leftovers(self):
+        """What killed writers left: checkpoints saved halfway (`ckpt-N_temp*`) and
+        half-written temporary files (`.results.json.*.tmp`, ...)."""
+        for folder in (CHECKPOINTS, BEST):
+            remove_temporaries(self.sub(folder), ("*_temp*",))
+        remove_temporaries(self.path, (".*.tmp",))
 
     def read_results(self):
         """The run's results.json as a dict ({} before the first epoch has written one).

@@ -13,16 +13,19 @@ run are trained once.
 
 import itertools
 import os
+import shutil
+import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
 from bench import tf_runtime
-from bench.errors import BenchError, BenchUsageError
+from bench.errors import BenchError, BenchUsageError, TrainingStopped
+from bench.files import scratch_folder
+from bench.signals import StopSignals
 
 POLL_S = 0.2
 
@@ -139,10 +142,11 @@ def run_sweep(grid, jobs, report, plan_of, echo=False, restart=False):
     """
     points = expand(grid)
     folders, failures = [], []
-    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as scratch:
+    scratch = scratch_folder("sweep")
+    try:
         pending, seen = [], {}
         for number, point in enumerate(points, 1):
-            config_file = Path(scratch) / f"run{number}.yaml"
+            config_file = scratch / f"run{number}.yaml"
             config_file.write_text(yaml.safe_dump(point, sort_keys=False))
             folder, finished = plan_of(config_file, restart)
             if folder is not None and folder in seen:  # two points, one run: train it once
@@ -154,24 +158,47 @@ def run_sweep(grid, jobs, report, plan_of, echo=False, restart=False):
                 report.info(f"already finished: {_label(point, grid)} → {folder}")
                 folders.append(folder)
                 continue
-            pending.append((config_file, folder, point))
+            pending.append((config_file, folder, _label(point, grid)))
         report.info(f"sweep: {len(pending)} run(s) to train, {jobs} at a time")
-        running, total = {}, len(pending)
-        pending = list(enumerate(pending, 1))
-        while pending or running:
-            while pending and len(running) < jobs:
-                number, (config_file, folder, point) = pending.pop(0)
-                running[number] = _start(config_file, folder, number, total, _label(point, grid), report, echo,
-                                         restart)
-            time.sleep(POLL_S)
-            for number in [n for n, job in running.items() if job["process"].poll() is not None]:
-                job = running.pop(number)
-                error = _finish(job, number, total, report)
-                if job["folder"] and Path(job["folder"]).is_dir():
-                    folders.append(job["folder"])
-                if job["process"].returncode != 0:
-                    failures.append((job["label"], error))
-    return folders, failures, total
+        with StopSignals() as signals:
+            _train_pending(pending, jobs, report, echo, restart, signals, folders, failures)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return folders, failures, len(pending)
+
+
+def _train_pending(pending, jobs, report, echo, restart, signals, folders, failures):
+    """Run the pending points, `jobs` at a time; on SIGINT/SIGTERM, pass it on to the
+    running trainings (each saves its checkpoint), wait for them and stop."""
+    running, total = {}, len(pending)
+    pending = list(enumerate(pending, 1))
+    while pending or running:
+        while pending and len(running) < jobs and not signals.received:
+            number, (config_file, folder, label) = pending.pop(0)
+            running[number] = _start(config_file, folder, number, total, label, report, echo, restart)
+        time.sleep(POLL_S)
+        if signals.received:
+            _stop_all(running, signals.received, report)
+        for number in [n for n, job in running.items() if job["process"].poll() is not None]:
+            job = running.pop(number)
+            error = _finish(job, number, total, report)
+            if job["folder"] and Path(job["folder"]).is_dir():
+                folders.append(job["folder"])
+            if job["process"].returncode != 0:
+                failures.append((job["label"], error))
+
+
+def _stop_all(running, signum, report):
+    name = signal.Signals(signum).name
+    for job in running.values():
+        if job["process"].poll() is None:
+            job["process"].send_signal(signum)
+    for job in running.values():
+        job["process"].wait()
+        if job["output"] is not None:
+            job["output"].close()
+    raise TrainingStopped(f"{name} received: stopped the sweep; the {len(running)} running training(s) saved "
+                          "their checkpoints. Run the same command to resume", exit_code=128 + signum)
 
 
 def _start(config_file, folder, number, total, label, report, echo, restart):

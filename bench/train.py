@@ -21,6 +21,7 @@ from bench import checkpoints, compute, ending, fingerprint, loading, optimizers
 from bench.errors import BenchUsageError, TrainingStopped
 from bench.evaluate import Evaluator
 from bench.runs import BEST, CHECKPOINTS, CONFIG_FILE, LOG_FILE, RunFolder, measured
+from bench.signals import StopSignals
 from bench.step import TrainStep
 
 PROGRESS_EVERY_S = 0.2
@@ -81,27 +82,6 @@ def _train_as_worker(config, run, dataset, splits, model, report, strategy):
         report.info("done; the chief writes the results")
     finally:
         shutil.rmtree(scratch.path, ignore_errors=True)
-
-
-class StopSignals:
-    """Turns SIGINT and SIGTERM into a flag the loop checks between steps."""
-
-    def __init__(self):
-        self.received = None
-        self._previous = {}
-
-    def __enter__(self):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.received = signum
-
-    def __exit__(self, *exc):
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        return False
 
 
 class Trainer:

@@ -46,7 +46,8 @@ from bench import compute, loading, optimizers
 from bench.config import TrainConfig
 from bench.console import Reporter
 from bench.runs import RunFolder
-from bench.train import StopSignals, Trainer
+from bench.signals import StopSignals
+from bench.train import Trainer
 
 
 def build(config, dataset):

@@ -230,3 +230,12 @@ def test_an_ending_stopped_before_its_record_is_done_again(trained):
         assert {k: after["best"][split][k] for k in ("error", "mse", "psnr", "epoch", "step")} == \
                {k: before["best"][split][k] for k in ("error", "mse", "psnr", "epoch", "step")}
     assert (trained / "reconstructions.png").is_file() and (trained / "projector" / "projector_config.pbtxt").is_file()
+
+
+def test_what_killed_writers_left_is_removed_at_the_next_start(trained):
+    (trained / "checkpoints" / "ckpt-99_temp").mkdir()
+    (trained / "checkpoints" / "ckpt-99_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"half")
+    (trained / ".results.json.x1y2.tmp").write_text('{"half": ')
+    again = bench(*FINISHED)
+    assert again.exit_code == 0, again
+    assert not (trained / "checkpoints" / "ckpt-99_temp").exists() and not (trained / ".results.json.x1y2.tmp").exists()

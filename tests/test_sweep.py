@@ -52,3 +52,36 @@ def test_bad_sweep_options(workspace):
                           "bench train has no option '--datset'", exit_code=2)
     assert_one_line_error(bench("sweep", "--model", "SingleLayerCAE"), "a sweep needs --dataset", exit_code=2)
     assert not Path("log").exists()
+
+
+def test_sigterm_stops_the_sweep_and_its_trainings_and_no_scratch_is_left(workspace):
+    import fcntl
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from conftest import bench_process
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = Path(tempfile.gettempdir()) / f"bench-sweep-{gone.pid}-killed"  # a killed sweep's scratch
+    stale.mkdir(exist_ok=True)
+    runs = [workspace / run_dir("SingleLayerCAE", f"_bs=4{seed}") for seed in ("", "_seed=1")]
+    sweep = bench_process("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--batch-size", "4",
+                          "--seed", "0,1", "--epochs", "6", "--jobs", "2", cwd=workspace)
+    deadline = time.time() + 240
+    while not all((run / "train.log").exists() and "epoch 1/" in (run / "train.log").read_text() for run in runs):
+        assert time.time() < deadline and sweep.poll() is None, sweep.communicate()
+        time.sleep(0.1)
+    assert not stale.exists()
+    sweep.send_signal(signal.SIGTERM)
+    _, stderr = sweep.communicate(timeout=180)
+    assert sweep.returncode == 143, stderr
+    assert "SIGTERM received: stopped the sweep" in stderr and "Traceback" not in stderr
+    for run in runs:
+        assert read_results(run)["status"] == "interrupted"
+        with open(run.parent / f".{run.name}.lock", "a") as lock:  # its training has ended
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert not list(Path(tempfile.gettempdir()).glob(f"bench-sweep-{sweep.pid}-*"))
