@@ -148,10 +148,26 @@ def _matches(row, key, wanted):
     return False
 
 
+def _settings_of(row):
+    config = row["config"]
+    return set(config) | set(config.get("model_args") or {}) | set(row)
+
+
 def collect_rows(log_dir, model=None, dataset=None, where=()):
-    """Rows of the runs under `log_dir`, filtered by model, dataset and KEY=VALUE conditions."""
+    """Rows of the runs under `log_dir`, filtered by model, dataset and KEY=VALUE conditions.
+
+    Raises:
+        BenchUsageError: a --where key that no run has.
+    """
     rows = [row for row in map(run_row, find_runs(log_dir)) if row is not None]
     conditions = parse_where(where)
+    known = set(TrainConfig.identity_keys()).union(*(_settings_of(row) for row in rows))
+    for key, _ in conditions:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise BenchUsageError(f"--where {key}: no run under {log_dir} has a setting '{key}'; {hint}"
+                                  "the keys are bench train's options and the models' options")
     return [row for row in rows
             if (model is None or row["model"] == model) and (dataset is None or row["dataset"] == dataset)
             and all(_matches(row, key, value) for key, value in conditions)]
@@ -503,8 +519,13 @@ def compare_runs(log_dir, model, dataset, sort_key, where=(), output_format="tab
         if plot:
             raise BenchUsageError("none of the selected runs has finished an epoch yet: nothing to plot")
         if output_format == "table":  # (another format prints an empty document)
-            make_console().print(f"no runs under {log_dir}; start one with: "
-                                 "bench train --model SingleLayerCAE --dataset Digits --epochs 5")
+            if model or dataset or where:
+                make_console().print(f"no run under {log_dir} is selected by "
+                                     + " ".join([f"--model {model}"] * bool(model) + [f"--dataset {dataset}"] *
+                                                bool(dataset) + [f"--where {w}" for w in where]))
+            else:
+                make_console().print(f"no runs under {log_dir}; start one with: "
+                                     "bench train --model SingleLayerCAE --dataset Digits --epochs 5")
             return rows
     return show(rows, f"{len(rows)} run(s) under {log_dir}, sorted by {sort_key}", output_format, group, plot,
                 sort_key)

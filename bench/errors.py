@@ -36,6 +36,10 @@ def describe_exception(error):
     """`Type: message` on one line (TensorFlow's messages carry a trace: keep its last line)."""
     if isinstance(error, SyntaxError):
         return f"SyntaxError: {error.msg} (line {error.lineno})"
+    if isinstance(error, SystemExit):
+        return f"SystemExit: sys.exit({error.code!r}) was called"
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     message = lines[-1] if lines else ""
+    if type(error).__name__ == "StagingError" and message:  # tf.function's wrapper: the cause is the last line
+        return message
     return f"{type(error).__name__}: {message}" if message else type(error).__name__

@@ -32,7 +32,7 @@ def load_data(dataset_spec, data_dir, report):
             splits[split] = (images, labels)
     except BenchError:
         raise
-    except Exception as error:  # a plugin may raise anything
+    except (Exception, SystemExit) as error:  # a plugin may raise anything
         raise PluginError(
             f"dataset plugin {dataset_spec.name} ({dataset_spec.where()}) raised {describe_exception(error)}"
         ) from error
@@ -107,7 +107,7 @@ def build_model(model_spec, image_shape, l2_penalty=0.0, model_args=None):
         reconstruction = model.forward(probe, l2_penalty=l2_penalty).reconstruction
         if tuple(reconstruction.shape) == tuple(probe.shape):
             float(model.forward(probe, l2_penalty=l2_penalty, targets=probe).total())
-    except Exception as error:  # a plugin may raise anything
+    except (Exception, SystemExit) as error:  # a plugin may raise anything
         raise PluginError(f"{where} raised {describe_exception(error)}") from error
     if tuple(reconstruction.shape) != tuple(probe.shape):
         raise BenchError(

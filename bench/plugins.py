@@ -84,7 +84,7 @@ class PluginSpec:
         if self.entry_point is not None:
             try:
                 return self.entry_point.load()
-            except Exception as error:  # a plugin may raise anything at import
+            except (Exception, SystemExit) as error:  # a plugin may raise anything at import
                 raise PluginError(
                     f"{self.kind} plugin {self.name} ({self.where()}) failed to import: "
                     f"{describe_exception(error)}"
@@ -120,7 +120,7 @@ def _load_class_from_file(kind, name, path):
         sys.modules[module_name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as error:  # a plugin may raise anything at import
+        except (Exception, SystemExit) as error:  # a plugin may raise anything at import
             del sys.modules[module_name]
             raise PluginError(
                 f"{kind} plugin {_relative(path)} failed to import: {describe_exception(error)}"

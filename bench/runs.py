@@ -110,6 +110,9 @@ class RunFolder:
 
     def read_config(self):
         """The run's TrainConfig; BenchError when the folder is not a run."""
+        if not self.path.is_dir():
+            raise BenchUsageError(f"{self.path} does not exist (or is not a folder); "
+                                  "'bench compare' lists the runs under log/")
         if not self.is_run():
             raise BenchUsageError(
                 f"{self.path} is not a bench run folder (it has no {CONFIG_FILE}); "

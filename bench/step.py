@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from bench import pipeline
+from bench.errors import BenchError, PluginError, describe_exception
 
 
 class TrainStep:
@@ -33,6 +34,21 @@ class TrainStep:
             self.error_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
             self.error_count = tf.Variable(0.0, dtype=tf.float32, trainable=False)
         self.call = self._compile()
+        self._trace()
+
+    def _trace(self):
+        """Trace the step now, before the run folder is written to: the model's Python runs in
+        graph mode here, and an error there names the model plugin."""
+        try:
+            if self.config.steps_per_call == 1:
+                self.call.get_concrete_function()
+            else:
+                self.call.get_concrete_function(iter(self.training_batches(0, 0)), tf.TensorSpec([], tf.int32))
+        except BenchError:
+            raise
+        except Exception as error:  # a plugin may raise anything while it is traced
+            raise PluginError(f"model plugin {type(self.model).__name__} raised {describe_exception(error)} "
+                              "while bench compiled the training step (its get or loss, in graph mode)") from error
 
     def traces(self):
         """How many times the step was traced (1 when nothing recompiled it)."""

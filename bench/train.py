@@ -50,12 +50,12 @@ def run_training(config, restart, report):
             model = loading.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
         if not chief:  # writes where nobody reads; resumes from the chief's checkpoints
             return _train_as_worker(config, run, dataset, splits, model, report, strategy)
+        trainer = Trainer(config, run, dataset, splits, model, report, strategy)  # traces the step; writes nothing
         with run.lock():  # one process trains a run; the lock dies with the process
-            return _train_as_chief(config, restart, run, model_spec, dataset, splits, model, report, strategy)
+            return _train_as_chief(trainer, config, restart, run, model_spec, model, report)
 
 
-def _train_as_chief(config, restart, run, model_spec, dataset, splits, model, report, strategy):
-    trainer = Trainer(config, run, dataset, splits, model, report, strategy)
+def _train_as_chief(trainer, config, restart, run, model_spec, model, report):
     if not restart and run.path.is_dir():  # everything is checked before anything is written
         fingerprint.check(run, model, trainer.weights, report)
         trainer.restore()

@@ -49,6 +49,7 @@ TRAIN = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
     (TRAIN + ("--steps-per-call", "0"), ["--steps-per-call must be a positive integer"], 2),
     (("train", "-d", "Digits"), ["missing option", "--model"], 2),
     (("eval", "."), ["is not a bench run folder"], 2),
+    (("eval", "no/such/run"), ["no/such/run does not exist"], 2),
     (("compare", "--sort", "psnr"), ["cannot sort by 'psnr'", "test_psnr"], 2),
 ])
 def test_bad_arguments(workspace, args, fragments, exit_code):
@@ -153,3 +154,44 @@ def test_unwritable_log_folder(workspace):
     result = bench(*TRAIN, "--log-dir", "not-a-folder/log")
     assert_one_line_error(result, "cannot write the run folder", "--log-dir", exit_code=1)
     assert Path("not-a-folder").read_text().startswith("a file")
+
+
+def test_a_plugin_that_exits_is_named_not_silent(workspace):
+    write_plugin(workspace / "models", "Exits", '''
+        import sys
+        from bench import Autoencoder
+
+        class Exits(Autoencoder):
+            """Calls sys.exit while it is made."""
+            def __init__(self):
+                super().__init__()
+                sys.exit(0)
+        ''')
+    result = bench("train", "-m", "Exits", "-d", "Digits", "--epochs", "1")
+    assert_one_line_error(result, "model plugin Exits", "sys.exit(0) was called", exit_code=1)
+    assert not (workspace / "log").exists()
+
+
+def test_a_loss_that_fails_only_in_graph_mode_is_named_before_anything_is_written(workspace):
+    write_plugin(workspace / "models", "GraphOnly", '''
+        import keras
+        import tensorflow as tf
+        from bench import Autoencoder
+
+        class GraphOnly(Autoencoder):
+            """Its loss divides by the batch size, unknown (None) when the step is traced."""
+            def __init__(self):
+                super().__init__()
+                self.conv = keras.layers.Conv2D(1, 3, padding="same")
+
+            def get(self, images, train_phase=False, l2_penalty=0.0):
+                return images, self.conv(images)
+
+            def loss(self, predictions, real_values):
+                count = 1.0 / (predictions.shape[0] or 0)
+                return count * tf.reduce_sum(tf.square(predictions - real_values))
+        ''')
+    result = bench("train", "-m", "GraphOnly", "-d", "Digits", "--epochs", "1")
+    assert_one_line_error(result, "model plugin GraphOnly", "ZeroDivisionError", "compiled the training step",
+                          exit_code=1)
+    assert not (workspace / "log").exists()

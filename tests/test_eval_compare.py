@@ -120,7 +120,9 @@ def test_compare_formats_filters_and_best_marks(two_runs):
         bench("compare", "--where", "l2_penalty=0.01", "--format", "csv").stdout)))
     assert [row["l2"] for row in only_l2] == ["0.01"]
     none = bench("compare", "--where", "l2_penalty=0.5", "--where", "model=SingleLayerCAE")
-    assert "no runs" in none.stdout
+    assert none.exit_code == 0 and "no run under log is selected by --where l2_penalty=0.5" in none.stdout
+    assert_one_line_error(bench("compare", "--where", "l2_penalti=0.5"), "no run under log has a setting 'l2_penalti'",
+                          "did you mean l2_penalty", exit_code=2)
     assert_one_line_error(bench("compare", "--where", "l2_penalty"), "is not KEY=VALUE", exit_code=2)
     assert_one_line_error(bench("compare", "--format", "xml"), "xml", exit_code=2)
 
