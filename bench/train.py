@@ -156,7 +156,7 @@ class Trainer:
         checkpoints.restore(self.latest.checkpoint, path, self.weights)
         if not self.chief:
             return
-        best_epoch, best_path = int(self.state["best_epoch"].numpy()), checkpoints.latest(self.run.sub(BEST))
+        best_epoch, best_path = self._state("best_epoch"), checkpoints.latest(self.run.sub(BEST))
         if best_epoch and best_path is None:
             raise checkpoints.CheckpointError(
                 f"{self.run.sub(BEST)} holds no checkpoint, but {path} says epoch {best_epoch} was the best; "
@@ -173,12 +173,12 @@ class Trainer:
         """Train until config.epochs are done, then end the run; returns the results dict."""
         self.open_writers()
         try:
-            epochs_done = int(self.state["epochs_done"].numpy())
+            epochs_done = self._state("epochs_done")
             if epochs_done >= self.config.epochs:
                 self.report.info(f"{self.resume_from.path} has already trained {epochs_done} epochs "
                                  f"(--epochs {self.config.epochs}); pass more --epochs to continue")
-            elif epochs_done or int(self.state["step"].numpy()):
-                self.report.info(f"resuming at epoch {epochs_done + 1} (step {int(self.state['step'])})")
+            elif epochs_done or self._state("step"):
+                self.report.info(f"resuming at epoch {epochs_done + 1} (step {self._state('step')})")
             elif self.chief:
                 summaries.write_experiment_config(self.config.log_dir)
                 self.writers.hparams(self.config, trial=f"{self.config.model}/{self.run.path.name}")
@@ -192,7 +192,7 @@ class Trainer:
 
     def train_epoch(self, epoch, signals):
         """Run the remaining steps of `epoch`; on a signal, save and stop."""
-        step, steps_per_epoch = int(self.state["step"].numpy()), self.step.steps_per_epoch
+        step, steps_per_epoch = self._state("step"), self.step.steps_per_epoch
         first = step - epoch * steps_per_epoch
         started, last_shown, outputs = time.perf_counter(), 0.0, None
         self.step.start_epoch()
@@ -223,7 +223,7 @@ class Trainer:
 
     def end_epoch(self, epoch):
         """Validate, keep the best model, save the latest state, log, report."""
-        step = int(self.state["step"].numpy())
+        step = self._state("step")
         validation = self.evaluator.measure(self.validation_images, self.config.batch_size)
         improved = validation["error"] < float(self.state["best_error"].numpy())
         if improved:
@@ -255,7 +255,7 @@ class Trainer:
         does the ending again), and show the results. A finished run makes only what is
         missing of its ending, and shows the results it has."""
         results = self.run.read_results()
-        epochs_done = int(self.state["epochs_done"].numpy())
+        epochs_done = self._state("epochs_done")
         finished = (results.get("status") == "finished" and results.get("epochs_done") == epochs_done
                     and "test" in results.get("best", {}))
         pieces = ending.missing(self.run) if finished else ending.PIECES
@@ -267,7 +267,7 @@ class Trainer:
         if not finished:
             validation, test = self._measure_best()
             results = runs.final_metrics(results, validation, test)
-            self.writers.final_metrics(int(self.state["step"].numpy()), validation, test)
+            self.writers.final_metrics(self._state("step"), validation, test)
         for piece in pieces:
             self._stop_if_signalled(signals, f"before the {piece} of the best model")
             if piece == "pictures":
@@ -281,6 +281,11 @@ class Trainer:
         return results
 
     # -- helpers of the loop ------------------------------------------------
+
+    def _state(self, name):
+        """A loop-state counter as a Python int (on any number of replicas: a mirrored
+        variable reads as its one value)."""
+        return int(self.state[name].numpy())
 
     def images_before(self, step_in_epoch):
         """How many training images an epoch's first `step_in_epoch` steps see."""
@@ -308,7 +313,7 @@ class Trainer:
     def _checked_loss(self, outputs, epoch, step):
         loss = float(outputs["loss"])
         if not math.isfinite(loss):
-            kept = int(self.state["epochs_done"].numpy())
+            kept = self._state("epochs_done")
             self._record("diverged")
             raise TrainingStopped(
                 f"the loss became {loss} at epoch {epoch + 1}, step {step}: training stopped; the last good "
@@ -356,9 +361,9 @@ class Trainer:
         results = self.run.read_results()
         if update is not None:
             results = update(results)
-        runs.progress(results, status, epochs_done=int(self.state["epochs_done"].numpy()),
-                      epochs_planned=self.config.epochs, best_epoch=int(self.state["best_epoch"].numpy()),
-                      steps=int(self.state["step"].numpy()),
+        runs.progress(results, status, epochs_done=self._state("epochs_done"),
+                      epochs_planned=self.config.epochs, best_epoch=self._state("best_epoch"),
+                      steps=self._state("step"),
                       train_images_per_second=round(self.epoch_speed, 1) if self.epoch_speed else None,
                       # One trace serves every epoch; more would mean recompiling the step (tests check it).
                       train_step_traces=self.step.traces(),

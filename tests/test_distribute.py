@@ -55,7 +55,7 @@ def single_device(tmp_path_factory):
     return read_results(folder / "log" / RUN)
 
 
-def test_mirrored_over_two_cpu_devices_matches_one_device_and_resumes_on_one(workspace, single_device):
+def test_mirrored_over_two_cpu_devices_matches_one_device_and_resumes_on_one_and_two(workspace, single_device):
     command = readme_command("--strategy mirrored --devices /cpu:0,/cpu:1")
     assert command[command.index("--epochs") + 1] == "2" and "--batch-size" not in command  # as ARGS
     out = finished(bench_process(*command, cwd=workspace))
@@ -69,6 +69,11 @@ def test_mirrored_over_two_cpu_devices_matches_one_device_and_resumes_on_one(wor
     out = finished(bench_process(*ARGS[:-1], "3", cwd=workspace))
     assert "resuming at epoch 3" in out
     assert read_results(workspace / "log" / RUN)["epochs_done"] == 3
+    # and again on two replicas
+    command[command.index("--epochs") + 1] = "4"
+    out = finished(bench_process(*command, cwd=workspace))
+    assert "resuming at epoch 4" in out and "on 2 replicas (mirrored)" in out
+    assert read_results(workspace / "log" / RUN)["epochs_done"] == 4
 
 
 def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(workspace, single_device):
@@ -87,5 +92,13 @@ def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(work
     assert results["status"] == "finished"
     assert_same_training(results, single_device)
     assert len(list((workspace / "log" / RUN / "train").glob("events.out.tfevents.*"))) == 1  # written once
-    assert [path.name for path in (workspace / "log" / "SingleLayerCAE").iterdir()] == [RUN.name]
+    runs = [path.name for path in (workspace / "log" / "SingleLayerCAE").iterdir() if not path.name.startswith(".")]
+    assert runs == [RUN.name]  # (beside it, the hidden lock file of the run)
     assert len(list((workspace / "log").glob("events.out.tfevents.*"))) == 1  # the HParams columns, once
+
+    # the two workers resume the run together
+    again = subprocess.run(["bash", "-c", bench_function + script.replace(" --epochs 2", " --epochs 3") + "wait\n"],
+                           cwd=workspace, env=env, capture_output=True, text=True, timeout=2 * TIMEOUT_S)
+    assert again.returncode == 0, again
+    assert "resuming at epoch 3" in again.stdout and "on 2 replicas (multi-worker)" in again.stdout
+    assert read_results(workspace / "log" / RUN)["epochs_done"] == 3
