@@ -6,6 +6,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from bench.errors import DatasetError
 from bench.files import temporary_beside
 
 CHUNK = 1 << 16
-TIMEOUT_S = 30
+TIMEOUT_S = 30  # for each read: a server that stops answering
+DOWNLOAD_LIMIT_S = 1800  # for a whole file: a server that trickles (BENCH_DOWNLOAD_TIMEOUT overrides it)
+MAX_UNDECLARED_BYTES = 1 << 31  # a file of unknown size, served without Content-Length
 
 
 def md5_of(path):
@@ -31,7 +34,7 @@ def mirrors_from_env(mirrors):
     return [url if url.endswith("/") else url + "/" for url in extra] + list(mirrors)
 
 
-def fetch(filename, md5, mirrors, destination, report=None):
+def fetch(filename, md5, mirrors, destination, report=None, size=None):
     """Download `filename` from the first mirror that serves it intact.
 
     The file is streamed to a temporary name in the destination folder and
@@ -44,6 +47,10 @@ def fetch(filename, md5, mirrors, destination, report=None):
         mirrors: base URLs ending in "/", tried in order.
         destination: the file's final path.
         report: a bench.console.Reporter for progress and warnings.
+        size: its size in bytes when known: a server that sends more, or announces
+            another size, is left at once. Unknown, the server's Content-Length
+            (or, without one, MAX_UNDECLARED_BYTES) is the limit. Every file has
+            BENCH_DOWNLOAD_TIMEOUT seconds (DOWNLOAD_LIMIT_S) in all.
 
     Returns:
         `destination`, verified.
@@ -57,7 +64,7 @@ def fetch(filename, md5, mirrors, destination, report=None):
     for base in mirrors_from_env(mirrors):
         url = base + filename
         try:
-            _download_verified(url, md5, destination, report)
+            _download_verified(url, md5, destination, report, size)
             return destination
         except (OSError, http.client.HTTPException, ValueError) as error:
             reason = getattr(error, "reason", None) or error
@@ -81,19 +88,38 @@ def _make_folder(folder):
         ) from error
 
 
-def _download_verified(url, md5, destination, report):
+def download_limit_s():
+    """Seconds a whole file may take (BENCH_DOWNLOAD_TIMEOUT, or DOWNLOAD_LIMIT_S)."""
+    text = os.environ.get("BENCH_DOWNLOAD_TIMEOUT", "")
+    try:
+        return float(text) if text else DOWNLOAD_LIMIT_S
+    except ValueError as error:
+        raise DatasetError(f"BENCH_DOWNLOAD_TIMEOUT={text!r} is not a number of seconds") from error
+
+
+def _download_verified(url, md5, destination, report, size=None):
+    limit_s = download_limit_s()
     out, partial = temporary_beside(destination, ".part")
     try:
         digest = hashlib.md5()
         with out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
             expected = int(response.headers.get("Content-Length") or 0)
-            received = 0
+            if size and expected and expected != size:
+                raise ValueError(f"the server announces {expected:,} bytes, the file has {size:,}")
+            most = size or expected or MAX_UNDECLARED_BYTES
+            received, deadline = 0, time.monotonic() + limit_s
             label = f"{destination.name} from {url.split('/')[2]}"
-            with (report.download(label, expected or None) if report else _no_progress()) as advance:
-                for chunk in iter(lambda: response.read(CHUNK), b""):
+            with (report.download(label, expected or size or None) if report else _no_progress()) as advance:
+                for chunk in iter(lambda: response.read1(CHUNK), b""):  # what has come: a trickle is seen
+                    received += len(chunk)
+                    if received > most:
+                        raise ValueError(f"more than the {most:,} bytes expected were sent: stopped")
+                    if time.monotonic() > deadline:
+                        raise ValueError(f"not done after {limit_s:g} s ({received:,} of "
+                                         f"{f'{most:,}' if most != MAX_UNDECLARED_BYTES else '?'} bytes): "
+                                         "stopped (BENCH_DOWNLOAD_TIMEOUT sets the limit)")
                     out.write(chunk)
                     digest.update(chunk)
-                    received += len(chunk)
                     advance(len(chunk))
         if expected and received != expected:
             raise ValueError(f"interrupted after {received} of {expected} bytes")

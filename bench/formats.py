@@ -33,8 +33,9 @@ class CachedFilesMixin:
         """Where `filename` lives in the cache."""
         return Path(self.data_dir) / self.folder / filename
 
-    def ensure_file(self, filename, md5):
-        """The verified local path of `filename`, downloading it if needed.
+    def ensure_file(self, filename, md5, size=None):
+        """The verified local path of `filename`, downloading it if needed (`size`, its
+        size in bytes when known, bounds the download).
 
         A cached file that fails its checksum is deleted and downloaded again.
         """
@@ -50,7 +51,7 @@ class CachedFilesMixin:
                     f"{path} is corrupt (wrong checksum) and cannot be deleted ({error.strerror}); "
                     "replace it, or use another --data-dir"
                 ) from error
-        return fetch(filename, md5, self.mirrors, path, self.report)
+        return fetch(filename, md5, self.mirrors, path, self.report, size)
 
 
 class IdxImageInput(CachedFilesMixin, Input):
@@ -61,7 +62,7 @@ class IdxImageInput(CachedFilesMixin, Input):
 
     Subclasses set `folder` (cache sub-folder), `mirrors` (base URLs tried in
     order), and `files`: {"train_images", "train_labels", "test_images",
-    "test_labels"} → (file name, published MD5).
+    "test_labels"} → (file name, published MD5[, size in bytes]).
     """
 
     image_shape = (28, 28, 1)
@@ -74,8 +75,7 @@ class IdxImageInput(CachedFilesMixin, Input):
 
     def _read(self, key, magic):
         if key not in self._arrays:
-            filename, md5 = self.files[key]
-            path = self.ensure_file(filename, md5)
+            path = self.ensure_file(*self.files[key])
             self._arrays[key] = read_idx(path, magic)
         return self._arrays[key]
 
@@ -129,7 +129,7 @@ class CifarBinaryInput(CachedFilesMixin, Input):
     num_classes = 10
     class_names = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
-    archive = ("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530")
+    archive = ("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530", 170052171)  # name, MD5, bytes
     batches_folder = "cifar-10-batches-bin"
     train_files = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
     test_files = ("test_batch.bin",)

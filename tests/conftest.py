@@ -6,6 +6,7 @@ import fcntl
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import sys
 import tarfile
 import textwrap
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -155,9 +157,11 @@ def write_plugin(folder, name, source):
     return path
 
 
-def write_tiny_mnist(workspace, mirrors, files, name="TinyMNIST"):
-    """A workspace dataset plugin in MNIST's format, served from `mirrors`."""
-    checksums = {key: (filename, md5(files[filename])) for key, filename in MNIST_NAMES.items()}
+def write_tiny_mnist(workspace, mirrors, files, name="TinyMNIST", sizes=False):
+    """A workspace dataset plugin in MNIST's format, served from `mirrors` (with `sizes`,
+    each file's size declared too)."""
+    checksums = {key: (filename, md5(files[filename])) + ((len(files[filename]),) if sizes else ())
+                 for key, filename in MNIST_NAMES.items()}
     return write_plugin(workspace / "inputs", name, f'''
         from bench import IdxImageInput
 
@@ -185,9 +189,11 @@ def write_tiny_cifar(workspace, mirrors, archive, name="TinyCifar"):
 # -- a loopback HTTP server --------------------------------------------------------
 
 class FileServer:
-    """Serves `files` ({name: bytes}) on 127.0.0.1 under three prefixes:
+    """Serves `files` ({name: bytes}) on 127.0.0.1 under five prefixes:
     /good/NAME intact, /corrupt/NAME with one byte changed, /truncated/NAME cut
-    in half after announcing the full length. Counts the requests it answers."""
+    in half after announcing the full length, /trickle/NAME one byte every 0.2 s,
+    /endless/NAME without a length, over and over until the client hangs up.
+    Counts the requests it answers."""
 
     def __init__(self, files):
         self.files = files
@@ -199,15 +205,27 @@ class FileServer:
                 server.requests.append(self.path)
                 _, mode, name = self.path.split("/", 2)
                 data = server.files.get(name)
-                if data is None or mode not in ("good", "corrupt", "truncated"):
+                if data is None or mode not in ("good", "corrupt", "truncated", "trickle", "endless"):
                     self.send_error(404)
                     return
                 if mode == "corrupt":
                     data = data[:-1] + bytes([data[-1] ^ 0xFF])
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
+                if mode != "endless":
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data[: len(data) // 2] if mode == "truncated" else data)
+                try:
+                    if mode in ("trickle", "endless"):
+                        for index in itertools.count():
+                            if mode == "trickle":
+                                self.wfile.write(data[index % len(data):][:1])
+                                time.sleep(0.2)
+                            else:
+                                self.wfile.write(data)
+                            self.wfile.flush()
+                    self.wfile.write(data[: len(data) // 2] if mode == "truncated" else data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up, as it should
 
             def log_message(self, *args):
                 pass

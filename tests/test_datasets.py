@@ -20,8 +20,8 @@ def leftovers(folder):
     return [p.name for p in Path(folder).rglob("*") if p.name.startswith(".")]
 
 
-def train(dataset, *extra):
-    return bench("train", "-m", "SingleLayerCAE", "-d", dataset, "--epochs", "1", "--batch-size", "32", *extra)
+def train(dataset, *extra, env=None):
+    return bench("train", "-m", "SingleLayerCAE", "-d", dataset, "--epochs", "1", "--batch-size", "32", *extra, env=env)
 
 
 def test_mnist_format_downloads_verifies_and_then_works_offline(workspace, serve):
@@ -175,3 +175,22 @@ def test_archive_with_unsafe_member_is_refused(workspace, serve):
     result = train("TinyCifar")
     assert_one_line_error(result, "cannot extract", exit_code=1)
     assert not list(Path(os.environ["BENCH_DATA_DIR"]).parent.rglob("escaped.txt"))
+
+
+def test_a_trickling_mirror_is_left_after_the_time_limit(workspace, serve):
+    files = mnist_files()
+    write_tiny_mnist(workspace, [serve(files).url("trickle")], files)
+    result = train("TinyMNIST", env={"BENCH_DOWNLOAD_TIMEOUT": "2"})
+    assert_one_line_error(result, "could not download train-images-idx3-ubyte.gz", "not done after 2 s",
+                          "BENCH_DOWNLOAD_TIMEOUT", exit_code=1)
+    assert leftovers(cache(workspace, "tiny-mnist")) == []
+
+
+def test_a_mirror_sending_more_than_the_file_is_left_at_once(workspace, serve):
+    files = mnist_files()
+    write_tiny_mnist(workspace, [serve(files).url("endless")], files, sizes=True)
+    result = train("TinyMNIST")
+    size = len(files["train-images-idx3-ubyte.gz"])
+    assert_one_line_error(result, "could not download train-images-idx3-ubyte.gz",
+                          f"more than the {size:,} bytes expected were sent", exit_code=1)
+    assert leftovers(cache(workspace, "tiny-mnist")) == []
