@@ -296,10 +296,12 @@ def readme_plugin_examples():
 
 
 def files_of(folder):
-    """{relative path: sha256} of every file under `folder`: a snapshot to check that nothing changed."""
+    """{relative path: sha256} of every file under `folder`: a snapshot to check that nothing changed
+    (but the runs' lock files, `.<run>.lock`, which a training takes before it reads a run's state)."""
     folder = Path(folder)
     return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+            for path in sorted(folder.rglob("*"))
+            if path.is_file() and not (path.name.startswith(".") and path.name.endswith(".lock"))}
 
 
 @contextlib.contextmanager

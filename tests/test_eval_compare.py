@@ -58,7 +58,7 @@ def test_compare_rows_filters_and_sorting(two_runs):
     by_validation = [read_results(run)["best"]["validation"]["error"] for run in (RUN, RUN_L2)]
     expected_first = "0.01" if by_validation[1] < by_validation[0] else " 0 "
     assert expected_first in rows[0]
-    assert "no runs" in bench("compare", "--dataset", "MNIST").stdout
+    assert "no run under log is selected by --dataset MNIST" in bench("compare", "--dataset", "MNIST").stdout
     assert len([line for line in bench("compare", "--model", "SingleLayerCAE", "--sort", "test_psnr").stdout.splitlines()
                 if "SingleLayerCAE" in line]) == 2
     assert "no runs under elsewhere" in bench("compare", "--log-dir", "elsewhere").stdout
