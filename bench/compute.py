@@ -6,14 +6,13 @@ checkpoints hold one copy of each variable whatever the replica count.
 """
 
 import contextlib
-import json
-import os
 import re
+import signal
 
 import keras
 import tensorflow as tf
 
-from bench import files
+from bench import cluster, files
 from bench.errors import BenchUsageError
 
 _CPU_DEVICE = re.compile(r"^/?(?:job:localhost/replica:0/task:0/)?(?:device:)?cpu:(\d+)$", re.IGNORECASE)
@@ -43,26 +42,6 @@ def _split_cpu(devices):
                                   "run bench train in a new process") from error
 
 
-def _check_tf_config():
-    """The cluster of a multi-worker run, from TF_CONFIG; BenchUsageError says what is wrong."""
-    text = os.environ.get("TF_CONFIG")
-    if not text:
-        raise BenchUsageError("--strategy multi-worker needs TF_CONFIG to describe the cluster, e.g. "
-                              'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-                              '"task": {"type": "worker", "index": 0}}\' (see the README)')
-    try:
-        cluster = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise BenchUsageError(f"TF_CONFIG is not valid JSON: {error.msg} at character {error.pos}") from error
-    task = cluster.get("task", {}) if isinstance(cluster, dict) else None
-    if not (isinstance(task, dict) and isinstance(cluster.get("cluster"), dict) and "type" in task and "index" in task):
-        raise BenchUsageError('TF_CONFIG must hold {"cluster": {...}, "task": {"type": ..., "index": ...}}')
-    members = cluster["cluster"].get(task["type"])
-    if not isinstance(members, list) or not (0 <= task["index"] < len(members)):
-        raise BenchUsageError(f"TF_CONFIG's task {task['type']} {task['index']} is not in its cluster "
-                              f"{cluster['cluster']}")
-
-
 def make_strategy(name, devices=None):
     """The tf.distribute strategy of a run; call it before TensorFlow runs anything.
 
@@ -79,8 +58,13 @@ def make_strategy(name, devices=None):
             devices = [device_name(device) for device in devices]
         return tf.distribute.MirroredStrategy(devices)
     if name == "multi-worker":
-        _check_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        cluster.read_tf_config()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()  # returns once every worker has joined
+        # TensorFlow took SIGTERM for its preemption notices, which bench does not use: give it back
+        # (training's own handler takes over in Trainer.fit).
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        cluster.joined()
+        return strategy
     return tf.distribute.get_strategy()
 
 

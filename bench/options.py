@@ -100,6 +100,8 @@ OPTIONS = (
            kind=STRATEGIES, resumable=True),
     Option("devices", None, "With --strategy mirrored: the devices, e.g. /gpu:0,/gpu:1 (/cpu:0,/cpu:1 splits the "
            "CPU).", resumable=True),
+    Option("cluster_timeout", 300, "With --strategy multi-worker: seconds to wait for every worker to join; "
+           "then stop, naming the workers not reached.", resumable=True, check="positive"),
     Option("precision", "float32", "Compute in 16 bits with float32 weights (Keras mixed precision); part of the "
            "run's name.", kind=PRECISIONS, hparam=True, in_name="apart"),
     Option("jit", False, "Compile the training step with XLA.", kind="flag", resumable=True),

@@ -8,6 +8,7 @@ results.txt at the end. The compiled step is bench.step's; the pictures and
 the projector at the end are bench.ending's.
 """
 
+import contextlib
 import math
 import shutil
 import signal
@@ -17,7 +18,7 @@ import keras
 import tensorflow as tf
 
 import bench
-from bench import checkpoints, compute, ending, fingerprint, loading, optimizers, pipeline, runs, summaries
+from bench import checkpoints, cluster, compute, ending, fingerprint, loading, optimizers, pipeline, runs, summaries
 from bench.errors import BenchUsageError, TrainingStopped
 from bench.evaluate import Evaluator
 from bench.runs import BEST, CHECKPOINTS, CONFIG_FILE, LOG_FILE, RunFolder, measured
@@ -25,6 +26,9 @@ from bench.signals import StopSignals
 from bench.step import TrainStep
 
 PROGRESS_EVERY_S = 0.2
+# How a multi-worker step fails when a peer is gone (refused, timed out, aborted by the coordination service).
+PEER_FAULTS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+               tf.errors.CancelledError)
 ACTIVATION_IMAGES = 8
 
 
@@ -184,8 +188,9 @@ class Trainer:
                 self.writers.hparams(self.config, trial=f"{self.config.model}/{self.run.path.name}")
             with StopSignals() as signals:
                 for epoch in range(epochs_done, self.config.epochs):
-                    self.train_epoch(epoch, signals)
-                    self.end_epoch(epoch)
+                    with self._peers_watched(epoch):
+                        self.train_epoch(epoch, signals)
+                        self.end_epoch(epoch)
                 return self.finish(signals) if self.chief else None
         finally:
             self.writers.close()
@@ -327,6 +332,22 @@ class Trainer:
         self.latest.save(checkpoint_number=step)
         self._record("interrupted")
         raise self._stopped(signum, f"in epoch {epoch + 1} at step {step} and saved a checkpoint")
+
+    @contextlib.contextmanager
+    def _peers_watched(self, epoch):
+        """In a multi-worker run, a lost peer (its collectives fail) is one line naming it."""
+        try:
+            yield
+        except PEER_FAULTS as error:
+            if self.config.strategy != "multi-worker":
+                raise
+            if self.chief:
+                self._record("interrupted")
+            latest = checkpoints.latest(self.resume_from.sub(CHECKPOINTS))
+            kept = f"the latest checkpoint ({latest}) is kept" if latest else "no checkpoint had been saved yet"
+            raise TrainingStopped(
+                f"{cluster.lost_peers_line(cluster.read_tf_config())} in epoch {epoch + 1}: training stopped; "
+                f"{kept}. Start every worker again with the same command to resume") from error
 
     def _stop_if_signalled(self, signals, where):
         """In the ending, between its pieces: stop on a signal (the checkpoints are all saved)."""

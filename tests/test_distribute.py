@@ -6,10 +6,14 @@ Each run is its own process: logical devices and the collective runtime can only
 be set up before TensorFlow starts.
 """
 
+import json
 import os
 import shlex
+import signal
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -102,3 +106,86 @@ def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(work
     assert again.returncode == 0, again
     assert "resuming at epoch 3" in again.stdout and "on 2 replicas (multi-worker)" in again.stdout
     assert read_results(workspace / "log" / RUN)["epochs_done"] == 3
+
+
+def cluster_env(ports, index):
+    """TF_CONFIG for worker `index` of a cluster of loopback workers on `ports`."""
+    workers = [f"localhost:{port}" for port in ports]
+    return {"TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
+
+
+def one_error_line(err):
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def port_is_free(port):
+    """Nothing listens on `port` (a closed connection's TIME_WAIT aside)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def test_a_worker_whose_peer_never_starts_stops_at_the_timeout_or_at_a_signal(workspace):
+    ports = free_ports(6)
+    multi = (*ARGS, "--strategy", "multi-worker")
+    started = time.monotonic()
+    timed = bench_process(*multi, "--cluster-timeout", "3", cwd=workspace, env=cluster_env(ports[:2], 0))
+    waiting = {signum: bench_process(*multi, cwd=workspace, env=cluster_env(ports[2 * n:2 * n + 2], 0))
+               for n, signum in enumerate((signal.SIGINT, signal.SIGTERM), start=1)}
+    for signum, process in waiting.items():
+        assert "waiting up to 300 s (--cluster-timeout) for worker 1" in process.stdout.readline()
+        time.sleep(3)  # well into TensorFlow's wait, which alone would ignore both signals
+        process.send_signal(signum)
+
+    out, err = timed.communicate(timeout=TIMEOUT_S)
+    assert timed.returncode == 1 and time.monotonic() - started < 60
+    line = one_error_line(err)
+    assert "did not form within 3 s (--cluster-timeout)" in line and f"not reached: worker 1 (localhost:{ports[1]})" in line
+    for signum, process in waiting.items():
+        out, err = process.communicate(timeout=TIMEOUT_S)
+        assert process.returncode == 128 + signum, err
+        assert f"{signal.Signals(signum).name} received while waiting for the cluster" in one_error_line(err)
+    assert all(port_is_free(port) for port in ports)  # the waiting TensorFlow processes are gone
+    assert not (workspace / "log").exists()  # nothing was written
+
+
+def wait_for_epochs(results_file, epochs, process):
+    """Until results.json records `epochs` epochs (the run is well under way)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        if results_file.is_file() and read_results(results_file.parent).get("epochs_done", 0) >= epochs:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{results_file} did not reach {epochs} epochs")
+
+
+def test_a_lost_worker_is_named_the_run_kept_and_both_workers_resume_it(workspace):
+    ports = free_ports(2)
+    long = (*ARGS[:-1], "1000", "--strategy", "multi-worker")
+    chief = bench_process(*long, cwd=workspace, env=cluster_env(ports, 0))
+    worker = bench_process(*long, cwd=workspace, env=cluster_env(ports, 1), start_new_session=True)
+    run = workspace / "log" / RUN
+    wait_for_epochs(run / "results.json", 2, chief)
+    os.killpg(worker.pid, signal.SIGKILL)  # the worker's process and its training child, at once
+    worker.communicate()
+
+    out, err = chief.communicate(timeout=TIMEOUT_S)
+    assert chief.returncode == 1, err
+    line = one_error_line(err)
+    assert f"lost worker 1 (localhost:{ports[1]})" in line and "Start every worker again" in line
+    assert "latest checkpoint" in line and "checkpoints/ckpt-" in line
+    results = read_results(run)
+    assert results["status"] == "interrupted"
+
+    more = (*ARGS[:-1], str(results["epochs_done"] + 1), "--strategy", "multi-worker")
+    again = [bench_process(*more, cwd=workspace, env=cluster_env(ports, index)) for index in (0, 1)]
+    outputs = [finished(process) for process in again]
+    assert all("resuming at epoch" in out for out in outputs)
+    results = read_results(run)
+    assert results["status"] == "finished" and results["epochs_done"] == int(more[more.index("--epochs") + 1])

@@ -44,10 +44,16 @@ def train(restart, repeats, **options):
 
         sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, planned_run, restart=restart, echo=True)
         return
+    config = TrainConfig(**options)
+    if config.strategy == "multi-worker":
+        from bench import cluster
+
+        config.check()
+        cluster.supervise(cluster.read_tf_config(), config.cluster_timeout, report)
     tf_runtime.import_tensorflow()
     from bench.train import run_training
 
-    run_training(TrainConfig(**options), restart, report)
+    run_training(config, restart, report)
 
 
 def warn_of_ignored_restart(report):
