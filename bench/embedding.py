@@ -38,18 +38,19 @@ def sprite(images):
     return grid[..., 0] if depth == 1 else grid
 
 
-def write_projector(run, model, images, labels, class_names, batch_size, limit=DEFAULT_LIMIT):
-    """Write the projector files of `run` for the first `limit` images; returns (count, features)."""
+def write_projector(run, model, split, class_names, batch_size, limit=DEFAULT_LIMIT):
+    """Write the projector files of `run` for the first `limit` images of a bench.splits.Split;
+    returns (count, features)."""
     import matplotlib.image
 
     folder = run.sub(PROJECTOR)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
-    images = images[:limit]
+    images, labels = split.first(limit)
     codes = probe.encode(model, tf.convert_to_tensor(images), batch_size, max_features=MAX_FEATURES)
     with open(folder / "metadata.tsv", "w", encoding="utf-8") as metadata:
         metadata.write("label\tclass\n")
-        for label in (labels[:limit] if labels is not None else [-1] * len(images)):
+        for label in (labels if labels is not None else [-1] * len(images)):
             name = class_names[label] if 0 <= label < len(class_names) else str(label)
             metadata.write(f"{label}\t{name}\n")
     picture = sprite(images)

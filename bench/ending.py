@@ -4,6 +4,8 @@ measures the final metrics and records them with `runs.final_metrics`, after
 these pieces, so that a run stopped in its ending ends it at the next start).
 """
 
+import tensorflow as tf
+
 from bench import architecture, embedding, pictures
 from bench.evaluate import metrics_table
 from bench.runs import CURVES_PNG, FILTERS_PNG, PROJECTOR, RECONSTRUCTIONS_PNG, RESULTS_TXT
@@ -19,13 +21,14 @@ def missing(run):
     return [piece for piece in PIECES if not all(path.is_file() for path in files[piece])]
 
 
-def save_pictures(run, config, model, evaluator, noisy_evaluator, test_images, results):
+def save_pictures(run, config, model, evaluator, noisy_evaluator, test_split, results):
     """reconstructions.png, filters.png and curves.png of the (best) model in the run folder."""
     name = f"{config.model} on {config.dataset}, best model (epoch {results['best_epoch']})"
-    clean = evaluator.reconstruct(test_images[:GRID_IMAGES])
+    test_images = tf.convert_to_tensor(test_split.first(GRID_IMAGES)[0])
+    clean = evaluator.reconstruct(test_images)
     rows = [("input", clean[0].numpy())]
     if noisy_evaluator is not None:
-        noisy = noisy_evaluator.reconstruct(test_images[:GRID_IMAGES])
+        noisy = noisy_evaluator.reconstruct(test_images)
         rows += [(f"noisy ({config.noise_factor:g})", noisy[0].numpy()), ("reconstruction", noisy[1].numpy())]
     else:
         rows.append(("reconstruction", clean[1].numpy()))
@@ -43,8 +46,7 @@ def save_pictures(run, config, model, evaluator, noisy_evaluator, test_images, r
 
 def save_projector(run, config, model, dataset, test_split):
     """The test codes, labels and sprite for TensorBoard's projector."""
-    test_images, test_labels = test_split
-    embedding.write_projector(run, model, test_images, test_labels, dataset.class_names, config.batch_size)
+    embedding.write_projector(run, model, test_split, dataset.class_names, config.batch_size)
 
 
 def show_results(report, run, config, results):

@@ -1,5 +1,7 @@
 """The dataset plugin interface."""
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from bench.errors import DatasetError
@@ -11,9 +13,15 @@ class Input:
     """Base class of a dataset plugin: `inputs/<Name>.py` holding `class <Name>(Input)`.
 
     A dataset tells the bench what its images look like and hands over each
-    split as NumPy arrays; the bench builds the tf.data pipeline (shuffle,
-    batch, scale, prefetch) itself. Set the class attributes and implement
-    `load`::
+    split, in one of three forms (see `load`): NumPy arrays (small data),
+    `ImageFiles` (a list of image files, decoded as they are read), or a
+    `tf.data.Dataset` of its own (streamed). The bench builds the rest of the
+    pipeline (shuffle, batch, scale, prefetch) itself. Set the class attributes
+    and implement `load`::
+
+        import numpy as np
+        from bench import Input
+        from bench.input import SPLITS
 
         class Tiny(Input):
             '''Four random 8x8 images (one line shown by `bench list`).'''
@@ -53,16 +61,23 @@ class Input:
         return type(self).__name__
 
     def load(self, split):
-        """Return one split as `(images, labels)`.
+        """Return one split, in one of three forms.
 
         Args:
             split: "train", "validation" or "test".
 
         Returns:
-            images: array of shape (n, *image_shape), either uint8 in [0, 255]
-                (preferred: 4x less memory; the bench scales it to [-1, 1] in
-                the pipeline) or float32 already in [-1, 1].
-            labels: int array of shape (n,), or None for unlabelled data.
+            `(images, labels)`: images, an array of shape (n, *image_shape),
+                either uint8 in [0, 255] (preferred: 4x less memory; the bench
+                scales it to [-1, 1] in the pipeline) or float32 already in
+                [-1, 1]; labels, an int array of shape (n,), or None for
+                unlabelled data. The whole split is held in memory.
+            `ImageFiles(paths, labels)`: PNG, JPEG, BMP or GIF files, read
+                and decoded in parallel as training needs them, at image_shape.
+            a `tf.data.Dataset` of uint8 (or float32) images of image_shape,
+                or of (image, label) pairs, with a known cardinality (use
+                `dataset.apply(tf.data.experimental.assert_cardinality(n))`
+                when TensorFlow cannot know it): shuffled through a bounded buffer.
 
         Raises:
             bench.errors.DatasetError: the data cannot be had or is corrupt;
@@ -74,6 +89,19 @@ class Input:
         """Show a warning to the user (and in the run's train.log)."""
         if self.report is not None:
             self.report.warning(message)
+
+
+@dataclass
+class ImageFiles:
+    """A split as a list of image files (PNG, JPEG, BMP, GIF), for `Input.load` to return.
+
+    Attributes:
+        paths: the files, in the split's order.
+        labels: an int per file, or None for unlabelled data.
+    """
+
+    paths: list
+    labels: object = None
 
 
 def check_split(dataset, split, images, labels):

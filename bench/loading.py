@@ -6,37 +6,85 @@ import difflib
 import inspect
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
-from bench import optimizers, plugins
+from bench import optimizers, plugins, splits
 from bench.autoencoder import Autoencoder
-from bench.errors import BenchError, BenchUsageError, PluginError, describe_exception
-from bench.input import SPLITS, Input, check_split
+from bench.errors import BenchError, BenchUsageError, DatasetError, PluginError, describe_exception
+from bench.input import SPLITS, ImageFiles, Input, check_split
 
 
-def load_data(dataset_spec, data_dir, report):
-    """Load every split of a dataset plugin.
+def load_data(dataset_spec, data_dir, report, image_size=None, channels=None):
+    """Load every split of a dataset plugin, resized to `image_size` = (height, width) when given.
+
+    `image_size` and `channels` are also offered to the dataset as its attributes
+    of those names, before it loads, for a dataset that decodes at any size.
 
     Returns:
-        (dataset, {split: (images, labels)}).
+        (dataset, {split: bench.splits.Split}); dataset.image_shape is the images' shape as trained.
     """
     dataset_class = dataset_spec.load()
     if not (isinstance(dataset_class, type) and issubclass(dataset_class, Input)):
         raise PluginError(f"dataset {dataset_spec.name} ({dataset_spec.where()}) is not a subclass of bench.Input")
     try:
         dataset = dataset_class(Path(data_dir), report)
-        splits = {}
-        for split in SPLITS:
-            images, labels = dataset.load(split)
-            check_split(dataset, split, images, labels)
-            splits[split] = (images, labels)
+        dataset.image_size, dataset.channels = image_size, channels
+        held = {split: as_split(dataset, split, dataset.load(split)) for split in SPLITS}
     except BenchError:
         raise
     except (Exception, SystemExit) as error:  # a plugin may raise anything
         raise PluginError(
             f"dataset plugin {dataset_spec.name} ({dataset_spec.where()}) raised {describe_exception(error)}"
         ) from error
-    return dataset, splits
+    if channels is not None and dataset.image_shape[-1] != channels:
+        raise BenchUsageError(f"dataset {dataset_spec.name} has {dataset.image_shape[-1]} channels; "
+                              f"--channels {channels} applies to image folders only")
+    if image_size is not None:
+        held = {split: images.resized(image_size) for split, images in held.items()}
+        dataset.image_shape = tuple(image_size) + tuple(dataset.image_shape[-1:])
+    return dataset, held
+
+
+def as_split(dataset, split, loaded):
+    """What a plugin's `load(split)` returned, checked, as a bench.splits.Split."""
+    shape = tuple(dataset.image_shape)
+    if isinstance(loaded, ImageFiles):
+        if not loaded.paths:
+            raise DatasetError(f"dataset {dataset.name}, split {split}: the split has no files")
+        labels = np.asarray(loaded.labels) if loaded.labels is not None else None
+        return splits.FileSplit(loaded.paths, labels, image_decoder(shape), shape)
+    if isinstance(loaded, tf.data.Dataset):
+        return _stream_split(dataset, split, loaded)
+    images, labels = loaded
+    check_split(dataset, split, images, labels)
+    return splits.ArraySplit(images, labels)
+
+
+def _stream_split(dataset, split, stream):
+    where = f"dataset {dataset.name}, split {split}"
+    count = int(stream.cardinality())
+    if count < 0:
+        raise DatasetError(f"{where}: the tf.data.Dataset's length is unknown; return "
+                           "dataset.apply(tf.data.experimental.assert_cardinality(n))")
+    labelled = isinstance(stream.element_spec, tuple)
+    spec = stream.element_spec[0] if labelled else stream.element_spec
+    if tuple(spec.shape) != tuple(dataset.image_shape) or spec.dtype not in (tf.uint8, tf.float32):
+        raise DatasetError(f"{where}: the stream's images are {spec.dtype.name} of shape {tuple(spec.shape)}; "
+                           f"the dataset declares uint8 or float32 of {tuple(dataset.image_shape)}")
+    return splits.StreamSplit(stream, count, dataset.image_shape, labelled)
+
+
+def image_decoder(image_shape):
+    """A TensorFlow function: a PNG, JPEG, BMP or GIF file's bytes → a uint8 image of `image_shape`."""
+    height, width, channels = image_shape
+
+    def decode(contents):
+        image = tf.io.decode_image(contents, channels=channels, expand_animations=False)
+        image.set_shape((None, None, channels))
+        return splits.resize(image, (height, width))
+
+    return decode
 
 
 def model_class_of(model_spec):

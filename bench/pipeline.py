@@ -31,11 +31,6 @@ def corrupt(images, noise_factor, stream, counter):
     return tf.clip_by_value(images + (2.0 * noise_factor) * noise, -1.0, 1.0)
 
 
-def in_memory(images):
-    """The split's images as one tensor, kept in their stored dtype (uint8: 4x smaller)."""
-    return tf.convert_to_tensor(images)
-
-
 def steps_per_epoch(count, batch_size, replicas=1):
     """Batches in an epoch of `count` images: the last, partial one only when
     every replica gets at least one of its images."""
@@ -43,24 +38,24 @@ def steps_per_epoch(count, batch_size, replicas=1):
     return full + (rest >= replicas)
 
 
-def training_batches(images, batch_size, seed, epoch, skip_batches=0, steps=None):
-    """One epoch of shuffled batches, in the images' stored dtype (the first
-    `steps` batches, then the first `skip_batches` of those skipped).
+def training_batches(split, batch_size, seed, epoch, skip_batches=0, steps=None):
+    """One epoch of shuffled batches of a bench.splits.Split, in its stored dtype (the
+    first `steps` batches, then the first `skip_batches` of those skipped).
 
     The order depends only on (seed, epoch), so a run resumed in the middle
     of an epoch skips exactly the batches it had already trained on.
     """
     order_seed = seed * 100003 + epoch  # a distinct, reproducible order per epoch
-    batches = (
-        tf.data.Dataset.from_tensor_slices(images)
-        .shuffle(len(images), seed=order_seed, reshuffle_each_iteration=False)
-        .batch(batch_size)
-    )
+    batches = split.shuffled(order_seed).batch(batch_size)
     if steps is not None:
         batches = batches.take(steps)
     return batches.skip(skip_batches).prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_batches(images, batch_size):
-    """The split in order, in batches in the images' stored dtype."""
-    return tf.data.Dataset.from_tensor_slices(images).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    """A split (a bench.splits.Split, or an array or tensor of images) in order, in batches
+    in the images' stored dtype."""
+    from bench.splits import Split
+
+    dataset = images.images() if isinstance(images, Split) else tf.data.Dataset.from_tensor_slices(images)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

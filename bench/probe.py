@@ -69,11 +69,11 @@ def linear_probe(model, splits, batch_size, limit=DEFAULT_LIMIT):
     """{codes, pixels, train_images, features, converged}: probe accuracies of codes and raw pixels.
 
     Args:
-        splits: {"train": (images, labels), "test": (images, labels)}.
+        splits: {"train": Split, "test": Split} (bench.splits), labelled.
         limit: at most this many training images (the first ones).
     """
-    train_images, train_labels = splits["train"][0][:limit], splits["train"][1][:limit]
-    test_images, test_labels = splits["test"]
+    train_images, train_labels = splits["train"].first(limit)
+    test_images, test_labels = splits["test"].first(len(splits["test"]))
     train_codes = encode(model, tf.convert_to_tensor(train_images), batch_size)
     test_codes = encode(model, tf.convert_to_tensor(test_images), batch_size)
     codes, codes_converged = accuracy(train_codes, train_labels, test_codes, test_labels)

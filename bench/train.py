@@ -109,9 +109,9 @@ class Trainer:
         self.strategy = strategy or tf.distribute.get_strategy()
         self.chief, self.resume_from = chief, resume_from or run
         self.dataset, self.splits = dataset, splits
-        train_images = pipeline.in_memory(splits["train"][0])
-        self.validation_images = pipeline.in_memory(splits["validation"][0])
-        self.test_images = pipeline.in_memory(splits["test"][0])
+        train_images = splits["train"]
+        self.validation_images = splits["validation"]
+        self.test_images = splits["test"]
         replicas = self.strategy.num_replicas_in_sync
         steps_per_epoch = pipeline.steps_per_epoch(len(train_images), config.batch_size, replicas)
         with self.strategy.scope():
@@ -138,9 +138,9 @@ class Trainer:
         self.best = tf.train.CheckpointManager(best, str(run.sub(BEST)), max_to_keep=1)
         self.evaluator = Evaluator(model)
         self.noisy_evaluator = Evaluator(model, config.noise_factor) if config.noise_factor else None
-        self.grid_images = self.validation_images[:ending.GRID_IMAGES]
+        self.grid_images = tf.convert_to_tensor(self.validation_images.first(ending.GRID_IMAGES)[0])
         self.activation_images = model.own_pixels(
-            pipeline.to_bench_range(self.validation_images[:ACTIVATION_IMAGES], model.input_size))
+            pipeline.to_bench_range(self.grid_images[:ACTIVATION_IMAGES], model.input_size))
         self.seconds_to_first_step = None
         self.epoch_speed = None
         self.writers = None  # open_writers(), from fit(): nothing is written before the state is restored

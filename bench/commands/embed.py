@@ -38,9 +38,8 @@ def embed_run(run_path, split, limit, checkpoint, report, data_dir=None, model_f
     if limit <= 0:
         raise BenchUsageError(f"--limit must be a positive integer, got {limit}")
     run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
-    images, labels = splits[split]
     with compute.device_scope(config.device):
-        count, features = embedding.write_projector(run, model, images, labels, dataset.class_names,
+        count, features = embedding.write_projector(run, model, splits[split], dataset.class_names,
                                                     config.batch_size, limit)
     report.info(f"wrote the codes of {count:,} {split} images ({features:,} features) from the "
                 f"{provenance(loaded, with_split=False)} to {run.sub(PROJECTOR)}; "

@@ -53,7 +53,7 @@ def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_d
     Returns:
         {split: {error, mse, psnr, and the provenance}}.
     """
-    from bench import compute, metrics, pipeline, probe, runs
+    from bench import compute, metrics, probe, runs
     from bench.errors import BenchUsageError
     from bench.evaluate import Evaluator, load_run_model, metrics_table
     from bench.runs import measured, provenance
@@ -68,10 +68,10 @@ def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_d
     with compute.device_scope(config.device):
         evaluator = Evaluator(model, noise_factor)
         for split in dict.fromkeys(splits_wanted):
-            values = evaluator.measure(pipeline.in_memory(splits[split][0]), batch_size)
+            values = evaluator.measure(splits[split], batch_size)
             measured_now[split] = dict(values, **measured(loaded["checkpoint"], loaded["epoch"], loaded["step"],
                                                           split, noise_factor))
-        labelled = dataset.num_classes > 0 and splits["train"][1] is not None and splits["test"][1] is not None
+        labelled = dataset.num_classes > 0
         probed = probe.linear_probe(model, splits, batch_size, probe_limit) if probe_limit and labelled else None
     results = run.read_results()
     noisy = f", noise {noise_factor!r}" if noise_factor else ""
@@ -82,7 +82,7 @@ def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_d
                                                            "test")))
     run.write_results(results)
     report.info(f"{run.path}: {provenance(loaded, with_split=False)}")
-    report.table(metrics_table({f"{split} ({len(splits[split][0]):,} images)": values
+    report.table(metrics_table({f"{split} ({len(splits[split]):,} images)": values
                                 for split, values in measured_now.items()}))
     for name, text in metrics.DEFINITIONS.items():
         report.info(f"  {name}: {text}")

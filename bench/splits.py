@@ -1,0 +1,157 @@
+"""One split of a dataset, however it is held: NumPy arrays in memory, image files
+decoded as they are read, or a plugin's own tf.data.Dataset.
+
+Every consumer (the training step, the evaluator, the pictures, the projector,
+the probe) reads a split through this one interface, so a dataset of any size
+trains the same way: `images()` in a fixed order, `shuffled(seed)` in an order
+that depends only on the seed, `first(n)` as arrays for the pictures and codes.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+SHUFFLE_BUFFER = 10_000  # elements of a streamed dataset held for shuffling (files shuffle by name, fully)
+
+
+class Split:
+    """The images (and labels) of one split.
+
+    Attributes:
+        count: how many images it has.
+        labels: an int array of the labels, None for unlabelled data (or a stream's, read by `first`).
+        image_shape: (height, width, channels) of every image it yields.
+    """
+
+    count = 0
+    labels = None
+    image_shape = ()
+
+    def images(self):
+        """The images, unbatched, always in the same order (uint8, or float32 in [-1, 1])."""
+        raise NotImplementedError
+
+    def shuffled(self, seed):
+        """The images in an order that depends only on `seed`."""
+        raise NotImplementedError
+
+    def first(self, count):
+        """(images, labels) of the first `count` images as arrays (labels None when unlabelled)."""
+        images = np.stack(list(self.images().take(count).as_numpy_iterator()))
+        return images, (self.labels[:count] if self.labels is not None else None)
+
+    def resized(self, size):
+        """This split with every image resized to `size` = (height, width)."""
+        return MappedSplit(self, lambda image: resize(image, size), tuple(size) + self.image_shape[-1:])
+
+    def __len__(self):
+        return self.count
+
+
+def resize(image, size):
+    """An image resized (area-averaged when smaller, bilinear when larger) to `size`, kept in its dtype."""
+    if tuple(image.shape[-3:-1]) == tuple(size):
+        return image
+    resized = tf.image.resize(image, size, method="bilinear", antialias=True)
+    if image.dtype == tf.uint8:
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    return tf.cast(resized, image.dtype)
+
+
+class ArraySplit(Split):
+    """A split held in memory, as the plugin's `load` returned it."""
+
+    def __init__(self, images, labels):
+        self.array = images
+        self.labels = labels
+        self.count = len(images)
+        self.image_shape = tuple(images.shape[1:])
+        self._tensor = None
+
+    def images(self):
+        if self._tensor is None:  # copied into TensorFlow once, in its stored dtype (uint8: 4x smaller)
+            self._tensor = tf.convert_to_tensor(self.array)
+        return tf.data.Dataset.from_tensor_slices(self._tensor)
+
+    def shuffled(self, seed):
+        # Every image in the shuffle buffer: a full, exact shuffle (the order DTB-era runs were measured with).
+        return self.images().shuffle(self.count, seed=seed, reshuffle_each_iteration=False)
+
+    def first(self, count):
+        return self.array[:count], (self.labels[:count] if self.labels is not None else None)
+
+    def resized(self, size):
+        if tuple(size) == self.image_shape[:2]:
+            return self
+        resized = np.concatenate([resize(tf.convert_to_tensor(self.array[start:start + 1024]), size).numpy()
+                                  for start in range(0, self.count, 1024)])
+        return ArraySplit(resized, self.labels)
+
+
+class FileSplit(Split):
+    """A split of image files, read and decoded in parallel as they are needed.
+
+    Args:
+        paths: the files (str), in the split's order.
+        labels: an int array, or None.
+        decode: a TensorFlow function of a file's bytes → an image of `image_shape`.
+        image_shape: the decoded images' (height, width, channels).
+    """
+
+    def __init__(self, paths, labels, decode, image_shape):
+        self.paths = [str(path) for path in paths]
+        self.labels = labels
+        self.decode = decode
+        self.count = len(self.paths)
+        self.image_shape = tuple(image_shape)
+
+    def _decoded(self, paths):
+        return paths.map(lambda path: self.decode(tf.io.read_file(path)), num_parallel_calls=tf.data.AUTOTUNE,
+                         deterministic=True)
+
+    def images(self):
+        return self._decoded(tf.data.Dataset.from_tensor_slices(self.paths))
+
+    def shuffled(self, seed):
+        # The names shuffle, all of them at once: an exact shuffle that costs no image memory.
+        names = tf.data.Dataset.from_tensor_slices(self.paths)
+        return self._decoded(names.shuffle(self.count, seed=seed, reshuffle_each_iteration=False))
+
+
+class StreamSplit(Split):
+    """A split a plugin hands over as a tf.data.Dataset of images, or of (image, label) pairs."""
+
+    def __init__(self, dataset, count, image_shape, labelled):
+        self.dataset = dataset
+        self.count = count
+        self.image_shape = tuple(image_shape)
+        self.labelled = labelled
+
+    def images(self):
+        return self.dataset.map(lambda image, label: image) if self.labelled else self.dataset
+
+    def shuffled(self, seed):
+        return self.images().shuffle(min(self.count, SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=False)
+
+    def first(self, count):
+        if not self.labelled:
+            return super().first(count)
+        pairs = list(self.dataset.take(count).as_numpy_iterator())
+        return np.stack([image for image, _ in pairs]), np.array([label for _, label in pairs])
+
+
+class MappedSplit(Split):
+    """Another split with a function applied to each of its images (a resize)."""
+
+    def __init__(self, source, function, image_shape):
+        self.source, self.function = source, function
+        self.count, self.labels, self.image_shape = source.count, source.labels, tuple(image_shape)
+
+    def images(self):
+        return self.source.images().map(self.function, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def shuffled(self, seed):
+        return self.source.shuffled(seed).map(self.function, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def first(self, count):
+        images, labels = self.source.first(count)
+        return np.stack([self.function(tf.convert_to_tensor(image)).numpy() for image in images]), labels
