@@ -3,10 +3,12 @@
 import dataclasses
 import hashlib
 import math
+import re
 from dataclasses import field
 
 import yaml
 
+from bench import sources
 from bench.errors import BenchUsageError
 from bench.options import (BY_NAME, NAME_ABBREVIATIONS, NAMED_APART, OPTIONS, PRECISIONS, REQUIRED, RESUMABLE_KEYS,
                            STRATEGIES)
@@ -68,8 +70,24 @@ class _TrainConfigMethods:
         if self.device and self.strategy != "default":
             raise BenchUsageError(f"--device places a one-device run; --strategy {self.strategy} "
                                   "takes its devices from --devices (mirrored) or TF_CONFIG (multi-worker)")
+        if self.channels not in (0, 1, 3):
+            raise BenchUsageError(f"--channels must be 1 or 3 (0: the images' own), got {self.channels}")
+        if self.on_bad_file not in ("fail", "skip"):
+            raise BenchUsageError(f"--on-bad-file must be fail or skip, got {self.on_bad_file!r}")
+        self.image_hw()
         if any(sep in self.comment for sep in "/\\") or self.comment.startswith("."):
             raise BenchUsageError(f"--comment {self.comment!r} cannot be part of a folder name: drop slashes and leading dots")
+
+    def image_hw(self):
+        """--image-size as (height, width), None when not set; BenchUsageError when malformed."""
+        if not self.image_size:
+            return None
+        match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", str(self.image_size))
+        sides = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else None
+        if sides is None or not all(1 <= side <= 8192 for side in sides):
+            raise BenchUsageError(f"--image-size must be H or HxW, from 1 to 8192 pixels, e.g. 64 or 64x48; "
+                                  f"got {self.image_size!r}")
+        return sides
 
     def learning_rate(self):
         """The initial learning rate (from --optimizer-args; filled in by resolve_optimizer)."""
@@ -79,7 +97,7 @@ class _TrainConfigMethods:
         """The run's folder name: DTB's <Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>], then
         every other identity key that differs from its default (`option_parts`), then
         [_<comment>]: so every sweep point, seeds included, has a folder of its own."""
-        name = f"{self.dataset}_{self.optimizer}_lr={self.learning_rate()!r}"
+        name = f"{sources.label(self.dataset)}_{self.optimizer}_lr={self.learning_rate()!r}"
         if self.lr_decay:
             name += "_exp_lr"
         if self.l2_penalty:

@@ -24,6 +24,13 @@ class DatasetError(BenchError):
     """A dataset could not be downloaded, verified or read."""
 
 
+class DataInputError(DatasetError):
+    """Data named on the command line that cannot be used as given (a folder that does not
+    exist, holds no images, or holds files that are not images): exit code 2."""
+
+    exit_code = 2
+
+
 class TrainingStopped(BenchError):
     """Training stopped before its end (a signal, or a non-finite loss)."""
 

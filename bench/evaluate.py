@@ -4,7 +4,7 @@ saved model loaded strictly (for `bench eval` and `bench embed`)."""
 import tensorflow as tf
 from rich.table import Table
 
-from bench import checkpoints, compute, fingerprint, loading, metrics, pipeline, plugins
+from bench import checkpoints, compute, fingerprint, loading, metrics, pipeline, plugins, runs
 from bench.runs import BEST, CHECKPOINT_FOLDERS, CHECKPOINTS, RunFolder
 
 
@@ -99,7 +99,9 @@ def load_run_model(run_path, checkpoint, data_dir, report, model_file=None):
         plugins.find("model", config.model)
     compute.set_precision(config.precision)  # measured as it was trained
     with compute.device_scope(config.device):
-        dataset, splits = loading.load_data(dataset_spec, data_dir or config.data_dir, report)
+        dataset, splits = loading.load_data(dataset_spec, data_dir or config.data_dir, report,
+                                            **loading.data_options(config))
+        runs.check_same_data(run, run.read_results(), getattr(dataset, "files_sha256", None))
         model = loading.build_model(model_spec, dataset.image_shape, model_args=config.model_args)
         weights, _ = checkpoints.model_groups(model)
         fingerprint.check(run, model, weights, report)

@@ -46,6 +46,11 @@ class Input:
     image_shape: tuple = ()
     num_classes: int = 0
     class_names: tuple = ()
+    # Set by the bench before `load`, from --image-size, --channels and --on-bad-file: a dataset
+    # that decodes files may use them (the bench resizes whatever `load` returns to image_size).
+    image_size: tuple | None = None
+    channels: int | None = None
+    on_bad_file: str = "fail"
 
     def __init__(self, data_dir, report=None):
         """Args:

@@ -15,11 +15,11 @@ from bench.errors import BenchError, BenchUsageError, DatasetError, PluginError,
 from bench.input import SPLITS, ImageFiles, Input, check_split
 
 
-def load_data(dataset_spec, data_dir, report, image_size=None, channels=None):
+def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on_bad_file="fail"):
     """Load every split of a dataset plugin, resized to `image_size` = (height, width) when given.
 
-    `image_size` and `channels` are also offered to the dataset as its attributes
-    of those names, before it loads, for a dataset that decodes at any size.
+    `image_size`, `channels` and `on_bad_file` are also given to the dataset as its
+    attributes of those names, before it loads, for a dataset that decodes files.
 
     Returns:
         (dataset, {split: bench.splits.Split}); dataset.image_shape is the images' shape as trained.
@@ -29,7 +29,7 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None):
         raise PluginError(f"dataset {dataset_spec.name} ({dataset_spec.where()}) is not a subclass of bench.Input")
     try:
         dataset = dataset_class(Path(data_dir), report)
-        dataset.image_size, dataset.channels = image_size, channels
+        dataset.image_size, dataset.channels, dataset.on_bad_file = image_size, channels, on_bad_file
         held = {split: as_split(dataset, split, dataset.load(split)) for split in SPLITS}
     except BenchError:
         raise
@@ -44,6 +44,11 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None):
         held = {split: images.resized(image_size) for split, images in held.items()}
         dataset.image_shape = tuple(image_size) + tuple(dataset.image_shape[-1:])
     return dataset, held
+
+
+def data_options(config):
+    """load_data's keywords from a TrainConfig: its image size, channels and bad-file policy."""
+    return {"image_size": config.image_hw(), "channels": config.channels or None, "on_bad_file": config.on_bad_file}
 
 
 def as_split(dataset, split, loaded):

@@ -66,6 +66,12 @@ OPTIONS = (
     Option("model", REQUIRED, "Model plugin name (bench list models).", ("-m",), hparam=True, in_name="apart"),
     Option("dataset", REQUIRED, "Dataset plugin name (bench list datasets).", ("-d",), hparam=True,
            in_name="apart"),
+    Option("image_size", "", "Resize every image to H or HxW pixels (default: the dataset's own size; an image "
+           "folder's first image).", hparam=True, in_name="size"),
+    Option("channels", 0, "An image folder's channels: 1 (grey) or 3 (colour); 0: its first image's.",
+           hparam=True, in_name="ch", check="non-negative"),
+    Option("on_bad_file", "fail", "An image folder's files that are not images: fail (name them and stop) or "
+           "skip (name them and leave them out).", kind=("fail", "skip"), in_name="bad_files"),
     Option("model_args", {}, "The model's options as JSON, e.g. '{\"filters\": [32, 16, 8]}' (see its docstring).",
            ("--model_args",), kind="json", hparam=True, in_name="apart"),
     Option("noise_factor", 0.0, "Denoising: train on inputs with Gaussian noise of this std (on [0, 1] pixels), "

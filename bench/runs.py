@@ -21,9 +21,11 @@ its results.json holds. Every command names a run's files through these constant
         filters.png          FILTERS_PNG: the first layer's filters
         curves.png           CURVES_PNG: train and validation error per epoch
         projector/           PROJECTOR: the test codes for TensorBoard's projector
+        data_files.tsv       DATA_FILES: an image folder's files (split, label,
+                             path), whose hash results.json's "data" holds
 
 results.json holds one object, changed only through the named records below
-(`epoch_done`, `final_metrics`, `evaluation`, `probe_result`, `progress`).
+(`epoch_done`, `final_metrics`, `evaluation`, `probe_result`, `progress`, `data_used`).
 
 Nothing here imports TensorFlow.
 """
@@ -57,6 +59,7 @@ RECONSTRUCTIONS_PNG = "reconstructions.png"
 FILTERS_PNG = "filters.png"
 CURVES_PNG = "curves.png"
 PROJECTOR = "projector"
+DATA_FILES = "data_files.tsv"
 
 
 class RunFolder:
@@ -278,6 +281,21 @@ def progress(results, status, epochs_done, epochs_planned, best_epoch, steps, **
                    best_epoch=best_epoch, steps=steps)
     results.setdefault("best", {})
     return results
+
+
+def data_used(results, images, files_sha256=None):
+    """Record the images each split really had ({split: count}) and, for an image folder,
+    the hash of its listing (DATA_FILES)."""
+    results["data"] = {"images": dict(images), **({"files_sha256": files_sha256} if files_sha256 else {})}
+    return results
+
+
+def check_same_data(run, results, files_sha256):
+    """BenchError when a run resumes on an image folder whose files differ from those it started with."""
+    recorded = results.get("data", {}).get("files_sha256")
+    if recorded and files_sha256 and recorded != files_sha256:
+        raise BenchError(f"the image folder's files differ from those {run.path} was trained on "
+                         f"(listed in {run.sub(DATA_FILES)}): put them back, or start over with --restart")
 
 
 def evaluation(results, key, values):

@@ -18,10 +18,10 @@ import keras
 import tensorflow as tf
 
 import bench
-from bench import checkpoints, cluster, compute, ending, fingerprint, loading, optimizers, pipeline, runs, summaries
+from bench import checkpoints, cluster, compute, ending, files, fingerprint, loading, optimizers, pipeline, runs, summaries
 from bench.errors import BenchUsageError, TrainingStopped
 from bench.evaluate import Evaluator
-from bench.runs import BEST, CHECKPOINTS, CONFIG_FILE, LOG_FILE, RunFolder, measured
+from bench.runs import BEST, CHECKPOINTS, CONFIG_FILE, DATA_FILES, LOG_FILE, RunFolder, measured
 from bench.signals import StopSignals
 from bench.step import TrainStep
 
@@ -49,7 +49,7 @@ def run_training(config, restart, report):
         run.check_can_hold(config, restart)
     keras.utils.set_random_seed(config.seed)
     with compute.device_scope(config.device):
-        dataset, splits = loading.load_data(dataset_spec, config.data_dir, report)
+        dataset, splits = loading.load_data(dataset_spec, config.data_dir, report, **loading.data_options(config))
         with strategy.scope():  # the variables are made once per replica; what follows runs without the scope
             model = loading.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
         if not chief:  # writes where nobody reads; resumes from the chief's checkpoints
@@ -60,12 +60,15 @@ def run_training(config, restart, report):
 
 
 def _train_as_chief(trainer, config, restart, run, model_spec, model, report):
+    files_sha256 = getattr(trainer.dataset, "files_sha256", None)  # an image folder's
     if not restart and run.path.is_dir():  # everything is checked before anything is written
+        runs.check_same_data(run, run.read_results(), files_sha256)
         fingerprint.check(run, model, trainer.weights, report)
         trainer.restore()
     resuming = run.prepare(config, restart)
     if fingerprint.read(run) is None:
         fingerprint.record(run, model_spec, model, trainer.weights)
+    _record_data(run, trainer.dataset, trainer.splits, files_sha256)
     report.attach_log(run.sub(LOG_FILE))
     try:
         replicas = trainer.strategy.num_replicas_in_sync
@@ -74,6 +77,15 @@ def _train_as_chief(trainer, config, restart, run, model_spec, model, report):
         return trainer.fit()
     finally:
         report.detach_log()
+
+
+def _record_data(run, dataset, splits, files_sha256):
+    """The images each split had, and an image folder's listing, in the run."""
+    listing = getattr(dataset, "listing", None)
+    if listing is not None and not run.sub(DATA_FILES).is_file():
+        files.atomic_write_text(run.sub(DATA_FILES), "split\tlabel\tpath\n" + "\n".join(listing.lines()) + "\n")
+    results = run.read_results()
+    run.write_results(runs.data_used(results, {name: len(split) for name, split in splits.items()}, files_sha256))
 
 
 def _train_as_worker(config, run, dataset, splits, model, report, strategy):

@@ -1,0 +1,199 @@
+"""A folder of images as a dataset (`--dataset folder:PATH`), decoded as training reads it.
+
+- Files: PNG, JPEG, BMP and GIF (by name, checked by their first bytes), at any
+  depth; hidden files and other names are left alone.
+- Splits: `train/`, `validation/` (or `val/`) and `test/` subfolders when the
+  folder has a `train/`; a split it lacks is carved from train. Otherwise a
+  seeded split of all the files: a tenth each to validation and test. Either
+  way the same folder always splits the same way, and the sizes are stated.
+- Labels: the first-level subfolders (of each split folder) are the classes
+  when every image is in one; otherwise the data is unlabelled.
+- Shape: `--image-size` (default: the first image's size) and `--channels`
+  (default: the first image's: 1 for grey, 3 otherwise); every image is
+  decoded to that many channels and resized to that size.
+- Files that are not images (empty, or other first bytes) are named, then
+  refused (`--on-bad-file fail`) or left out (`skip`).
+
+The listing (split, label and path of every file, with its size) is hashed, and
+the run records it, so a run is tied to its data.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.errors import DataInputError
+from bench.input import SPLITS, ImageFiles, Input
+
+SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF87a", b"GIF89a")
+SPLIT_FOLDERS = {"train": ("train",), "validation": ("validation", "val"), "test": ("test",)}
+SPLIT_SEED = 0  # the split is the folder's, not the run's: every run on a folder gets the same one
+HELD_OUT = 10  # 1/10 of the images each to validation and test when the folder does not split itself
+NAMED_AT_MOST = 5
+
+
+@dataclass
+class Listing:
+    """Where every image of a folder goes: {split: [(relative path, label)]}, the class names,
+    how the splits were made, and the files left out."""
+
+    splits: dict
+    class_names: tuple
+    how: str
+    skipped: list
+
+    def lines(self):
+        """`split<TAB>label<TAB>path` for every file, the run's record of its data."""
+        return [f"{split}\t{label}\t{path}" for split in SPLITS for path, label in self.splits[split]]
+
+
+def folder_input(root):
+    """A bench.Input class reading the images under `root`."""
+    return type("ImageFolder", (FolderInput,), {"root": root, "__doc__": FolderInput.__doc__})
+
+
+class FolderInput(Input):
+    """A folder of PNG, JPEG, BMP or GIF images (`--dataset folder:PATH`)."""
+
+    root = None
+
+    def __init__(self, data_dir, report=None):
+        super().__init__(data_dir, report)
+        self.listing = None
+        self.files_sha256 = None
+
+    @property
+    def name(self):
+        return f"folder:{self.root}"
+
+    def load(self, split):
+        """The split's files, scanned at the first call (see the module's docstring)."""
+        if self.listing is None:
+            self._scan()
+        entries = self.listing.splits[split]
+        labels = np.array([label for _, label in entries], np.int64) if self.num_classes else None
+        return ImageFiles([str(self.root / path) for path, _ in entries], labels)
+
+    def _scan(self):
+        if not self.root.is_dir():
+            raise DataInputError(f"{self.name}: no such folder" if not self.root.exists()
+                               else f"{self.name} is a file, not a folder of images")
+        paths, bad = [], []
+        for path in sorted(self.root.rglob("*")):
+            relative = path.relative_to(self.root)
+            if any(part.startswith(".") for part in relative.parts) or path.suffix.lower() not in SUFFIXES:
+                continue
+            problem = _not_an_image(path)
+            (bad.append((relative, problem)) if problem else paths.append(relative))
+        self._refuse_or_skip(bad)
+        if not paths:
+            raise DataInputError(f"{self.name} holds no PNG, JPEG, BMP or GIF images")
+        self.listing = _split(paths, [str(path) for path, _ in bad])
+        self.class_names = self.listing.class_names
+        self.num_classes = len(self.class_names)
+        self.image_shape = self._shape(self.root / paths[0])
+        self.files_sha256 = _listing_hash(self.root, self.listing)
+        sizes = ", ".join(f"{len(self.listing.splits[split]):,} {split}" for split in SPLITS)
+        classes = f"{self.num_classes} classes" if self.num_classes else "unlabelled"
+        self.info(f"{self.name}: {sizes} images ({self.listing.how}; {classes}), "
+                  f"at {'x'.join(map(str, self.image_shape))}")
+
+    def _refuse_or_skip(self, bad):
+        if not bad:
+            return
+        named = "; ".join(f"{path} ({problem})" for path, problem in bad[:NAMED_AT_MOST])
+        more = f" and {len(bad) - NAMED_AT_MOST} more" if len(bad) > NAMED_AT_MOST else ""
+        if self.on_bad_file != "skip":
+            raise DataInputError(f"{self.name}: {_files(len(bad))} not images: {named}{more}. "
+                               "Remove them, or leave them out with --on-bad-file skip")
+        self.warn(f"{self.name}: left out {_files(len(bad))} not images (--on-bad-file skip): {named}{more}")
+
+    def _shape(self, first):
+        """(height, width, channels) from --image-size and --channels, else from the first image."""
+        from PIL import Image
+
+        try:
+            with Image.open(first) as image:
+                width, height = image.size
+                grey = image.mode in ("1", "L", "LA", "I", "I;16", "F") or (
+                    image.mode == "P" and image.palette is not None and image.palette.mode == "L")
+        except (OSError, SyntaxError) as error:
+            raise DataInputError(f"{self.name}: cannot read {first.relative_to(self.root)}: {error}") from error
+        size = self.image_size or (height, width)
+        channels = self.channels or (1 if grey else 3)
+        return (*size, channels)
+
+    def info(self, message):
+        if self.report is not None:
+            self.report.info(message)
+
+
+def _files(count):
+    return "1 file is" if count == 1 else f"{count} files are"
+
+
+def _not_an_image(path):
+    """Why `path` is not an image (None when its first bytes are an image format's)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(8)
+    except OSError as error:
+        return error.strerror or "unreadable"
+    if not head:
+        return "empty"
+    return None if any(head.startswith(magic) for magic in MAGIC) else "not a PNG, JPEG, BMP or GIF"
+
+
+def _split(paths, skipped):
+    """The Listing of `paths` (relative to the folder), split by its subfolders or by a seeded draw."""
+    named = {split: [p for p in paths if p.parts[0].lower() in SPLIT_FOLDERS[split]] for split in SPLITS}
+    if named["train"]:
+        within = {split: [(p, p.relative_to(p.parts[0])) for p in named[split]] for split in SPLITS}
+        carved = [split for split in ("validation", "test") if not within[split]]
+        how = "its train/validation/test folders"
+        if carved:
+            rest, held = _draw(within["train"], len(carved))
+            within["train"] = rest
+            for split, part in zip(carved, held):
+                within[split] = part
+            how = f"its folders, {' and '.join(carved)} a seeded tenth of train/"
+    else:
+        if len(paths) < 3:
+            raise DataInputError(f"a folder of {len(paths)} images cannot be split into train, validation and test")
+        rest, (validation, test) = _draw([(p, p) for p in paths], 2)
+        within = {"train": rest, "validation": validation, "test": test}
+        how = "a seeded split: a tenth each to validation and test"
+    class_names = _classes(within)
+    splits = {split: [(str(path), class_names.index(inner.parts[0]) if class_names else -1)
+                      for path, inner in within[split]] for split in SPLITS}
+    return Listing(splits, tuple(class_names), how, skipped)
+
+
+def _draw(entries, parts):
+    """Seeded: `parts` lists of a tenth of `entries` each, and the rest (each in its original order)."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(entries))
+    size = max(1, len(entries) // HELD_OUT)
+    held = [sorted(order[index * size:(index + 1) * size]) for index in range(parts)]
+    rest = sorted(order[parts * size:])
+    if not rest:
+        raise DataInputError(f"{len(entries)} images are too few to set a tenth apart for validation and test")
+    return [entries[i] for i in rest], [[entries[i] for i in part] for part in held]
+
+
+def _classes(within):
+    """The class names: the first-level subfolders when every image is in one, else ()."""
+    inner_paths = [inner for entries in within.values() for _, inner in entries]
+    if any(len(inner.parts) < 2 for inner in inner_paths):
+        return []
+    return sorted({inner.parts[0] for inner in inner_paths})
+
+
+def _listing_hash(root, listing):
+    """sha256 of every file's split, label, path and size: what ties a run to its data."""
+    digest = hashlib.sha256()
+    for line in listing.lines():
+        path = line.rsplit("\t", 1)[1]
+        digest.update(f"{line}\t{(root / path).stat().st_size}\n".encode())
+    return digest.hexdigest()
