@@ -81,12 +81,17 @@ def _stream_split(dataset, split, stream):
 
 
 def image_decoder(image_shape):
-    """A TensorFlow function: a PNG, JPEG, BMP or GIF file's bytes → a uint8 image of `image_shape`."""
+    """A TensorFlow function: a PNG, JPEG, BMP or GIF file's bytes → a uint8 image of
+    `image_shape` (alpha dropped; grey from colour by luminance, colour from grey by copies)."""
     height, width, channels = image_shape
+    luminance = tf.constant([0.299, 0.587, 0.114], tf.float32)  # sums to 1: a grey pixel stays itself
 
     def decode(contents):
-        image = tf.io.decode_image(contents, channels=channels, expand_animations=False)
-        image.set_shape((None, None, channels))
+        image = tf.io.decode_image(contents, channels=3, expand_animations=False)  # every format can give RGB
+        image.set_shape((None, None, 3))
+        if channels == 1:
+            grey = tf.tensordot(tf.cast(image, tf.float32), luminance, axes=1)[..., None]
+            image = tf.cast(tf.clip_by_value(tf.round(grey), 0, 255), tf.uint8)
         return splits.resize(image, (height, width))
 
     return decode

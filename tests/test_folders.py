@@ -1,0 +1,199 @@
+"""Your own images: folders of PNG/JPEG/BMP/GIF files (`--dataset folder:PATH`), a plugin
+that streams its own tf.data.Dataset or lists files, and --image-size for any dataset."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import assert_one_line_error, bench, bench_process, read_results, run_dir, write_plugin
+
+FORMATS = ("png", "jpg", "bmp", "gif")
+
+
+def write_images(folder, count, seed=0, sizes=((20, 24), (22, 24), (24, 20)), mode="RGB"):
+    """`count` random images under `folder`, in every format and several sizes; returns their paths."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        height, width = sizes[index % len(sizes)]
+        shape = (height, width, 3) if mode == "RGB" else (height, width)
+        path = folder / f"{index:03d}.{FORMATS[index % len(FORMATS)]}"
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(path)
+        paths.append(path)
+    return paths
+
+
+def folder_run(workspace, parts="_size=12"):
+    """The one run under log/SingleLayerCAE/ (its name starts with folder-<name>-<hash>)."""
+    runs = [path for path in (workspace / "log" / "SingleLayerCAE").iterdir() if not path.name.startswith(".")]
+    assert len(runs) == 1 and runs[0].name.endswith(parts), runs
+    return runs[0]
+
+
+def test_a_class_folder_of_mixed_formats_and_sizes_trains_and_evaluates_in_another_process(workspace):
+    for index, name in enumerate(("cats", "dogs", "owls")):
+        write_images(workspace / "pets" / name, 20, seed=index)
+    (workspace / "pets" / "notes.txt").write_text("not an image, not an image name: left alone")
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "folder:pets", "--image-size", "12", "--epochs", "1")
+    assert result.exit_code == 0, result
+    assert "48 train, 6 validation, 6 test images" in result.stdout and "3 classes" in result.stdout
+    assert "at 12x12x3" in result.stdout
+    run = folder_run(workspace)
+    assert run.name.startswith("folder-pets-")
+    results = read_results(run)
+    assert results["data"]["images"] == {"train": 48, "validation": 6, "test": 6}
+    listing = (run / "data_files.tsv").read_text().splitlines()
+    assert listing[0] == "split\tlabel\tpath" and len(listing) == 61
+    assert {line.split("\t")[1] for line in listing[1:]} == {"0", "1", "2"}
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["dataset"] == f"folder:{workspace / 'pets'}" and config["image_size"] == "12"
+    assert (run / "reconstructions.png").is_file() and (run / "projector" / "metadata.tsv").is_file()
+
+    # a new process reads the files again and measures the best model as training did
+    evaluated = bench_process("eval", run, "--split", "validation", cwd=workspace)
+    out, err = evaluated.communicate(timeout=300)
+    assert evaluated.returncode == 0, err
+    again = read_results(run)["evaluations"]["best checkpoint, validation"]
+    assert again["error"] == pytest.approx(results["best"]["validation"]["error"], rel=1e-6)
+
+    # the run is tied to its files: one more file and it neither resumes nor evaluates
+    write_images(workspace / "pets" / "owls", 1, seed=9)[0].rename(workspace / "pets" / "owls" / "new.png")
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "folder:pets", "--image-size", "12", "--epochs", "2")
+    assert_one_line_error(result, "files differ from those", "data_files.tsv", "--restart", exit_code=1)
+    assert read_results(run)["epochs_done"] == 1
+
+
+def test_split_folders_are_used_and_a_missing_validation_is_carved_from_train(workspace):
+    write_images(workspace / "faces" / "train", 30, mode="L", sizes=((16, 16),))
+    write_images(workspace / "faces" / "test", 7, seed=1, mode="L", sizes=((16, 16),))
+    result = bench("train", "-m", "SingleLayerCAE", "-d", f"folder:{workspace / 'faces'}", "--epochs", "1")
+    assert result.exit_code == 0, result
+    assert "27 train, 3 validation, 7 test images" in result.stdout and "unlabelled" in result.stdout
+    assert "at 16x16x1" in result.stdout  # grey files give one channel
+    run = folder_run(workspace, parts="lr=0.001")
+    listing = (run / "data_files.tsv").read_text().splitlines()[1:]
+    assert sum(line.startswith("test\t-1\ttest/") for line in listing) == 7
+    assert sum(line.startswith("validation\t-1\ttrain/") for line in listing) == 3
+
+
+def test_files_that_are_not_images_are_named_and_refused_or_skipped(workspace):
+    write_images(workspace / "shots", 12)
+    (workspace / "shots" / "broken.png").write_bytes(b"")
+    (workspace / "shots" / "text.jpg").write_text("hello")
+    args = ("train", "-m", "SingleLayerCAE", "-d", "folder:shots", "--image-size", "8", "--epochs", "1")
+    result = bench(*args)
+    assert_one_line_error(result, "2 files are not images", "broken.png (empty)", "text.jpg", "--on-bad-file skip",
+                          exit_code=2)
+    assert not (workspace / "log").exists()
+    result = bench(*args, "--on-bad-file", "skip")
+    assert result.exit_code == 0, result
+    assert "broken.png" in result.stderr and "10 train, 1 validation, 1 test images" in result.stdout
+
+
+@pytest.mark.parametrize("make, dataset, fragments", [
+    (lambda ws: None, "folder:nowhere", ["folder:", "nowhere: no such folder"]),
+    (lambda ws: (ws / "empty").mkdir(), "folder:empty", ["holds no PNG, JPEG, BMP or GIF images"]),
+    (lambda ws: (ws / "afile").write_text("x"), "folder:afile", ["is a file, not a folder of images"]),
+    (lambda ws: write_images(ws / "two", 2), "folder:two", ["2 images cannot be split"]),
+    (lambda ws: None, "web:http://example.com", ["unknown dataset prefix 'web:'", "folder:"]),
+    (lambda ws: None, "folder:", ["names no folder"]),
+])
+def test_bad_folders_are_one_line_and_exit_code_2(workspace, make, dataset, fragments):
+    make(workspace)
+    result = bench("train", "-m", "SingleLayerCAE", "-d", dataset, "--epochs", "1")
+    assert_one_line_error(result, *fragments, exit_code=2)
+    assert not (workspace / "log").exists()
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (("--image-size", "12x"), ["--image-size must be H or HxW"]),
+    (("--image-size", "0"), ["--image-size must be H or HxW"]),
+    (("--channels", "2"), ["--channels must be 1 or 3"]),
+    (("--channels", "3"), ["Digits has 1 channels", "image folders only"]),
+])
+def test_bad_image_options_are_one_line_and_exit_code_2(workspace, args, fragments):
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", *args)
+    assert_one_line_error(result, *fragments, exit_code=2)
+    assert not (workspace / "log").exists()
+
+
+def test_image_size_resizes_an_in_memory_dataset(workspace):
+    result = bench("train", "-m", "FullyConnectedAE", "-d", "Digits", "--epochs", "1", "--image-size", "16x12")
+    assert result.exit_code == 0, result
+    run = workspace / run_dir("FullyConnectedAE", "_size=16x12")
+    weights = json.loads((run / "model.json").read_text())["weights"]
+    assert weights["hidden/0/kernel"][0] == weights["output_layer/kernel"][1] == 16 * 12  # Digits are 8x8
+    with Image.open(run / "reconstructions.png") as grid:
+        assert grid.size[0] > 0
+
+
+STREAMS = '''
+    import numpy as np
+    import tensorflow as tf
+    from bench import Input
+    from bench.input import ImageFiles
+
+    def digits(split):
+        from sklearn.datasets import load_digits
+        images = (load_digits().images * 255 / 16).round().astype(np.uint8)[..., None]
+        labels = load_digits().target
+        part = {"train": slice(0, 300), "validation": slice(300, 360), "test": slice(360, 420)}[split]
+        return images[part], labels[part]
+
+    class Arrays(Input):
+        """The first 420 digits as arrays."""
+        image_shape = (8, 8, 1)
+        num_classes = 10
+
+        def load(self, split):
+            return digits(split)
+
+    class Streamed(Input):
+        """The same digits: train as a tf.data.Dataset, the others as PNG files."""
+        image_shape = (8, 8, 1)
+        num_classes = 10
+
+        def load(self, split):
+            images, labels = digits(split)
+            if split == "train":
+                return tf.data.Dataset.from_tensor_slices((images, labels))
+            folder = self.data_dir / "streamed" / split
+            folder.mkdir(parents=True, exist_ok=True)
+            paths = [folder / f"{index}.png" for index in range(len(images))]
+            for path, image in zip(paths, images):
+                tf.io.write_file(str(path), tf.io.encode_png(image))
+            return ImageFiles(paths, labels)
+'''
+
+
+def test_a_streaming_plugin_trains_exactly_as_its_arrays_do(workspace):
+    for name in ("Arrays", "Streamed"):  # each file holds both classes; its name picks one
+        write_plugin(workspace / "inputs", name, STREAMS)
+    histories = {}
+    for name in ("Arrays", "Streamed"):
+        result = bench("train", "-m", "SingleLayerCAE", "-d", name, "--epochs", "2", "--batch-size", "64")
+        assert result.exit_code == 0, result
+        results = read_results(workspace / run_dir("SingleLayerCAE", "_bs=64", dataset=name))
+        histories[name] = [(entry["train_error"], entry["validation_error"]) for entry in results["history"]]
+        assert results["data"]["images"] == {"train": 300, "validation": 60, "test": 60}
+    assert np.allclose(histories["Streamed"], histories["Arrays"], rtol=1e-6, atol=0)
+
+
+def test_a_stream_of_unknown_length_is_one_line(workspace):
+    write_plugin(workspace / "inputs", "Endless", '''
+        import tensorflow as tf
+        from bench import Input
+
+        class Endless(Input):
+            """Zeros, filtered: TensorFlow cannot know how many."""
+            image_shape = (8, 8, 1)
+
+            def load(self, split):
+                return tf.data.Dataset.from_tensors(tf.zeros((8, 8, 1), tf.uint8)).repeat(5).filter(lambda x: True)
+    ''')
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "Endless", "--epochs", "1")
+    assert_one_line_error(result, "length is unknown", "assert_cardinality")
