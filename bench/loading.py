@@ -54,6 +54,8 @@ def data_options(config):
 def as_split(dataset, split, loaded):
     """What a plugin's `load(split)` returned, checked, as a bench.splits.Split."""
     shape = tuple(dataset.image_shape)
+    if isinstance(loaded, splits.Split):  # bench's own readers (bench.records)
+        return loaded
     if isinstance(loaded, ImageFiles):
         if not loaded.paths:
             raise DatasetError(f"dataset {dataset.name}, split {split}: the split has no files")

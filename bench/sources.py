@@ -1,4 +1,4 @@
-"""Datasets named by a prefix instead of a plugin: `--dataset folder:PATH`.
+"""Datasets named by a prefix instead of a plugin: `--dataset folder:PATH`, `tfrecord:DIR`.
 
 A prefixed name resolves to a PluginSpec whose class is made for its path, so
 the rest of bench treats it as any dataset plugin. The run keeps the name in
@@ -17,6 +17,7 @@ from bench.plugins import PluginSpec
 
 PREFIXES = {  # prefix: (what it reads, an example)
     "folder": ("a folder of PNG, JPEG, BMP or GIF images", "folder:~/pictures/faces"),
+    "tfrecord": ("TFRecord shards written by bench prepare", "tfrecord:/shared/faces-64"),
 }
 
 
@@ -32,11 +33,16 @@ def spec(name):
     root = Path(where).expanduser().resolve()
 
     def make_class():
+        if prefix == "tfrecord":
+            from bench.records import record_input
+
+            return record_input(root)
         from bench.folders import folder_input
 
         return folder_input(root)
 
-    return PluginSpec("dataset", f"folder:{root}", f"image folder {root}", factory=make_class)
+    what = {"folder": "image folder", "tfrecord": "TFRecord shards"}[prefix]
+    return PluginSpec("dataset", f"{prefix}:{root}", f"{what} {root}", factory=make_class)
 
 
 def label(name):

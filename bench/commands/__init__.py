@@ -7,7 +7,8 @@ from bench.commands.embed import embed_command
 from bench.commands.eval import eval_command
 from bench.commands.inspect import inspect_command
 from bench.commands.list_plugins import list_command
+from bench.commands.prepare import prepare_command
 from bench.commands.sweep import sweep
 from bench.commands.train import train
 
-ALL = (list_command, train, sweep, eval_command, embed_command, inspect_command, compare)
+ALL = (list_command, train, sweep, eval_command, embed_command, inspect_command, compare, prepare_command)

@@ -1,0 +1,67 @@
+"""TFRecord shards: `bench prepare` writes any dataset with a manifest, `--dataset
+tfrecord:DIR` trains from them, and damaged shards are named."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, bench, bench_process, read_results
+
+
+@pytest.fixture
+def digits_shards(workspace):
+    """Digits written as shards of 500 images by a `bench prepare` process."""
+    process = bench_process("prepare", "Digits", "--out", "shards", "--images-per-shard", "500", cwd=workspace)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert "1,257 train, 180 validation, 360 test images of 8x8x1" in out
+    return workspace / "shards"
+
+
+def test_prepared_shards_hold_the_same_images_and_labels_and_train(workspace, digits_shards):
+    from bench import loading, plugins
+    from bench.console import Reporter
+
+    manifest = json.loads((digits_shards / "manifest.json").read_text())
+    assert [shard["count"] for shard in manifest["splits"]["train"]["shards"]] == [500, 500, 257]
+    assert manifest["image_shape"] == [8, 8, 1] and manifest["num_classes"] == 10
+    original = loading.load_data(plugins.find("dataset", "Digits"), workspace / "cache", Reporter())[1]
+    shards = loading.load_data(plugins.find("dataset", f"tfrecord:{digits_shards}"), workspace, Reporter())[1]
+    for split in ("train", "validation", "test"):
+        images, labels = shards[split].first(len(original[split]))
+        assert np.array_equal(images, original[split].array) and np.array_equal(labels, original[split].labels)
+        assert np.array_equal(shards[split].labels, original[split].labels)
+    shuffled = np.stack(list(shards["train"].shuffled(7).as_numpy_iterator()))
+    assert sorted(map(bytes, shuffled)) == sorted(map(bytes, original["train"].array))  # every image, once
+
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "tfrecord:shards", "--epochs", "1")
+    assert result.exit_code == 0, result
+    run = next((workspace / "log" / "SingleLayerCAE").glob("tfrecord-shards-*"))
+    assert read_results(run)["data"]["images"] == {"train": 1257, "validation": 180, "test": 360}
+    assert (run / "projector" / "metadata.tsv").read_text().count("\n") == 361
+
+
+def test_damaged_shards_are_named(workspace, digits_shards):
+    shard = digits_shards / "train-00001-of-00003.tfrecord"
+    data = bytearray(shard.read_bytes())
+    data[1000] ^= 0xFF  # the same size: only the checksums see it
+    shard.write_bytes(bytes(data))
+    result = bench("prepare", "--verify", "tfrecord:shards")
+    assert_one_line_error(result, "1 shards differ", "train-00001-of-00003.tfrecord", exit_code=1)
+
+    shard.write_bytes(bytes(data[:-10]))
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "tfrecord:shards", "--epochs", "1")
+    assert_one_line_error(result, "shard train-00001-of-00003.tfrecord has", "prepare the folder again", exit_code=2)
+    assert not (workspace / "log").exists()
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (("train", "-m", "SingleLayerCAE", "-d", "tfrecord:nowhere"), ["no manifest.json (no such folder)", "bench prepare"]),
+    (("prepare", "Digits"), ["needs --out DIR"]),
+    (("prepare", "--verify", "Digits"), ["give tfrecord:DIR"]),
+    (("prepare", "folder:nowhere", "--out", "x"), ["no such folder"]),
+])
+def test_bad_prepare_and_tfrecord_input_is_one_line(workspace, args, fragments):
+    assert_one_line_error(bench(*args), *fragments, exit_code=2)
+    assert not (workspace / "log").exists() and not (workspace / "x").exists()
