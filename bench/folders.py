@@ -106,9 +106,10 @@ class FolderInput(Input):
         named = "; ".join(f"{path} ({problem})" for path, problem in bad[:NAMED_AT_MOST])
         more = f" and {len(bad) - NAMED_AT_MOST} more" if len(bad) > NAMED_AT_MOST else ""
         if self.on_bad_file != "skip":
-            raise DataInputError(f"{self.name}: {_files(len(bad))} not images: {named}{more}. "
+            raise DataInputError(f"{self.name}: {_not_images(len(bad), 'is', 'are')}: {named}{more}. "
                                "Remove them, or leave them out with --on-bad-file skip")
-        self.warn(f"{self.name}: left out {_files(len(bad))} not images (--on-bad-file skip): {named}{more}")
+        self.warn(f"{self.name}: left out {_not_images(len(bad), 'that is', 'that are')} (--on-bad-file skip): "
+                  f"{named}{more}")
 
     def _shape(self, first):
         """(height, width, channels) from --image-size and --channels, else from the first image."""
@@ -130,8 +131,8 @@ class FolderInput(Input):
             self.report.info(message)
 
 
-def _files(count):
-    return "1 file is" if count == 1 else f"{count} files are"
+def _not_images(count, one, many):
+    return f"1 file {one} not an image" if count == 1 else f"{count} files {many} not images"
 
 
 def _not_an_image(path):

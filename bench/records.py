@@ -149,6 +149,8 @@ class RecordInput(Input):
 class RecordSplit(splits.Split):
     """A split of TFRecord shards: the shards in a seeded order, read two at a time, then a bounded shuffle."""
 
+    held = "TFRecord shards, streamed"
+
     def __init__(self, paths, count, image_shape, labelled):
         self.paths, self.count, self.image_shape, self.labelled = list(paths), count, tuple(image_shape), labelled
         self._labels = None

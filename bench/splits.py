@@ -25,6 +25,7 @@ class Split:
     count = 0
     labels = None
     image_shape = ()
+    held = ""  # how, in words (bench inspect)
 
     def images(self):
         """The images, unbatched, always in the same order (uint8, or float32 in [-1, 1])."""
@@ -41,6 +42,8 @@ class Split:
 
     def resized(self, size):
         """This split with every image resized to `size` = (height, width)."""
+        if tuple(size) == self.image_shape[:2]:
+            return self
         return MappedSplit(self, lambda image: resize(image, size), tuple(size) + self.image_shape[-1:])
 
     def __len__(self):
@@ -59,6 +62,8 @@ def resize(image, size):
 
 class ArraySplit(Split):
     """A split held in memory, as the plugin's `load` returned it."""
+
+    held = "in memory"
 
     def __init__(self, images, labels):
         self.array = images
@@ -97,6 +102,8 @@ class FileSplit(Split):
         image_shape: the decoded images' (height, width, channels).
     """
 
+    held = "image files, decoded as read"
+
     def __init__(self, paths, labels, decode, image_shape):
         self.paths = [str(path) for path in paths]
         self.labels = labels
@@ -120,6 +127,8 @@ class FileSplit(Split):
 class StreamSplit(Split):
     """A split a plugin hands over as a tf.data.Dataset of images, or of (image, label) pairs."""
 
+    held = "the plugin's tf.data stream"
+
     def __init__(self, dataset, count, image_shape, labelled):
         self.dataset = dataset
         self.count = count
@@ -141,6 +150,8 @@ class StreamSplit(Split):
 
 class MappedSplit(Split):
     """Another split with a function applied to each of its images (a resize)."""
+
+    held = "resized as read"
 
     def __init__(self, source, function, image_shape):
         self.source, self.function = source, function

@@ -197,3 +197,23 @@ def test_a_stream_of_unknown_length_is_one_line(workspace):
     ''')
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Endless", "--epochs", "1")
     assert_one_line_error(result, "length is unknown", "assert_cardinality")
+
+
+def test_inspect_shows_a_dataset_and_writes_its_samples(workspace):
+    for index, name in enumerate(("cats", "dogs")):
+        write_images(workspace / "pets" / name, 10, seed=index)
+    result = bench("inspect", "-d", "folder:pets", "--image-size", "12", "--samples", "pets.png")
+    assert result.exit_code == 0, result
+    assert "images of 12x12x3" in result.stdout and "2 classes: cats, dogs" in result.stdout
+    assert "image files, decoded as read" in result.stdout and "16" in result.stdout
+    with Image.open(workspace / "pets.png") as grid:
+        assert grid.format == "PNG"
+    assert not (workspace / "log").exists()
+    result = bench("inspect", "-m", "ConvAE", "-d", "folder:pets")  # the shape comes from the files
+    assert result.exit_code == 0 and "images (20, 24, 3)" in result.stdout, result
+
+
+def test_list_datasets_shows_the_prefixes(workspace):
+    result = bench("list", "datasets")
+    assert result.exit_code == 0
+    assert "folder:" in result.stdout and "tfrecord:" in result.stdout and "folder:~/pictures/faces" in result.stdout

@@ -1,4 +1,5 @@
-"""`bench inspect`: a model's layers, output shapes and parameter counts, without training."""
+"""`bench inspect`: a model's layers, output shapes and parameter counts, or a dataset's
+splits, shape, classes and sample images, without training."""
 
 import math
 
@@ -6,19 +7,73 @@ import click
 
 from bench import tf_runtime
 from bench.commands.flags import JsonObject, verbose_option
+from bench.options import default_data_dir
 
 
 @click.command("inspect")
-@click.option("--model", "-m", required=True, help="Model plugin name (bench list models).")
-@click.option("--dataset", "-d", required=True, help="Dataset whose image shape to use (nothing is downloaded).")
+@click.option("--model", "-m", default=None, help="Model plugin name (bench list models); without it, the dataset.")
+@click.option("--dataset", "-d", required=True, help="Dataset whose image shape to use (nothing is downloaded "
+              "for a model), or to show.")
 @click.option("--model-args", "--model_args", type=JsonObject(), default="{}", help="The model's options as JSON.")
+@click.option("--image-size", default="", help="Resize the dataset's images to H or HxW pixels.")
+@click.option("--channels", type=click.Choice(["0", "1", "3"]), default="0", help="An image folder's channels.")
+@click.option("--on-bad-file", type=click.Choice(["fail", "skip"]), default="fail",
+              help="An image folder's files that are not images: stop, or leave them out.")
+@click.option("--data-dir", "--data_dir", default=default_data_dir, envvar="BENCH_DATA_DIR",
+              show_default="~/.cache/bench", help="Dataset cache (BENCH_DATA_DIR).")
+@click.option("--samples", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the dataset's sample grid [<dataset>_samples.png].")
 @verbose_option
-def inspect_command(model, dataset, model_args):
-    """A model's layers, output shapes and parameter counts, without training."""
+def inspect_command(model, dataset, model_args, image_size, channels, on_bad_file, data_dir, samples):
+    """A model's layers, output shapes and parameter counts; or, without --model, a
+    dataset's splits, sizes, shape and classes, and a PNG of sample images.
+
+    \b
+    Examples:
+      bench inspect --model ConvAE --dataset Cifar10
+      bench inspect --dataset folder:~/pictures/faces --image-size 64
+    """
     from bench.console import Reporter
 
     tf_runtime.import_tensorflow()
-    inspect_model(model, dataset, model_args, Reporter())
+    if model is None:
+        inspect_dataset(dataset, image_size, int(channels), on_bad_file, data_dir, samples, Reporter())
+    else:
+        inspect_model(model, dataset, model_args, Reporter())
+
+
+SAMPLES = 64
+
+
+def inspect_dataset(dataset_name, image_size, channels, on_bad_file, data_dir, samples, report):
+    """Load a dataset as `bench train` would; show its splits and write a grid of its first
+    training images; returns {split: count}."""
+    from rich.table import Table
+
+    from bench import loading, pictures, plugins, sources
+    from bench.config import TrainConfig
+
+    options = TrainConfig(model="-", dataset=dataset_name, image_size=image_size, channels=channels,
+                          on_bad_file=on_bad_file)
+    options.image_hw()
+    spec = plugins.find("dataset", dataset_name)
+    dataset, held = loading.load_data(spec, data_dir, report, **loading.data_options(options))
+    table = Table()
+    for column in ("split", "images", "held"):
+        table.add_column(column, justify="right" if column == "images" else "left")
+    for split, images in held.items():
+        table.add_row(split, f"{len(images):,}", images.held)
+    report.info(f"{spec.name} ({spec.where()}): images of {'x'.join(map(str, dataset.image_shape))}")
+    report.table(table)
+    names = ", ".join(dataset.class_names) if dataset.class_names else ""
+    report.info(f"{dataset.num_classes} classes" + (f": {names}" if names else "") if dataset.num_classes
+                else "unlabelled")
+    images = held["train"].first(SAMPLES)[0]
+    scaled = images.astype("float32") / 255.0 if images.dtype == "uint8" else (images + 1.0) / 2.0
+    path = samples or f"{sources.label(spec.name)}_samples.png"
+    pictures.save_filters(path, scaled, f"{spec.name}: the first {len(images)} training images")
+    report.info(f"samples: {path}")
+    return {split: len(images) for split, images in held.items()}
 
 
 def inspect_model(model_name, dataset_name, model_args, report):
@@ -31,6 +86,8 @@ def inspect_model(model_name, dataset_name, model_args, report):
 
     model_spec, dataset_spec = loading.find_plugins(model_name, dataset_name)
     image_shape = tuple(dataset_spec.load().image_shape)
+    if not image_shape:  # an image folder knows its shape once it has looked at its files
+        image_shape = tuple(loading.load_data(dataset_spec, default_data_dir(), report)[0].image_shape)
     model_args = loading.resolve_model_args(model_spec, model_args)
     model = loading.build_model(model_spec, image_shape, model_args=model_args)
     input_shape = loading.model_input_shape(type(model), image_shape)

@@ -26,3 +26,19 @@ def list_command(what):
             style = "red" if description.startswith("BROKEN") else None
             table.add_row(spec.name, f"{spec.origin}: {spec.where()}", description, style=style)
         console.print(table)
+        if kind == "dataset":
+            console.print(_prefix_table())
+
+
+def _prefix_table():
+    """The datasets named by a prefix (bench.sources), one example each."""
+    from rich.table import Table
+
+    from bench import sources
+
+    table = Table(title="datasets by prefix (--dataset PREFIX:WHERE)", title_justify="left")
+    for column in ("prefix", "reads", "example"):
+        table.add_column(column, overflow="fold")
+    for prefix, (reads, example) in sources.PREFIXES.items():
+        table.add_row(f"{prefix}:", reads, example)
+    return table
