@@ -10,6 +10,8 @@ import yaml
 
 from bench import sources
 from bench.errors import BenchUsageError
+
+AUGMENTATIONS = ("flip", "crop")  # bench.pipeline.augmented
 from bench.options import (BY_NAME, NAME_ABBREVIATIONS, NAMED_APART, OPTIONS, PRECISIONS, REQUIRED, RESUMABLE_KEYS,
                            STRATEGIES)
 
@@ -75,6 +77,7 @@ class _TrainConfigMethods:
         if self.on_bad_file not in ("fail", "skip"):
             raise BenchUsageError(f"--on-bad-file must be fail or skip, got {self.on_bad_file!r}")
         self.image_hw()
+        self.augmentations()
         if any(sep in self.comment for sep in "/\\") or self.comment.startswith("."):
             raise BenchUsageError(f"--comment {self.comment!r} cannot be part of a folder name: drop slashes and leading dots")
 
@@ -88,6 +91,14 @@ class _TrainConfigMethods:
             raise BenchUsageError(f"--image-size must be H or HxW, from 1 to 8192 pixels, e.g. 64 or 64x48; "
                                   f"got {self.image_size!r}")
         return sides
+
+    def augmentations(self):
+        """--augment as a tuple of names (AUGMENTATIONS); BenchUsageError for an unknown one."""
+        names = tuple(name.strip() for name in str(self.augment or "").split(",") if name.strip())
+        unknown = [name for name in names if name not in AUGMENTATIONS]
+        if unknown:
+            raise BenchUsageError(f"unknown --augment {', '.join(unknown)}; choose from {', '.join(AUGMENTATIONS)}")
+        return names
 
     def learning_rate(self):
         """The initial learning rate (from --optimizer-args; filled in by resolve_optimizer)."""

@@ -72,6 +72,9 @@ OPTIONS = (
            hparam=True, in_name="ch", check="non-negative"),
     Option("on_bad_file", "fail", "An image folder's files that are not images: fail (name them and stop) or "
            "skip (name them and leave them out).", kind=("fail", "skip"), in_name="bad_files"),
+    Option("augment", "", "Augment the training images as they are read: flip (left-right, half of them), crop "
+           "(a random crop of the image padded by an eighth on each side); comma-separated, e.g. flip,crop.",
+           hparam=True, in_name="aug"),
     Option("model_args", {}, "The model's options as JSON, e.g. '{\"filters\": [32, 16, 8]}' (see its docstring).",
            ("--model_args",), kind="json", hparam=True, in_name="apart"),
     Option("noise_factor", 0.0, "Denoising: train on inputs with Gaussian noise of this std (on [0, 1] pixels), "

@@ -38,18 +38,37 @@ def steps_per_epoch(count, batch_size, replicas=1):
     return full + (rest >= replicas)
 
 
-def training_batches(split, batch_size, seed, epoch, skip_batches=0, steps=None):
+def training_batches(split, batch_size, seed, epoch, skip_batches=0, steps=None, augment=()):
     """One epoch of shuffled batches of a bench.splits.Split, in its stored dtype (the
-    first `steps` batches, then the first `skip_batches` of those skipped).
+    first `steps` batches, then the first `skip_batches` of those skipped), each
+    image augmented (`augmented`) when `augment` names augmentations.
 
-    The order depends only on (seed, epoch), so a run resumed in the middle
-    of an epoch skips exactly the batches it had already trained on.
+    The order and the augmentations depend only on (seed, epoch), so a run resumed
+    in the middle of an epoch skips exactly the batches it had already trained on.
     """
     order_seed = seed * 100003 + epoch  # a distinct, reproducible order per epoch
-    batches = split.shuffled(order_seed).batch(batch_size)
+    images = split.shuffled(order_seed)
+    if augment:
+        images = images.enumerate().map(lambda index, image: augmented(image, augment, order_seed, index),
+                                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    batches = images.batch(batch_size)
     if steps is not None:
         batches = batches.take(steps)
     return batches.skip(skip_batches).prefetch(tf.data.AUTOTUNE)
+
+
+def augmented(image, augment, order_seed, index):
+    """One training image, augmented by each of `augment` ("flip", "crop") with stateless
+    random numbers drawn from (order_seed, index, which augmentation): reproducible."""
+    seed = tf.stack([tf.cast(order_seed, tf.int64), tf.cast(index, tf.int64)])
+    if "flip" in augment:
+        image = tf.image.stateless_random_flip_left_right(image, seed=seed)
+    if "crop" in augment:
+        height, width, depth = image.shape
+        pad_y, pad_x = max(1, height // 8), max(1, width // 8)
+        padded = tf.pad(image, [[pad_y, pad_y], [pad_x, pad_x], [0, 0]], mode="REFLECT")
+        image = tf.image.stateless_random_crop(padded, (height, width, depth), seed=seed + [0, 1 << 40])
+    return image
 
 
 def evaluation_batches(images, batch_size):

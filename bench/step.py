@@ -67,7 +67,7 @@ class TrainStep:
     def training_batches(self, epoch, skip):
         """The rest of `epoch`'s global batches (after `skip`), split across the replicas."""
         batches = pipeline.training_batches(self.train_images, self.config.batch_size, self.config.seed, epoch,
-                                            skip, self.steps_per_epoch)
+                                            skip, self.steps_per_epoch, self.config.augmentations())
         if self.replicas > 1:
             options = tf.data.Options()
             # Every worker holds all the images: each takes its part of every global batch.

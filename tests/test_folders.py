@@ -217,3 +217,18 @@ def test_list_datasets_shows_the_prefixes(workspace):
     result = bench("list", "datasets")
     assert result.exit_code == 0
     assert "folder:" in result.stdout and "tfrecord:" in result.stdout and "folder:~/pictures/faces" in result.stdout
+
+
+def test_augmentations_are_reproducible_and_change_training_only(workspace):
+    def history(*extra, name=""):
+        result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", *extra)
+        assert result.exit_code == 0, result
+        return read_results(workspace / run_dir("SingleLayerCAE", name))["history"][0]
+
+    plain = history()
+    augmented = history("--augment", "flip,crop", name="_aug=flip,crop")
+    again = history("--augment", "flip,crop", "--comment", "again", name="_aug=flip,crop_again")
+    assert augmented["train_error"] != plain["train_error"]
+    assert again["train_error"] == augmented["train_error"] and again["validation_error"] == augmented["validation_error"]
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--augment", "flip,spin")
+    assert_one_line_error(result, "unknown --augment spin", "flip, crop", exit_code=2)
