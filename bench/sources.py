@@ -1,4 +1,5 @@
-"""Datasets named by a prefix instead of a plugin: `--dataset folder:PATH`, `tfrecord:DIR`.
+"""Datasets named by a prefix instead of a plugin: `--dataset folder:PATH`, `tfrecord:DIR`,
+`tfds:NAME[:CONFIG]`.
 
 A prefixed name resolves to a PluginSpec whose class is made for its path, so
 the rest of bench treats it as any dataset plugin. The run keeps the name in
@@ -18,6 +19,7 @@ from bench.plugins import PluginSpec
 PREFIXES = {  # prefix: (what it reads, an example)
     "folder": ("a folder of PNG, JPEG, BMP or GIF images", "folder:~/pictures/faces"),
     "tfrecord": ("TFRecord shards written by bench prepare", "tfrecord:/shared/faces-64"),
+    "tfds": ("a prepared TensorFlow Datasets dataset [:its config]", "tfds:svhn_cropped"),
 }
 
 
@@ -30,6 +32,8 @@ def spec(name):
                               "or a dataset plugin by name ('bench list datasets')")
     if not where.strip():
         raise BenchUsageError(f"--dataset {name} names no folder; e.g. {PREFIXES[prefix][1]}")
+    if prefix == "tfds":
+        return _catalogue_spec(where)
     root = Path(where).expanduser().resolve()
 
     def make_class():
@@ -45,11 +49,28 @@ def spec(name):
     return PluginSpec("dataset", f"{prefix}:{root}", f"{what} {root}", factory=make_class)
 
 
+def _catalogue_spec(where):
+    tfds_name = where.strip().replace(":", "/")  # tfds:NAME:CONFIG → TFDS's NAME/CONFIG
+
+    def make_class():
+        from bench.catalogue import tfds_input
+
+        return tfds_input(tfds_name)
+
+    return PluginSpec("dataset", f"tfds:{where.strip()}", f"TensorFlow Datasets {tfds_name}", factory=make_class)
+
+
 def label(name):
     """The dataset's name as a run folder spells it: a plugin's own name, or for
-    `folder:/data/faces` "folder-faces-<6 hex digits of the path>"."""
+    `folder:/data/faces` "folder-faces-<6 hex digits of the path>", for `tfds:celeb_a` "tfds-celeb-a"."""
     prefix, colon, where = name.partition(":")
     if not colon:
         return name
-    stem = re.sub(r"[^A-Za-z0-9.+-]+", "-", Path(where).name).strip("-.") or "root"
-    return f"{prefix}-{stem}-{hashlib.sha256(where.encode()).hexdigest()[:6]}"
+    if prefix == "tfds":
+        return "tfds-" + _safe(where)
+    return f"{prefix}-{_safe(Path(where).name)}-{hashlib.sha256(where.encode()).hexdigest()[:6]}"
+
+
+def _safe(text):
+    """`text` with every run of characters a run name does not use replaced by '-'."""
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-.") or "root"
