@@ -85,7 +85,10 @@ def _record_data(run, dataset, splits, files_sha256):
     if listing is not None and not run.sub(DATA_FILES).is_file():
         files.atomic_write_text(run.sub(DATA_FILES), "split\tlabel\tpath\n" + "\n".join(listing.lines()) + "\n")
     results = run.read_results()
-    run.write_results(runs.data_used(results, {name: len(split) for name, split in splits.items()}, files_sha256))
+    recorded = results.get("data")
+    runs.data_used(results, {name: len(split) for name, split in splits.items()}, files_sha256)
+    if results["data"] != recorded:  # a finished run started again stays byte for byte as it was
+        run.write_results(results)
 
 
 def _train_as_worker(config, run, dataset, splits, model, report, strategy):
