@@ -94,7 +94,9 @@ def image_decoder(image_shape):
         if channels == 1:
             grey = tf.tensordot(tf.cast(image, tf.float32), luminance, axes=1)[..., None]
             image = tf.cast(tf.clip_by_value(tf.round(grey), 0, 255), tf.uint8)
-        return splits.resize(image, (height, width))
+        same_size = tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width]))
+        image = tf.cond(same_size, lambda: image, lambda: splits.resize(image, (height, width)))
+        return tf.ensure_shape(image, (height, width, channels))
 
     return decode
 

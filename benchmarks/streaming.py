@@ -84,7 +84,7 @@ def bench_process(args, cwd, stop_after_first_step_s=None):
             if line.startswith("starting "):
                 break
         time.sleep(stop_after_first_step_s)  # measured from the run's start, its first step close behind
-        process.send_signal(signal.SIGINT)
+        os.kill(process.pid, signal.SIGINT)  # not send_signal: its poll() could reap the child before wait4
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     code = os.waitstatus_to_exitcode(status)
