@@ -80,10 +80,11 @@ def is_chief(strategy):
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def scratch_folder():
-    """Where a non-chief worker writes what every worker must write (its
-    checkpoints and logs) and nobody reads (those of killed workers are removed first)."""
-    return files.scratch_folder("worker")
+def scratch_folder(kind="worker"):
+    """A folder for what nobody reads after the process: a non-chief worker's checkpoints
+    and logs ("worker"), a dataset's disk cache ("cache"); those of killed processes are
+    removed first."""
+    return files.scratch_folder(kind)
 
 
 def set_precision(precision):

@@ -74,6 +74,8 @@ class _TrainConfigMethods:
                                   "takes its devices from --devices (mirrored) or TF_CONFIG (multi-worker)")
         if self.channels not in (0, 1, 3):
             raise BenchUsageError(f"--channels must be 1 or 3 (0: the images' own), got {self.channels}")
+        if self.cache not in ("none", "memory", "disk"):
+            raise BenchUsageError(f"--cache must be none, memory or disk, got {self.cache!r}")
         if self.on_bad_file not in ("fail", "skip"):
             raise BenchUsageError(f"--on-bad-file must be fail or skip, got {self.on_bad_file!r}")
         self.image_hw()

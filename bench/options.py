@@ -72,6 +72,8 @@ OPTIONS = (
            hparam=True, in_name="ch", check="non-negative"),
     Option("on_bad_file", "fail", "An image folder's files that are not images: fail (name them and stop) or "
            "skip (name them and leave them out).", kind=("fail", "skip"), in_name="bad_files"),
+    Option("cache", "none", "Keep a streamed dataset's decoded images after the first epoch: in memory (when they "
+           "fit), on disk (a scratch folder), or none.", kind=("none", "memory", "disk"), resumable=True),
     Option("augment", "", "Augment the training images as they are read: flip (left-right, half of them), crop "
            "(a random crop of the image padded by an eighth on each side); comma-separated, e.g. flip,crop.",
            hparam=True, in_name="aug"),

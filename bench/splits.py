@@ -26,6 +26,7 @@ class Split:
     labels = None
     image_shape = ()
     held = ""  # how, in words (bench inspect)
+    full_shuffle = False  # whether `shuffled` is one shuffle of all `images()` (a cache can then replay it)
 
     def images(self):
         """The images, unbatched, always in the same order (uint8, or float32 in [-1, 1])."""
@@ -34,6 +35,10 @@ class Split:
     def shuffled(self, seed):
         """The images in an order that depends only on `seed`."""
         raise NotImplementedError
+
+    def shuffled_batches(self, seed, batch_size):
+        """`shuffled(seed)` in batches (a split may make them more cheaply itself)."""
+        return self.shuffled(seed).batch(batch_size)
 
     def first(self, count):
         """(images, labels) of the first `count` images as arrays (labels None when unlabelled)."""
@@ -64,6 +69,7 @@ class ArraySplit(Split):
     """A split held in memory, as the plugin's `load` returned it."""
 
     held = "in memory"
+    full_shuffle = True
 
     def __init__(self, images, labels):
         self.array = images
@@ -103,6 +109,7 @@ class FileSplit(Split):
     """
 
     held = "image files, decoded as read"
+    full_shuffle = True
 
     def __init__(self, paths, labels, decode, image_shape):
         self.paths = [str(path) for path in paths]
@@ -148,6 +155,50 @@ class StreamSplit(Split):
         return np.stack([image for image, _ in pairs]), np.array([label for _, label in pairs])
 
 
+class CachedSplit(Split):
+    """Another split, decoded once and then kept: in memory (`path` "") or in a file.
+
+    A source that shuffles all of its images at once (files) is shuffled from the
+    cache, in the source's own order (a full shuffle of the same count with the
+    same seed); one that shuffles through a buffer (TFRecord shards, streams) is
+    still read for training, and the cache serves its evaluations.
+    """
+
+    def __init__(self, source, path=""):
+        self.source, self.path = source, str(path)
+        self.count, self.image_shape, self.held = source.count, source.image_shape, f"{source.held}, cached"
+        self._cached = None
+
+    @property
+    def labels(self):
+        return self.source.labels
+
+    def images(self):
+        if self._cached is None:  # one cache for every pass: the first fills it
+            self._cached = self.source.images().cache(self.path)
+        return self._cached
+
+    def shuffled(self, seed):
+        if not self.source.full_shuffle:
+            return self.source.shuffled(seed)
+        return self.images().shuffle(self.count, seed=seed, reshuffle_each_iteration=False)
+
+    def shuffled_batches(self, seed, batch_size):
+        if not self.source.full_shuffle:
+            return self.source.shuffled_batches(seed, batch_size)
+        return super().shuffled_batches(seed, batch_size)
+
+    def first(self, count):
+        return self.source.first(count)
+
+
+def cached(split, mode, folder=None):
+    """`split` cached as --cache asks ("none", "memory", "disk": files in `folder`); arrays are already in memory."""
+    if mode == "none" or isinstance(split, ArraySplit):
+        return split
+    return CachedSplit(split, "" if mode == "memory" else str(folder / f"{id(split)}.cache"))
+
+
 class MappedSplit(Split):
     """Another split with a function applied to each of its images (a resize)."""
 
@@ -156,6 +207,7 @@ class MappedSplit(Split):
     def __init__(self, source, function, image_shape):
         self.source, self.function = source, function
         self.count, self.labels, self.image_shape = source.count, source.labels, tuple(image_shape)
+        self.full_shuffle = source.full_shuffle
 
     def images(self):
         return self.source.images().map(self.function, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

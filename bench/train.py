@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 import bench
+from bench import splits as split_forms
 from bench import checkpoints, cluster, compute, ending, files, fingerprint, loading, optimizers, pipeline, runs, summaries
 from bench.errors import BenchUsageError, TrainingStopped
 from bench.evaluate import Evaluator
@@ -52,11 +53,17 @@ def run_training(config, restart, report):
         dataset, splits = loading.load_data(dataset_spec, config.data_dir, report, **loading.data_options(config))
         with strategy.scope():  # the variables are made once per replica; what follows runs without the scope
             model = loading.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
-        if not chief:  # writes where nobody reads; resumes from the chief's checkpoints
-            return _train_as_worker(config, run, dataset, splits, model, report, strategy)
-        trainer = Trainer(config, run, dataset, splits, model, report, strategy)  # traces the step; writes nothing
-        with run.lock():  # one process trains a run; the lock dies with the process
-            return _train_as_chief(trainer, config, restart, run, model_spec, model, report)
+        cache = compute.scratch_folder("cache") if config.cache == "disk" else None
+        try:
+            splits = {name: split_forms.cached(split, config.cache, cache) for name, split in splits.items()}
+            if not chief:  # writes where nobody reads; resumes from the chief's checkpoints
+                return _train_as_worker(config, run, dataset, splits, model, report, strategy)
+            trainer = Trainer(config, run, dataset, splits, model, report, strategy)  # traces the step; writes nothing
+            with run.lock():  # one process trains a run; the lock dies with the process
+                return _train_as_chief(trainer, config, restart, run, model_spec, model, report)
+        finally:
+            if cache is not None:
+                shutil.rmtree(cache, ignore_errors=True)
 
 
 def _train_as_chief(trainer, config, restart, run, model_spec, model, report):

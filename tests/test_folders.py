@@ -2,6 +2,7 @@
 that streams its own tf.data.Dataset or lists files, and --image-size for any dataset."""
 
 import json
+import tempfile
 
 import numpy as np
 import pytest
@@ -134,8 +135,7 @@ def test_image_size_resizes_an_in_memory_dataset(workspace):
 STREAMS = '''
     import numpy as np
     import tensorflow as tf
-    from bench import Input
-    from bench.input import ImageFiles
+    from bench import ImageFiles, Input
 
     def digits(split):
         from sklearn.datasets import load_digits
@@ -232,3 +232,19 @@ def test_augmentations_are_reproducible_and_change_training_only(workspace):
     assert again["train_error"] == augmented["train_error"] and again["validation_error"] == augmented["validation_error"]
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--augment", "flip,spin")
     assert_one_line_error(result, "unknown --augment spin", "flip, crop", exit_code=2)
+
+
+def test_a_cached_folder_trains_to_the_same_numbers_and_leaves_no_cache_behind(workspace, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))  # where --cache disk keeps its files
+    (tmp_path / "scratch").mkdir()
+    for index, name in enumerate(("cats", "dogs")):
+        write_images(workspace / "pets" / name, 20, seed=index)
+    histories = {}
+    for cache in ("none", "memory", "disk"):
+        result = bench("train", "-m", "SingleLayerCAE", "-d", "folder:pets", "--image-size", "12", "--epochs", "2",
+                       "--cache", cache, "--comment", cache)
+        assert result.exit_code == 0, result
+        run = next((workspace / "log" / "SingleLayerCAE").glob(f"*_{cache}"))
+        histories[cache] = [(entry["train_error"], entry["validation_error"]) for entry in read_results(run)["history"]]
+    assert histories["memory"] == histories["none"] == histories["disk"]
+    assert list((tmp_path / "scratch").iterdir()) == []
