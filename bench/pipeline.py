@@ -47,11 +47,13 @@ def training_batches(split, batch_size, seed, epoch, skip_batches=0, steps=None,
     in the middle of an epoch skips exactly the batches it had already trained on.
     """
     order_seed = seed * 100003 + epoch  # a distinct, reproducible order per epoch
-    images = split.shuffled(order_seed)
     if augment:
-        images = images.enumerate().map(lambda index, image: augmented(image, augment, order_seed, index),
-                                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    batches = images.batch(batch_size)
+        images = split.shuffled(order_seed).enumerate().map(
+            lambda index, image: augmented(image, augment, order_seed, index),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        batches = images.batch(batch_size)
+    else:
+        batches = split.shuffled_batches(order_seed, batch_size)
     if steps is not None:
         batches = batches.take(steps)
     return batches.skip(skip_batches).prefetch(tf.data.AUTOTUNE)

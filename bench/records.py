@@ -171,6 +171,12 @@ class RecordSplit(splits.Split):
     def _pairs(self, records):
         """(image, label) of each record, parsed PARSE_BATCH records at a time (one proto parse per
         record costs more than the training step's share of an image)."""
+        parsed = records.batch(PARSE_BATCH).map(self._parser(), num_parallel_calls=tf.data.AUTOTUNE,
+                                                deterministic=True)
+        return parsed.unbatch()
+
+    def _parser(self):
+        """A function: a batch of serialized records → (images, labels)."""
         shape = self.image_shape
         features = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
 
@@ -179,16 +185,24 @@ class RecordSplit(splits.Split):
             images = tf.reshape(tf.io.decode_raw(examples["image"], tf.uint8), (-1, *shape))
             return images, examples["label"]
 
-        parsed = records.batch(PARSE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return parsed.unbatch()
+        return parse
 
     def images(self):
         return self._pairs(tf.data.TFRecordDataset(self.paths)).map(lambda image, label: image)
 
-    def shuffled(self, seed):
+    def _shuffled_records(self, seed):
+        """The serialized records (compact) in the order of `seed`: shards in a seeded order, read
+        two at a time, then a bounded shuffle."""
         names = tf.data.Dataset.from_tensor_slices(self.paths).shuffle(len(self.paths), seed=seed)
         records = names.interleave(tf.data.TFRecordDataset, cycle_length=min(len(self.paths), 2),
                                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        # the records shuffle still serialized (compact), then parse in batches
-        records = records.shuffle(min(self.count, splits.SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=False)
-        return self._pairs(records).map(lambda image, label: image)
+        return records.shuffle(min(self.count, splits.SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=False)
+
+    def shuffled(self, seed):
+        return self._pairs(self._shuffled_records(seed)).map(lambda image, label: image)
+
+    def shuffled_batches(self, seed, batch_size):
+        # parsed a training batch at a time: no per-image stage after the shuffle
+        parse = self._parser()
+        return self._shuffled_records(seed).batch(batch_size).map(lambda batch: parse(batch)[0],
+                                                                   num_parallel_calls=tf.data.AUTOTUNE)

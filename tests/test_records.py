@@ -34,6 +34,8 @@ def test_prepared_shards_hold_the_same_images_and_labels_and_train(workspace, di
         assert np.array_equal(shards[split].labels, original[split].labels)
     shuffled = np.stack(list(shards["train"].shuffled(7).as_numpy_iterator()))
     assert sorted(map(bytes, shuffled)) == sorted(map(bytes, original["train"].array))  # every image, once
+    batched = np.concatenate(list(shards["train"].shuffled_batches(7, 100).as_numpy_iterator()))
+    assert np.array_equal(batched, shuffled)  # training's batches, parsed a batch at a time: the same order
 
     result = bench("train", "-m", "SingleLayerCAE", "-d", "tfrecord:shards", "--epochs", "1")
     assert result.exit_code == 0, result
