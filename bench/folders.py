@@ -18,7 +18,9 @@ The listing (split, label and path of every file, with its size) is hashed, and
 the run records it, so a run is tied to its data.
 """
 
+import concurrent.futures
 import hashlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +34,7 @@ SPLIT_FOLDERS = {"train": ("train",), "validation": ("validation", "val"), "test
 SPLIT_SEED = 0  # the split is the folder's, not the run's: every run on a folder gets the same one
 HELD_OUT = 10  # 1/10 of the images each to validation and test when the folder does not split itself
 NAMED_AT_MOST = 5
+SCAN_THREADS = 16
 
 
 @dataclass
@@ -62,6 +65,7 @@ class FolderInput(Input):
     def __init__(self, data_dir, report=None):
         super().__init__(data_dir, report)
         self.listing = None
+        self.sizes = {}  # every image file's size, by its path in the folder
         self.files_sha256 = None
 
     @property
@@ -80,13 +84,16 @@ class FolderInput(Input):
         if not self.root.is_dir():
             raise DataInputError(f"{self.name}: no such folder" if not self.root.exists()
                                else f"{self.name} is a file, not a folder of images")
-        paths, bad = [], []
-        for path in sorted(self.root.rglob("*")):
-            relative = path.relative_to(self.root)
-            if any(part.startswith(".") for part in relative.parts) or path.suffix.lower() not in SUFFIXES:
-                continue
-            problem = _not_an_image(path)
-            (bad.append((relative, problem)) if problem else paths.append(relative))
+        candidates = [path.relative_to(self.root) for path in sorted(self.root.rglob("*"))
+                      if path.suffix.lower() in SUFFIXES]
+        candidates = [path for path in candidates if not any(part.startswith(".") for part in path.parts)]
+        # the first bytes of every file, read by threads: on a network file system each read waits
+        with concurrent.futures.ThreadPoolExecutor(SCAN_THREADS) as pool:
+            checked = list(pool.map(lambda path: _head_check(self.root / path), candidates))
+        paths, bad, self.sizes = [], [], {}
+        for path, (problem, size) in zip(candidates, checked):
+            (bad.append((path, problem)) if problem else paths.append(path))
+            self.sizes[str(path)] = size
         self._refuse_or_skip(bad)
         if not paths:
             raise DataInputError(f"{self.name} holds no PNG, JPEG, BMP or GIF images")
@@ -94,7 +101,7 @@ class FolderInput(Input):
         self.class_names = self.listing.class_names
         self.num_classes = len(self.class_names)
         self.image_shape = self._shape(self.root / paths[0])
-        self.files_sha256 = _listing_hash(self.root, self.listing)
+        self.files_sha256 = _listing_hash(self.listing, self.sizes)
         sizes = ", ".join(f"{len(self.listing.splits[split]):,} {split}" for split in SPLITS)
         classes = f"{self.num_classes} classes" if self.num_classes else "unlabelled"
         self.info(f"{self.name}: {sizes} images ({self.listing.how}; {classes}), "
@@ -135,16 +142,16 @@ def _not_images(count, one, many):
     return f"1 file {one} not an image" if count == 1 else f"{count} files {many} not images"
 
 
-def _not_an_image(path):
-    """Why `path` is not an image (None when its first bytes are an image format's)."""
+def _head_check(path):
+    """(why `path` is not an image, None when its first bytes are an image format's; its size)."""
     try:
         with open(path, "rb") as file:
-            head = file.read(8)
+            head, size = file.read(8), os.fstat(file.fileno()).st_size
     except OSError as error:
-        return error.strerror or "unreadable"
+        return error.strerror or "unreadable", None
     if not head:
-        return "empty"
-    return None if any(head.startswith(magic) for magic in MAGIC) else "not a PNG, JPEG, BMP or GIF"
+        return "empty", size
+    return (None if any(head.startswith(magic) for magic in MAGIC) else "not a PNG, JPEG, BMP or GIF"), size
 
 
 def _split(paths, skipped):
@@ -191,10 +198,9 @@ def _classes(within):
     return sorted({inner.parts[0] for inner in inner_paths})
 
 
-def _listing_hash(root, listing):
+def _listing_hash(listing, sizes):
     """sha256 of every file's split, label, path and size: what ties a run to its data."""
     digest = hashlib.sha256()
     for line in listing.lines():
-        path = line.rsplit("\t", 1)[1]
-        digest.update(f"{line}\t{(root / path).stat().st_size}\n".encode())
+        digest.update(f"{line}\t{sizes[line.rsplit(chr(9), 1)[1]]}\n".encode())
     return digest.hexdigest()
