@@ -5,6 +5,8 @@ Plugin authors import the two interfaces from here::
     from bench import Autoencoder   # models/<Name>.py
     from bench import Input         # inputs/<Name>.py
 
+a dataset's split as image files to decode as they are read (`bench.ImageFiles`),
+the error a dataset raises when its data cannot be had (`bench.DatasetError`),
 and, for datasets stored in the common file formats, the ready-made bases
 `bench.IdxImageInput` (MNIST-style IDX files) and `bench.CifarBinaryInput`
 (CIFAR-10's binary records).
@@ -24,6 +26,8 @@ STARTED = time.perf_counter()
 _LAZY = {
     "Autoencoder": "bench.autoencoder",
     "Input": "bench.input",
+    "ImageFiles": "bench.input",
+    "DatasetError": "bench.errors",
     "IdxImageInput": "bench.formats",
     "CifarBinaryInput": "bench.formats",
     "BenchError": "bench.errors",

@@ -115,12 +115,12 @@ def decode_rate(folder, workspace):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=20_000)
-    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--large", type=int, default=100_000, help="0: no memory comparison")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--stop-after", type=float, default=45.0, help="seconds of the memory comparison runs")
     options = parser.parse_args()
     print(f"PNG folders in {CACHE}", flush=True)
-    small, large = make_pngs(options.small), make_pngs(options.large)
+    small, large = make_pngs(options.small), (make_pngs(options.large) if options.large else None)
     shards = CACHE / f"tfrecord-{options.small}"
     with tempfile.TemporaryDirectory(prefix="bench-streaming-") as workspace:
         if not (shards / "manifest.json").is_file():
@@ -143,7 +143,7 @@ def main():
         ratios = {mode: statistics.median(s / m for s, m in zip(speeds[mode], speeds["memory"]))
                   for mode in ("tfrecord", "folder")}
         peaks, first_steps = {}, {}
-        for count, folder in ((options.small, small), (options.large, large)):
+        for count, folder in ((options.small, small), (options.large, large)) if options.large else ():
             log = Path(workspace) / f"log-rss-{count}"
             _, peaks[count], _ = bench_process([*TRAIN, "-d", f"folder:{folder}", "--log-dir", log], workspace,
                                                stop_after_first_step_s=options.stop_after)
@@ -157,6 +157,8 @@ def main():
         print(f"  from {mode:10s} {statistics.median(speeds[mode]):8,.0f} img/s  = {ratios[mode]:.2f}x memory")
     limit = "decoding" if decoded < memory_speed else "training"
     print(f"  PNG decoding alone (tf.data, all cores): {decoded:,.0f} img/s: the folder's speed is limited by {limit}")
+    if not options.large:
+        return
     print(f"peak RSS, folder streaming, stopped {options.stop_after:g} s into training: "
           f"{options.small:,} images {peaks[options.small]:,.0f} MiB, {options.large:,} images "
           f"{peaks[options.large]:,.0f} MiB (ratio {peaks[options.large] / peaks[options.small]:.2f})")

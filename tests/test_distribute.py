@@ -189,3 +189,26 @@ def test_a_lost_worker_is_named_the_run_kept_and_both_workers_resume_it(workspac
     assert all("resuming at epoch" in out for out in outputs)
     results = read_results(run)
     assert results["status"] == "finished" and results["epochs_done"] == int(more[more.index("--epochs") + 1])
+
+
+def test_two_workers_stream_an_image_folder_as_one_device_does(workspace):
+    """Each worker reads the folder's files itself and takes its part of every global batch."""
+    from PIL import Image
+
+    rng = __import__("numpy").random.default_rng(0)
+    for index in range(80):
+        folder = workspace / "pictures" / ("a" if index % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype="uint8")).save(folder / f"{index}.png")
+    args = ("train", "-m", "SingleLayerCAE", "-d", "folder:pictures", "--epochs", "2", "--batch-size", "16")
+    single = bench_process(*args, "--comment", "one", cwd=workspace)
+    finished(single)
+    ports = free_ports(2)
+    workers = [bench_process(*args, "--strategy", "multi-worker", cwd=workspace, env=cluster_env(ports, index))
+               for index in (0, 1)]
+    outputs = [finished(process) for process in workers]
+    assert "on 2 replicas (multi-worker)" in outputs[0]
+    runs = {path.name.rsplit("_", 1)[-1]: read_results(path) for path in (workspace / "log" / "SingleLayerCAE").iterdir()
+            if not path.name.startswith(".")}
+    assert set(runs) == {"one", "bs=16"} and runs["bs=16"]["data"]["images"]["train"] == 64
+    assert_same_training(runs["bs=16"], runs["one"])
