@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.errors import DatasetError
+from bench import files
 from bench.files import temporary_beside
 
 CHUNK = 1 << 16
@@ -21,11 +22,7 @@ MAX_UNDECLARED_BYTES = 1 << 31  # a file of unknown size, served without Content
 
 def md5_of(path):
     """The hex MD5 digest of a file (the checksum datasets publish)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return files.digest_of(path, "md5")
 
 
 def mirrors_from_env(mirrors):

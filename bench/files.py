@@ -1,6 +1,7 @@
 """Writing files whole: readers see the old file or the new one, never half of it,
 and a new file gets the mode any other file would (the umask's), not mkstemp's 0600."""
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -25,6 +26,15 @@ def temporary_beside(path, suffix):
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.chmod(temporary, 0o666 & ~umask())
     return os.fdopen(handle, "wb"), temporary
+
+
+def digest_of(path, algorithm):
+    """The hex digest ("md5", "sha256", ...) of a file, read a megabyte at a time."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def atomic_write_text(path, text):

@@ -16,7 +16,6 @@ every record's CRC as it reads; the shards' sizes are checked against the
 manifest before training, and `bench prepare --verify DIR` checks their sha256.
 """
 
-import hashlib
 import json
 import math
 import os
@@ -84,11 +83,7 @@ def _example(image, label):
 
 
 def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return files.digest_of(path, "sha256")
 
 
 def read_manifest(folder):
