@@ -113,8 +113,9 @@ class FolderInput(Input):
         named = "; ".join(f"{path} ({problem})" for path, problem in bad[:NAMED_AT_MOST])
         more = f" and {len(bad) - NAMED_AT_MOST} more" if len(bad) > NAMED_AT_MOST else ""
         if self.on_bad_file != "skip":
+            them = "it" if len(bad) == 1 else "them"
             raise DataInputError(f"{self.name}: {_not_images(len(bad), 'is', 'are')}: {named}{more}. "
-                               "Remove them, or leave them out with --on-bad-file skip")
+                                 f"Remove {them}, or leave {them} out with --on-bad-file skip")
         self.warn(f"{self.name}: left out {_not_images(len(bad), 'that is', 'that are')} (--on-bad-file skip): "
                   f"{named}{more}")
 

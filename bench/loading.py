@@ -1,6 +1,7 @@
 """Loading what a run names: its plugins found, its configuration resolved, its
 dataset loaded and checked, its model built and checked (shared by every command)."""
 
+import contextlib
 import dataclasses
 import difflib
 import inspect
@@ -11,7 +12,7 @@ import tensorflow as tf
 
 from bench import optimizers, plugins, splits
 from bench.autoencoder import Autoencoder
-from bench.errors import BenchError, BenchUsageError, DatasetError, PluginError, describe_exception
+from bench.errors import BenchError, BenchUsageError, DataInputError, DatasetError, PluginError, describe_exception
 from bench.input import SPLITS, ImageFiles, Input, check_split
 
 
@@ -44,6 +45,23 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on
         held = {split: images.resized(image_size) for split, images in held.items()}
         dataset.image_shape = tuple(image_size) + tuple(dataset.image_shape[-1:])
     return dataset, held
+
+
+@contextlib.contextmanager
+def damaged_files_named(splits, report):
+    """An image file that cannot be decoded (its first bytes were right) becomes one line
+    naming it: the splits' files are all decoded then, to find every such file (a file is
+    known damaged only once it is read, and bench reads none before training)."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        report.info("an image could not be decoded; looking for the damaged files...")
+        damaged = [path for split in splits.values() for path in split.undecodable()]
+        if not damaged:
+            raise
+        named = ", ".join(damaged[:5]) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")
+        raise DataInputError(f"{len(damaged)} image files cannot be decoded: {named}. Remove or replace them, "
+                             "then run the same command (a training resumes from its latest checkpoint)") from error
 
 
 def data_options(config):

@@ -38,16 +38,20 @@ def steps_per_epoch(count, batch_size, replicas=1):
     return full + (rest >= replicas)
 
 
-def training_batches(split, batch_size, seed, epoch, skip_batches=0, steps=None, augment=()):
+def training_batches(split, batch_size, seed, epoch, skip_batches=0, steps=None, augment=(), shard=None):
     """One epoch of shuffled batches of a bench.splits.Split, in its stored dtype (the
     first `steps` batches, then the first `skip_batches` of those skipped), each
     image augmented (`augmented`) when `augment` names augmentations.
 
     The order and the augmentations depend only on (seed, epoch), so a run resumed
     in the middle of an epoch skips exactly the batches it had already trained on.
+    `shard` = (count, index): only the images index, index + count, ... of that order
+    (a worker's part; no augmentation).
     """
     order_seed = seed * 100003 + epoch  # a distinct, reproducible order per epoch
-    if augment:
+    if shard is not None:
+        batches = split.shuffled_shard(order_seed, *shard).batch(batch_size)
+    elif augment:
         images = split.shuffled(order_seed).enumerate().map(
             lambda index, image: augmented(image, augment, order_seed, index),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -40,10 +40,18 @@ class Split:
         """`shuffled(seed)` in batches (a split may make them more cheaply itself)."""
         return self.shuffled(seed).batch(batch_size)
 
+    def shuffled_shard(self, seed, count, index):
+        """The images index, index + count, ... of `shuffled(seed)` (a split of files reads only those)."""
+        return self.shuffled(seed).shard(count, index)
+
     def first(self, count):
         """(images, labels) of the first `count` images as arrays (labels None when unlabelled)."""
         images = np.stack(list(self.images().take(count).as_numpy_iterator()))
         return images, (self.labels[:count] if self.labels is not None else None)
+
+    def undecodable(self):
+        """The files of this split that cannot be decoded (none for data that is not files)."""
+        return []
 
     def resized(self, size):
         """This split with every image resized to `size` = (height, width)."""
@@ -125,10 +133,23 @@ class FileSplit(Split):
     def images(self):
         return self._decoded(tf.data.Dataset.from_tensor_slices(self.paths))
 
+    def undecodable(self):
+        """Decode every file (in parallel), keep the indices that work: the others are damaged."""
+        indices = tf.data.Dataset.range(self.count).map(
+            # a value of the pixels themselves: a shape alone could be known without decoding
+            lambda index: (index, tf.reduce_max(self.decode(tf.io.read_file(tf.gather(self.paths, index))))),
+            num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+        good = {int(index) for index, _ in indices.as_numpy_iterator()}
+        return [path for index, path in enumerate(self.paths) if index not in good]
+
     def shuffled(self, seed):
         # The names shuffle, all of them at once: an exact shuffle that costs no image memory.
         names = tf.data.Dataset.from_tensor_slices(self.paths)
         return self._decoded(names.shuffle(self.count, seed=seed, reshuffle_each_iteration=False))
+
+    def shuffled_shard(self, seed, count, index):
+        names = tf.data.Dataset.from_tensor_slices(self.paths)
+        return self._decoded(names.shuffle(self.count, seed=seed, reshuffle_each_iteration=False).shard(count, index))
 
 
 class StreamSplit(Split):
@@ -173,6 +194,9 @@ class CachedSplit(Split):
     def labels(self):
         return self.source.labels
 
+    def undecodable(self):
+        return self.source.undecodable()
+
     def images(self):
         if self._cached is None:  # one cache for every pass: the first fills it
             self._cached = self.source.images().cache(self.path)
@@ -209,11 +233,18 @@ class MappedSplit(Split):
         self.count, self.labels, self.image_shape = source.count, source.labels, tuple(image_shape)
         self.full_shuffle = source.full_shuffle
 
+    def undecodable(self):
+        return self.source.undecodable()
+
     def images(self):
         return self.source.images().map(self.function, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def shuffled(self, seed):
         return self.source.shuffled(seed).map(self.function, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def shuffled_shard(self, seed, count, index):
+        return self.source.shuffled_shard(seed, count, index).map(self.function, num_parallel_calls=tf.data.AUTOTUNE,
+                                                                  deterministic=True)
 
     def first(self, count):
         images, labels = self.source.first(count)

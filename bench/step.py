@@ -66,6 +66,9 @@ class TrainStep:
 
     def training_batches(self, epoch, skip):
         """The rest of `epoch`'s global batches (after `skip`), split across the replicas."""
+        if self._by_worker():
+            return self.strategy.distribute_datasets_from_function(
+                lambda context: self._worker_batches(context, epoch, skip))
         batches = pipeline.training_batches(self.train_images, self.config.batch_size, self.config.seed, epoch,
                                             skip, self.steps_per_epoch, self.config.augmentations())
         if self.replicas > 1:
@@ -74,6 +77,24 @@ class TrainStep:
             options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
             batches = self.strategy.experimental_distribute_dataset(batches.with_options(options))
         return batches
+
+    def _by_worker(self):
+        """Whether each worker reads only its own part of the files: a multi-worker run of
+        one replica a worker, a global batch they divide, no augmentation (whose random
+        numbers follow each image's place in the whole epoch)."""
+        resolver = getattr(self.strategy, "cluster_resolver", None)
+        workers = len(resolver.cluster_spec().as_dict().get("worker", [])) if resolver and resolver.task_type else 0
+        return (workers > 1 and self.replicas == workers and self.config.batch_size % workers == 0
+                and not self.config.augmentations())
+
+    def _worker_batches(self, context, epoch, skip):
+        """This worker's part of every global batch: the epoch's shuffled order is the same on
+        every worker, and worker k takes its images k, k + n, k + 2n...; so each global batch
+        holds the images one device would have had in it, and each file is read by one worker."""
+        local = context.get_per_replica_batch_size(self.config.batch_size)
+        shard = (context.num_input_pipelines, context.input_pipeline_id)
+        return pipeline.training_batches(self.train_images, local, self.config.seed, epoch, skip,
+                                         self.steps_per_epoch, shard=shard)
 
     def calls(self, epoch, skip):
         """Run the rest of `epoch` in compiled calls; yields (steps, outputs) after each.

@@ -51,19 +51,25 @@ def run_training(config, restart, report):
     keras.utils.set_random_seed(config.seed)
     with compute.device_scope(config.device):
         dataset, splits = loading.load_data(dataset_spec, config.data_dir, report, **loading.data_options(config))
-        with strategy.scope():  # the variables are made once per replica; what follows runs without the scope
-            model = loading.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
-        cache = compute.scratch_folder("cache") if config.cache == "disk" else None
-        try:
-            splits = {name: split_forms.cached(split, config.cache, cache) for name, split in splits.items()}
-            if not chief:  # writes where nobody reads; resumes from the chief's checkpoints
-                return _train_as_worker(config, run, dataset, splits, model, report, strategy)
-            trainer = Trainer(config, run, dataset, splits, model, report, strategy)  # traces the step; writes nothing
-            with run.lock():  # one process trains a run; the lock dies with the process
-                return _train_as_chief(trainer, config, restart, run, model_spec, model, report)
-        finally:
-            if cache is not None:
-                shutil.rmtree(cache, ignore_errors=True)
+        with loading.damaged_files_named(splits, report):
+            return _train(config, restart, report, strategy, run, chief, model_spec, dataset, splits)
+
+
+def _train(config, restart, report, strategy, run, chief, model_spec, dataset, splits):
+    """Build the model and train as the chief or as another worker (the device is placed)."""
+    with strategy.scope():  # the variables are made once per replica; what follows runs without the scope
+        model = loading.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
+    cache = compute.scratch_folder("cache") if config.cache == "disk" else None
+    try:
+        splits = {name: split_forms.cached(split, config.cache, cache) for name, split in splits.items()}
+        if not chief:  # writes where nobody reads; resumes from the chief's checkpoints
+            return _train_as_worker(config, run, dataset, splits, model, report, strategy)
+        trainer = Trainer(config, run, dataset, splits, model, report, strategy)  # traces the step; writes nothing
+        with run.lock():  # one process trains a run; the lock dies with the process
+            return _train_as_chief(trainer, config, restart, run, model_spec, model, report)
+    finally:
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
 
 
 def _train_as_chief(trainer, config, restart, run, model_spec, model, report):
@@ -208,7 +214,7 @@ class Trainer:
             elif self.chief:
                 summaries.write_experiment_config(self.config.log_dir)
                 self.writers.hparams(self.config, trial=f"{self.config.model}/{self.run.path.name}")
-            with StopSignals() as signals:
+            with StopSignals() as signals, self._files_watched():
                 for epoch in range(epochs_done, self.config.epochs):
                     with self._peers_watched(epoch):
                         self.train_epoch(epoch, signals)
@@ -354,6 +360,17 @@ class Trainer:
         self.latest.save(checkpoint_number=step)
         self._record("interrupted")
         raise self._stopped(signum, f"in epoch {epoch + 1} at step {step} and saved a checkpoint")
+
+    @contextlib.contextmanager
+    def _files_watched(self):
+        """An image file that cannot be decoded stops training with its name, and the run says
+        "interrupted" (loading.damaged_files_named finds the files)."""
+        try:
+            yield
+        except tf.errors.InvalidArgumentError:
+            if self.chief:
+                self._record("interrupted")
+            raise
 
     @contextlib.contextmanager
     def _peers_watched(self, epoch):

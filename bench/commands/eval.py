@@ -53,7 +53,7 @@ def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_d
     Returns:
         {split: {error, mse, psnr, and the provenance}}.
     """
-    from bench import compute, metrics, probe, runs
+    from bench import compute, loading, metrics, probe, runs
     from bench.errors import BenchUsageError
     from bench.evaluate import Evaluator, load_run_model, metrics_table
     from bench.runs import measured, provenance
@@ -65,7 +65,7 @@ def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_d
     run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
     batch_size = batch_size or config.batch_size
     measured_now = {}
-    with compute.device_scope(config.device):
+    with compute.device_scope(config.device), loading.damaged_files_named(splits, report):
         evaluator = Evaluator(model, noise_factor)
         for split in dict.fromkeys(splits_wanted):
             values = evaluator.measure(splits[split], batch_size)
