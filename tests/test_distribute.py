@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import PROJECT, README, bench_process, free_ports, read_results, run_dir
+from conftest import PROJECT, README, bench, bench_process, free_ports, read_results, run_dir
 
 pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
@@ -165,13 +165,14 @@ def wait_for_epochs(results_file, epochs, process):
     raise AssertionError(f"{results_file} did not reach {epochs} epochs")
 
 
-def test_a_lost_worker_is_named_the_run_kept_and_both_workers_resume_it(workspace):
+def test_a_lost_worker_is_named_and_the_run_kept(workspace):
+    """(Both workers resuming a run is the README example's second half, above.)"""
     ports = free_ports(2)
     long = (*ARGS[:-1], "1000", "--strategy", "multi-worker")
     chief = bench_process(*long, cwd=workspace, env=cluster_env(ports, 0))
     worker = bench_process(*long, cwd=workspace, env=cluster_env(ports, 1), start_new_session=True)
     run = workspace / "log" / RUN
-    wait_for_epochs(run / "results.json", 2, chief)
+    wait_for_epochs(run / "results.json", 1, chief)
     os.killpg(worker.pid, signal.SIGKILL)  # the worker's process and its training child, at once
     worker.communicate()
 
@@ -181,14 +182,9 @@ def test_a_lost_worker_is_named_the_run_kept_and_both_workers_resume_it(workspac
     assert f"lost worker 1 (localhost:{ports[1]})" in line and "Start every worker again" in line
     assert "latest checkpoint" in line and "checkpoints/ckpt-" in line
     results = read_results(run)
-    assert results["status"] == "interrupted"
-
-    more = (*ARGS[:-1], str(results["epochs_done"] + 1), "--strategy", "multi-worker")
-    again = [bench_process(*more, cwd=workspace, env=cluster_env(ports, index)) for index in (0, 1)]
-    outputs = [finished(process) for process in again]
-    assert all("resuming at epoch" in out for out in outputs)
-    results = read_results(run)
-    assert results["status"] == "finished" and results["epochs_done"] == int(more[more.index("--epochs") + 1])
+    assert results["status"] == "interrupted" and results["epochs_done"] >= 1
+    checkpoint = line.split("latest checkpoint (")[1].split(")")[0]
+    assert (workspace / f"{checkpoint}.index").is_file()
 
 
 def test_two_workers_stream_an_image_folder_as_one_device_does(workspace):
@@ -201,8 +197,8 @@ def test_two_workers_stream_an_image_folder_as_one_device_does(workspace):
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype="uint8")).save(folder / f"{index}.png")
     args = ("train", "-m", "SingleLayerCAE", "-d", "folder:pictures", "--epochs", "2", "--batch-size", "16")
-    single = bench_process(*args, "--comment", "one", cwd=workspace)
-    finished(single)
+    single = bench(*args, "--comment", "one")  # one device: in this process
+    assert single.exit_code == 0, single
     ports = free_ports(2)
     workers = [bench_process(*args, "--strategy", "multi-worker", cwd=workspace, env=cluster_env(ports, index))
                for index in (0, 1)]
