@@ -88,8 +88,12 @@ class FolderInput(Input):
                       if path.suffix.lower() in SUFFIXES]
         candidates = [path for path in candidates if not any(part.startswith(".") for part in path.parts)]
         # the first bytes of every file, read by threads: on a network file system each read waits
+        chunks = [candidates[start::SCAN_THREADS] for start in range(SCAN_THREADS)]  # one task a thread
         with concurrent.futures.ThreadPoolExecutor(SCAN_THREADS) as pool:
-            checked = list(pool.map(lambda path: _head_check(self.root / path), candidates))
+            done = list(pool.map(lambda chunk: [_head_check(self.root / path) for path in chunk], chunks))
+        checked = [None] * len(candidates)
+        for start, results in enumerate(done):
+            checked[start::SCAN_THREADS] = results
         paths, bad, self.sizes = [], [], {}
         for path, (problem, size) in zip(candidates, checked):
             (bad.append((path, problem)) if problem else paths.append(path))

@@ -112,11 +112,24 @@ def decode_rate(folder, workspace):
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def show_speeds(speeds, decoded, options):
+    """The median speeds, their ratios to memory (taken within each round) and what limits the folder."""
+    memory_speed = statistics.median(speeds["memory"])
+    print(f"ConvAE, 64x64x3, batch 128, {options.small:,} training images, {os.cpu_count()} CPUs, "
+          f"median of {options.rounds} rounds:")
+    print(f"  from memory     {memory_speed:8,.0f} img/s")
+    for mode in ("tfrecord", "folder"):
+        ratio = statistics.median(s / m for s, m in zip(speeds[mode], speeds["memory"]))
+        print(f"  from {mode:10s} {statistics.median(speeds[mode]):8,.0f} img/s  = {ratio:.2f}x memory")
+    limit = "decoding" if decoded < memory_speed else "training"
+    print(f"  PNG decoding alone (tf.data, all cores): {decoded:,.0f} img/s: the folder's speed is limited by {limit}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--large", type=int, default=100_000, help="0: no memory comparison")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="0: only the memory comparison")
     parser.add_argument("--stop-after", type=float, default=45.0, help="seconds of the memory comparison runs")
     options = parser.parse_args()
     print(f"PNG folders in {CACHE}", flush=True)
@@ -139,24 +152,16 @@ def main():
                 speeds[mode].append(results["train_images_per_second"])
                 print(f"round {round_ + 1} {mode:8s} {results['train_images_per_second']:8,.0f} img/s  "
                       f"first step {results['seconds_to_first_step']:6.1f} s  peak RSS {rss:7,.0f} MiB", flush=True)
-        decoded = decode_rate(small, workspace)
-        ratios = {mode: statistics.median(s / m for s, m in zip(speeds[mode], speeds["memory"]))
-                  for mode in ("tfrecord", "folder")}
+        decoded = decode_rate(small, workspace) if options.rounds else None
         peaks, first_steps = {}, {}
         for count, folder in ((options.small, small), (options.large, large)) if options.large else ():
             log = Path(workspace) / f"log-rss-{count}"
             _, peaks[count], _ = bench_process([*TRAIN, "-d", f"folder:{folder}", "--log-dir", log], workspace,
                                                stop_after_first_step_s=options.stop_after)
             first_steps[count] = results_of(log)["seconds_to_first_step"]
-    memory_speed = statistics.median(speeds["memory"])
     print()
-    print(f"ConvAE, 64x64x3, batch 128, {options.small:,} training images, {os.cpu_count()} CPUs, "
-          f"median of {options.rounds} rounds:")
-    print(f"  from memory     {memory_speed:8,.0f} img/s")
-    for mode in ("tfrecord", "folder"):
-        print(f"  from {mode:10s} {statistics.median(speeds[mode]):8,.0f} img/s  = {ratios[mode]:.2f}x memory")
-    limit = "decoding" if decoded < memory_speed else "training"
-    print(f"  PNG decoding alone (tf.data, all cores): {decoded:,.0f} img/s: the folder's speed is limited by {limit}")
+    if options.rounds:
+        show_speeds(speeds, decoded, options)
     if not options.large:
         return
     print(f"peak RSS, folder streaming, stopped {options.stop_after:g} s into training: "
