@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import sources
 from bench.errors import BenchUsageError, PluginError, describe_exception
 
 KINDS = {
@@ -53,12 +54,9 @@ class PluginSpec:
     path: Path | None = None
     entry_point: importlib.metadata.EntryPoint | None = None
     problem: str | None = field(default=None)
-    factory: object = None  # a built-in reader's class maker (bench.sources), instead of a file
 
     def description(self):
         """The first line of the class docstring, read without importing the file."""
-        if self.factory is not None:
-            return self.origin
         if self.problem:
             return f"BROKEN: {self.problem}"
         source_file = self.path or _entry_point_file(self.entry_point)
@@ -78,16 +76,12 @@ class PluginSpec:
         """A short, human description of the plugin's source."""
         if self.path is not None:
             return str(_relative(self.path))
-        if self.factory is not None:
-            return self.origin
         return f"{self.entry_point.value} ({self.origin})"
 
     def load(self):
         """Import the plugin and return its class; PluginError says why not."""
         if self.problem:
             raise PluginError(f"{self.kind} {self.name} ({self.where()}) is broken: {self.problem}")
-        if self.factory is not None:
-            return self.factory()
         if self.entry_point is not None:
             try:
                 return self.entry_point.load()
@@ -180,8 +174,6 @@ def find(kind, name):
         BenchUsageError: no such plugin; the message suggests the closest names.
     """
     if kind == "dataset" and ":" in name:
-        from bench import sources
-
         return sources.spec(name)
     plugins = discover(kind)
     if name in plugins:

@@ -13,8 +13,9 @@ import hashlib
 import re
 from pathlib import Path
 
+from dataclasses import dataclass
+
 from bench.errors import BenchUsageError
-from bench.plugins import PluginSpec
 
 PREFIXES = {  # prefix: (what it reads, an example)
     "folder": ("a folder of PNG, JPEG, BMP or GIF images", "folder:~/pictures/faces"),
@@ -23,8 +24,32 @@ PREFIXES = {  # prefix: (what it reads, an example)
 }
 
 
+@dataclass(frozen=True)
+class SourceSpec:
+    """A prefixed dataset, answering as a dataset plugin's PluginSpec does (name, origin, where,
+    description, load)."""
+
+    name: str
+    origin: str
+    factory: object  # makes the dataset's bench.Input class
+    kind: str = "dataset"
+    path: object = None
+
+    def where(self):
+        """What it reads, in words."""
+        return self.origin
+
+    def description(self):
+        """One line for `bench list`."""
+        return self.origin
+
+    def load(self):
+        """The dataset's class (bench.Input)."""
+        return self.factory()
+
+
 def spec(name):
-    """The PluginSpec of a prefixed dataset name; BenchUsageError for an unknown prefix."""
+    """The SourceSpec of a prefixed dataset name; BenchUsageError for an unknown prefix."""
     prefix, _, where = name.partition(":")
     if prefix not in PREFIXES:
         known = ", ".join(f"{key}: ({example})" for key, (_, example) in PREFIXES.items())
@@ -46,7 +71,7 @@ def spec(name):
         return folder_input(root)
 
     what = {"folder": "image folder", "tfrecord": "TFRecord shards"}[prefix]
-    return PluginSpec("dataset", f"{prefix}:{root}", f"{what} {root}", factory=make_class)
+    return SourceSpec(f"{prefix}:{root}", f"{what} {root}", make_class)
 
 
 def _catalogue_spec(where):
@@ -57,7 +82,7 @@ def _catalogue_spec(where):
 
         return tfds_input(tfds_name)
 
-    return PluginSpec("dataset", f"tfds:{where.strip()}", f"TensorFlow Datasets {tfds_name}", factory=make_class)
+    return SourceSpec(f"tfds:{where.strip()}", f"TensorFlow Datasets {tfds_name}", make_class)
 
 
 def label(name):
