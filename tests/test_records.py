@@ -2,6 +2,8 @@
 tfrecord:DIR` trains from them, and damaged shards are named."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,14 +11,22 @@ import pytest
 from conftest import assert_one_line_error, bench, bench_process, read_results
 
 
-@pytest.fixture
-def digits_shards(workspace):
-    """Digits written as shards of 500 images by a `bench prepare` process."""
-    process = bench_process("prepare", "Digits", "--out", "shards", "--images-per-shard", "500", cwd=workspace)
+@pytest.fixture(scope="module")
+def prepared_digits(tmp_path_factory):
+    """Digits written as shards of 500 images by a `bench prepare` process, once for this file."""
+    folder = tmp_path_factory.mktemp("prepared")
+    process = bench_process("prepare", "Digits", "--out", "shards", "--images-per-shard", "500", cwd=folder,
+                            env={"BENCH_DATA_DIR": str(folder / "cache")})
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
     assert "1,257 train, 180 validation, 360 test images of 8x8x1" in out
-    return workspace / "shards"
+    return folder / "shards"
+
+
+@pytest.fixture
+def digits_shards(workspace, prepared_digits):
+    """A copy of the shards in the workspace, as `shards/`."""
+    return Path(shutil.copytree(prepared_digits, workspace / "shards"))
 
 
 def test_prepared_shards_hold_the_same_images_and_labels_and_train(workspace, digits_shards):
