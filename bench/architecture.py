@@ -11,6 +11,12 @@ def leaf_layers(model):
             if not list(layer._flatten_layers(include_self=False, recursive=False))]
 
 
+def layer_name(layer):
+    """Where a layer is held in the model (its path), or for a layer without weights, which
+    Keras gives no path (pooling, reshaping), its own name."""
+    return layer.path or layer.name
+
+
 def first_kernel(model):
     """The model's first trainable kernel (its first layer's filters), or None."""
     return next((v for v in model.trainable_variables if v.name == "kernel"), None)

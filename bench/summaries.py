@@ -118,8 +118,9 @@ class RunWriters:
                     for layer, _, output in recorded.values():
                         if output.dtype.is_floating:
                             output = tf.cast(output, tf.float32)  # mixed precision computes in 16 bits
-                            tf.summary.histogram(f"activations/{layer.path}", output)
-                            tf.summary.scalar(f"zero_fraction/{layer.path}", tf.math.zero_fraction(output))
+                            tf.summary.histogram(f"activations/{architecture.layer_name(layer)}", output)
+                            tf.summary.scalar(f"zero_fraction/{architecture.layer_name(layer)}",
+                                              tf.math.zero_fraction(output))
 
             self._activation_summaries = activation_summaries
         self._activation_summaries(images, tf.constant(step, tf.int64))
@@ -143,8 +144,9 @@ class RunWriters:
                 finally:
                     layer.activation = activation
                 before = tf.cast(before, tf.float32)
-                tf.summary.image(f"feature_maps/{layer.path}/pre_activation", _maps_grid(before[0]))
-                tf.summary.image(f"feature_maps/{layer.path}/post_activation", _maps_grid(activation(before)[0]))
+                tf.summary.image(f"feature_maps/{architecture.layer_name(layer)}/pre_activation", _maps_grid(before[0]))
+                tf.summary.image(f"feature_maps/{architecture.layer_name(layer)}/post_activation",
+                                 _maps_grid(activation(before)[0]))
 
     def flush(self):
         """Make everything written so far visible to TensorBoard."""

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from conftest import bench, run_dir
+from conftest import bench, event_tags, run_dir
 
 RUN = run_dir("SingleLayerCAE", log_dir=".").as_posix()
 
@@ -89,3 +89,11 @@ def test_tensorboard_shows_every_dashboard(tensorboard):
     embedding = info["embeddings"][0]
     assert embedding["tensorShape"][0] == 360 and embedding["metadataPath"] == "metadata.tsv"
     assert embedding["sprite"]["singleImageDim"] == [8, 8]
+
+
+def test_layers_without_weights_have_tags_of_their_own(zoo_runs):
+    """Keras gives a pooling layer no path: its tags carry its name, never `/None`."""
+    _, runs, _ = zoo_runs
+    tags = event_tags(runs["ConvAE"] / "train")
+    assert not [tag for tag in tags if tag.endswith("/None")]
+    assert "activations/max_pooling2d" in tags and "zero_fraction/max_pooling2d" in tags

@@ -82,7 +82,7 @@ def inspect_model(model_name, dataset_name, model_args, report):
     from rich.table import Table
 
     from bench import loading
-    from bench.architecture import leaf_layers, record_output_shapes
+    from bench.architecture import layer_name, leaf_layers, record_output_shapes
 
     model_spec, dataset_spec = loading.find_plugins(model_name, dataset_name)
     image_shape = tuple(dataset_spec.load().image_shape)
@@ -97,7 +97,7 @@ def inspect_model(model_name, dataset_name, model_args, report):
         table.add_column(column, justify="right" if column in ("kernel", "bias", "params") else "left")
     for layer in leaf_layers(model):
         shape = shapes.get(id(layer))
-        table.add_row(layer.path, type(layer).__name__, str(shape) if shape else "not called",
+        table.add_row(layer_name(layer), type(layer).__name__, str(shape) if shape else "not called",
                       f"{_count(layer.weights, 'kernel'):,}", f"{_count(layer.weights, 'bias'):,}",
                       f"{_count(layer.weights):,}")
     options = ", ".join(f"{k}={v!r}" for k, v in model_args.items()) or "default options"
