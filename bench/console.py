@@ -39,6 +39,7 @@ class Reporter:
         self.interactive = sys.stdout.isatty() if interactive is None else interactive
         self._log_file = None
         self._console = None
+        self._before_log = []  # lines shown before a log was attached (the dataset's warnings, ...)
 
     @property
     def console(self):
@@ -48,9 +49,13 @@ class Reporter:
         return self._console
 
     def attach_log(self, path):
-        """Append every later line to `path` too (the run's train.log)."""
+        """Append every later line to `path` too (the run's train.log), after the lines shown
+        before it was attached (loading the data comes before the run's folder)."""
         self.detach_log()
         self._log_file = open(path, "a", encoding="utf-8", buffering=1)
+        for line in self._before_log:
+            self._log_file.write(line)
+        self._before_log = []
 
     def detach_log(self):
         """Stop writing to the log file."""
@@ -59,9 +64,11 @@ class Reporter:
             self._log_file = None
 
     def _log(self, text):
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n"
         if self._log_file is not None:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            self._log_file.write(f"{stamp} {text}\n")
+            self._log_file.write(line)
+        else:
+            self._before_log.append(line)
 
     def info(self, text):
         """A line for the user and the log."""

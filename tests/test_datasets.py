@@ -149,7 +149,11 @@ def test_cifar_folder_with_missing_batches_is_used_with_a_warning(workspace):
     result = train("TinyCifar")
     assert result.exit_code == 0, result
     assert "lacks data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin" in result.stderr
-    assert read_results(run_dir("SingleLayerCAE", "_bs=32", dataset="TinyCifar"))["status"] == "finished"
+    run = run_dir("SingleLayerCAE", "_bs=32", dataset="TinyCifar")
+    results = read_results(run)
+    assert results["status"] == "finished"
+    assert "lacks data_batch_2.bin" in (run / "train.log").read_text()  # logged, though said before the run began
+    assert sum(results["data"]["images"].values()) == 50  # what the splits really had
 
 
 def test_truncated_cifar_batch_is_reported(workspace):
