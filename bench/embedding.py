@@ -38,12 +38,12 @@ def sprite(images):
     return grid[..., 0] if depth == 1 else grid
 
 
-def write_projector(run, model, split, class_names, batch_size, limit=DEFAULT_LIMIT):
-    """Write the projector files of `run` for the first `limit` images of a bench.splits.Split;
-    returns (count, features)."""
+def write_projector(run, model, split, class_names, batch_size, limit=DEFAULT_LIMIT, folder_name=PROJECTOR):
+    """Write the projector files of `run` (in its `folder_name`) for the first `limit` images
+    of a bench.splits.Split; returns (count, features)."""
     import matplotlib.image
 
-    folder = run.sub(PROJECTOR)
+    folder = run.sub(folder_name)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     images, labels = split.first(limit)

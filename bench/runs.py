@@ -21,6 +21,7 @@ its results.json holds. Every command names a run's files through these constant
         filters.png          FILTERS_PNG: the first layer's filters
         curves.png           CURVES_PNG: train and validation error per epoch
         projector/           PROJECTOR: the test codes for TensorBoard's projector
+        projector_train/ ... projector_folder(split): another split's, from bench embed
         data_files.tsv       DATA_FILES: an image folder's files (split, label,
                              path), whose hash results.json's "data" holds
 
@@ -59,6 +60,14 @@ RECONSTRUCTIONS_PNG = "reconstructions.png"
 FILTERS_PNG = "filters.png"
 CURVES_PNG = "curves.png"
 PROJECTOR = "projector"
+
+
+def projector_folder(split):
+    """The projector folder of a split's codes: PROJECTOR for test (training writes it),
+    projector_<split> for the others (bench embed), so that one never replaces another."""
+    return PROJECTOR if split == "test" else f"{PROJECTOR}_{split}"
+
+
 DATA_FILES = "data_files.tsv"
 
 

@@ -1,11 +1,13 @@
 """A real TensorBoard reads a run: scalars, images, histograms, hparams and projector have data."""
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +99,14 @@ def test_layers_without_weights_have_tags_of_their_own(zoo_runs):
     tags = event_tags(runs["ConvAE"] / "train")
     assert not [tag for tag in tags if tag.endswith("/None")]
     assert "activations/max_pooling2d" in tags and "zero_fraction/max_pooling2d" in tags
+
+
+def test_embed_keeps_one_projector_per_split(workspace, zoo_runs):
+    _, runs, env = zoo_runs
+    run = Path(shutil.copytree(runs["SingleLayerCAE"], workspace / "run"))
+    test_codes = (run / "projector" / "metadata.tsv").read_text()
+    result = bench("embed", run, "--split", "train", "--limit", "100", env=env)
+    assert result.exit_code == 0, result
+    assert "projector_train" in result.stdout and (run / "projector_train" / "projector_config.pbtxt").is_file()
+    assert (run / "projector_train" / "metadata.tsv").read_text().count("\n") == 101
+    assert (run / "projector" / "metadata.tsv").read_text() == test_codes  # training's test codes kept

@@ -19,8 +19,9 @@ from bench.commands.flags import MODEL_FILE_HELP, verbose_option
 def embed_command(run_folder, split, limit, checkpoint, data_dir, model_file):
     """Write a run's codes for TensorBoard's embedding projector (PCA, t-SNE, by class).
 
-    Training already does this for the test split; use it for another split,
-    checkpoint or number of images.
+    Training already does this for the test split (in projector/); another split's
+    codes go to projector_<split>/, beside it. Use it for another split, checkpoint
+    or number of images.
     """
     from bench.console import Reporter
 
@@ -33,14 +34,14 @@ def embed_run(run_path, split, limit, checkpoint, report, data_dir=None, model_f
     from bench import compute, embedding
     from bench.errors import BenchUsageError
     from bench.evaluate import load_run_model
-    from bench.runs import PROJECTOR, provenance
+    from bench.runs import projector_folder, provenance
 
     if limit <= 0:
         raise BenchUsageError(f"--limit must be a positive integer, got {limit}")
     run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
     with compute.device_scope(config.device):
         count, features = embedding.write_projector(run, model, splits[split], dataset.class_names,
-                                                    config.batch_size, limit)
+                                                    config.batch_size, limit, projector_folder(split))
     report.info(f"wrote the codes of {count:,} {split} images ({features:,} features) from the "
-                f"{provenance(loaded, with_split=False)} to {run.sub(PROJECTOR)}; "
+                f"{provenance(loaded, with_split=False)} to {run.sub(projector_folder(split))}; "
                 f"see them with: tensorboard --logdir {config.log_dir}")
