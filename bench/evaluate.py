@@ -1,10 +1,13 @@
 """Measuring a model: the reconstruction metrics over a whole split, and a run's
 saved model loaded strictly (for `bench eval` and `bench embed`)."""
 
+from pathlib import Path
+
 import tensorflow as tf
 from rich.table import Table
 
 from bench import checkpoints, compute, fingerprint, loading, metrics, pipeline, plugins, runs
+from bench.errors import BenchUsageError
 from bench.runs import BEST, CHECKPOINT_FOLDERS, CHECKPOINTS, RunFolder
 
 
@@ -83,6 +86,23 @@ def restore(weights, run, checkpoint):
     return {"checkpoint": checkpoint, "epoch": int(epoch or 0), "step": int(scalars.get("step", 0))}
 
 
+def _recorded_model(run, name):
+    """The model plugin a run names, found from here; not found, BenchUsageError says where
+    the run's model came from and how to use it."""
+    try:
+        return plugins.find("model", name)
+    except BenchUsageError as error:
+        document = fingerprint.read(run) or {}
+        source = next(iter(document.get("sources", [])), {})
+        if not source:
+            raise
+        copy = run.sub(source["copy"]) if source.get("copy") else None
+        raise BenchUsageError(
+            f"{run.path} was trained with model {name} from {source.get('file')} ({document.get('origin')}), "
+            f"which is not found from {Path.cwd()}: run bench from the folder that holds models/{name}.py"
+            + (f", or use the run's copy: --model-file {copy}" if copy else "")) from error
+
+
 def load_run_model(run_path, checkpoint, data_dir, report, model_file=None):
     """A run's (RunFolder, config, dataset, splits, model with the checkpoint's weights,
     where they came from: {"checkpoint", "epoch", "step"}).
@@ -96,7 +116,7 @@ def load_run_model(run_path, checkpoint, data_dir, report, model_file=None):
     run.read_results()  # a damaged results.json is refused before any work
     dataset_spec = plugins.find("dataset", config.dataset)
     model_spec = fingerprint.spec_for_file(config.model, model_file) if model_file else \
-        plugins.find("model", config.model)
+        _recorded_model(run, config.model)
     compute.set_precision(config.precision)  # measured as it was trained
     with compute.device_scope(config.device):
         dataset, splits = loading.load_data(dataset_spec, data_dir or config.data_dir, report,

@@ -147,3 +147,13 @@ def test_compare_plot(two_runs):
     assert result.exit_code == 0, result
     assert matplotlib.image.imread("curves.png").shape[1] > 300
     assert_one_line_error(bench("compare", "--dataset", "MNIST", "--plot", "none.png"), "nothing to plot", exit_code=2)
+
+
+def test_eval_of_a_workspace_model_from_elsewhere_says_where_it_came_from(workspace, zoo_runs):
+    _, runs, env = zoo_runs
+    run = Path(shutil.copytree(runs["TinyCAE"], workspace / "run"))  # its models/TinyCAE.py is not here
+    result = bench("eval", run, env=env)
+    assert_one_line_error(result, "trained with model TinyCAE from", "models/TinyCAE.py", "not found from",
+                          "--model-file", "model_source/TinyCAE.py", exit_code=2)
+    result = bench("eval", run, "--model-file", run / "model_source" / "TinyCAE.py", env=env)
+    assert result.exit_code == 0, result
