@@ -52,6 +52,11 @@ class Autoencoder(keras.Model):
                 self.weight_decay(self.encoder.kernel, l2_penalty)
                 return encoding, self.decoder(encoding)
 
+    `build(input_shape)` is optional: the bench calls it once, with the shape of
+    a batch of images (None, height, width, channels), before the first `get`,
+    for layers that depend on that shape. It need not call `super().build`
+    (Keras marks the model built once it returns).
+
     Loss terms: the bench trains `loss(reconstruction, images)` plus every
     term `get` adds during the same call with `self.add_penalty(name, value)`
     (like Keras's `add_loss`, but named: each is logged as `<name>_loss`);
