@@ -129,6 +129,7 @@ def test_inspect_totals(workspace, args, total):
     result = bench("inspect", *args)
     assert result.exit_code == 0, result
     assert f"total parameters: {total}" in result.stdout
+    assert "options (--model-args, defaults shown): " in result.stdout and "loss='" in result.stdout
     assert not Path("log").exists() and not list(Path(workspace).parent.glob("cache/*"))  # nothing downloaded
 
 

@@ -106,6 +106,9 @@ def inspect_model(model_name, dataset_name, model_args, report):
     report.table(table)
     trainable, total = _count(model.trainable_weights), _count(model.weights)
     report.info(f"total parameters: {total:,} (trainable {trainable:,}, non-trainable {total - trainable:,})")
+    defaults = loading.model_options(type(model))
+    report.info(f"{model_spec.name}'s options (--model-args, defaults shown): "
+                + (", ".join(f"{key}={value!r}" for key, value in defaults.items()) or "none"))
     return total
 
 
