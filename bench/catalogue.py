@@ -6,7 +6,8 @@ The dataset must be prepared, in `--data-dir` or TFDS's own data folder
 own work (`tfds build NAME --data_dir DIR`), which bench never starts, so a
 training never waits on the network. TFDS's "train", "validation" and "test"
 splits are used as they are; a dataset without a validation split gives up the
-last tenth of its train split to it (TFDS's own slicing: the same every time),
+last tenth of its train split to it (TFDS's own slicing: the same every time,
+and a random tenth since TFDS shuffles examples when it prepares a split),
 and one without a test split is refused. `tensorflow-datasets` is an optional
 extra: pip install -e ".[tfds]".
 """

@@ -77,8 +77,9 @@ class Input:
                 scales it to [-1, 1] in the pipeline) or float32 already in
                 [-1, 1]; labels, an int array of shape (n,), or None for
                 unlabelled data. The whole split is held in memory.
-            `ImageFiles(paths, labels)`: PNG, JPEG, BMP or GIF files, read
-                and decoded in parallel as training needs them, at image_shape.
+            `ImageFiles(paths, labels[, decode])`: files read and decoded in
+                parallel as training needs them, at image_shape: PNG, JPEG, BMP
+                or GIF by bench, any other format by your `decode` function.
             a `tf.data.Dataset` of uint8 (or float32) images of image_shape,
                 or of (image, label) pairs, with a known cardinality (use
                 `dataset.apply(tf.data.experimental.assert_cardinality(n))`
@@ -103,10 +104,14 @@ class ImageFiles:
     Attributes:
         paths: the files, in the split's order.
         labels: an int per file, or None for unlabelled data.
+        decode: a TensorFlow function of a file's bytes (a string tensor) → a uint8
+            image of the dataset's image_shape, for files in another format; None:
+            bench's own decoder of PNG, JPEG, BMP and GIF (resized to image_shape).
     """
 
     paths: list
     labels: object = None
+    decode: object = None
 
 
 def check_split(dataset, split, images, labels):

@@ -78,7 +78,7 @@ def as_split(dataset, split, loaded):
         if not loaded.paths:
             raise DatasetError(f"dataset {dataset.name}, split {split}: the split has no files")
         labels = np.asarray(loaded.labels) if loaded.labels is not None else None
-        return splits.FileSplit(loaded.paths, labels, image_decoder(shape), shape)
+        return splits.FileSplit(loaded.paths, labels, loaded.decode or image_decoder(shape), shape)
     if isinstance(loaded, tf.data.Dataset):
         return _stream_split(dataset, split, loaded)
     images, labels = loaded
@@ -192,7 +192,8 @@ def build_model(model_spec, image_shape, l2_penalty=0.0, model_args=None):
     if tuple(reconstruction.shape) != tuple(probe.shape):
         raise BenchError(
             f"{where} returns reconstructions of shape {tuple(reconstruction.shape)[1:]} for images of "
-            f"shape {shape}; get() must return a reconstruction shaped like its input"
+            f"shape {shape}; get() must return a reconstruction shaped like its input (with --image-size, "
+            "this model may not work at that size: choose another)"
         )
     return model
 

@@ -162,7 +162,8 @@ STREAMS = '''
             return digits(split)
 
     class Streamed(Input):
-        """The same digits: train as a tf.data.Dataset, the others as PNG files."""
+        """The same digits: train as a tf.data.Dataset, validation as PNG files, test as raw
+        files of 64 bytes with a decode function of its own."""
         image_shape = (8, 8, 1)
         num_classes = 10
 
@@ -172,9 +173,13 @@ STREAMS = '''
                 return tf.data.Dataset.from_tensor_slices((images, labels))
             folder = self.data_dir / "streamed" / split
             folder.mkdir(parents=True, exist_ok=True)
-            paths = [folder / f"{index}.png" for index in range(len(images))]
+            raw = split == "test"
+            paths = [folder / f"{index}.{'raw' if raw else 'png'}" for index in range(len(images))]
             for path, image in zip(paths, images):
-                tf.io.write_file(str(path), tf.io.encode_png(image))
+                path.write_bytes(image.tobytes()) if raw else tf.io.write_file(str(path), tf.io.encode_png(image))
+            if raw:
+                return ImageFiles(paths, labels, decode=lambda data: tf.reshape(tf.io.decode_raw(data, tf.uint8),
+                                                                                 (8, 8, 1)))
             return ImageFiles(paths, labels)
 '''
 
@@ -188,6 +193,7 @@ def test_a_streaming_plugin_trains_exactly_as_its_arrays_do(workspace):
         assert result.exit_code == 0, result
         results = read_results(workspace / run_dir("SingleLayerCAE", "_bs=64", dataset=name))
         histories[name] = [(entry["train_error"], entry["validation_error"]) for entry in results["history"]]
+        histories[name].append((results["best"]["test"]["error"], results["best"]["validation"]["error"]))
         assert results["data"]["images"] == {"train": 300, "validation": 60, "test": 60}
     assert np.allclose(histories["Streamed"], histories["Arrays"], rtol=1e-6, atol=0)
 
