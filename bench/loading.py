@@ -64,6 +64,19 @@ def damaged_files_named(splits, report):
                              "then run the same command (a training resumes from its latest checkpoint)") from error
 
 
+def load_named_data(dataset_name, report, **options):
+    """(spec, dataset, {split: Split}) of a dataset read as `bench train` would with `options`
+    (image_size, channels, on_bad_file, data_dir: the training options of those names), checked first."""
+    from bench.config import TrainConfig
+    from bench.options import default_data_dir
+
+    config = TrainConfig(model="-", dataset=dataset_name, **{"data_dir": default_data_dir(), **options})
+    config.check()
+    spec = plugins.find("dataset", dataset_name)
+    dataset, held = load_data(spec, config.data_dir, report, **data_options(config))
+    return spec, dataset, held
+
+
 def data_options(config):
     """load_data's keywords from a TrainConfig: its image size, channels and bad-file policy."""
     return {"image_size": config.image_hw(), "channels": config.channels or None, "on_bad_file": config.on_bad_file}

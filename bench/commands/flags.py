@@ -116,6 +116,17 @@ def _click_settings(option):
     return settings
 
 
+DATA_OPTIONS = ("image_size", "channels", "on_bad_file", "data_dir")
+
+
+def data_options(command):
+    """Add the training options that say how a dataset is read (DATA_OPTIONS), for the
+    commands that read one without training (prepare, inspect --dataset)."""
+    for option in reversed([option for option in OPTIONS if option.name in DATA_OPTIONS]):
+        command = bench_option(option.flag, *option.aliases, name=option.name, **_click_settings(option))(command)
+    return command
+
+
 def training_options(command):
     """Add every training option of bench.options.OPTIONS to a click command, in table order."""
     for option in reversed(OPTIONS):

@@ -6,8 +6,7 @@ import math
 import click
 
 from bench import tf_runtime
-from bench.commands.flags import JsonObject, verbose_option
-from bench.options import default_data_dir
+from bench.commands.flags import JsonObject, data_options, verbose_option
 
 
 @click.command("inspect")
@@ -15,16 +14,11 @@ from bench.options import default_data_dir
 @click.option("--dataset", "-d", required=True, help="Dataset whose image shape to use (nothing is downloaded "
               "for a model), or to show.")
 @click.option("--model-args", "--model_args", type=JsonObject(), default="{}", help="The model's options as JSON.")
-@click.option("--image-size", default="", help="Resize the dataset's images to H or HxW pixels.")
-@click.option("--channels", type=click.Choice(["0", "1", "3"]), default="0", help="An image folder's channels.")
-@click.option("--on-bad-file", type=click.Choice(["fail", "skip"]), default="fail",
-              help="An image folder's files that are not images: stop, or leave them out.")
-@click.option("--data-dir", "--data_dir", default=default_data_dir, envvar="BENCH_DATA_DIR",
-              show_default="~/.cache/bench", help="Dataset cache (BENCH_DATA_DIR).")
+@data_options
 @click.option("--samples", type=click.Path(dir_okay=False), default=None,
               help="Where to write the dataset's sample grid [<dataset>_samples.png].")
 @verbose_option
-def inspect_command(model, dataset, model_args, image_size, channels, on_bad_file, data_dir, samples):
+def inspect_command(model, dataset, model_args, samples, **data):
     """A model's layers, output shapes and parameter counts; or, without --model, a
     dataset's splits, sizes, shape and classes, and a PNG of sample images.
 
@@ -37,7 +31,7 @@ def inspect_command(model, dataset, model_args, image_size, channels, on_bad_fil
 
     tf_runtime.import_tensorflow()
     if model is None:
-        inspect_dataset(dataset, image_size, int(channels), on_bad_file, data_dir, samples, Reporter())
+        inspect_dataset(dataset, samples, Reporter(), **data)
     else:
         inspect_model(model, dataset, model_args, Reporter())
 
@@ -45,19 +39,14 @@ def inspect_command(model, dataset, model_args, image_size, channels, on_bad_fil
 SAMPLES = 64
 
 
-def inspect_dataset(dataset_name, image_size, channels, on_bad_file, data_dir, samples, report):
-    """Load a dataset as `bench train` would; show its splits and write a grid of its first
-    training images; returns {split: count}."""
+def inspect_dataset(dataset_name, samples, report, **data):
+    """Load a dataset as `bench train` would (`data`: its image_size, channels, on_bad_file,
+    data_dir); show its splits and write a grid of its first training images; returns {split: count}."""
     from rich.table import Table
 
-    from bench import loading, pictures, plugins, sources
-    from bench.config import TrainConfig
+    from bench import loading, pictures, sources
 
-    options = TrainConfig(model="-", dataset=dataset_name, image_size=image_size, channels=channels,
-                          on_bad_file=on_bad_file)
-    options.image_hw()
-    spec = plugins.find("dataset", dataset_name)
-    dataset, held = loading.load_data(spec, data_dir, report, **loading.data_options(options))
+    spec, dataset, held = loading.load_named_data(dataset_name, report, **data)
     table = Table()
     for column in ("split", "images", "held"):
         table.add_column(column, justify="right" if column == "images" else "left")
@@ -87,7 +76,7 @@ def inspect_model(model_name, dataset_name, model_args, report):
     model_spec, dataset_spec = loading.find_plugins(model_name, dataset_name)
     image_shape = tuple(dataset_spec.load().image_shape)
     if not image_shape:  # an image folder knows its shape once it has looked at its files
-        image_shape = tuple(loading.load_data(dataset_spec, default_data_dir(), report)[0].image_shape)
+        image_shape = tuple(loading.load_named_data(dataset_name, report)[1].image_shape)
     model_args = loading.resolve_model_args(model_spec, model_args)
     model = loading.build_model(model_spec, image_shape, model_args=model_args)
     input_shape = loading.model_input_shape(type(model), image_shape)

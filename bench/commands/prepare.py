@@ -3,26 +3,19 @@
 import click
 
 from bench import tf_runtime
-from bench.commands.flags import verbose_option
-from bench.options import default_data_dir
+from bench.commands.flags import data_options, verbose_option
 
 
 @click.command("prepare")
 @click.argument("dataset")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="The folder to write the shards and manifest.json to (required unless --verify).")
-@click.option("--image-size", default="", help="Resize every image to H or HxW pixels.")
-@click.option("--channels", type=click.Choice(["0", "1", "3"]), default="0", show_default=True,
-              help="An image folder's channels (0: its first image's).")
-@click.option("--on-bad-file", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
-              help="An image folder's files that are not images: stop, or leave them out.")
 @click.option("--images-per-shard", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Images per TFRecord file.")
-@click.option("--data-dir", "--data_dir", default=default_data_dir, envvar="BENCH_DATA_DIR",
-              show_default="~/.cache/bench", help="Dataset cache (BENCH_DATA_DIR).")
+@data_options
 @click.option("--verify", is_flag=True, help="Check the sha256 of every shard of DATASET (tfrecord:DIR) instead.")
 @verbose_option
-def prepare_command(dataset, out, image_size, channels, on_bad_file, images_per_shard, data_dir, verify):
+def prepare_command(dataset, out, images_per_shard, verify, **data):
     """Write DATASET (built-in, plugin, folder:PATH) as TFRecord shards for --dataset tfrecord:OUT.
 
     \b
@@ -38,22 +31,18 @@ def prepare_command(dataset, out, image_size, channels, on_bad_file, images_per_
     if verify:
         verify_shards(dataset, Reporter())
     else:
-        prepare(dataset, out, image_size, int(channels), on_bad_file, images_per_shard, data_dir, Reporter())
+        prepare(dataset, out, images_per_shard, Reporter(), **data)
 
 
-def prepare(dataset_name, out, image_size, channels, on_bad_file, images_per_shard, data_dir, report):
-    """Load a dataset as `bench train` would and write it under `out`; returns the manifest."""
-    from bench import loading, plugins, records
-    from bench.config import TrainConfig
+def prepare(dataset_name, out, images_per_shard, report, **data):
+    """Load a dataset as `bench train` would (`data`: its image_size, channels, on_bad_file,
+    data_dir) and write it under `out`; returns the manifest."""
+    from bench import loading, records
     from bench.errors import BenchUsageError
 
     if not out:
         raise BenchUsageError("bench prepare needs --out DIR, the folder to write the shards to")
-    options = TrainConfig(model="-", dataset=dataset_name, image_size=image_size, channels=channels,
-                          on_bad_file=on_bad_file)
-    options.image_hw()  # checked before any work
-    spec = plugins.find("dataset", dataset_name)
-    dataset, held = loading.load_data(spec, data_dir, report, **loading.data_options(options))
+    spec, dataset, held = loading.load_named_data(dataset_name, report, **data)
     manifest = records.write(dataset, held, out, report, images_per_shard)
     counts = ", ".join(f"{entry['count']:,} {split}" for split, entry in manifest["splits"].items())
     report.info(f"wrote {spec.name} ({counts} images of {'x'.join(map(str, dataset.image_shape))}) to {out}; "
