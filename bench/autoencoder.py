@@ -57,6 +57,9 @@ class Autoencoder(keras.Model):
     for layers that depend on that shape. It need not call `super().build`
     (Keras marks the model built once it returns).
 
+    Optional: `decode(code)` (codes back to images) opens `bench interpolate`
+    and the decoder's export; with `prior(count, seed)` too, `bench sample`.
+
     Loss terms: the bench trains `loss(reconstruction, images)` plus every
     term `get` adds during the same call with `self.add_penalty(name, value)`
     (like Keras's `add_loss`, but named: each is logged as `<name>_loss`);
@@ -139,6 +142,21 @@ class Autoencoder(keras.Model):
             keyword arguments.
         """
         raise NotImplementedError(f"{type(self).__name__}.get() is not implemented")
+
+    def decode(self, code):
+        """Optional: the reconstruction, in the model's pixel range, of a batch of codes
+        shaped as `get` returns them (the batch first).
+
+        A model that defines it can be interpolated (`bench interpolate`), have its
+        decoder exported (`bench export --part decoder`) and, with `prior`, be
+        sampled (`bench sample`). `get` usually calls it: the built-in models do.
+        """
+        raise NotImplementedError(f"{type(self).__name__} defines no decode(code)")
+
+    def prior(self, count, seed):
+        """Optional: `count` codes drawn from the model's prior (a VAE's N(0, I)), for
+        `bench sample`; `seed` is a (2,) int32 tensor for TensorFlow's stateless random ops."""
+        raise NotImplementedError(f"{type(self).__name__} has no prior(count, seed) to sample from")
 
     def loss(self, predictions, real_values):
         """The scalar reconstruction loss: the `loss` option's, unless overridden.
@@ -240,6 +258,11 @@ class Autoencoder(keras.Model):
     def call(self, images, training=False):
         """Keras' entry point: the reconstruction of `images`."""
         return self.forward(images, train_phase=training).reconstruction
+
+
+def defines(model, method):
+    """Whether a model overrides one of the optional methods (`decode`, `prior`)."""
+    return getattr(type(model), method) is not getattr(Autoencoder, method)
 
 
 _KEEP_REMOVED = ("self.keep()/self.kept() were removed in bench 0.2: return (encoding, reconstruction, "

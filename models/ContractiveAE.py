@@ -26,6 +26,7 @@ class ContractiveAE(Autoencoder):
         self.encoder = keras.layers.Dense(code_size, activation="sigmoid")
 
     def build(self, input_shape):
+        self.image_shape = tuple(input_shape[1:])
         self.decoder = keras.layers.Dense(math.prod(input_shape[1:]))
 
     def jacobian_norm(self, code):
@@ -38,6 +39,9 @@ class ContractiveAE(Autoencoder):
         code = self.encoder(x)
         self.weight_decay(self.encoder.kernel, l2_penalty)
         self.add_penalty("contractive", self.strength * tf.reduce_mean(self.jacobian_norm(code)))
-        outputs = self.decoder(code)
+        reconstruction = self.decode(code)
         self.weight_decay(self.decoder.kernel, l2_penalty)
-        return code, tf.reshape(self.to_pixels(outputs), tf.shape(images))
+        return code, reconstruction
+
+    def decode(self, code):
+        return tf.reshape(self.to_pixels(self.decoder(code)), (-1,) + self.image_shape)

@@ -52,6 +52,7 @@ class ConvAE(Autoencoder):
                                    kernel_initializer=self.init)
 
     def build(self, input_shape):
+        self.image_hw = (input_shape[1], input_shape[2])
         self.output_layer = keras.layers.Conv2DTranspose(input_shape[-1], 3, padding="same",
                                                          kernel_initializer=self.init)
 
@@ -71,10 +72,15 @@ class ConvAE(Autoencoder):
             x = layer(x)
             if hasattr(layer, "kernel"):
                 self.weight_decay(layer.kernel, l2_penalty)
-        code = x
+        reconstruction = self.decode(x)
+        for layer in self.decoder + [self.output_layer]:
+            self.weight_decay(layer.kernel, l2_penalty)
+        return x, reconstruction
+
+    def decode(self, code):
+        x = code
         for layer in self.decoder + [self.output_layer]:
             x = layer(x)
-            self.weight_decay(layer.kernel, l2_penalty)
-        height, width = images.shape[1], images.shape[2]
+        height, width = self.image_hw
         top, left = (x.shape[1] - height) // 2, (x.shape[2] - width) // 2
-        return code, self.to_pixels(x[:, top:top + height, left:left + width, :])
+        return self.to_pixels(x[:, top:top + height, left:left + width, :])

@@ -39,17 +39,24 @@ class FullyConnectedAE(Autoencoder):
 
     def build(self, input_shape):
         he = keras.initializers.VarianceScaling(scale=2.0)
+        self.image_shape = tuple(input_shape[1:])
         self.output_layer = keras.layers.Dense(math.prod(input_shape[1:]), kernel_initializer=he)
 
     def get(self, images, train_phase=False, l2_penalty=0.0):
         x = tf.reshape(images, (-1, math.prod(images.shape[1:])))
-        for index, layer in enumerate(self.hidden):
-            x = layer(x)
+        for layer in self.hidden[:self.code_index + 1]:
+            x = layer(self._dropped(x, train_phase) if layer is not self.hidden[0] else x)
             self.weight_decay(layer.kernel, l2_penalty)
-            if index == self.code_index:
-                code = x
-            if self.dropout is not None:
-                x = self.dropout(x, training=train_phase)
-        outputs = self.output_layer(x)
-        self.weight_decay(self.output_layer.kernel, l2_penalty)
-        return code, tf.reshape(self.to_pixels(outputs), tf.shape(images))
+        reconstruction = self.decode(x, train_phase)
+        for layer in self.hidden[self.code_index + 1:] + [self.output_layer]:
+            self.weight_decay(layer.kernel, l2_penalty)
+        return x, reconstruction
+
+    def _dropped(self, x, train_phase):
+        return x if self.dropout is None else self.dropout(x, training=train_phase)
+
+    def decode(self, code, train_phase=False):
+        x = code
+        for layer in self.hidden[self.code_index + 1:] + [self.output_layer]:
+            x = layer(self._dropped(x, train_phase))
+        return tf.reshape(self.to_pixels(x), (-1,) + self.image_shape)

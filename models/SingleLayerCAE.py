@@ -39,4 +39,7 @@ class SingleLayerCAE(Autoencoder):
         padded = tf.pad(images, [[0, 0], [2, 2], [2, 2], [0, 0]])
         encoding = self.encoder(padded)
         self.weight_decay(self.encoder.kernel, l2_penalty)
-        return encoding, self.decoder(encoding)
+        return encoding, self.decode(encoding)
+
+    def decode(self, code):
+        return self.decoder(code)

@@ -37,6 +37,7 @@ class SparseAE(Autoencoder):
         self.decoder = [keras.layers.Dense(units, activation="relu") for units in reversed(hidden_units)]
 
     def build(self, input_shape):
+        self.image_shape = tuple(input_shape[1:])
         self.output_layer = keras.layers.Dense(math.prod(input_shape[1:]))
 
     def sparsity_penalty(self, code):
@@ -56,8 +57,13 @@ class SparseAE(Autoencoder):
         code = self.code(x)
         self.weight_decay(self.code.kernel, l2_penalty)
         self.add_penalty("sparsity", self.sparsity_penalty(code))
+        reconstruction = self.decode(code)
+        for layer in self.decoder + [self.output_layer]:
+            self.weight_decay(layer.kernel, l2_penalty)
+        return code, reconstruction
+
+    def decode(self, code):
         x = code
         for layer in self.decoder + [self.output_layer]:
             x = layer(x)
-            self.weight_decay(layer.kernel, l2_penalty)
-        return code, tf.reshape(self.to_pixels(x), tf.shape(images))
+        return tf.reshape(self.to_pixels(x), (-1,) + self.image_shape)

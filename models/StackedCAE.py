@@ -57,6 +57,10 @@ class StackedCAE(Autoencoder):
             block_input = tf.stop_gradient(output)
         return code, output, {"block_errors": errors}
 
+    def decode(self, code):
+        """The last block's decoder: the reconstruction `get` returns for that block's code."""
+        return self.decoders[-1](code)
+
     def loss(self, predictions, real_values, block_errors):
         """The sum of every block's reconstruction loss (greedy layer-wise training)."""
         return tf.add_n(block_errors)

@@ -38,8 +38,13 @@ class UndercompleteCAE(Autoencoder):
         for layer in self.encoder:
             x = layer(x)
             self.weight_decay(layer.kernel, l2_penalty)
-        code = x
+        reconstruction = self.decode(x)
+        for layer in self.decoder + [self.output_layer]:
+            self.weight_decay(layer.kernel, l2_penalty)
+        return x, reconstruction
+
+    def decode(self, code):
+        x = code
         for layer in self.decoder + [self.output_layer]:
             x = layer(x)
-            self.weight_decay(layer.kernel, l2_penalty)
-        return code, x
+        return x

@@ -29,12 +29,13 @@ class VAE(Autoencoder):
 
     def __init__(self, latent_dim=16, filters=(32, 64), beta=1.0, loss="cross_entropy", **kwargs):
         super().__init__(loss=loss, **kwargs)
-        self.beta, self.filters = beta, tuple(filters)
+        self.beta, self.filters, self.latent_dim = beta, tuple(filters), latent_dim
         self.encoder = [keras.layers.Conv2D(count, 3, strides=2, padding="same", activation="relu")
                         for count in filters]
         self.moments = keras.layers.Dense(2 * latent_dim)
 
     def build(self, input_shape):
+        self.image_hw = (input_shape[1], input_shape[2])
         shrink = 2 ** len(self.filters)
         self.grid = (math.ceil(input_shape[1] / shrink), math.ceil(input_shape[2] / shrink), self.filters[-1])
         self.expand = keras.layers.Dense(math.prod(self.grid), activation="relu")
@@ -53,12 +54,21 @@ class VAE(Autoencoder):
         code = mean
         if train_phase:
             code = mean + tf.exp(0.5 * log_variance) * tf.random.normal(tf.shape(mean))
+        reconstruction = self.decode(code)
+        for layer in self.decoder + [self.output_layer]:
+            self.weight_decay(layer.kernel, l2_penalty)
+        return mean, reconstruction
+
+    def decode(self, code):
         x = tf.reshape(self.expand(code), (-1,) + self.grid)
         for layer in self.decoder + [self.output_layer]:
             x = layer(x)
-            self.weight_decay(layer.kernel, l2_penalty)
-        height, width = images.shape[1], images.shape[2]
-        return mean, self.to_pixels(x[:, :height, :width, :])
+        height, width = self.image_hw
+        return self.to_pixels(x[:, :height, :width, :])
+
+    def prior(self, count, seed):
+        """Codes drawn from N(0, I)."""
+        return tf.random.stateless_normal((count, self.latent_dim), seed)
 
     def loss(self, predictions, real_values):
         """The reconstruction term: per-pixel losses summed over each image, mean over the batch."""
