@@ -80,6 +80,7 @@ class _TrainConfigMethods:
             raise BenchUsageError(f"--on-bad-file must be fail or skip, got {self.on_bad_file!r}")
         self.image_hw()
         self.augmentations()
+        self.class_subset()
         if any(sep in self.comment for sep in "/\\") or self.comment.startswith("."):
             raise BenchUsageError(f"--comment {self.comment!r} cannot be part of a folder name: drop slashes and leading dots")
 
@@ -93,6 +94,18 @@ class _TrainConfigMethods:
             raise BenchUsageError(f"--image-size must be H or HxW, from 1 to 8192 pixels, e.g. 64 or 64x48; "
                                   f"got {self.image_size!r}")
         return sides
+
+    def class_subset(self):
+        """--classes as a sorted tuple of label numbers, () for every class; BenchUsageError when malformed."""
+        value = self.classes
+        items = value if isinstance(value, (list, tuple)) else str(value or "").split(",")
+        try:
+            numbers = sorted({int(str(item).strip()) for item in items if str(item).strip()})
+        except ValueError:
+            numbers = None
+        if numbers is None or any(number < 0 for number in numbers):
+            raise BenchUsageError(f"--classes must be label numbers separated by commas, e.g. 0,1; got {value!r}")
+        return tuple(numbers)
 
     def augmentations(self):
         """--augment as a tuple of names (AUGMENTATIONS); BenchUsageError for an unknown one."""

@@ -1,6 +1,7 @@
 """Writing files whole: readers see the old file or the new one, never half of it,
 and a new file gets the mode any other file would (the umask's), not mkstemp's 0600."""
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -39,14 +40,35 @@ def digest_of(path, algorithm):
 
 def atomic_write_text(path, text):
     """Write `text` to `path` so that readers see the old or the new file, never half."""
+    atomic_write_with(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def atomic_write_with(path, write):
+    """Call write(binary file) on a new file beside `path`, then put it in `path`'s place:
+    readers see the old or the new file, never half."""
     file, temporary = temporary_beside(path, ".tmp")
     try:
         with file:
-            file.write(text.encode("utf-8"))
+            write(file)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+@contextlib.contextmanager
+def new_folder(path):
+    """Yield a hidden folder beside `path` to fill; it becomes `path` (which must not
+    exist) when the block ends, and is removed if the block raises: a reader never sees
+    half a folder."""
+    path = Path(path)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    os.chmod(staging, 0o777 & ~umask())  # mkdtemp's folder is private; this one is an ordinary folder
+    try:
+        yield staging
+        staging.rename(path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def scratch_folder(kind):

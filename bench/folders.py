@@ -90,7 +90,7 @@ class FolderInput(Input):
         # the first bytes of every file, read by threads: on a network file system each read waits
         chunks = [candidates[start::SCAN_THREADS] for start in range(SCAN_THREADS)]  # one task a thread
         with concurrent.futures.ThreadPoolExecutor(SCAN_THREADS) as pool:
-            done = list(pool.map(lambda chunk: [_head_check(self.root / path) for path in chunk], chunks))
+            done = list(pool.map(lambda chunk: [head_check(self.root / path) for path in chunk], chunks))
         checked = [None] * len(candidates)
         for start, results in enumerate(done):
             checked[start::SCAN_THREADS] = results
@@ -147,7 +147,7 @@ def _not_images(count, one, many):
     return f"1 file {one} not an image" if count == 1 else f"{count} files {many} not images"
 
 
-def _head_check(path):
+def head_check(path):
     """(why `path` is not an image, None when its first bytes are an image format's; its size)."""
     try:
         with open(path, "rb") as file:

@@ -16,8 +16,10 @@ from bench.errors import BenchError, BenchUsageError, DataInputError, DatasetErr
 from bench.input import SPLITS, ImageFiles, Input, check_split
 
 
-def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on_bad_file="fail"):
-    """Load every split of a dataset plugin, resized to `image_size` = (height, width) when given.
+def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on_bad_file="fail", classes=()):
+    """Load every split of a dataset plugin, resized to `image_size` = (height, width) when given,
+    narrowed to the label numbers `classes` when given (`dataset.every_class_test` keeps
+    the whole test split, for anomaly scores).
 
     `image_size`, `channels` and `on_bad_file` are also given to the dataset as its
     attributes of those names, before it loads, for a dataset that decodes files.
@@ -44,7 +46,29 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on
     if image_size is not None:
         held = {split: images.resized(image_size) for split, images in held.items()}
         dataset.image_shape = tuple(image_size) + tuple(dataset.image_shape[-1:])
+    dataset.every_class_test = held["test"]
+    if classes:
+        held = only_classes(dataset_spec.name, dataset, held, classes)
+        report.info(f"--classes {','.join(map(str, classes))}: " + ", ".join(
+            f"{len(images):,} {split}" for split, images in held.items()) + " images of those classes (bench eval "
+            f"--anomaly scores all {len(dataset.every_class_test):,} test images)")
     return dataset, held
+
+
+def only_classes(name, dataset, held, classes):
+    """The splits narrowed to `classes` (--classes), checked against the dataset's labels."""
+    if not dataset.num_classes:
+        raise BenchUsageError(f"--classes needs a labelled dataset; {name} has no labels")
+    outside = [number for number in classes if number >= dataset.num_classes]
+    if outside:
+        raise BenchUsageError(f"--classes {','.join(map(str, outside))}: {name} has classes 0 to "
+                              f"{dataset.num_classes - 1} ({', '.join(dataset.class_names)})")
+    narrowed = {split: images.of_classes(classes) for split, images in held.items()}
+    empty = [split for split, images in narrowed.items() if not len(images)]
+    if empty:
+        raise BenchUsageError(f"--classes {','.join(map(str, classes))}: the {' and '.join(empty)} split of {name} "
+                              "has no images of those classes")
+    return narrowed
 
 
 @contextlib.contextmanager
@@ -78,8 +102,9 @@ def load_named_data(dataset_name, report, **options):
 
 
 def data_options(config):
-    """load_data's keywords from a TrainConfig: its image size, channels and bad-file policy."""
-    return {"image_size": config.image_hw(), "channels": config.channels or None, "on_bad_file": config.on_bad_file}
+    """load_data's keywords from a TrainConfig: its image size, channels, bad-file policy and classes."""
+    return {"image_size": config.image_hw(), "channels": config.channels or None, "on_bad_file": config.on_bad_file,
+            "classes": config.class_subset()}
 
 
 def as_split(dataset, split, loaded):

@@ -77,6 +77,9 @@ OPTIONS = (
     Option("augment", "", "Augment the training images as they are read: flip (left-right, half of them), crop "
            "(a random crop of the image padded by an eighth on each side); comma-separated, e.g. flip,crop.",
            hparam=True, in_name="aug"),
+    Option("classes", "", "Train on these classes of a labelled dataset only, e.g. 0,1 (label numbers): every "
+           "split keeps only them; bench eval --anomaly then scores the whole test split, other classes as "
+           "anomalies.", hparam=True),
     Option("model_args", {}, "The model's options as JSON, e.g. '{\"filters\": [32, 16, 8]}' (see its docstring).",
            ("--model_args",), kind="json", hparam=True, in_name="apart"),
     Option("noise_factor", 0.0, "Denoising: train on inputs with Gaussian noise of this std (on [0, 1] pixels), "

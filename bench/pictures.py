@@ -4,6 +4,7 @@
     filters.png           the first layer's filters
     curves.png            training and validation error per epoch
     bench compare --plot  the validation curves of many runs in one figure
+    anomaly_scores.png    bench eval --anomaly: the scores of seen and unseen classes
 
 Nothing here imports TensorFlow: arrays come in as NumPy.
 """
@@ -113,6 +114,22 @@ def save_curves(path, series, title):
     axis.set_yscale("log")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=7)
+    axis.set_title(title, fontsize=9)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+
+
+def save_score_histogram(path, seen, unseen, title):
+    """Two overlaid histograms of anomaly scores on shared bins: seen and unseen classes."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    bins = np.histogram_bin_edges(np.concatenate([seen, unseen]), bins=40)
+    axis.hist(seen, bins=bins, alpha=0.6, label=f"seen classes ({len(seen):,} images)", color="tab:blue")
+    axis.hist(unseen, bins=bins, alpha=0.6, label=f"unseen classes ({len(unseen):,} images)", color="tab:red",
+              hatch="//")
+    axis.set_xlabel("score: the image's error ½·mean((x − x̃)²), pixels in [-1, 1]")
+    axis.set_ylabel("test images")
+    axis.legend(fontsize=8)
     axis.set_title(title, fontsize=9)
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)

@@ -80,3 +80,62 @@ def linear_probe(model, splits, batch_size, limit=DEFAULT_LIMIT):
     raw, raw_converged = accuracy(pixels(train_images), train_labels, pixels(test_images), test_labels)
     return {"codes": codes, "pixels": raw, "train_images": int(len(train_images)),
             "features": int(train_codes.shape[1]), "converged": codes_converged and raw_converged}
+
+
+DEFAULT_DRAWS = 5
+
+
+def draws_per_class(labels, per_class, draws):
+    """`draws` seeded draws (seeds 0, 1, ...) of `per_class` training indices from each class, sorted."""
+    classes = np.unique(labels)
+    chosen = []
+    for seed in range(draws):
+        rng = np.random.default_rng(seed)
+        chosen.append(np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == label), per_class, replace=False)
+                                              for label in classes])))
+    return chosen
+
+
+def _images_at(split, indices):
+    """The images at sorted `indices` of a split, as one array (read once, in order)."""
+    if hasattr(split, "array"):
+        return split.array[indices]
+    wanted = set(int(index) for index in indices)
+    return np.stack([image for index, image in enumerate(split.images().as_numpy_iterator()) if index in wanted])
+
+
+def few_label_probe(model, splits, batch_size, counts, draws=DEFAULT_DRAWS):
+    """The linear probe with `n` labelled training images per class, for each n in `counts`,
+    over `draws` seeded draws, for the codes and for raw pixels, scored on the whole test split.
+
+    Returns:
+        {"per_class": {n: {codes_mean, codes_std, pixels_mean, pixels_std, codes, pixels}},
+         "draws", "test_images", "features", "skipped": {n: why}}; std is the sample standard
+        deviation over the draws.
+    """
+    labels = np.asarray(splits["train"].labels)
+    smallest = int(np.bincount(labels)[np.unique(labels)].min())
+    usable = [n for n in counts if n <= smallest]
+    skipped = {n: f"the smallest class has {smallest} training images" for n in counts if n > smallest}
+    chosen = {n: draws_per_class(labels, n, draws) for n in usable}
+    pool = np.unique(np.concatenate([draw for drawn in chosen.values() for draw in drawn])) if usable else []
+    test_images, test_labels = splits["test"].first(len(splits["test"]))
+    record = {"draws": draws, "test_images": int(len(test_labels)), "per_class": {}, "skipped": skipped}
+    if not usable:
+        return record
+    images = _images_at(splits["train"], pool)
+    row_of = {int(index): row for row, index in enumerate(pool)}
+    features = {"codes": (encode(model, tf.convert_to_tensor(images), batch_size),
+                          encode(model, tf.convert_to_tensor(test_images), batch_size)),
+                "pixels": (pixels(images), pixels(test_images))}
+    record["features"] = int(features["codes"][0].shape[1])
+    for n in usable:
+        result = {}
+        for kind, (train_features, test_features) in features.items():
+            scores = [accuracy(train_features[[row_of[int(i)] for i in draw]], labels[draw], test_features,
+                               test_labels)[0] for draw in chosen[n]]
+            result[kind] = scores
+            result[f"{kind}_mean"] = float(np.mean(scores))
+            result[f"{kind}_std"] = float(np.std(scores, ddof=1)) if len(scores) > 1 else None
+        record["per_class"][str(n)] = result
+    return record

@@ -20,13 +20,20 @@ its results.json holds. Every command names a run's files through these constant
                              model's reconstructions
         filters.png          FILTERS_PNG: the first layer's filters
         curves.png           CURVES_PNG: train and validation error per epoch
+        anomaly_scores.png   ANOMALY_PNG: histogram of the test images' anomaly
+                             scores, seen and unseen classes (bench eval --anomaly)
+        anomaly_scores.npz   ANOMALY_SCORES: each test image's score and label
+        samples.png          SAMPLES_PNG: images drawn from the prior (bench sample)
+        interpolations.png   INTERPOLATIONS_PNG: decoded interpolations between
+                             test codes (bench interpolate)
         projector/           PROJECTOR: the test codes for TensorBoard's projector
         projector_train/ ... projector_folder(split): another split's, from bench embed
         data_files.tsv       DATA_FILES: an image folder's files (split, label,
                              path), whose hash results.json's "data" holds
 
 results.json holds one object, changed only through the named records below
-(`epoch_done`, `final_metrics`, `evaluation`, `probe_result`, `progress`, `data_used`).
+(`epoch_done`, `final_metrics`, `evaluation`, `probe_result`, `anomaly_result`, `progress`,
+`data_used`).
 
 Nothing here imports TensorFlow.
 """
@@ -59,6 +66,10 @@ LOG_FILE = "train.log"
 RECONSTRUCTIONS_PNG = "reconstructions.png"
 FILTERS_PNG = "filters.png"
 CURVES_PNG = "curves.png"
+SAMPLES_PNG = "samples.png"
+ANOMALY_PNG = "anomaly_scores.png"
+ANOMALY_SCORES = "anomaly_scores.npz"
+INTERPOLATIONS_PNG = "interpolations.png"
 PROJECTOR = "projector"
 
 
@@ -263,6 +274,10 @@ def check_results(results):
     if probe is not None and (not isinstance(probe, dict) or not all(_is_number(probe.get(key))
                                                                      for key in ("codes", "pixels"))):
         raise ValueError("probe is not a linear probe's record")
+    anomaly = results.get("anomaly")
+    if anomaly is not None and (not isinstance(anomaly, dict) or not all(
+            _is_number(anomaly.get(key)) for key in ("roc_auc", "average_precision"))):
+        raise ValueError("anomaly is not an anomaly detection's record")
 
 
 def epoch_done(results, entry, best_validation=None):
@@ -317,6 +332,23 @@ def probe_result(results, record):
     """The linear probe's accuracies of the codes and the raw pixels."""
     results["probe"] = record
     return results
+
+
+def anomaly_result(results, record):
+    """`bench eval --anomaly`'s ROC AUC and average precision of unseen vs seen classes."""
+    results["anomaly"] = record
+    return results
+
+
+def few_label_probe_result(results, record):
+    """The few-label probes' accuracies (mean and spread over draws) of codes and raw pixels."""
+    results["probe_labels"] = {**record, "per_class": {str(n): value for n, value in record["per_class"].items()},
+                               "skipped": {str(n): why for n, why in record.get("skipped", {}).items()}}
+    return results
+
+
+RECORDS = {"probe": probe_result, "probe_labels": few_label_probe_result, "anomaly": anomaly_result}
+"""`bench eval`'s records beyond the metrics, by their key in results.json."""
 
 
 def measured(checkpoint, epoch, step, split, noise_factor=0.0):
@@ -384,6 +416,12 @@ def results_text(path, results):
                       "test accuracy):"] + _measurement_lines(probe, results)
         lines += [f"  codes ({probe['features']:,} features): {probe['codes']:.4f}",
                   f"  raw pixels: {probe['pixels']:.4f}"]
+    anomaly = results.get("anomaly")
+    if anomaly:
+        lines += ["", f"anomaly detection (score: each test image's error; {anomaly['unseen_images']:,} images of "
+                      f"unseen classes against {anomaly['seen_images']:,} of classes "
+                      f"{','.join(map(str, anomaly['seen_classes']))}):"] + _measurement_lines(anomaly, results)
+        lines += [f"  ROC AUC: {anomaly['roc_auc']:.4f}", f"  average precision: {anomaly['average_precision']:.4f}"]
     lines += ["", "metrics:"] + [f"  {name}: {text}" for name, text in metrics.DEFINITIONS.items()]
     return "\n".join(lines) + "\n"
 

@@ -10,6 +10,8 @@ that depends only on the seed, `first(n)` as arrays for the pictures and codes.
 import numpy as np
 import tensorflow as tf
 
+from bench.errors import DataInputError
+
 SHUFFLE_BUFFER = 10_000  # elements of a streamed dataset held for shuffling (files shuffle by name, fully)
 
 
@@ -52,6 +54,17 @@ class Split:
     def undecodable(self):
         """The files of this split that cannot be decoded (none for data that is not files)."""
         return []
+
+    def of_classes(self, classes):
+        """This split's images whose label is in `classes`, in the same order (--classes).
+        Only splits whose labels are known before reading can be narrowed."""
+        raise DataInputError(f"--classes needs labels known before the images are read ({self.held}: not "
+                             "so); use a dataset held in memory or an image folder")
+
+    def _kept(self, classes):
+        if self.labels is None:
+            raise DataInputError("--classes needs a labelled dataset; this one has no labels")
+        return np.isin(self.labels, list(classes))
 
     def resized(self, size):
         """This split with every image resized to `size` = (height, width)."""
@@ -98,6 +111,10 @@ class ArraySplit(Split):
     def first(self, count):
         return self.array[:count], (self.labels[:count] if self.labels is not None else None)
 
+    def of_classes(self, classes):
+        kept = self._kept(classes)
+        return ArraySplit(self.array[kept], self.labels[kept])
+
     def resized(self, size):
         if tuple(size) == self.image_shape[:2]:
             return self
@@ -141,6 +158,11 @@ class FileSplit(Split):
             num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
         good = {int(index) for index, _ in indices.as_numpy_iterator()}
         return [path for index, path in enumerate(self.paths) if index not in good]
+
+    def of_classes(self, classes):
+        kept = self._kept(classes)
+        return FileSplit([path for path, keep in zip(self.paths, kept) if keep], self.labels[kept], self.decode,
+                         self.image_shape)
 
     def shuffled(self, seed):
         # The names shuffle, all of them at once: an exact shuffle that costs no image memory.
@@ -235,6 +257,9 @@ class MappedSplit(Split):
 
     def undecodable(self):
         return self.source.undecodable()
+
+    def of_classes(self, classes):
+        return MappedSplit(self.source.of_classes(classes), self.function, self.image_shape)
 
     def images(self):
         return self.source.images().map(self.function, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

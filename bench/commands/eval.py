@@ -19,9 +19,18 @@ from bench.commands.flags import MODEL_FILE_HELP, verbose_option
               help="Score reconstructions of inputs with this much Gaussian noise against the clean images.")
 @click.option("--probe-limit", type=click.IntRange(min=0), default=5000, show_default=True,
               help="Training images for the linear probe of the codes (labelled datasets); 0 skips it.")
+@click.option("--probe-labels", default="", metavar="N,N,...",
+              help="Also probe with only N labelled training images per class, e.g. 10,100,1000: each over "
+                   "--probe-draws seeded draws, codes next to raw pixels, mean ± standard deviation.")
+@click.option("--probe-draws", type=click.IntRange(min=2, max=100), default=5, show_default=True,
+              help="Seeded draws of the labelled images for each --probe-labels count.")
+@click.option("--anomaly", is_flag=True,
+              help="For a run trained with --classes: score every test image by its error and report ROC AUC and "
+                   "average precision of the other classes against the trained ones, with a histogram PNG.")
 @click.option("--model-file", type=click.Path(dir_okay=False), default=None, help=MODEL_FILE_HELP)
 @verbose_option
-def eval_command(run_folder, splits, checkpoint, batch_size, data_dir, noise_factor, probe_limit, model_file):
+def eval_command(run_folder, splits, checkpoint, batch_size, data_dir, noise_factor, probe_limit, probe_labels,
+                 probe_draws, anomaly, model_file):
     """Measure a run's model on a split; the figures are added to its results.
 
     Each figure is recorded with where it came from: the checkpoint (best or
@@ -34,11 +43,25 @@ def eval_command(run_folder, splits, checkpoint, batch_size, data_dir, noise_fac
 
     tf_runtime.import_tensorflow()
     evaluate_run(run_folder, splits, checkpoint, batch_size, Reporter(), data_dir, noise_factor, probe_limit,
-                 model_file)
+                 model_file, label_counts(probe_labels), probe_draws, anomaly)
+
+
+def label_counts(text):
+    """--probe-labels "10,100" as (10, 100); BenchUsageError when malformed."""
+    from bench.errors import BenchUsageError
+
+    try:
+        counts = tuple(sorted({int(item) for item in str(text).split(",") if item.strip()}))
+    except ValueError:
+        counts = None
+    if counts is None or any(count < 1 for count in counts):
+        raise BenchUsageError(f"--probe-labels must be positive integers separated by commas, e.g. 10,100,1000; "
+                              f"got {text!r}")
+    return counts
 
 
 def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_dir=None, noise_factor=0.0,
-                 probe_limit=5000, model_file=None):
+                 probe_limit=5000, model_file=None, probe_labels=(), probe_draws=5, anomaly=False):
     """`bench eval`: measure a run's checkpoint on splits and record it in its results,
     each number with its provenance (checkpoint, epoch, step, split, input, time).
 
@@ -49,6 +72,9 @@ def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_d
             Gaussian noise (std on the [0, 1] scale) against the clean images.
         probe_limit: training images for the linear probe of the codes (0: no probe).
         model_file: build the model from this file instead of the plugin found by name.
+        probe_labels: labelled training images per class for the few-label probes (none: no such probe).
+        probe_draws: seeded draws of those images for each count.
+        anomaly: score the whole test split for anomaly detection (a run trained with --classes).
 
     Returns:
         {split: {error, mse, psnr, and the provenance}}.
@@ -63,32 +89,99 @@ def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_d
     if batch_size is not None and batch_size <= 0:
         raise BenchUsageError(f"--batch-size must be a positive integer, got {batch_size}")
     run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
+    labelled = dataset.num_classes > 0
+    if anomaly and not config.class_subset():
+        raise BenchUsageError(f"--anomaly needs a run trained on some classes only (bench train ... --classes 0,1); "
+                              f"{run.path} was trained on every class")
+    if probe_labels and not labelled:
+        raise BenchUsageError(f"--probe-labels needs a labelled dataset; {config.dataset} has no labels")
     batch_size = batch_size or config.batch_size
-    measured_now = {}
+    provenance_of = lambda split: measured(loaded["checkpoint"], loaded["epoch"], loaded["step"], split)  # noqa: E731
+    measured_now, found = {}, {}
     with compute.device_scope(config.device), loading.damaged_files_named(splits, report):
         evaluator = Evaluator(model, noise_factor)
         for split in dict.fromkeys(splits_wanted):
             values = evaluator.measure(splits[split], batch_size)
             measured_now[split] = dict(values, **measured(loaded["checkpoint"], loaded["epoch"], loaded["step"],
                                                           split, noise_factor))
-        labelled = dataset.num_classes > 0
-        probed = probe.linear_probe(model, splits, batch_size, probe_limit) if probe_limit and labelled else None
+        if probe_limit and labelled:
+            found["probe"] = dict(probe.linear_probe(model, splits, batch_size, probe_limit), **provenance_of("test"))
+        if probe_labels:
+            report.info(f"few-label probes: {', '.join(map(str, probe_labels))} labelled images per class, "
+                        f"{probe_draws} draws each...")
+            found["probe_labels"] = dict(probe.few_label_probe(model, splits, batch_size, probe_labels, probe_draws),
+                                         **provenance_of("test"))
+        if anomaly:
+            found["anomaly"] = dict(_anomaly(run, model, dataset, config, batch_size), **provenance_of("test"))
     results = run.read_results()
     noisy = f", noise {noise_factor!r}" if noise_factor else ""
     for split, values in measured_now.items():
         runs.evaluation(results, f"{checkpoint} checkpoint, {split}{noisy}", values)
-    if probed is not None:
-        runs.probe_result(results, dict(probed, **measured(loaded["checkpoint"], loaded["epoch"], loaded["step"],
-                                                           "test")))
+    for name, record in found.items():
+        runs.RECORDS[name](results, record)
     run.write_results(results)
     report.info(f"{run.path}: {provenance(loaded, with_split=False)}")
     report.table(metrics_table({f"{split} ({len(splits[split]):,} images)": values
                                 for split, values in measured_now.items()}))
     for name, text in metrics.DEFINITIONS.items():
         report.info(f"  {name}: {text}")
-    if probed is not None:
-        report.info(f"linear probe (logistic regression fitted on {probed['train_images']:,} training images, "
-                    f"scored on test): codes {probed['codes']:.4f} ({probed['features']:,} features), "
-                    f"raw pixels {probed['pixels']:.4f}"
-                    + ("" if probed["converged"] else f" (stopped at {probe.MAX_ITERATIONS} iterations, not converged)"))
+    for line in (_probe_lines(found.get("probe")) + _few_label_lines(found.get("probe_labels"))
+                 + _anomaly_lines(run, found.get("anomaly"))):
+        report.info(line)
     return measured_now
+
+
+def _anomaly(run, model, dataset, config, batch_size):
+    """Score the whole test split, save the scores and their histogram, return the figures."""
+    import numpy as np
+
+    from bench import anomaly, pictures
+    from bench.files import atomic_write_with
+    from bench.runs import ANOMALY_PNG, ANOMALY_SCORES
+
+    test = dataset.every_class_test
+    scores = anomaly.scores(model, test, batch_size)
+    labels = np.asarray(test.labels)
+    figures = anomaly.figures(scores, labels, config.class_subset())
+    seen = np.isin(labels, config.class_subset())
+    atomic_write_with(run.sub(ANOMALY_SCORES), lambda file: np.savez(file, scores=scores, labels=labels,
+                                                                      unseen=~seen))
+    pictures.save_score_histogram(run.sub(ANOMALY_PNG), scores[seen], scores[~seen],
+                                  f"{run.path}: ROC AUC {figures['roc_auc']:.4f}, "
+                                  f"average precision {figures['average_precision']:.4f}")
+    return figures
+
+
+def _probe_lines(probed):
+    from bench import probe
+
+    if not probed:
+        return []
+    return [f"linear probe (logistic regression fitted on {probed['train_images']:,} training images, "
+            f"scored on test): codes {probed['codes']:.4f} ({probed['features']:,} features), "
+            f"raw pixels {probed['pixels']:.4f}"
+            + ("" if probed["converged"] else f" (stopped at {probe.MAX_ITERATIONS} iterations, not converged)")]
+
+
+def _few_label_lines(record):
+    if not record:
+        return []
+    lines = [f"few-label probes (test accuracy on {record['test_images']:,} images; mean ± standard deviation "
+             f"over {record['draws']} seeded draws of the labelled images):"]
+    for count, result in record["per_class"].items():
+        lines.append(f"  {int(count):>5,} per class: codes {result['codes_mean']:.4f} ± {result['codes_std']:.4f}, "
+                     f"raw pixels {result['pixels_mean']:.4f} ± {result['pixels_std']:.4f}")
+    for count, why in record["skipped"].items():
+        lines.append(f"  {int(count):>5,} per class: not measured ({why})")
+    return lines
+
+
+def _anomaly_lines(run, record):
+    from bench.runs import ANOMALY_PNG, ANOMALY_SCORES
+
+    if not record:
+        return []
+    return [f"anomaly detection (score: each test image's error; positive: the {record['unseen_images']:,} images "
+            f"of classes not trained on, against {record['seen_images']:,} of classes "
+            f"{','.join(map(str, record['seen_classes']))}): ROC AUC {record['roc_auc']:.4f}, average precision "
+            f"{record['average_precision']:.4f}; histogram: {run.sub(ANOMALY_PNG)}, scores: {run.sub(ANOMALY_SCORES)}"]

@@ -132,3 +132,14 @@ def training_options(command):
     for option in reversed(OPTIONS):
         command = bench_option(option.flag, *option.aliases, name=option.name, **_click_settings(option))(command)
     return command
+
+
+def trained_run_options(command):
+    """The options of a command that loads a run's saved model: --checkpoint, --data-dir,
+    --model-file (the commands that use what a run trained)."""
+    command = click.option("--model-file", type=click.Path(dir_okay=False), default=None,
+                           help=MODEL_FILE_HELP)(command)
+    command = click.option("--data-dir", "--data_dir", default=None, envvar="BENCH_DATA_DIR",
+                           help="Dataset cache [the run's].")(command)
+    return click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+                        help="The best model on validation, or the latest state.")(command)

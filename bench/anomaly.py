@@ -1,0 +1,39 @@
+"""Anomaly detection by reconstruction error, the classic use of an autoencoder: a model
+trained on some classes (`--classes`) scores every test image by how badly it rebuilds
+it; images of the other classes should score higher.
+
+The score is each image's DTB error, ½·mean((x − x̃)²) with pixels in [-1, 1] (the
+`error` metric of one image). "Unseen class" is the positive label; ROC AUC and
+average precision are scikit-learn's.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from bench import pipeline
+from bench.exporting import Endpoints
+
+
+def scores(model, split, batch_size):
+    """Each image's error: ½·mean((x − x̃)²) on [-1, 1], in the split's order."""
+    reconstruct = Endpoints(model, "autoencoder").from_bench_range
+
+    @tf.function(reduce_retracing=True)
+    def batch_scores(stored):
+        images = pipeline.to_bench_range(stored, model.input_size)
+        difference = reconstruct(images)["reconstruction"] - images
+        return 0.5 * tf.reduce_mean(tf.square(difference), axis=[1, 2, 3])
+
+    return np.concatenate([batch_scores(batch).numpy() for batch in pipeline.evaluation_batches(split, batch_size)])
+
+
+def figures(image_scores, labels, seen_classes):
+    """{roc_auc, average_precision, seen_classes, seen_images, unseen_images} of telling the
+    unseen classes (positive) from the seen ones by score."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    unseen = ~np.isin(labels, list(seen_classes))
+    return {"roc_auc": float(roc_auc_score(unseen, image_scores)),
+            "average_precision": float(average_precision_score(unseen, image_scores)),
+            "seen_classes": [int(number) for number in seen_classes],
+            "seen_images": int((~unseen).sum()), "unseen_images": int(unseen.sum())}
