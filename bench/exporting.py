@@ -126,7 +126,7 @@ def loading_text(output_format, part, described):
     """How to load and call the export in plain Python, as README and export.json state it."""
     inputs = ", ".join(f"{name}=..." for name in described[FROM_UINT8]["inputs"])
     if output_format == "tflite":
-        return ("import tensorflow as tf\n"
+        return ("import tensorflow as tf  # or LiteRT: from ai_edge_litert.interpreter import Interpreter\n"
                 f"runner = tf.lite.Interpreter(model_path='{TFLITE_FILE}').get_signature_runner('{FROM_UINT8}')\n"
                 f"outputs = runner({inputs})")
     return ("import tensorflow as tf\n"

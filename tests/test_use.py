@@ -1,0 +1,189 @@
+"""Using what a run trained: bench export (loaded by a process without bench), bench encode,
+bench sample and interpolate, anomaly scores (--classes, eval --anomaly) and few-label probes."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import assert_one_line_error, bench, read_results, run_dir
+
+# A process that cannot import bench: it loads the exports with TensorFlow alone and checks
+# them against the codes and reconstructions bench encode wrote.
+WITHOUT_BENCH = r"""
+import json, sys
+sys.modules["bench"] = None  # any import of bench now fails
+import numpy as np
+import tensorflow as tf
+
+folder, images = sys.argv[1], sys.argv[2:]
+written = np.load(f"{folder}/codes.npz")
+assert [str(f) for f in written["files"]] == images
+pixels = np.stack([tf.io.decode_png(tf.io.read_file(path)).numpy() for path in images])
+gaps = {}
+
+def compare(name, got, want):
+    gaps[name] = float(np.max(np.abs(np.asarray(got, np.float64) - want)))
+
+saved = tf.saved_model.load(f"{folder}/autoencoder/savedmodel")
+description = json.load(open(f"{folder}/autoencoder/export.json"))
+assert description["signatures"]["serving_default"]["inputs"]["pixels"]["dtype"] == "uint8"
+outputs = saved.signatures["serving_default"](pixels=tf.constant(pixels))
+compare("savedmodel code", outputs["code"], written["codes"])
+compare("savedmodel reconstruction", outputs["reconstruction"], written["reconstructions"])
+scaled = saved.signatures["from_minus_one_to_one"](images=tf.constant(pixels / 127.5 - 1.0, tf.float32))
+compare("savedmodel [-1, 1] reconstruction", scaled["reconstruction"], written["reconstructions"])
+for part in ("encoder", "decoder", "tflite"):
+    if part == "encoder":
+        encoder = tf.saved_model.load(f"{folder}/encoder/savedmodel").signatures["serving_default"]
+        compare("encoder code", encoder(pixels=tf.constant(pixels))["code"], written["codes"])
+    elif part == "decoder":
+        decoder = tf.saved_model.load(f"{folder}/decoder/savedmodel").signatures["serving_default"]
+        decoded = decoder(code=tf.constant(written["codes"]))
+        compare("decoder reconstruction", decoded["reconstruction"], written["reconstructions"])
+    else:
+        runner = tf.lite.Interpreter(model_path=f"{folder}/tflite/model.tflite").get_signature_runner("serving_default")
+        lite = runner(pixels=pixels)
+        compare("tflite code", lite["code"], written["codes"])
+        compare("tflite reconstruction", lite["reconstruction"], written["reconstructions"])
+print(json.dumps(gaps))
+"""
+
+
+def write_pngs(folder, count, shape, seed=0):
+    """`count` random PNG images of (height, width, channels) `shape`; their paths, in order."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    paths = []
+    for index in range(count):
+        pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+        path = folder / f"{index:02d}.png"
+        Image.fromarray(pixels[..., 0] if shape[-1] == 1 else pixels).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def colour_run(tmp_path_factory):
+    """A ConvAE trained one epoch on a folder of 32x32x3 PNG images in two classes: (workspace, run)."""
+    root = tmp_path_factory.mktemp("colour")
+    for label in ("a", "b"):
+        write_pngs(root / "images" / label, 20, (32, 32, 3), seed=len(label) + ord(label))
+    env = {"BENCH_DATA_DIR": str(root / "cache")}
+    result = bench("train", "-m", "ConvAE", "-d", f"folder:{root / 'images'}", "--epochs", "1",
+                   "--log-dir", root / "log", env=env)
+    assert result.exit_code == 0, result
+    (run,) = (path for path in (root / "log" / "ConvAE").iterdir() if not path.name.startswith("."))
+    return run, env
+
+
+@pytest.mark.parametrize("which", ["Digits", "32x32x3 folder"])
+def test_an_export_reproduces_bench_s_codes_in_a_process_without_bench(which, zoo_runs, colour_run, tmp_path):
+    if which == "Digits":
+        _, runs, env = zoo_runs
+        run, shape = runs["ConvAE"], (8, 8, 1)
+    else:
+        (run, env), shape = colour_run, (32, 32, 3)
+    images = write_pngs(tmp_path / "images", 12, shape)
+    result = bench("encode", run, "--images", tmp_path / "images", "--reconstruct", "--out", tmp_path / "codes.npz",
+                   env=env)
+    assert result.exit_code == 0, result
+    assert "codes, files, reconstructions" in result.stdout, result
+    written = np.load(tmp_path / "codes.npz")
+    assert written["codes"].shape[0] == written["reconstructions"].shape[0] == 12
+    assert written["reconstructions"].shape[1:] == shape
+    assert sorted(p.name for p in (tmp_path / "codes_reconstructions").iterdir())[:2] == ["00000_00.png",
+                                                                                          "00001_01.png"]
+    exports = [("autoencoder", "savedmodel"), ("encoder", "savedmodel"), ("decoder", "savedmodel"),
+               ("autoencoder", "tflite")]
+    for part, output_format in exports:
+        out = tmp_path / ("tflite" if output_format == "tflite" else part)
+        result = bench("export", run, "--part", part, "--format", output_format, "--out", out, env=env)
+        assert result.exit_code == 0, result
+        assert (out / "README.md").read_text().count("bench is not needed") == 1
+        assert json.loads((out / "export.json").read_text())["epoch"] == read_results(run)["best_epoch"]
+    checked = subprocess.run([sys.executable, "-c", WITHOUT_BENCH, str(tmp_path), *map(str, images)],
+                             capture_output=True, text=True, timeout=300)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    gaps = json.loads(checked.stdout.strip().splitlines()[-1])
+    assert len(gaps) == 7 and max(gaps.values()) <= 1e-5, gaps
+
+
+def test_export_and_encode_refuse_what_they_cannot_do(zoo_runs, tmp_path):
+    _, runs, env = zoo_runs
+    assert_one_line_error(bench("export", runs["ConvAE"], "--format", "keras", "--out", tmp_path / "k", env=env),
+                          "needs the plugin's python class", "--format savedmodel", exit_code=2)
+    tiny = ("--model-file", runs["TinyCAE"] / "model_source" / "TinyCAE.py")  # a workspace plugin: its copy
+    assert_one_line_error(bench("export", runs["TinyCAE"], *tiny, "--part", "decoder", "--out", tmp_path / "d",
+                                env=env),
+                          "TinyCAE defines no decode(code)", "--part autoencoder", exit_code=2)
+    assert_one_line_error(bench("eval", runs["ConvAE"], "--anomaly", env=env),
+                          "--anomaly needs a run trained on some classes", "--classes", exit_code=2)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("mine")
+    assert_one_line_error(bench("export", runs["ConvAE"], "--out", tmp_path / "taken", env=env),
+                          "already exists", exit_code=2)
+    assert (tmp_path / "taken" / "file").read_text() == "mine"
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert_one_line_error(bench("encode", runs["ConvAE"], "--images", tmp_path / "notes.txt", "--out",
+                                tmp_path / "c.npz", env=env), "notes.txt", "not images", exit_code=2)
+    assert not (tmp_path / "c.npz").exists()
+
+
+def test_encode_writes_a_split_s_codes_and_labels(zoo_runs, tmp_path):
+    _, runs, env = zoo_runs
+    result = bench("encode", runs["VAE"], "--split", "validation", "--out", tmp_path / "v.npz", env=env)
+    assert result.exit_code == 0, result
+    written = np.load(tmp_path / "v.npz")
+    count = read_results(runs["VAE"])["data"]["images"]["validation"]
+    assert written["codes"].shape == (count, 16)  # VAE's latent_dim
+    assert written["labels"].shape == (count,) and set(written["labels"]) == set(range(10))
+    assert sorted(written.files) == ["codes", "labels"]
+
+
+def test_sample_and_interpolate_write_grids_of_the_stated_size(zoo_runs, tmp_path):
+    _, runs, env = zoo_runs
+    result = bench("sample", runs["VAE"], "--n", "10", "--out", tmp_path / "samples.png", env=env)
+    assert result.exit_code == 0, result
+    assert "3 x 4 grid of 8x8 images" in result.stdout, result
+    assert Image.open(tmp_path / "samples.png").size == (4 * 9 - 1, 3 * 9 - 1)
+    result = bench("interpolate", runs["ConvAE"], "--pairs", "3", "--steps", "5", "--out", tmp_path / "i.png",
+                   env=env)
+    assert result.exit_code == 0, result
+    assert "3 x 5 grid of 8x8 images" in result.stdout, result
+    assert Image.open(tmp_path / "i.png").size == (5 * 9 - 1, 3 * 9 - 1)
+    assert_one_line_error(bench("sample", runs["ConvAE"], "--out", tmp_path / "s.png", env=env),
+                          "ConvAE defines no prior()", "bench interpolate", exit_code=2)
+    assert_one_line_error(bench("interpolate", runs["TinyCAE"], "--model-file",
+                                runs["TinyCAE"] / "model_source" / "TinyCAE.py", "--out", tmp_path / "t.png", env=env),
+                          "TinyCAE defines no decode()", exit_code=2)
+    assert not (tmp_path / "s.png").exists() and not (tmp_path / "t.png").exists()
+
+
+def test_anomaly_scores_and_few_label_probes_reach_results_and_compare(workspace):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    result = bench("train", "-m", "FullyConnectedAE", "-d", "Digits", "--epochs", "10", "--classes", "0,1,2,3,4")
+    assert result.exit_code == 0, result
+    run = run_dir("FullyConnectedAE", "_classes=0,1,2,3,4")
+    assert "--classes 0,1,2,3,4:" in (run / "train.log").read_text()
+    result = bench("eval", run, "--anomaly", "--probe-labels", "5,10,1000", "--probe-draws", "3", "--probe-limit", "0")
+    assert result.exit_code == 0, result
+    anomaly = read_results(run)["anomaly"]
+    scores = np.load(run / "anomaly_scores.npz")
+    unseen = ~np.isin(scores["labels"], [0, 1, 2, 3, 4])
+    assert anomaly["roc_auc"] == roc_auc_score(unseen, scores["scores"]) and anomaly["roc_auc"] > 0.5
+    assert anomaly["average_precision"] == average_precision_score(unseen, scores["scores"])
+    assert anomaly["unseen_images"] == int(unseen.sum()) > 0 and (run / "anomaly_scores.png").stat().st_size > 0
+    probes = read_results(run)["probe_labels"]
+    assert sorted(probes["per_class"]) == ["10", "5"] and "1000" in probes["skipped"]
+    assert len(probes["per_class"]["5"]["codes"]) == 3 and probes["per_class"]["5"]["pixels_std"] is not None
+    assert f"{anomaly['roc_auc']:.4f}" in (run / "results.txt").read_text()
+    table = bench("compare", env={"COLUMNS": "80"}).stdout
+    assert f"{anomaly['roc_auc']:.4f}" in table and f"{probes['per_class']['10']['codes_mean']:.3f}" in table, table
+    assert max(len(line) for line in table.splitlines()) <= 80, table
+    assert_one_line_error(bench("train", "-m", "FullyConnectedAE", "-d", "Digits", "--classes", "12"),
+                          "--classes 12", "0 to 9", exit_code=2)
