@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import sys
+import textwrap
 
 from rich.table import Table
 
@@ -28,27 +29,53 @@ DAMAGED = f"{RESULTS_JSON} damaged"
 # column key: heading
 CONFIG_COLUMNS = {"model": "model", "dataset": "dataset", "optimizer": "optimizer", "lr": "lr", "l2": "l2",
                   "options": "options", "comment": "comment"}
-# metric column key: (heading, higher is better)
+# metric column key: (heading, higher is better); the few-label probes' columns
+# (probe_labels_<n>, "p@<n>") come from the runs that have them.
 METRIC_COLUMNS = {
     "validation_error": ("val error", False),
     "test_error": ("test error", False),
     "test_mse": ("test mse", False),
     "test_psnr": ("test psnr", True),
-    "probe_accuracy": ("probe acc", True),
+    "probe_accuracy": ("probe", True),
+    "anomaly_auroc": ("AUROC", True),
+    "anomaly_ap": ("AP", True),
 }
+ALWAYS_SHOWN = ("validation_error", "test_error", "test_mse", "test_psnr")  # the others when some run has them
+NARROW_LEFT_OUT = ("test_mse", "test_psnr", "anomaly_ap")  # derived or secondary: --wide shows them
+FEW_LABELS = "probe_labels_"
 RUN_COLUMNS = [*CONFIG_COLUMNS, "seed", "epochs", *METRIC_COLUMNS, "status"]
 GROUP_COLUMNS = [*CONFIG_COLUMNS, "n", "epochs", *METRIC_COLUMNS, "status"]
 HEADINGS = {**CONFIG_COLUMNS, **{key: heading for key, (heading, _) in METRIC_COLUMNS.items()},
-            "seed": "seed", "n": "n", "epochs": "epochs", "status": "status"}
+            "seed": "seed", "n": "n", "epochs": "epochs", "status": "status", "run": "run"}
 TESTED_METRICS = ("validation_error", "test_error")
 SIGNIFICANCE = 0.05
 FORMATS = ("table", "csv", "json", "markdown")
 LEGEND = ("error: ½·mean((x − x̃)²) on [-1, 1] (DTB); mse: on [0, 1]; psnr: dB. "
-          "Metrics of each run's best model on validation; probe acc: test accuracy of a logistic regression "
+          "Metrics of each run's best model on validation; probe: test accuracy of a logistic regression "
           "on its codes (bench eval; (stale): measured on a checkpoint since replaced, left out of the "
           "statistics); * marks the best of each column on each dataset.")
+EXTRA_LEGENDS = {
+    "anomaly_auroc": "AUROC, AP: ROC AUC and average precision of telling unseen classes from trained ones by "
+                     "each test image's error (bench eval --anomaly).",
+    FEW_LABELS: "p@N: the probe fitted on N labelled training images per class, mean ± std over seeded draws "
+                "(bench eval --probe-labels).",
+}
+NARROW_LEGEND = "test mse (= test error / 2), psnr, AP and the separate configuration columns: --wide."
 GROUP_LEGEND = ("Grouped: one row per configuration over its seeds: mean ± sample standard deviation, "
                 "[95% confidence interval of the mean, Student's t]; n runs.")
+GROUP_NARROW_LEGEND = ("Grouped: one row per configuration over its seeds: mean ± sample standard deviation; n runs "
+                       "(95% confidence intervals: --wide, csv, json).")
+
+
+def metric_columns(rows):
+    """{key: (heading, higher is better)} of the metrics the rows can show: the reconstruction
+    metrics, then the probes and anomaly scores that some row has."""
+    present = {key for row in rows for key, value in row.items() if value is not None}
+    columns = {key: spec for key, spec in METRIC_COLUMNS.items() if key in ALWAYS_SHOWN or key in present}
+    counts = sorted({int(key[len(FEW_LABELS):]) for key in present
+                     if key.startswith(FEW_LABELS) and not key.endswith("_std")})
+    columns.update({f"{FEW_LABELS}{count}": (f"p@{count}", True) for count in counts})
+    return columns
 
 
 # -- rows -------------------------------------------------------------------
@@ -91,6 +118,8 @@ def run_row(run):
     best = results.get("best", {})
     validation, test = best.get("validation", {}), best.get("test", {})
     probe = results.get("probe") or {}
+    anomaly = results.get("anomaly") or {}
+    few = results.get("probe_labels") or {}
     return {
         "model": config.get("model"),
         "dataset": config.get("dataset"),
@@ -107,6 +136,12 @@ def run_row(run):
         "test_psnr": test.get("psnr"),
         "probe_accuracy": probe.get("codes"),
         "probe_stale": stale_reason(probe, results) if probe else None,
+        "anomaly_auroc": anomaly.get("roc_auc"),
+        "anomaly_ap": anomaly.get("average_precision"),
+        "anomaly_stale": stale_reason(anomaly, results) if anomaly else None,
+        **{f"{FEW_LABELS}{count}": value.get("codes_mean") for count, value in few.get("per_class", {}).items()},
+        **{f"{FEW_LABELS}{count}_std": value.get("codes_std") for count, value in few.get("per_class", {}).items()},
+        "probe_labels_stale": stale_reason(few, results) if few else None,
         "status": status or results.get("status", "not started"),
         "path": str(run.path),
         "config": config,
@@ -173,12 +208,21 @@ def collect_rows(log_dir, model=None, dataset=None, where=()):
             and all(_matches(row, key, value) for key, value in conditions)]
 
 
+def stale_key(key):
+    """The row key saying why a metric column's record is stale (None: it cannot be)."""
+    if key == "probe_accuracy":
+        return "probe_stale"
+    if key.startswith("anomaly_"):
+        return "anomaly_stale"
+    return "probe_labels_stale" if key.startswith(FEW_LABELS) else None
+
+
 def metric_value(row, key):
-    """A row's number in a metric column: a run's value (None for a stale probe), a group's mean."""
+    """A row's number in a metric column: a run's value (None for a stale record), a group's mean."""
     value = row.get(key)
     if isinstance(value, dict):
         return value.get("mean")
-    if key == "probe_accuracy" and row.get("probe_stale"):
+    if row.get(stale_key(key)):
         return None
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -186,21 +230,24 @@ def metric_value(row, key):
 def sort_rows(rows, key):
     """Rows sorted by column `key`, best first for metrics; missing values last."""
     columns = set(RUN_COLUMNS) | set(GROUP_COLUMNS)
-    if key not in columns:
+    few_labels = key.startswith(FEW_LABELS) and key[len(FEW_LABELS):].isdigit()
+    if key not in columns and not few_labels:
         close = difflib.get_close_matches(key, sorted(columns), n=2)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise BenchUsageError(f"cannot sort by '{key}'; {hint}choose one of {', '.join(RUN_COLUMNS)} (or n)")
-    value_of = (lambda row: metric_value(row, key)) if key in METRIC_COLUMNS else (lambda row: row.get(key))
-    descending = METRIC_COLUMNS.get(key, (None, False))[1] is True
+        raise BenchUsageError(f"cannot sort by '{key}'; {hint}choose one of {', '.join(RUN_COLUMNS)} "
+                              f"(or n, or {FEW_LABELS}<N>)")
+    metric = key in METRIC_COLUMNS or few_labels
+    value_of = (lambda row: metric_value(row, key)) if metric else (lambda row: row.get(key))
+    descending = metric and (few_labels or METRIC_COLUMNS[key][1])
     present = [row for row in rows if value_of(row) is not None]
     missing = [row for row in rows if value_of(row) is None]
     return sorted(present, key=lambda row: (value_of(row), str(row.get("path", ""))), reverse=descending) + missing
 
 
-def best_rows(rows):
+def best_rows(rows, columns=None):
     """{metric column: indices of the rows with its best value, one per dataset}."""
     best = {}
-    for key, (_, higher_is_better) in METRIC_COLUMNS.items():
+    for key, (_, higher_is_better) in (columns or metric_columns(rows)).items():
         by_dataset = {}
         for index, row in enumerate(rows):
             value = metric_value(row, key)
@@ -242,8 +289,9 @@ def _mean_history(members):
     return history
 
 
-def group_rows(rows):
+def group_rows(rows, columns=None):
     """One row per configuration (runs that differ only by seed), with each metric's spread."""
+    columns = columns or metric_columns(rows)
     groups = {}
     for row in rows:
         key = json.dumps(identity(row["config"]), sort_keys=True, default=str)
@@ -262,9 +310,9 @@ def group_rows(rows):
             paths=[row["path"] for row in members], identity=identity(first["config"]),
             history=_mean_history([row for row in members if row["history"]]),
             values={key: [v for v in (metric_value(row, key) for row in members) if v is not None]
-                    for key in METRIC_COLUMNS},
+                    for key in columns},
             stale_probes=sum(1 for row in members if row.get("probe_stale")))
-        for key in METRIC_COLUMNS:
+        for key in columns:
             group[key] = spread(group["values"][key])
         grouped.append(group)
     return grouped
@@ -346,87 +394,151 @@ def difference_lines(found):
 def _number(key, value):
     if value is None:
         return "—"
-    if key == "probe_accuracy":
+    if key == "probe_accuracy" or key.startswith(("anomaly_", FEW_LABELS)):
         return f"{value:.4f}"
     return metrics.format_value(key, value)
 
 
+def _is_metric(key):
+    return key in METRIC_COLUMNS or key.startswith(FEW_LABELS)
+
+
 def _cell(row, key, multiline=False):
     value = row.get(key)
-    if key in METRIC_COLUMNS:
+    if _is_metric(key):
         if isinstance(value, dict) or (value is None and "n" in row):
             return _spread_cell(row, key, multiline)
         text = _number(key, value)
-        return f"{text} (stale)" if key == "probe_accuracy" and row.get("probe_stale") and value is not None else text
+        spread_over_draws = row.get(f"{key}_std") if key.startswith(FEW_LABELS) else None
+        if spread_over_draws is not None and value is not None:
+            text += ("\n± " if multiline else " ± ") + _number(key, spread_over_draws)
+        stale = row.get(stale_key(key)) if stale_key(key) else None
+        return f"{text} (stale)" if stale and value is not None else text
+    if key == "run":
+        return _run_cell(row)
     if value is None:
         return "—"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _spread_cell(row, key, multiline):
+def _run_cell(row):
+    """The configuration in one cell: model and dataset, then the optimizer and what else names it."""
+    parts = [f"{row['optimizer']} lr={row['lr']:g}" if isinstance(row.get("lr"), float) else str(row.get("optimizer"))]
+    if row.get("l2"):
+        parts.append(f"l2={row['l2']:g}")
+    parts += [text for text in (row.get("options"), row.get("comment")) if text]
+    return f"{row.get('model')} {row.get('dataset')}\n" + " ".join(parts)
+
+
+def _spread_cell(row, key, multiline, interval=True):
     summary = row.get(key)
     note = f" ({row['stale_probes']} stale left out)" if key == "probe_accuracy" and row.get("stale_probes") else ""
     if not summary:
         return "—" + note
     if summary["std"] is None:
         return _number(key, summary["mean"]) + note
-    text = f"{_number(key, summary['mean'])} ± {_number(key, summary['std'])}"
-    interval = f"[{_number(key, summary['ci_low'])}, {_number(key, summary['ci_high'])}]"
-    return f"{text}\n{interval}{note}" if multiline else f"{text} {interval}{note}"
+    text = f"{_number(key, summary['mean'])}{chr(10) if multiline else ' '}± {_number(key, summary['std'])}"
+    if not interval:
+        return text + note
+    bounds = f"[{_number(key, summary['ci_low'])}, {_number(key, summary['ci_high'])}]"
+    return f"{text}\n{bounds}{note}" if multiline else f"{text} {bounds}{note}"
 
 
-def render_table(rows, title, grouped=False):
-    """A rich Table, the best value of each metric column on each dataset bold and starred."""
-    best = best_rows(rows)
-    columns = GROUP_COLUMNS if grouped else RUN_COLUMNS
-    table = Table(title=title, title_justify="left")
-    for key in columns:
-        numeric = key in METRIC_COLUMNS or key in ("lr", "l2", "epochs", "seed", "n")
-        table.add_column(HEADINGS[key], justify="right" if numeric else "left")
-    for index, row in enumerate(rows):
-        table.add_row(*(f"[bold]*{_cell(row, key, True)}[/bold]" if index in best.get(key, ()) else
-                        _cell(row, key, True) for key in columns))
+def table_columns(rows, grouped, wide, columns):
+    """The table's column keys: every one with --wide; otherwise the configuration folded into
+    one "run" column, the secondary metrics left out, and columns no row fills dropped."""
+    metric_keys = list(columns)
+    if wide:
+        return [*CONFIG_COLUMNS, "n" if grouped else "seed", "epochs", *metric_keys, "status"]
+    keys = ["run", "n" if grouped else "seed", "epochs"]
+    keys += [key for key in metric_keys if key not in NARROW_LEFT_OUT]
+    if any(row.get("status") != "finished" for row in rows):
+        keys.append("status")
+    return keys
+
+
+def _heading(key, columns):
+    return columns[key][0] if key in columns else HEADINGS[key]
+
+
+def render_table(rows, title, grouped=False, wide=False, columns=None):
+    """A rich Table, the best value of each metric column on each dataset bold and starred.
+
+    Narrow (the default) fits 100 columns: metric cells are never cut (they keep their
+    width; the run column wraps), each spread on a line of its own."""
+    from rich import box
+
+    columns = columns or metric_columns(rows)
+    best = best_rows(rows, columns)
+    keys = table_columns(rows, grouped, wide, columns)
+    table = Table(title=title, title_justify="left", box=box.HEAVY_HEAD if wide else box.SIMPLE_HEAD,
+                  collapse_padding=not wide, pad_edge=wide)
+    cells = [[_table_cell(row, key, index, best, grouped, wide) for key in keys] for index, row in enumerate(rows)]
+    for position, key in enumerate(keys):
+        numeric = _is_metric(key) or key in ("lr", "l2", "epochs", "seed", "n")
+        longest = max([len(line) for row in cells for line in _plain(row[position]).splitlines()] + [1])
+        table.add_column("ep" if key == "epochs" and not wide else _heading(key, columns),
+                         justify="right" if numeric else "left",
+                         no_wrap=_is_metric(key), min_width=longest if _is_metric(key) else None,
+                         overflow="fold", ratio=1 if key == "run" else None)
+    for row in cells:
+        table.add_row(*row)
     return table
 
 
-def render_markdown(rows, grouped=False):
+def _plain(markup):
+    return markup.replace("[bold]", "").replace("[/bold]", "")
+
+
+def _table_cell(row, key, index, best, grouped, wide):
+    text = _spread_cell(row, key, True, interval=wide) if grouped and _is_metric(key) else _cell(row, key, True)
+    return f"[bold]*{text}[/bold]" if index in best.get(key, ()) else text
+
+
+def render_markdown(rows, grouped=False, columns=None):
     """A Markdown table, the best value of each metric column on each dataset in bold."""
-    best = best_rows(rows)
-    columns = GROUP_COLUMNS if grouped else RUN_COLUMNS
-    lines = ["| " + " | ".join(HEADINGS[key] for key in columns) + " |",
-             "|" + "|".join("---:" if key in METRIC_COLUMNS else "---" for key in columns) + "|"]
+    columns = columns or metric_columns(rows)
+    best = best_rows(rows, columns)
+    keys = table_columns(rows, grouped, True, columns)
+    lines = ["| " + " | ".join(_heading(key, columns) for key in keys) + " |",
+             "|" + "|".join("---:" if _is_metric(key) else "---" for key in keys) + "|"]
     for index, row in enumerate(rows):
-        cells = [f"**{_cell(row, key)}**" if index in best.get(key, ()) else _cell(row, key) for key in columns]
+        cells = [f"**{_cell(row, key)}**" if index in best.get(key, ()) else _cell(row, key) for key in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _flat(row, grouped):
+def csv_fields(grouped, columns):
+    """The CSV header: the configuration, then each metric (a group's as mean, std, ci_low, ci_high)."""
+    if not grouped:
+        extra = [f"{key}_std" for key in columns if key.startswith(FEW_LABELS)]
+        return [*CONFIG_COLUMNS, "seed", "epochs", *columns, *extra, "status", "probe_stale", "path"]
+    return ([*CONFIG_COLUMNS, "n", "epochs", "status", "seeds"]
+            + [f"{key}_{part}" for key in columns for part in ("mean", "std", "ci_low", "ci_high")] + ["paths"])
+
+
+def _flat(row, grouped, fields):
     """A row as CSV fields: full precision; a group's metrics as mean, std, ci_low, ci_high."""
     if not grouped:
-        return {key: row.get(key) for key in RUN_COLUMNS + ["probe_stale", "path"]}
-    flat = {key: row.get(key) for key in GROUP_COLUMNS if key not in METRIC_COLUMNS}
+        return {key: row.get(key) for key in fields}
+    flat = {key: row.get(key) for key in fields}
     flat["seeds"] = " ".join(map(str, row["seeds"]))
-    for key in METRIC_COLUMNS:
-        summary = row.get(key) or {}
-        for part in ("mean", "std", "ci_low", "ci_high"):
-            flat[f"{key}_{part}"] = summary.get(part)
+    for field in fields:
+        key, _, part = field.rpartition("_")
+        if part in ("mean", "std", "low", "high") and _is_metric(key.removesuffix("_ci")):
+            summary = row.get(key.removesuffix("_ci")) or {}
+            flat[field] = summary.get(f"ci_{part}" if part in ("low", "high") else part)
     flat["paths"] = " ".join(row["paths"])
     return flat
 
 
-RUN_CSV_FIELDS = RUN_COLUMNS + ["probe_stale", "path"]
-GROUP_CSV_FIELDS = ([key for key in GROUP_COLUMNS if key not in METRIC_COLUMNS] + ["seeds"]
-                    + [f"{key}_{part}" for key in METRIC_COLUMNS for part in ("mean", "std", "ci_low", "ci_high")]
-                    + ["paths"])
-
-
-def render_csv(rows, grouped=False):
+def render_csv(rows, grouped=False, columns=None):
     """CSV with a header of column keys and full-precision values."""
+    fields = csv_fields(grouped, columns or metric_columns(rows))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=GROUP_CSV_FIELDS if grouped else RUN_CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(_flat(row, grouped) for row in rows)
+    writer.writerows(_flat(row, grouped, fields) for row in rows)
     return buffer.getvalue().rstrip("\n")
 
 
@@ -447,65 +559,86 @@ def render_json(rows, grouped=False, found=()):
 
 
 def plot_rows(rows, path, grouped=False):
-    """The validation error curves of `rows` in one PNG (a group's mean with a ± std band)."""
+    """The validation error curves of `rows` in one PNG, one panel per dataset (a group's mean
+    with a ± std band); returns how many curves it drew."""
     from bench import pictures
 
-    series = []
+    panels = {}
     for row in rows:
         if not row["history"]:
             continue
         epochs = [h["epoch"] for h in row["history"]]
         errors = [h["validation_error"] for h in row["history"]]
+        label = _run_cell(row).replace("\n", " ").removeprefix(f"{row['model']} {row['dataset']} ")
+        label = f"{row['model']} {label}"
         if grouped:
-            label = " ".join(str(row[key]) for key in CONFIG_COLUMNS if row.get(key) not in (None, "")) + \
-                f" (n={row['n']})"
             band = ([e - h["std"] for e, h in zip(errors, row["history"])],
                     [e + h["std"] for e, h in zip(errors, row["history"])])
-            series.append((label, epochs, errors, band))
+            panels.setdefault(row["dataset"], []).append((f"{label} (n={row['n']})", epochs, errors, band))
         else:
-            series.append((row["path"].split("/", 1)[-1], epochs, errors, None))
-    if not series:
+            panels.setdefault(row["dataset"], []).append((f"{label} seed={row['seed']}", epochs, errors, None))
+    if not panels:
         raise BenchUsageError("none of the selected runs has finished an epoch yet: nothing to plot")
+    count = sum(len(series) for series in panels.values())
     what = "mean validation error (± std over seeds)" if grouped else "validation error"
     try:
-        pictures.save_curves(path, series, f"{what} of {len(series)} {'configuration' if grouped else 'run'}(s)")
+        pictures.save_curve_panels(path, panels, f"{what} of {count} {'configuration' if grouped else 'run'}(s)")
     except OSError as error:
         raise BenchError(f"cannot write {path}: {error.strerror or error}") from error
+    return count, len(panels)
 
 
-def show(rows, title, output_format="table", group=None, plot=None, sort_key="validation_error"):
+def _legend_lines(grouped, wide, columns):
+    lines = [LEGEND]
+    lines += [text for key, text in EXTRA_LEGENDS.items() if any(column.startswith(key) for column in columns)]
+    if grouped:
+        lines.append(GROUP_LEGEND if wide else GROUP_NARROW_LEGEND)
+    if not wide:
+        lines.append(NARROW_LEGEND)
+    return lines
+
+
+def show(rows, title, output_format="table", group=None, plot=None, sort_key="validation_error", wide=False):
     """Print `rows` (runs) in `output_format`, grouped over seeds when `group` is True
-    (or None and some configuration has several seeds); with `plot`, draw their curves."""
+    (or None and some configuration has several seeds); with `plot`, draw their curves.
+    A table fits the terminal (100 columns and more) unless `wide`."""
     if output_format not in FORMATS:
         raise BenchUsageError(f"unknown --format '{output_format}'; choose one of {', '.join(FORMATS)}")
     for row in rows:
         if row.get("status") == DAMAGED:
             print(f"warning: {row['path']}/{RESULTS_JSON} is damaged: its numbers are left out", file=sys.stderr)
+    columns = metric_columns(rows)
     grouped = should_group(rows) if group is None else group
     if grouped:
-        rows = group_rows(rows)
+        rows = group_rows(rows, columns)
     rows = sort_rows(rows, sort_key)
     found = differences(rows) if grouped else []
-    if plot:
-        plot_rows(rows, plot, grouped)
     if output_format == "table":
-        make_console().print(render_table(rows, title, grouped))
-        print(LEGEND + (" " + GROUP_LEGEND if grouped else ""))
-        for line in difference_lines(found):
-            print(line)
+        console = make_console(unbounded=wide)
+        if "status" not in table_columns(rows, grouped, wide, columns):
+            title = title.replace(" run(s) under ", " run(s), all finished, under ", 1)
+        console.print(render_table(rows, title, grouped, wide, columns))
+        for line in _legend_lines(grouped, wide, columns) + difference_lines(found):
+            console.print(textwrap.fill(line, console.width, subsequent_indent="  " if line.startswith("  ") else ""),
+                          markup=False, highlight=False, soft_wrap=True)
     elif output_format == "markdown":
-        print(render_markdown(rows, grouped))
+        print(render_markdown(rows, grouped, columns))
         lines = difference_lines(found)
         if lines:
             print("\n" + lines[0] + "\n\n" + "\n".join(f"- {line.strip()}" for line in lines[1:]))
     elif output_format == "csv":
-        print(render_csv(rows, grouped))
+        print(render_csv(rows, grouped, columns))
     else:
         print(render_json(rows, grouped, found))
+    if plot:
+        curves, datasets = plot_rows(rows, plot, grouped)
+        print(f"wrote the validation curves of {curves} {'configuration' if grouped else 'run'}(s) on {datasets} "
+              f"dataset(s) to {plot}", file=sys.stderr if output_format != "table" else sys.stdout)
     return rows
 
 
-def compare_runs(log_dir, model, dataset, sort_key, where=(), output_format="table", plot=None, group=None):
+def compare_runs(log_dir, model, dataset, sort_key, where=(), output_format="table", plot=None, group=None,
+                 wide=False):
     """Print the comparison of the runs under `log_dir` in `output_format`; with
     `plot`, also draw their validation curves into that PNG file.
 
@@ -528,4 +661,4 @@ def compare_runs(log_dir, model, dataset, sort_key, where=(), output_format="tab
                                      "bench train --model SingleLayerCAE --dataset Digits --epochs 5")
             return rows
     return show(rows, f"{len(rows)} run(s) under {log_dir}, sorted by {sort_key}", output_format, group, plot,
-                sort_key)
+                sort_key, wide)

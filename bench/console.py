@@ -6,6 +6,7 @@ to the attached log file, so `train.log` holds what the console showed.
 """
 
 import contextlib
+import os
 import sys
 import time
 
@@ -21,10 +22,13 @@ from rich.progress import (
 )
 
 
-def make_console():
-    """A rich console on standard output; wide when it is not a terminal, so that
-    tables written to files and pipes are not folded to 80 columns."""
-    width = None if sys.stdout.isatty() else 200
+def make_console(unbounded=False):
+    """A rich console on standard output, as wide as the terminal or $COLUMNS; 200 columns
+    when neither says (tables written to files and pipes are not folded to 80), or as
+    wide as what it prints when `unbounded` (bench compare --wide)."""
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200
+    if unbounded:
+        width = 1000
     return Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
 
 

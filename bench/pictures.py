@@ -96,25 +96,60 @@ def save_filters(path, filters, title):
     plt.close(figure)
 
 
+def _styles():
+    """Line styles no two curves share for the first 40: 10 colours, then 4 dash patterns and markers."""
+    import itertools
+
+    colours = [f"C{index}" for index in range(10)]
+    return itertools.cycle([{"color": colour, "linestyle": dash, "marker": marker}
+                            for (dash, marker), colour in itertools.product(
+                                [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")], colours)])
+
+
+def _draw_series(axis, series, styles=None):
+    """Curves of [(label, epochs, errors[, band or None])] on a log scale, each band shaded."""
+    from matplotlib.ticker import MaxNLocator
+
+    for label, epochs, errors, *band in series:
+        style = dict(next(styles)) if styles else {"marker": "o"}
+        if len(epochs) >= 30:
+            style["marker"] = None
+        line, = axis.plot(epochs, errors, markersize=3, label=label, **style)
+        if band and band[0] is not None:
+            lows, highs = band[0]
+            axis.fill_between(epochs, [max(low, 1e-12) for low in lows], highs, color=line.get_color(), alpha=0.2)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_xlabel("epoch")
+    axis.set_yscale("log")
+    axis.grid(True, which="both", alpha=0.3)
+
+
 def save_curves(path, series, title):
     """Error per epoch on a log scale: `series` is [(label, epochs, errors)] or
     [(label, epochs, errors, (lows, highs) or None)], the band shaded around the curve."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(7, 4.2))
-    for label, epochs, errors, *band in series:
-        line, = axis.plot(epochs, errors, marker="o" if len(epochs) < 30 else None, markersize=3, label=label)
-        if band and band[0] is not None:
-            lows, highs = band[0]
-            axis.fill_between(epochs, [max(low, 1e-12) for low in lows], highs, color=line.get_color(), alpha=0.2)
-    from matplotlib.ticker import MaxNLocator
-
-    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axis.set_xlabel("epoch")
+    _draw_series(axis, series)
     axis.set_ylabel("error: ½·mean((x − x̃)²), pixels in [-1, 1]")
-    axis.set_yscale("log")
-    axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=7)
     axis.set_title(title, fontsize=9)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+
+
+def save_curve_panels(path, panels, title):
+    """One panel per dataset ({dataset: series}, series as `save_curves` takes them), each
+    curve in its own colour, dash and marker, each panel's legend outside it, on the right."""
+    plt = _pyplot()
+    longest = max(len(series) for series in panels.values())
+    height = max(3.2, 0.22 * longest + 1.0)
+    figure, axes = plt.subplots(len(panels), 1, figsize=(11, height * len(panels)), squeeze=False)
+    for axis, (dataset, series) in zip(axes[:, 0], panels.items()):
+        _draw_series(axis, series, _styles())
+        axis.set_ylabel("validation error", fontsize=8)
+        axis.set_title(dataset, fontsize=9)
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    figure.suptitle(f"{title}; error: ½·mean((x − x̃)²), pixels in [-1, 1]", fontsize=9)
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
 

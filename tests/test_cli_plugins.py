@@ -4,7 +4,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import PROJECT, bench, bench_process, run_dir, write_plugin
+from conftest import BUILTIN_MODELS, PROJECT, bench, bench_process, run_dir, write_plugin
 
 TINY_MODEL = '''
     import keras
@@ -64,6 +64,12 @@ def test_list_shows_builtins_with_origin_and_description(workspace):
     assert "SingleLayerCAE" in models_only.stdout and "FashionMNIST" not in models_only.stdout
     datasets_only = bench("list", "datasets")
     assert "Digits" in datasets_only.stdout and "SingleLayerCAE" not in datasets_only.stdout
+    for columns in (80, 100):  # one line per plugin, however narrow: the description is cut, with an ellipsis
+        lines = bench("list", env={"COLUMNS": str(columns)}).stdout.splitlines()
+        assert max(map(len, lines)) <= columns, lines
+        for name in BUILTIN_MODELS + ["MNIST", "FashionMNIST", "Cifar10", "Digits"]:
+            assert [line.split()[1] for line in lines if line.startswith(f"{name} ")] == ["built-in"], lines
+        assert any(line.endswith("…") for line in lines)
 
 
 def test_workspace_plugin_wins_and_broken_file_is_reported(workspace):
@@ -73,7 +79,7 @@ def test_workspace_plugin_wins_and_broken_file_is_reported(workspace):
     result = bench("list", "models")
     assert result.exit_code == 0
     assert "My own version." in result.stdout
-    assert "workspace" in result.stdout
+    assert "workspace: models/SingleLayerCAE.py" in bench("list", "models", env={"COLUMNS": "100"}).stdout
     assert "Broken" in result.stdout and "SyntaxError" in result.stdout
     # A broken file does not stop the others from training.
     trained = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
@@ -93,7 +99,7 @@ def test_entry_point_plugin_is_found_and_trains(workspace, tmp_path, monkeypatch
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-models\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[bench.models]\nAcmeCAE = acme_models:AcmeCAE\n")
     monkeypatch.syspath_prepend(str(site))
-    listed = bench("list", "models")
+    listed = bench("list", "models", env={"COLUMNS": "120"})
     assert "AcmeCAE" in listed.stdout and "acme-models" in listed.stdout
     assert "A model from an installed package." in listed.stdout
     trained = bench("train", "-m", "AcmeCAE", "-d", "Digits", "--epochs", "1")

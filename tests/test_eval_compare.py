@@ -50,7 +50,7 @@ def test_eval_reproduces_the_results_and_records_them(two_runs):
 
 
 def test_compare_rows_filters_and_sorting(two_runs):
-    result = bench("compare")
+    result = bench("compare", "--wide")
     assert result.exit_code == 0, result
     rows = [line for line in result.stdout.splitlines() if "SingleLayerCAE" in line]
     assert len(rows) == 2
@@ -114,8 +114,10 @@ def test_compare_formats_filters_and_best_marks(two_runs):
     assert len(document["runs"]) == 2 and document["runs"][0]["config"]["model"] == "SingleLayerCAE"
     markdown = bench("compare", "--format", "markdown").stdout
     assert markdown.splitlines()[0].startswith("| model |") and markdown.count("**") == 2 * 4  # 4 metric columns
-    table = bench("compare").stdout
+    table = bench("compare", "--wide").stdout
     assert table.count("*") >= 4 and "marks the best" in table
+    narrow = bench("compare", env={"COLUMNS": "80"}).stdout  # val and test error; mse, psnr with --wide
+    assert narrow.count("*") >= 2 and "all finished" in narrow and "l2=0.01" in narrow
     only_l2 = list(csv.DictReader(io.StringIO(
         bench("compare", "--where", "l2_penalty=0.01", "--format", "csv").stdout)))
     assert [row["l2"] for row in only_l2] == ["0.01"]
@@ -157,3 +159,18 @@ def test_eval_of_a_workspace_model_from_elsewhere_says_where_it_came_from(worksp
                           "--model-file", "model_source/TinyCAE.py", exit_code=2)
     result = bench("eval", run, "--model-file", run / "model_source" / "TinyCAE.py", env=env)
     assert result.exit_code == 0, result
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_compare_fits_the_terminal_without_cutting_a_number(zoo_runs, columns):
+    folder, runs, env = zoo_runs
+    with inside(folder):
+        table = bench("compare", env=dict(env, COLUMNS=str(columns))).stdout
+        wide = bench("compare", "--wide", env=env).stdout
+    assert max(len(line) for line in table.splitlines()) <= columns, table
+    assert max(len(line) for line in wide.splitlines()) > 120 and "test psnr" in wide
+    for run in runs.values():
+        best = read_results(run)["best"]
+        for split in ("validation", "test"):
+            assert f"{best[split]['error']:.5f}" in table, (run, table)
+    assert "options" not in table and "comment" not in table  # empty columns are dropped

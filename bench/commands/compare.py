@@ -11,7 +11,8 @@ from bench.commands.flags import verbose_option
 @click.option("--model", "-m", default=None, help="Only runs of this model.")
 @click.option("--dataset", "-d", default=None, help="Only runs on this dataset.")
 @click.option("--sort", "sort_key", default="validation_error", show_default=True,
-              help="Column to sort by: validation_error, test_error, test_mse, test_psnr, epochs, lr, l2.")
+              help="Column to sort by: validation_error, test_error, test_mse, test_psnr, probe_accuracy, "
+                   "anomaly_auroc, probe_labels_<N>, epochs, lr, l2.")
 @click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
               help="Only runs whose configuration has this value (any hyperparameter or model option); repeatable.")
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json", "markdown"]),
@@ -22,8 +23,10 @@ from bench.commands.flags import verbose_option
               help="One row per configuration over its seeds (n, mean ± std, 95% CI, Welch's t-test between "
                    "configurations that differ in one setting), or one row per run. Default: grouped when "
                    "some configuration has several seeds.")
+@click.option("--wide", is_flag=True,
+              help="Every column (each configuration setting apart, mse, psnr, confidence intervals), however wide.")
 @verbose_option
-def compare(log_dir, model, dataset, sort_key, where, output_format, plot, group):
+def compare(log_dir, model, dataset, sort_key, where, output_format, plot, group, wide):
     """One row per run, or per configuration over seeds: results side by side; * marks each metric's best.
 
     \b
@@ -35,4 +38,4 @@ def compare(log_dir, model, dataset, sort_key, where, output_format, plot, group
     """
     from bench.compare import compare_runs
 
-    compare_runs(log_dir, model, dataset, sort_key, where, output_format, plot, group)
+    compare_runs(log_dir, model, dataset, sort_key, where, output_format, plot, group, wide)

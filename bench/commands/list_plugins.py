@@ -10,35 +10,46 @@ from bench.commands.flags import verbose_option
 @verbose_option
 def list_command(what):
     """List the models and datasets bench can use, and where each comes from."""
-    from rich.table import Table
-
     from bench import plugins
     from bench.console import make_console
 
     kinds = {"models": ["model"], "datasets": ["dataset"], None: ["model", "dataset"]}[what]
-    console = make_console()
+    console, lines = make_console(), []
     for kind in kinds:
-        table = Table(title=f"{plugins.folder_word(kind)}", title_justify="left")
-        for column in ("name", "from", "description"):
-            table.add_column(column, overflow="fold")
+        rows = []
         for spec in plugins.discover(kind).values():
-            description = spec.description()
-            style = "red" if description.startswith("BROKEN") else None
-            table.add_row(spec.name, f"{spec.origin}: {spec.where()}", description, style=style)
-        console.print(table)
+            # a built-in's file is bench's business; a user's plugin is shown where it is
+            origin = spec.origin if spec.origin == "built-in" else \
+                f"{spec.origin}: {spec.where()}" if spec.path else spec.where()
+            rows.append((spec.name, origin, spec.description()))
+        lines += _one_line_table(plugins.folder_word(kind), ("name", "from", "description"), rows, console.width)
         if kind == "dataset":
-            console.print(_prefix_table())
+            lines += _prefix_table(console.width)
+    lines.append("Each model's options, with their defaults: bench inspect --model NAME")
+    for line in lines:
+        console.print(line, markup=False, highlight=False, style="red" if "BROKEN:" in line else None)
 
 
-def _prefix_table():
+def _one_line_table(title, columns, rows, width):
+    """Text lines, one per row, at most `width` wide: the columns at their widths, the last
+    one cut with an ellipsis."""
+    widths = [max([len(column)] + [len(row[position]) for row in rows]) for position, column in enumerate(columns)]
+    widths = [min(size, max(len(column), width // 3)) for size, column in zip(widths, columns)]
+
+    def cut(text, size):
+        return text if len(text) <= size else text[:size - 1] + "…"
+
+    def line(cells):
+        return cut("  ".join(cut(cell, size).ljust(size) for cell, size in zip(cells[:-1], widths)) + "  " + cells[-1],
+                   width)
+
+    rule = "  ".join("─" * size for size in widths)[:width]
+    return [title, line(columns), rule] + [line(row) for row in rows] + [""]
+
+
+def _prefix_table(width):
     """The datasets named by a prefix (bench.sources), one example each."""
-    from rich.table import Table
-
     from bench import sources
 
-    table = Table(title="datasets by prefix (--dataset PREFIX:WHERE)", title_justify="left")
-    for column in ("prefix", "reads", "example"):
-        table.add_column(column, overflow="fold")
-    for prefix, (reads, example) in sources.PREFIXES.items():
-        table.add_row(f"{prefix}:", reads, example)
-    return table
+    rows = [(f"{prefix}:", example, reads) for prefix, (reads, example) in sources.PREFIXES.items()]
+    return _one_line_table("datasets by prefix (--dataset PREFIX:WHERE)", ("prefix", "example", "reads"), rows, width)
