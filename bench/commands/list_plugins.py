@@ -4,6 +4,8 @@ import click
 
 from bench.commands.flags import verbose_option
 
+DESCRIPTION_ROOM = 24  # columns the last column keeps when the others are wide
+
 
 @click.command("list")
 @click.argument("what", required=False, type=click.Choice(["models", "datasets"]))
@@ -34,7 +36,10 @@ def _one_line_table(title, columns, rows, width):
     """Text lines, one per row, at most `width` wide: the columns at their widths, the last
     one cut with an ellipsis."""
     widths = [max([len(column)] + [len(row[position]) for row in rows]) for position, column in enumerate(columns)]
-    widths = [min(size, max(len(column), width // 3)) for size, column in zip(widths, columns)]
+    room = width - 2 * (len(columns) - 1) - DESCRIPTION_ROOM
+    while sum(widths[:-1]) > room and max(widths[:-1]) > 8:  # the widest column gives way first
+        widest = widths.index(max(widths[:-1]))
+        widths[widest] -= 1
 
     def cut(text, size):
         return text if len(text) <= size else text[:size - 1] + "…"
