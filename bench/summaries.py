@@ -42,11 +42,18 @@ def _maps_grid(maps):
 
 
 def hparams_of(config):
-    """The run's hyperparameters as HParams values (dicts as JSON text)."""
+    """The run's hyperparameters as HParams values: dicts and lists as JSON text, and integers
+    as text too, because the HParams table prints every number with five significant digits
+    (an epoch count of 5 as "5.0000"); fractional values stay numbers."""
     values = config.to_dict()
     values["learning_rate"] = config.optimizer_args.get("learning_rate")
-    return {key: json.dumps(values[key], sort_keys=True) if isinstance(values[key], (dict, list)) else values[key]
-            for key in HPARAMS}
+
+    def shown(value):
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, sort_keys=True)
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    return {key: shown(values[key]) for key in HPARAMS}
 
 
 def write_experiment_config(log_dir):
@@ -63,6 +70,20 @@ def write_experiment_config(log_dir):
     writer.close()
 
 
+DESCRIPTIONS = {
+    runs.TRAIN_EVENTS: {
+        "error": "The error of one training batch at this step, ½·mean((x − x̃)²) on [-1, 1]: noisy, and not the "
+                 "console's train error, which is the mean over the epoch's batches (epoch_error).",
+        "epoch_error": "The mean error over the epoch's training batches, as the console prints it: ½·mean((x − "
+                       "x̃)²) on [-1, 1], with the weights changing during the epoch.",
+    },
+    runs.VALIDATION_EVENTS: {
+        "error": "The error over the whole validation split at the end of the epoch, ½·mean((x − x̃)²) on [-1, 1].",
+    },
+}
+"""Each events folder's {tag: description} of its scalars."""
+
+
 class RunWriters:
     """The summary writers of one run: its folder, train/ and validation/."""
 
@@ -73,10 +94,13 @@ class RunWriters:
         self._activation_summaries = None
 
     def scalars(self, writer, step, values):
-        """Write {tag: number} at `step`."""
+        """Write {tag: number} at `step`, each tag with its description (TensorBoard shows it
+        beside the chart)."""
+        folder = runs.TRAIN_EVENTS if writer is self.train else runs.VALIDATION_EVENTS if writer is self.validation else ""
+        descriptions = DESCRIPTIONS.get(folder, {})
         with writer.as_default(step=step):
             for tag, value in values.items():
-                tf.summary.scalar(tag, value)
+                tf.summary.scalar(tag, value, description=descriptions.get(tag))
 
     def hparams(self, config, trial):
         """The run's hyperparameters, for the HParams dashboard."""

@@ -25,6 +25,7 @@ import yaml
 from bench import tf_runtime
 from bench.errors import BenchError, BenchUsageError, TrainingStopped
 from bench.files import scratch_folder
+from bench.runs import RunFolder
 from bench.signals import StopSignals
 
 POLL_S = 0.2
@@ -207,7 +208,19 @@ def _start(config_file, folder, number, total, label, report, echo, restart):
     process = subprocess.Popen(command, stdout=output, stderr=None if echo else subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     report.info(f"[{number}/{total}] started: {label}")
-    return {"process": process, "output": output, "label": label, "folder": folder, "started": time.time()}
+    return {"process": process, "output": output, "label": label, "folder": folder, "started": time.time(),
+            "progress": _progress(folder)}
+
+
+def _progress(folder):
+    """(status, epochs done, steps) of the run in `folder`, None when it has no readable results."""
+    if folder is None:
+        return None
+    try:
+        results = RunFolder(folder).read_results()
+    except BenchError:
+        return None
+    return results.get("status"), results.get("epochs_done"), results.get("steps")
 
 
 def _finish(job, number, total, report):
@@ -218,7 +231,11 @@ def _finish(job, number, total, report):
     seconds = time.time() - job["started"]
     code = job["process"].returncode
     reason = error or ("its error is above" if job["output"] is None else "no error message")
-    if code == 0:
+    already = job["progress"] is not None and job["progress"][0] == "finished" and \
+        _progress(job["folder"]) == job["progress"]
+    if code == 0 and already:  # its process found nothing to train (the plan could not tell beforehand)
+        report.info(f"[{number}/{total}] already finished: {job['label']} → {job['folder']}")
+    elif code == 0:
         report.info(f"[{number}/{total}] finished in {seconds:.0f} s: {job['label']} → {job['folder']}")
     else:
         report.warning(f"[{number}/{total}] FAILED (exit {code}) after {seconds:.0f} s: {job['label']}: "
@@ -234,7 +251,6 @@ def sweep_and_show(axes, jobs, repeats, plan_of, restart=False, echo=False):
     """
     from bench import compare
     from bench.console import Reporter
-    from bench.runs import RunFolder
 
     axes = with_repeats(axes, repeats)
     if "repeats" in axes:

@@ -268,6 +268,7 @@ class Trainer:
         self.state["epochs_done"].assign(epoch + 1)
         self._write_epoch_summaries(step, validation)
         train_error = self.step.epoch_train_error()
+        self.writers.scalars(self.writers.train, step, {"epoch_error": train_error})
         entry = {"epoch": epoch + 1, "step": step, "train_error": train_error,
                  "validation_error": validation["error"],
                  "elapsed_s": round(time.perf_counter() - bench.STARTED, 2)}

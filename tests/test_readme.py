@@ -54,6 +54,10 @@ LEFT_BEHIND = {
     "Models": [run_dir("SingleLayerCAE", "_noise=0.5") / "results.txt"],
     "Writing a dataset": [run_dir("TinyCAE", dataset="Stripes") / "results.txt"],
     "Your own images": ["shards/digits/manifest.json", "digits.png"],
+    "Using what you trained": ["exported/savedmodel/saved_model.pb", "encoder-tflite/model.tflite", "codes.npz",
+                               run_dir("SingleLayerCAE") / "interpolations.png",
+                               run_dir("VAE") / "samples.png",
+                               run_dir("FullyConnectedAE", "_classes=0,1,2,3,4") / "anomaly_scores.png"],
 }
 
 

@@ -80,6 +80,8 @@ def test_tensorboard_shows_every_dashboard(tensorboard):
         "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"], "colParams": [],
         "startIndex": 0, "sliceSize": 10})["sessionGroups"]
     assert [group["name"] for group in groups] == [RUN]
+    hparams = groups[0]["hparams"]  # integers as text: the table prints numbers to 5 significant digits
+    assert hparams["epochs"] == "2" and hparams["batch_size"] == "128" and hparams["learning_rate"] == 0.001, hparams
     metric_names = {value["name"]["tag"] for value in groups[0]["metricValues"]}
     assert {"error", "test_error", "test_psnr"} <= metric_names
 
@@ -98,6 +100,7 @@ def test_layers_without_weights_have_tags_of_their_own(zoo_runs):
     _, runs, _ = zoo_runs
     tags = event_tags(runs["ConvAE"] / "train")
     assert not [tag for tag in tags if tag.endswith("/None")]
+    assert [step for step, _ in tags["epoch_error"]] == [10, 20]  # the console's train error, once an epoch
     assert "activations/max_pooling2d" in tags and "zero_fraction/max_pooling2d" in tags
 
 
