@@ -617,7 +617,8 @@ def show(rows, title, output_format="table", group=None, plot=None, sort_key="va
         console = make_console(unbounded=wide)
         if "status" not in table_columns(rows, grouped, wide, columns):
             title = title.replace(" run(s) under ", " run(s), all finished, under ", 1)
-        console.print(render_table(rows, title, grouped, wide, columns))
+        console.print(textwrap.fill(title, console.width), markup=False, highlight=False, soft_wrap=True)
+        console.print(render_table(rows, None, grouped, wide, columns))
         for line in _legend_lines(grouped, wide, columns) + difference_lines(found):
             console.print(textwrap.fill(line, console.width, subsequent_indent="  " if line.startswith("  ") else ""),
                           markup=False, highlight=False, soft_wrap=True)

@@ -107,9 +107,11 @@ def test_initialisers_draw_he_by_default_and_glorot_on_request():
 
 
 def test_inspect_gives_the_tutorials_parameter_counts():
-    for model, count in (("FullyConnectedAE", "222,384"), ("ConvAE", "7,873")):
+    for model, count, code in (("FullyConnectedAE", "222,384", "(32,), 32 numbers"),
+                               ("ConvAE", "7,873", "(4, 4, 8), 128 numbers")):
         result = bench("inspect", "--model", model, "--dataset", "MNIST")
         assert f"total parameters: {count} " in result.stdout, result
+        assert f"code: {code} per image; the model has decode" in result.stdout, result
 
 
 def test_a_pixel_range_that_is_neither_is_one_clear_line(tmp_path):

@@ -72,6 +72,7 @@ def inspect_model(model_name, dataset_name, model_args, report):
 
     from bench import loading
     from bench.architecture import layer_name, leaf_layers, record_output_shapes
+    from bench.autoencoder import defines
 
     model_spec, dataset_spec = loading.find_plugins(model_name, dataset_name)
     image_shape = tuple(dataset_spec.load().image_shape)
@@ -95,6 +96,12 @@ def inspect_model(model_name, dataset_name, model_args, report):
     report.table(table)
     trainable, total = _count(model.trainable_weights), _count(model.weights)
     report.info(f"total parameters: {total:,} (trainable {trainable:,}, non-trainable {total - trainable:,})")
+    code_shape = tuple(model.forward(model.own_pixels(tf.zeros((1,) + input_shape))).encoding.shape[1:])
+    can = [what for method, what in (("decode", "decode (bench interpolate, export --part decoder)"),
+                                     ("prior", "a prior (bench sample)")) if defines(model, method)]
+    report.info(f"code: {code_shape}, {math.prod(code_shape):,} numbers per image"
+                + (f"; the model has {' and '.join(can)}" if can else "; no decode(): bench interpolate and sample "
+                   "do not apply"))
     defaults = loading.model_options(type(model))
     report.info(f"{model_spec.name}'s options (--model-args, defaults shown): "
                 + (", ".join(f"{key}={value!r}" for key, value in defaults.items()) or "none"))
