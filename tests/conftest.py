@@ -26,6 +26,11 @@ from click.testing import CliRunner
 
 from bench.cli import cli
 
+# pytest-xdist's workers set COLUMNS=80; bench's output to a pipe is as wide as its tables
+# unless COLUMNS says otherwise, so the tests see a pipe's, and set COLUMNS where they test a width.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 PROJECT = Path(__file__).resolve().parent.parent
 README = (PROJECT / "README.md").read_text()
 BUILTIN_MODELS = ["SingleLayerCAE", "StackedCAE", "StackedDenoisingCAE", "FullyConnectedAE", "ConvAE",

@@ -68,7 +68,7 @@ def test_the_readme_shows_what_its_tests_rely_on():
     assert "bench train --model TinyCAE --dataset Stripes --epochs 5" in commands
     assert any(command.startswith("bench inspect") for command in commands)
     assert any("--noise-factor" in command and command.startswith("bench eval") for command in commands)
-    assert "bench sweep --grid grid.yaml" in commands and "bench compare --plot compare.png" in commands
+    assert "bench sweep --grid grid.yaml --jobs 2" in commands and "bench compare --plot compare.png" in commands
     assert set(LEFT_BEHIND) <= set(SECTIONS)
 
 

@@ -42,7 +42,7 @@ def test_a_failing_run_is_reported_and_the_others_go_on(workspace):
 def test_sweep_from_a_yaml_grid(workspace):
     Path("grid.yaml").write_text("model: SingleLayerCAE\ndataset: Digits\nepochs: 1\n"
                                  "optimizer_args: [{learning_rate: 0.001}, {learning_rate: 0.01}]\n")
-    result = bench("sweep", "--grid", "grid.yaml")
+    result = bench("sweep", "--grid", "grid.yaml", "--jobs", "2")
     assert result.exit_code == 0, result
     assert RUNS[0].exists() and Path("log/SingleLayerCAE/Digits_Adam_lr=0.01").exists()
 

@@ -11,40 +11,37 @@ from PIL import Image
 
 from conftest import assert_one_line_error, bench, read_results, run_dir
 
-# A process that cannot import bench: it loads the exports with TensorFlow alone and checks
-# them against the codes and reconstructions bench encode wrote.
+# A process that cannot import bench: it loads the exports of each folder with TensorFlow
+# alone and checks them against the codes and reconstructions bench encode wrote there.
 WITHOUT_BENCH = r"""
-import json, sys
+import json, os, sys
 sys.modules["bench"] = None  # any import of bench now fails
 import numpy as np
 import tensorflow as tf
 
-folder, images = sys.argv[1], sys.argv[2:]
-written = np.load(f"{folder}/codes.npz")
-assert [str(f) for f in written["files"]] == images
-pixels = np.stack([tf.io.decode_png(tf.io.read_file(path)).numpy() for path in images])
 gaps = {}
+for folder in sys.argv[1:]:
+    written = np.load(f"{folder}/codes.npz")
+    pixels = np.stack([tf.io.decode_png(tf.io.read_file(str(path))).numpy() for path in written["files"]])
 
-def compare(name, got, want):
-    gaps[name] = float(np.max(np.abs(np.asarray(got, np.float64) - want)))
+    def compare(name, got, want):
+        gaps[f"{os.path.basename(folder)}: {name}"] = float(np.max(np.abs(np.asarray(got, np.float64) - want)))
 
-saved = tf.saved_model.load(f"{folder}/autoencoder/savedmodel")
-description = json.load(open(f"{folder}/autoencoder/export.json"))
-assert description["signatures"]["serving_default"]["inputs"]["pixels"]["dtype"] == "uint8"
-outputs = saved.signatures["serving_default"](pixels=tf.constant(pixels))
-compare("savedmodel code", outputs["code"], written["codes"])
-compare("savedmodel reconstruction", outputs["reconstruction"], written["reconstructions"])
-scaled = saved.signatures["from_minus_one_to_one"](images=tf.constant(pixels / 127.5 - 1.0, tf.float32))
-compare("savedmodel [-1, 1] reconstruction", scaled["reconstruction"], written["reconstructions"])
-for part in ("encoder", "decoder", "tflite"):
-    if part == "encoder":
+    saved = tf.saved_model.load(f"{folder}/autoencoder/savedmodel")
+    description = json.load(open(f"{folder}/autoencoder/export.json"))
+    assert description["signatures"]["serving_default"]["inputs"]["pixels"]["dtype"] == "uint8"
+    outputs = saved.signatures["serving_default"](pixels=tf.constant(pixels))
+    compare("savedmodel code", outputs["code"], written["codes"])
+    compare("savedmodel reconstruction", outputs["reconstruction"], written["reconstructions"])
+    scaled = saved.signatures["from_minus_one_to_one"](images=tf.constant(pixels / 127.5 - 1.0, tf.float32))
+    compare("savedmodel [-1, 1] reconstruction", scaled["reconstruction"], written["reconstructions"])
+    decoder = tf.saved_model.load(f"{folder}/decoder/savedmodel").signatures["serving_default"]
+    compare("decoder reconstruction", decoder(code=tf.constant(written["codes"]))["reconstruction"],
+            written["reconstructions"])
+    if os.path.isdir(f"{folder}/encoder"):
         encoder = tf.saved_model.load(f"{folder}/encoder/savedmodel").signatures["serving_default"]
         compare("encoder code", encoder(pixels=tf.constant(pixels))["code"], written["codes"])
-    elif part == "decoder":
-        decoder = tf.saved_model.load(f"{folder}/decoder/savedmodel").signatures["serving_default"]
-        decoded = decoder(code=tf.constant(written["codes"]))
-        compare("decoder reconstruction", decoded["reconstruction"], written["reconstructions"])
-    else:
+    if os.path.isdir(f"{folder}/tflite"):
         runner = tf.lite.Interpreter(model_path=f"{folder}/tflite/model.tflite").get_signature_runner("serving_default")
         lite = runner(pixels=pixels)
         compare("tflite code", lite["code"], written["codes"])
@@ -80,36 +77,34 @@ def colour_run(tmp_path_factory):
     return run, env
 
 
-@pytest.mark.parametrize("which", ["Digits", "32x32x3 folder"])
-def test_an_export_reproduces_bench_s_codes_in_a_process_without_bench(which, zoo_runs, colour_run, tmp_path):
-    if which == "Digits":
-        _, runs, env = zoo_runs
-        run, shape = runs["ConvAE"], (8, 8, 1)
-    else:
-        (run, env), shape = colour_run, (32, 32, 3)
-    images = write_pngs(tmp_path / "images", 12, shape)
-    result = bench("encode", run, "--images", tmp_path / "images", "--reconstruct", "--out", tmp_path / "codes.npz",
-                   env=env)
-    assert result.exit_code == 0, result
-    assert "codes, files, reconstructions" in result.stdout, result
-    written = np.load(tmp_path / "codes.npz")
-    assert written["codes"].shape[0] == written["reconstructions"].shape[0] == 12
-    assert written["reconstructions"].shape[1:] == shape
-    assert sorted(p.name for p in (tmp_path / "codes_reconstructions").iterdir())[:2] == ["00000_00.png",
-                                                                                          "00001_01.png"]
-    exports = [("autoencoder", "savedmodel"), ("encoder", "savedmodel"), ("decoder", "savedmodel"),
-               ("autoencoder", "tflite")]
-    for part, output_format in exports:
-        out = tmp_path / ("tflite" if output_format == "tflite" else part)
-        result = bench("export", run, "--part", part, "--format", output_format, "--out", out, env=env)
+def test_an_export_reproduces_bench_s_codes_in_a_process_without_bench(zoo_runs, colour_run, tmp_path):
+    """ConvAE on Digits (8x8x1: every part and format) and on a 32x32x3 folder (the SavedModels)."""
+    _, runs, zoo_env = zoo_runs
+    cases = {"digits": (runs["ConvAE"], zoo_env, (8, 8, 1), ["encoder", "decoder", "tflite"]),
+             "colour": (*colour_run, (32, 32, 3), ["decoder"])}
+    for name, (run, env, shape, parts) in cases.items():
+        folder = tmp_path / name
+        write_pngs(folder / "images", 12, shape)
+        result = bench("encode", run, "--images", folder / "images", "--reconstruct", "--out", folder / "codes.npz",
+                       env=env)
         assert result.exit_code == 0, result
-        assert (out / "README.md").read_text().count("bench is not needed") == 1
-        assert json.loads((out / "export.json").read_text())["epoch"] == read_results(run)["best_epoch"]
-    checked = subprocess.run([sys.executable, "-c", WITHOUT_BENCH, str(tmp_path), *map(str, images)],
+        assert "codes, files, reconstructions" in result.stdout, result
+        written = np.load(folder / "codes.npz")
+        assert written["codes"].shape[0] == written["reconstructions"].shape[0] == 12
+        assert written["reconstructions"].shape[1:] == shape
+        assert sorted(p.name for p in (folder / "codes_reconstructions").iterdir())[:2] == ["00000_00.png",
+                                                                                            "00001_01.png"]
+        for part in ["autoencoder"] + parts:
+            options = ("--format", "tflite") if part == "tflite" else ("--part", part)
+            result = bench("export", run, *options, "--out", folder / part, env=env)
+            assert result.exit_code == 0, result
+            assert (folder / part / "README.md").read_text().count("bench is not needed") == 1
+            assert json.loads((folder / part / "export.json").read_text())["epoch"] == read_results(run)["best_epoch"]
+    checked = subprocess.run([sys.executable, "-c", WITHOUT_BENCH, *(str(tmp_path / name) for name in cases)],
                              capture_output=True, text=True, timeout=300)
     assert checked.returncode == 0, checked.stderr[-3000:]
     gaps = json.loads(checked.stdout.strip().splitlines()[-1])
-    assert len(gaps) == 7 and max(gaps.values()) <= 1e-5, gaps
+    assert len(gaps) == 7 + 4 and max(gaps.values()) <= 1e-5, gaps
 
 
 def test_export_and_encode_refuse_what_they_cannot_do(zoo_runs, tmp_path):
