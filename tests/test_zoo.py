@@ -66,11 +66,11 @@ OVERFIT_SETTINGS = {
 
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_can_overfit_a_batch(model):
-    """The reconstruction error of 64 fixed images falls at least tenfold in 800 steps."""
+    """The reconstruction error of 32 fixed images falls at least tenfold in 800 steps."""
     from sklearn.datasets import load_digits
 
     keras.utils.set_random_seed(1)
-    images = tf.constant(load_digits().images[:64, :, :, None] / 8.0 - 1.0, tf.float32)
+    images = tf.constant(load_digits().images[:32, :, :, None] / 8.0 - 1.0, tf.float32)
     options, learning_rate = OVERFIT_SETTINGS.get(model, ({}, 3e-3))
     net = build(model, **options)
     if net.input_size is not None:
