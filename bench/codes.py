@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from bench import loading, pipeline, pictures
+from bench import loading, pictures
 from bench.autoencoder import defines
 from bench.errors import BenchUsageError, DataInputError
 from bench.exporting import Endpoints
@@ -115,8 +115,3 @@ def interpolations(model, images, steps):
     mixed = (1.0 - weights) * starts[:, None] + weights * ends[:, None]
     return decoded(model, mixed.reshape((-1,) + codes.shape[1:]))
 
-
-def first_images(split, count):
-    """The first `count` images of a split as [-1, 1] floats at the split's size."""
-    images, _ = split.first(count)
-    return pipeline.to_bench_range(tf.convert_to_tensor(images)).numpy()

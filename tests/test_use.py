@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, bench, read_results, run_dir
+from conftest import assert_one_line_error, bench, bench_process, read_results, run_dir
 
 # A process that cannot import bench: it loads the exports of each folder with TensorFlow
 # alone and checks them against the codes and reconstructions bench encode wrote there.
@@ -177,7 +177,8 @@ def test_anomaly_scores_and_few_label_probes_reach_results_and_compare(workspace
     assert sorted(probes["per_class"]) == ["10", "5"] and "1000" in probes["skipped"]
     assert len(probes["per_class"]["5"]["codes"]) == 3 and probes["per_class"]["5"]["pixels_std"] is not None
     assert f"{anomaly['roc_auc']:.4f}" in (run / "results.txt").read_text()
-    table = bench("compare", env={"COLUMNS": "80"}).stdout
+    reader = bench_process("compare", env={"COLUMNS": "80"}, cwd=workspace)  # a new process reads them from disk
+    table, _ = reader.communicate(timeout=120)
     assert f"{anomaly['roc_auc']:.4f}" in table and f"{probes['per_class']['10']['codes_mean']:.3f}" in table, table
     assert max(len(line) for line in table.splitlines()) <= 80, table
     assert_one_line_error(bench("train", "-m", "FullyConnectedAE", "-d", "Digits", "--classes", "12"),
