@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench import pipeline
+from bench.errors import BenchUsageError
 from bench.exporting import Endpoints
 
 
@@ -25,6 +26,16 @@ def scores(model, split, batch_size):
         return 0.5 * tf.reduce_mean(tf.square(difference), axis=[1, 2, 3])
 
     return np.concatenate([batch_scores(batch).numpy() for batch in pipeline.evaluation_batches(split, batch_size)])
+
+
+def check_classes(labels, seen_classes, where):
+    """BenchUsageError unless the labels hold both images of `seen_classes` and of others: with
+    one kind only there is nothing to tell apart (ROC AUC is undefined)."""
+    seen = np.isin(labels, list(seen_classes))
+    if seen.all() or not seen.any():
+        missing = "of any other class" if seen.all() else f"of the classes trained on ({','.join(map(str, seen_classes))})"
+        raise BenchUsageError(f"--anomaly: {where} has no images {missing}: nothing to tell apart; score a split "
+                              "that holds both")
 
 
 def figures(image_scores, labels, seen_classes):

@@ -6,6 +6,9 @@ import keras
 import tensorflow as tf
 
 RECONSTRUCTION_TERM = "reconstruction"
+# Seeds of the draws in one pass are (stream + k·stride, step) for its k-th draw: apart from each other,
+# from the other replicas' streams (seed + 1,000,003·replica) and from the denoising noise's (stream, step).
+RANDOM_CALL_STRIDE = 1 << 40
 
 
 class Forward(NamedTuple):
@@ -78,6 +81,22 @@ class Autoencoder(keras.Model):
     The bench calls a model only through `forward`, which runs `get` and
     collects all of this.
 
+    Random numbers: draw them in `get` with `self.random_normal(shape)`,
+    `self.random_uniform(shape, low, high)` or, for any of TensorFlow's
+    stateless random ops, `seed=self.random_seed()`. Each draw is a function of
+    (the run's seed, the training step, which draw of the pass it is), so a
+    run stopped and resumed draws exactly what an uninterrupted run draws and
+    ends with its numbers. `tf.random.normal` and `tf.random.uniform` draw from
+    a global state that no checkpoint holds: a resumed run would draw others.
+    Keras layers that draw (Dropout, GaussianNoise) keep their seed state in
+    the model's variables, which checkpoints hold: they resume exactly too::
+
+        def get(self, images, train_phase=False, l2_penalty=0.0):
+            mean, log_variance = ...
+            code = mean
+            if train_phase:
+                code += tf.exp(0.5 * log_variance) * self.random_normal(tf.shape(mean))
+
     Model options: the keyword arguments of `__init__` are the options users
     set with `--model-args '{"name": value}'` (JSON, or a mapping in YAML);
     document them in the class docstring. Give each a default. Accept
@@ -121,8 +140,10 @@ class Autoencoder(keras.Model):
         # keras.Model.__init__ sets `self.loss = None` (for compile()), which
         # would hide this interface's loss method.
         vars(self).pop("loss", None)
-        # Kept out of Keras' attribute tracking: the terms of the current `forward`.
+        # Kept out of Keras' attribute tracking: the terms of the current `forward`, and where
+        # its random draws start ({"base": (stream, step) or None, "calls": draws so far}).
         object.__setattr__(self, "_bench_terms", {})
+        object.__setattr__(self, "_bench_random", {"base": None, "calls": 0})
 
     def get(self, images, train_phase=False, l2_penalty=0.0):
         """Encode and reconstruct a batch.
@@ -219,6 +240,28 @@ class Autoencoder(keras.Model):
         terms = self._bench_terms
         terms[name] = terms[name] + value if name in terms else value
 
+    def random_seed(self):
+        """In `get`: a new seed, a (2,) int64 tensor, for one of TensorFlow's stateless random
+        ops (`tf.random.stateless_normal(shape, seed=self.random_seed())`, ...).
+
+        The k-th call of a pass gives a seed that depends only on the run's seed, the
+        training step (and replica) and k: a resumed run draws what an uninterrupted one
+        draws. Outside training (evaluation, export, building) the step is 0 and the
+        stream fixed, so the same images always give the same outputs.
+        """
+        state = self._bench_random
+        state["calls"] += 1
+        stream, step = state["base"] if state["base"] is not None else (0, 0)
+        return tf.stack([tf.cast(stream, tf.int64) + state["calls"] * RANDOM_CALL_STRIDE, tf.cast(step, tf.int64)])
+
+    def random_normal(self, shape, mean=0.0, stddev=1.0, dtype=tf.float32):
+        """In `get`: normal random numbers drawn from `random_seed()` (exact on resume)."""
+        return tf.random.stateless_normal(shape, self.random_seed(), mean=mean, stddev=stddev, dtype=dtype)
+
+    def random_uniform(self, shape, minval=0.0, maxval=1.0, dtype=tf.float32):
+        """In `get`: uniform random numbers in [minval, maxval) drawn from `random_seed()` (exact on resume)."""
+        return tf.random.stateless_uniform(shape, self.random_seed(), minval=minval, maxval=maxval, dtype=dtype)
+
     def keep(self, **values):
         """Removed: return a dict third from `get`; `loss` receives its items as keyword arguments."""
         raise NotImplementedError(_KEEP_REMOVED)
@@ -227,7 +270,7 @@ class Autoencoder(keras.Model):
         """Removed: see `keep`."""
         raise NotImplementedError(_KEEP_REMOVED)
 
-    def forward(self, images, train_phase=False, l2_penalty=0.0, targets=None):
+    def forward(self, images, train_phase=False, l2_penalty=0.0, targets=None, random_seed=None):
         """The bench's one way into a model: `get`, then the loss terms of that pass.
 
         Args:
@@ -235,16 +278,20 @@ class Autoencoder(keras.Model):
             train_phase, l2_penalty: passed on to `get`.
             targets: what the reconstruction should match (in the pixel
                 range); when given, `loss` is computed as the "reconstruction" term.
+            random_seed: (stream, step) integers (or tensors) that the pass's random draws
+                (`random_seed()`) derive from; None: the fixed (0, 0) of evaluation.
 
         Returns:
             Forward(encoding, reconstruction, terms).
         """
         self._bench_terms.clear()
+        self._bench_random.update(base=random_seed, calls=0)
         try:
             outputs = self.get(images, train_phase=train_phase, l2_penalty=l2_penalty)
             added = {name: tf.cast(value, tf.float32) for name, value in self._bench_terms.items()}
         finally:
             self._bench_terms.clear()
+            self._bench_random.update(base=None, calls=0)
         if not isinstance(outputs, (tuple, list)) or len(outputs) not in (2, 3):
             raise TypeError("get() must return (encoding, reconstruction) or (encoding, reconstruction, "
                             f"{{name: value}} for loss), got {type(outputs).__name__}")

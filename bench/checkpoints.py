@@ -190,13 +190,21 @@ def latest(folder):
         if any(folder.glob("*.index")):
             raise CheckpointError(f"{folder} holds checkpoint files but no index ({INDEX_FILE}); {RESTART_HINT}")
         return None
-    state = tf.train.get_checkpoint_state(str(folder))  # None when the index does not parse
+    try:
+        state = tf.train.get_checkpoint_state(str(folder))  # None when the index does not parse
+    except (ValueError, tf.errors.OpError):  # bytes that are not text (UnicodeDecodeError), an empty state
+        state = None
     if state is None or not state.model_checkpoint_path:
         raise CheckpointError(f"{index} is garbled: it names no checkpoint; {RESTART_HINT}")
     path = Path(state.model_checkpoint_path)  # TensorFlow has put `folder` in front of a relative name
     if not Path(f"{path}.index").is_file():
         raise CheckpointError(f"{index} names {path.name}, which is not in {folder}; {RESTART_HINT}")
     return str(path)
+
+
+def holds(path, name):
+    """Whether the checkpoint at `path` holds a top-level variable `name` (e.g. "epoch_error_sum")."""
+    return f"{name}{VALUE_SUFFIX}" in _read_shapes(path)
 
 
 def restore(checkpoint, path, weights):

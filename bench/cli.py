@@ -11,7 +11,7 @@ import click
 
 from bench import commands, tf_runtime
 from bench.commands.flags import verbose_option
-from bench.errors import BenchError, describe_exception
+from bench.errors import BenchError, describe_exception, storage_problem
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -43,7 +43,8 @@ class BenchGroup(click.Group):
         except Exception as error:  # the last line of defence: no traceback unless asked
             if tf_runtime.VERBOSE:
                 traceback.print_exc()
-            _fail(f"{describe_exception(error)} (run with --verbose for the traceback)", 1)
+            problem = storage_problem(error)
+            _fail(problem or f"{describe_exception(error)} (run with --verbose for the traceback)", 1)
         sys.exit(result if isinstance(result, int) else 0)
 
 

@@ -19,12 +19,12 @@ import textwrap
 from rich.table import Table
 
 from bench import metrics
-from bench.config import TrainConfig, name_part, read_yaml_mapping
+from bench.config import TrainConfig, name_part
 from bench.console import make_console
 from bench.errors import BenchError, BenchUsageError
 from bench.runs import CONFIG_FILE, RESULTS_JSON, find_runs, stale_reason
 
-DAMAGED = f"{RESULTS_JSON} damaged"
+STOPPED = "stopped"  # results.json says running, and no process holds the run
 
 # column key: heading
 CONFIG_COLUMNS = {"model": "model", "dataset": "dataset", "optimizer": "optimizer", "lr": "lr", "l2": "l2",
@@ -40,6 +40,9 @@ METRIC_COLUMNS = {
     "anomaly_auroc": ("AUROC", True),
     "anomaly_ap": ("AP", True),
 }
+FRACTION_RANGE = (0, 1)  # accuracies, ROC AUC, average precision; the few-label probes' too
+METRIC_RANGES = {"validation_error": (0, None), "test_error": (0, None), "test_mse": (0, None),
+                 "test_psnr": (None, None)}
 ALWAYS_SHOWN = ("validation_error", "test_error", "test_mse", "test_psnr")  # the others when some run has them
 NARROW_LEFT_OUT = ("test_mse", "test_psnr", "anomaly_ap")  # derived or secondary: --wide shows them
 FEW_LABELS = "probe_labels_"
@@ -48,6 +51,7 @@ GROUP_COLUMNS = [*CONFIG_COLUMNS, "n", "epochs", *METRIC_COLUMNS, "status"]
 HEADINGS = {**CONFIG_COLUMNS, **{key: heading for key, (heading, _) in METRIC_COLUMNS.items()},
             "seed": "seed", "n": "n", "epochs": "epochs", "status": "status", "run": "run"}
 TESTED_METRICS = ("validation_error", "test_error")
+DAGGER = "†"
 SIGNIFICANCE = 0.05
 FORMATS = ("table", "csv", "json", "markdown")
 LEGEND = ("error: ½·mean((x − x̃)²) on [-1, 1] (DTB); mse: on [0, 1]; psnr: dB. "
@@ -61,10 +65,25 @@ EXTRA_LEGENDS = {
                 "(bench eval --probe-labels).",
 }
 NARROW_LEGEND = "test mse (= test error / 2), psnr, AP and the separate configuration columns: --wide."
-GROUP_LEGEND = ("Grouped: one row per configuration over its seeds: mean ± sample standard deviation, "
-                "[95% confidence interval of the mean, Student's t]; n runs.")
-GROUP_NARROW_LEGEND = ("Grouped: one row per configuration over its seeds: mean ± sample standard deviation; n runs "
+GROUP_LEGEND = ("Grouped: one row per configuration over its seeds, runs of the same length only (epochs): "
+                "mean ± sample standard deviation, [95% confidence interval of the mean, Student's t]; n runs; "
+                "(k of n runs): a figure only k of them have.")
+GROUP_NARROW_LEGEND = ("Grouped: one row per configuration over its seeds, runs of the same length only (epochs): "
+                       "mean ± sample standard deviation; n runs; (k of n runs): a figure only k of them have "
                        "(95% confidence intervals: --wide, csv, json).")
+STOPPED_LEGEND = (f"{STOPPED}: its results say running, but no process trains it (killed, or its disk full); "
+                  "the same bench train command resumes it.")
+
+
+def interval_notes(rows, columns):
+    """The legend line explaining DAGGER, when some shown interval reaches beyond its metric's range."""
+    counts = sorted({row[key]["n"] for row in rows for key in columns
+                     if isinstance(row.get(key), dict) and row[key].get("ci_note")})
+    if not counts:
+        return []
+    return [f"{DAGGER} the 95% interval reaches beyond what the metric can be (an error below 0, an accuracy above 1): "
+            f"Student's t from n={'/'.join(map(str, counts))} runs is too wide to bound the mean there; "
+            "more seeds (--repeats) narrow it."]
 
 
 def metric_columns(rows):
@@ -104,31 +123,27 @@ def identity(config):
 
 
 def run_row(run):
-    """A run's row as {column: value}; None, with a warning line, when its config.yaml is
-    unreadable. A damaged results.json gives a row whose status says so."""
+    """A run's row as {column: value}. A run whose config.yaml or results.json is damaged
+    or missing gets a row without numbers, its status naming the file and "damage" the
+    reason (`show` warns of it); a "running" run that no process trains is "stopped"."""
     try:
-        config = read_yaml_mapping(run.sub(CONFIG_FILE))
+        config = run.read_config_values()
     except BenchError as error:
-        print(f"warning: {error}: the run is left out", file=sys.stderr)
-        return None
+        return _damaged_row(run, CONFIG_FILE, error)
     try:
-        results, status = run.read_results(), None
-    except BenchError:
-        results, status = {}, DAMAGED
+        results = run.read_results()
+    except BenchError as error:
+        return _damaged_row(run, RESULTS_JSON, error, config)
+    status = results.get("status", "not started")
+    if status == "running" and run.trainer() is None:
+        status = STOPPED
     best = results.get("best", {})
     validation, test = best.get("validation", {}), best.get("test", {})
     probe = results.get("probe") or {}
     anomaly = results.get("anomaly") or {}
     few = results.get("probe_labels") or {}
     return {
-        "model": config.get("model"),
-        "dataset": config.get("dataset"),
-        "optimizer": config.get("optimizer"),
-        "lr": (config.get("optimizer_args") or {}).get("learning_rate"),
-        "l2": config.get("l2_penalty"),
-        "options": run_options(config),
-        "comment": config.get("comment") or "",
-        "seed": config.get("seed", 0),
+        **_config_columns(config),
         "epochs": results.get("epochs_done", 0),
         "validation_error": validation.get("error"),
         "test_error": test.get("error"),
@@ -142,11 +157,33 @@ def run_row(run):
         **{f"{FEW_LABELS}{count}": value.get("codes_mean") for count, value in few.get("per_class", {}).items()},
         **{f"{FEW_LABELS}{count}_std": value.get("codes_std") for count, value in few.get("per_class", {}).items()},
         "probe_labels_stale": stale_reason(few, results) if few else None,
-        "status": status or results.get("status", "not started"),
+        "status": status,
         "path": str(run.path),
         "config": config,
         "history": results.get("history", []),
     }
+
+
+def _config_columns(config):
+    return {
+        "model": config.get("model"),
+        "dataset": config.get("dataset"),
+        "optimizer": config.get("optimizer"),
+        "lr": (config.get("optimizer_args") or {}).get("learning_rate"),
+        "l2": config.get("l2_penalty"),
+        "options": run_options(config),
+        "comment": config.get("comment") or "",
+        "seed": config.get("seed", 0),
+    }
+
+
+def _damaged_row(run, name, error, config=None):
+    """The row of a run one of whose files is damaged: its configuration when it is readable
+    (else the model from the folder's place, log/<Model>/<run>), no numbers."""
+    columns = _config_columns(config) if config else {"model": run.path.parent.name, "dataset": None,
+                                                      "options": "", "comment": run.path.name, "seed": None}
+    return {**columns, "epochs": None, "status": f"{name} damaged", "damage": str(error), "path": str(run.path),
+            "config": config or {}, "history": []}
 
 
 def _typed(text):
@@ -261,9 +298,11 @@ def best_rows(rows, columns=None):
 
 # -- groups over seeds ----------------------------------------------------------
 
-def spread(values):
-    """{n, mean, std, ci_low, ci_high} of a sample: the sample standard deviation and the
-    95% confidence interval of the mean (Student's t); std and interval None when n < 2."""
+def spread(values, valid=(None, None)):
+    """{n, mean, std, ci_low, ci_high, ci_note} of a sample: the sample standard deviation and
+    the 95% confidence interval of the mean (Student's t); std and interval None when n < 2.
+    `valid` = (low, high) is what the metric can be (None: no bound): an interval reaching
+    beyond it gets a `ci_note` saying why (too few runs for the t interval to bound the mean)."""
     from scipy import stats
 
     n = len(values)
@@ -271,10 +310,15 @@ def spread(values):
         return None
     mean = sum(values) / n
     if n < 2:
-        return {"n": 1, "mean": mean, "std": None, "ci_low": None, "ci_high": None}
+        return {"n": 1, "mean": mean, "std": None, "ci_low": None, "ci_high": None, "ci_note": None}
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
+    low, high = valid
+    beyond = [f"below {low:g}" for _ in [0] if low is not None and mean - half < low] + \
+             [f"above {high:g}" for _ in [0] if high is not None and mean + half > high]
+    note = (f"the interval reaches {' and '.join(beyond)}, where the metric cannot be: Student's t from n={n} "
+            "runs is too wide to bound the mean (more seeds narrow it)") if beyond else None
+    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "ci_note": note}
 
 
 def _mean_history(members):
@@ -289,44 +333,50 @@ def _mean_history(members):
     return history
 
 
+def group_key(row):
+    """What puts runs in one group: the same configuration but the seed, trained for the same
+    number of epochs (runs of other lengths are never averaged together); a damaged run is
+    a group of its own."""
+    if row.get("damage"):
+        return row["path"]
+    return json.dumps(dict(identity(row["config"]), epochs=row["epochs"]), sort_keys=True, default=str)
+
+
 def group_rows(rows, columns=None):
-    """One row per configuration (runs that differ only by seed), with each metric's spread."""
+    """One row per configuration and length (runs that differ only by seed), with each
+    metric's spread over the runs that have it."""
     columns = columns or metric_columns(rows)
     groups = {}
     for row in rows:
-        key = json.dumps(identity(row["config"]), sort_keys=True, default=str)
-        groups.setdefault(key, []).append(row)
+        groups.setdefault(group_key(row), []).append(row)
     grouped = []
     for members in groups.values():
-        members = sorted(members, key=lambda row: row["seed"])
+        members = sorted(members, key=lambda row: (row["seed"] is None, row["seed"] or 0))
         first = members[0]
-        epochs = sorted({row["epochs"] for row in members})
         finished = sum(row["status"] == "finished" for row in members)
-        group = {key: first[key] for key in CONFIG_COLUMNS}
+        group = {key: first.get(key) for key in CONFIG_COLUMNS}
         group.update(
-            n=len(members), seeds=[row["seed"] for row in members],
-            epochs=str(epochs[0]) if len(epochs) == 1 else f"{epochs[0]}–{epochs[-1]}",
-            status="finished" if finished == len(members) else f"{finished} of {len(members)} finished",
-            paths=[row["path"] for row in members], identity=identity(first["config"]),
+            n=len(members), seeds=[row["seed"] for row in members], epochs=first["epochs"],
+            status=(first["status"] if len(members) == 1 else
+                    "finished" if finished == len(members) else f"{finished} of {len(members)} finished"),
+            paths=[row["path"] for row in members],
+            identity=dict(identity(first["config"]), epochs=first["epochs"]) if not first.get("damage") else {},
             history=_mean_history([row for row in members if row["history"]]),
             values={key: [v for v in (metric_value(row, key) for row in members) if v is not None]
                     for key in columns},
             stale_probes=sum(1 for row in members if row.get("probe_stale")))
+        if first.get("damage"):
+            group["damage"] = first["damage"]
         for key in columns:
-            group[key] = spread(group["values"][key])
+            group[key] = spread(group["values"][key], METRIC_RANGES.get(key, FRACTION_RANGE))
         grouped.append(group)
     return grouped
 
 
 def should_group(rows):
-    """Whether some configuration has been run with more than one seed."""
-    seen = set()
-    for row in rows:
-        key = json.dumps(identity(row["config"]), sort_keys=True, default=str)
-        if key in seen:
-            return True
-        seen.add(key)
-    return False
+    """Whether some configuration has been run with more than one seed (for as many epochs)."""
+    keys = [group_key(row) for row in rows]
+    return len(set(keys)) < len(keys)
 
 
 def differences(groups):
@@ -423,6 +473,8 @@ def _cell(row, key, multiline=False):
 
 def _run_cell(row):
     """The configuration in one cell: model and dataset, then the optimizer and what else names it."""
+    if row.get("damage") and not row.get("config"):  # nothing but the folder's place is known
+        return f"{row.get('model')} ?\n{row.get('comment')}"
     parts = [f"{row['optimizer']} lr={row['lr']:g}" if isinstance(row.get("lr"), float) else str(row.get("optimizer"))]
     if row.get("l2"):
         parts.append(f"l2={row['l2']:g}")
@@ -431,8 +483,15 @@ def _run_cell(row):
 
 
 def _spread_cell(row, key, multiline, interval=True):
+    """A group's metric: mean ± std [interval], and how many of its runs it comes from when
+    not all of them have it; a dagger on an interval bound beyond the metric's range."""
     summary = row.get(key)
-    note = f" ({row['stale_probes']} stale left out)" if key == "probe_accuracy" and row.get("stale_probes") else ""
+    notes = []
+    if summary and summary["n"] < row["n"]:
+        notes.append(f"{summary['n']} of {row['n']} runs")
+    if key == "probe_accuracy" and row.get("stale_probes"):
+        notes.append(f"{row['stale_probes']} stale left out")
+    note = f" ({'; '.join(notes)})" if notes else ""
     if not summary:
         return "—" + note
     if summary["std"] is None:
@@ -440,7 +499,8 @@ def _spread_cell(row, key, multiline, interval=True):
     text = f"{_number(key, summary['mean'])}{chr(10) if multiline else ' '}± {_number(key, summary['std'])}"
     if not interval:
         return text + note
-    bounds = f"[{_number(key, summary['ci_low'])}, {_number(key, summary['ci_high'])}]"
+    dagger = DAGGER if summary.get("ci_note") else ""
+    bounds = f"[{_number(key, summary['ci_low'])}, {_number(key, summary['ci_high'])}]{dagger}"
     return f"{text}\n{bounds}{note}" if multiline else f"{text} {bounds}{note}"
 
 
@@ -514,7 +574,8 @@ def csv_fields(grouped, columns):
         extra = [f"{key}_std" for key in columns if key.startswith(FEW_LABELS)]
         return [*CONFIG_COLUMNS, "seed", "epochs", *columns, *extra, "status", "probe_stale", "path"]
     return ([*CONFIG_COLUMNS, "n", "epochs", "status", "seeds"]
-            + [f"{key}_{part}" for key in columns for part in ("mean", "std", "ci_low", "ci_high")] + ["paths"])
+            + [f"{key}_{part}" for key in columns for part in ("n", "mean", "std", "ci_low", "ci_high")]
+            + ["ci_notes", "paths"])
 
 
 def _flat(row, grouped, fields):
@@ -525,9 +586,11 @@ def _flat(row, grouped, fields):
     flat["seeds"] = " ".join(map(str, row["seeds"]))
     for field in fields:
         key, _, part = field.rpartition("_")
-        if part in ("mean", "std", "low", "high") and _is_metric(key.removesuffix("_ci")):
+        if part in ("n", "mean", "std", "low", "high") and _is_metric(key.removesuffix("_ci")):
             summary = row.get(key.removesuffix("_ci")) or {}
             flat[field] = summary.get(f"ci_{part}" if part in ("low", "high") else part)
+    flat["ci_notes"] = "; ".join(f"{key}: {row[key]['ci_note']}" for key in row
+                                 if _is_metric(key) and isinstance(row[key], dict) and row[key].get("ci_note"))
     flat["paths"] = " ".join(row["paths"])
     return flat
 
@@ -588,11 +651,14 @@ def plot_rows(rows, path, grouped=False):
     return count, len(panels)
 
 
-def _legend_lines(grouped, wide, columns):
+def _legend_lines(rows, grouped, wide, columns):
     lines = [LEGEND]
     lines += [text for key, text in EXTRA_LEGENDS.items() if any(column.startswith(key) for column in columns)]
     if grouped:
         lines.append(GROUP_LEGEND if wide else GROUP_NARROW_LEGEND)
+        lines += interval_notes(rows, columns) if wide else []
+    if any(row.get("status") == STOPPED for row in rows):
+        lines.append(STOPPED_LEGEND)
     if not wide:
         lines.append(NARROW_LEGEND)
     return lines
@@ -605,8 +671,8 @@ def show(rows, title, output_format="table", group=None, plot=None, sort_key="va
     if output_format not in FORMATS:
         raise BenchUsageError(f"unknown --format '{output_format}'; choose one of {', '.join(FORMATS)}")
     for row in rows:
-        if row.get("status") == DAMAGED:
-            print(f"warning: {row['path']}/{RESULTS_JSON} is damaged: its numbers are left out", file=sys.stderr)
+        if row.get("damage"):
+            print(f"warning: {row['damage']}", file=sys.stderr)
     columns = metric_columns(rows)
     grouped = should_group(rows) if group is None else group
     if grouped:
@@ -619,11 +685,13 @@ def show(rows, title, output_format="table", group=None, plot=None, sort_key="va
             title = title.replace(" run(s) under ", " run(s), all finished, under ", 1)
         console.print(textwrap.fill(title, console.width), markup=False, highlight=False, soft_wrap=True)
         console.print(render_table(rows, None, grouped, wide, columns))
-        for line in _legend_lines(grouped, wide, columns) + difference_lines(found):
+        for line in _legend_lines(rows, grouped, wide, columns) + difference_lines(found):
             console.print(textwrap.fill(line, console.width, subsequent_indent="  " if line.startswith("  ") else ""),
                           markup=False, highlight=False, soft_wrap=True)
     elif output_format == "markdown":
         print(render_markdown(rows, grouped, columns))
+        for line in interval_notes(rows, columns) if grouped else []:
+            print("\n" + line)
         lines = difference_lines(found)
         if lines:
             print("\n" + lines[0] + "\n\n" + "\n".join(f"- {line.strip()}" for line in lines[1:]))

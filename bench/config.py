@@ -20,8 +20,9 @@ MAX_INT = 2**31 - 1  # TensorFlow's int32 step and batch arithmetic
 MAX_SEED = 2**32 - 1  # what numpy and Keras accept
 
 
-def _check_type(option, value):
-    """BenchUsageError when `value` is not of the option's kind (a list from YAML where a number belongs...)."""
+def type_problem(option, value):
+    """The kind of value `option` takes ("an integer", ...) when `value` is not of that
+    kind (a list from YAML where a number belongs...), else None."""
     default = option.default
     if option.kind == "json" or isinstance(default, dict):
         expected, ok = "a mapping", isinstance(value, dict)
@@ -33,7 +34,13 @@ def _check_type(option, value):
         expected, ok = "a number", isinstance(value, (int, float)) and not isinstance(value, bool)
     else:  # text, or None for "not set"
         expected, ok = "text", isinstance(value, str) or (value is None and default is not REQUIRED)
-    if not ok:
+    return None if ok else expected
+
+
+def _check_type(option, value):
+    """BenchUsageError when `value` is not of the option's kind."""
+    expected = type_problem(option, value)
+    if expected:
         raise BenchUsageError(f"{option.flag} must be {expected}, got {value!r}")
 
 
@@ -201,13 +208,39 @@ def fold_long_name(name):
     return name.encode()[:MAX_NAME_BYTES - 13].decode(errors="ignore") + "_" + digest
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that gives a key twice (where YAML's
+    "the last one wins" would silently drop a value)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key '{key}' is given twice (line {key_node.start_mark.line + 1})",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(stream):
+    """yaml.safe_load, but a key given twice in a mapping is an error (yaml.YAMLError)."""
+    return yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def read_yaml_mapping(path):
-    """Load a YAML file that must hold a mapping; BenchUsageError says what is wrong."""
+    """Load a YAML file that must hold a mapping (UTF-8 text, no key given twice);
+    BenchUsageError says what is wrong, naming the file."""
     try:
         with open(path, encoding="utf-8") as file:
-            values = yaml.safe_load(file)
+            values = load_yaml(file)
     except OSError as error:
         raise BenchUsageError(f"cannot read {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise BenchUsageError(f"{path} is not UTF-8 text (byte {error.start}); it is not a YAML file") from error
+    except RecursionError as error:
+        raise BenchUsageError(f"{path} is not valid YAML: nested too deeply") from error
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""

@@ -9,13 +9,13 @@ average-pooled over space to at most MAX_FEATURES numbers (a fixed linear map).
 """
 
 import math
-import shutil
 
 import numpy as np
 import tensorflow as tf
 from tensorboard.plugins import projector
 
 from bench import probe
+from bench.files import new_folder
 from bench.runs import PROJECTOR
 
 CONFIG_FILE = "projector_config.pbtxt"  # written last, by visualize_embeddings: its presence means complete
@@ -41,13 +41,17 @@ def sprite(images):
 def write_projector(run, model, split, class_names, batch_size, limit=DEFAULT_LIMIT, folder_name=PROJECTOR):
     """Write the projector files of `run` (in its `folder_name`) for the first `limit` images
     of a bench.splits.Split; returns (count, features)."""
-    import matplotlib.image
-
-    folder = run.sub(folder_name)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir()
     images, labels = split.first(limit)
     codes = probe.encode(model, tf.convert_to_tensor(images), batch_size, max_features=MAX_FEATURES)
+    # written beside the folder, then put in its place whole: one writer's files, never two mixed
+    with new_folder(run.sub(folder_name), replace=True) as folder:
+        _write_files(folder, images, labels, codes, class_names)
+    return len(images), codes.shape[1]
+
+
+def _write_files(folder, images, labels, codes, class_names):
+    import matplotlib.image
+
     with open(folder / "metadata.tsv", "w", encoding="utf-8") as metadata:
         metadata.write("label\tclass\n")
         for label in (labels if labels is not None else [-1] * len(images)):
@@ -66,4 +70,3 @@ def write_projector(run, model, split, class_names, batch_size, limit=DEFAULT_LI
     # TensorBoard looks for projector configs only in folders it knows as runs,
     # that is, folders holding an event file: an empty one makes this folder a run.
     tf.summary.create_file_writer(str(folder)).close()
-    return len(images), codes.shape[1]

@@ -103,17 +103,20 @@ def _recorded_model(run, name):
             + (f", or use the run's copy: --model-file {copy}" if copy else "")) from error
 
 
-def load_run_model(run_path, checkpoint, data_dir, report, model_file=None):
+def load_run_model(run_path, checkpoint, data_dir, report, model_file=None, writing=False):
     """A run's (RunFolder, config, dataset, splits, model with the checkpoint's weights,
     where they came from: {"checkpoint", "epoch", "step"}).
 
     Args:
         model_file: build the model from this file (e.g. the run's recorded copy
             in model_source/) instead of the plugin found by name.
+        writing: the caller will write into the run folder: refuse now when it cannot.
     """
     run = RunFolder(run_path)
     config = run.read_config()
     run.read_results()  # a damaged results.json is refused before any work
+    if writing:
+        run.check_writable()
     dataset_spec = plugins.find("dataset", config.dataset)
     model_spec = fingerprint.spec_for_file(config.model, model_file) if model_file else \
         _recorded_model(run, config.model)
@@ -121,7 +124,7 @@ def load_run_model(run_path, checkpoint, data_dir, report, model_file=None):
     with compute.device_scope(config.device):
         dataset, splits = loading.load_data(dataset_spec, data_dir or config.data_dir, report,
                                             **loading.data_options(config))
-        runs.check_same_data(run, run.read_results(), getattr(dataset, "files_sha256", None))
+        runs.check_same_data(run, run.read_results(), dataset)
         model = loading.build_model(model_spec, dataset.image_shape, model_args=config.model_args)
         weights, _ = checkpoints.model_groups(model)
         fingerprint.check(run, model, weights, report)

@@ -154,13 +154,14 @@ def readme_text(description):
     return "\n".join(lines)
 
 
-def export(model, part, output_format, out, about, stored_shape):
+def export(model, part, output_format, out, about, stored_shape, replace=False):
     """Write a part of a model to the new folder `out` (SavedModel or TFLite) with its
     description; everything is written beside `out` first and moved in place last.
 
     Args:
         about: what the description says of the run: run, model, dataset, checkpoint, epoch, step.
         stored_shape: (height, width, channels) of the images as the dataset stores them.
+        replace: replace what `out` holds (once the new export is whole).
     Returns:
         the description written to export.json.
     """
@@ -168,7 +169,7 @@ def export(model, part, output_format, out, about, stored_shape):
     model_shape = tuple(model.input_size or stored_shape[:2]) + (stored_shape[2],)
     code_shape = tuple(model.forward(tf.zeros((1,) + model_shape)).encoding.shape[1:])
     described = signatures(part, stored_shape, model_shape, code_shape)
-    with new_folder(out) as staging:
+    with new_folder(out, replace=replace) as staging:
         write_savedmodel(model, part, described, staging / SAVEDMODEL_FOLDER)
         if output_format == "tflite":
             write_tflite(staging / SAVEDMODEL_FOLDER, staging / TFLITE_FILE)

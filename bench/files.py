@@ -39,8 +39,14 @@ def digest_of(path, algorithm):
 
 
 def atomic_write_text(path, text):
-    """Write `text` to `path` so that readers see the old or the new file, never half."""
-    atomic_write_with(path, lambda file: file.write(text.encode("utf-8")))
+    """Write `text` to `path` so that readers see the old or the new file, never half (UTF-8;
+    a file name that is not UTF-8, held in `text` with escaped bytes, keeps its bytes)."""
+    atomic_write_with(path, lambda file: file.write(text.encode("utf-8", "surrogateescape")))
+
+
+def shown(path):
+    """A path as text that can be printed: bytes of a name that are not UTF-8 as \\xNN escapes."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
 
 
 def atomic_write_with(path, write):
@@ -57,16 +63,27 @@ def atomic_write_with(path, write):
 
 
 @contextlib.contextmanager
-def new_folder(path):
-    """Yield a hidden folder beside `path` to fill; it becomes `path` (which must not
-    exist) when the block ends, and is removed if the block raises: a reader never sees
-    half a folder."""
+def new_folder(path, replace=False):
+    """Yield a hidden folder beside `path` to fill; it becomes `path` when the block ends, and
+    is removed if the block raises: a reader never sees half a folder. `path` must not
+    exist, unless `replace` (its old content then goes only once the new one is whole).
+    What a killed process left beside `path` (its hidden folder) is removed first."""
     path = Path(path)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    for left in path.parent.glob(f".{path.name}.*.new"):
+        pid = left.name[len(path.name) + 2:].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(left, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".new", dir=path.parent))
     os.chmod(staging, 0o777 & ~umask())  # mkdtemp's folder is private; this one is an ordinary folder
     try:
         yield staging
-        staging.rename(path)
+        if replace and path.exists():
+            old = staging.with_suffix(".old")
+            path.rename(old)
+            staging.rename(path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

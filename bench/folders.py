@@ -3,19 +3,25 @@
 - Files: PNG, JPEG, BMP and GIF (by name, checked by their first bytes), at any
   depth; hidden files and other names are left alone.
 - Splits: `train/`, `validation/` (or `val/`) and `test/` subfolders when the
-  folder has a `train/`; a split it lacks is carved from train. Otherwise a
-  seeded split of all the files: a tenth each to validation and test. Either
-  way the same folder always splits the same way, and the sizes are stated.
+  folder has a `train/`; a split it lacks is carved from train. Otherwise about
+  a tenth each to validation and test. A carved file's split comes from a hash
+  of its path in the folder, so the same folder always splits the same way, and
+  adding or removing a file moves no other file between splits; the sizes are stated.
 - Labels: the first-level subfolders (of each split folder) are the classes
   when every image is in one; otherwise the data is unlabelled.
 - Shape: `--image-size` (default: the first image's size) and `--channels`
   (default: the first image's: 1 for grey, 3 otherwise); every image is
   decoded to that many channels and resized to that size.
-- Files that are not images (empty, or other first bytes) are named, then
-  refused (`--on-bad-file fail`) or left out (`skip`).
+- Files that are not images (empty, other first bytes, more pixels in their
+  header than `--max-image-pixels`, a guard against decompression bombs) are
+  named, then refused (`--on-bad-file fail`) or left out (`skip`); with `skip`,
+  files whose header is right but whose data cannot be decoded are left out too
+  (bench.loading decodes every file once to find them).
+- File names need not be UTF-8: they reach TensorFlow as the bytes the file
+  system holds, and are shown with their odd bytes escaped.
 
-The listing (split, label and path of every file, with its size) is hashed, and
-the run records it, so a run is tied to its data.
+The listing (split, label and path of every file, with its size) is hashed, as a
+whole and split by split, and the run records it, so a run is tied to its data.
 """
 
 import concurrent.futures
@@ -26,12 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.errors import DataInputError
+from bench.files import shown
 from bench.input import SPLITS, ImageFiles, Input
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF87a", b"GIF89a")
 SPLIT_FOLDERS = {"train": ("train",), "validation": ("validation", "val"), "test": ("test",)}
-SPLIT_SEED = 0  # the split is the folder's, not the run's: every run on a folder gets the same one
 HELD_OUT = 10  # 1/10 of the images each to validation and test when the folder does not split itself
 NAMED_AT_MOST = 5
 SCAN_THREADS = 16
@@ -47,9 +53,17 @@ class Listing:
     how: str
     skipped: list
 
-    def lines(self):
-        """`split<TAB>label<TAB>path` for every file, the run's record of its data."""
-        return [f"{split}\t{label}\t{path}" for split in SPLITS for path, label in self.splits[split]]
+    def lines(self, split=None):
+        """`split<TAB>label<TAB>path` for every file (of one split), the run's record of its data."""
+        return [f"{name}\t{label}\t{path}" for name in ((split,) if split else SPLITS)
+                for path, label in self.splits[name]]
+
+    def without(self, paths):
+        """This listing without the files at `paths` (relative, as listed), counted as skipped."""
+        gone = set(paths)
+        kept = {split: [(path, label) for path, label in entries if path not in gone]
+                for split, entries in self.splits.items()}
+        return Listing(kept, self.class_names, self.how, self.skipped + sorted(gone))
 
 
 def folder_input(root):
@@ -66,7 +80,7 @@ class FolderInput(Input):
         super().__init__(data_dir, report)
         self.listing = None
         self.sizes = {}  # every image file's size, by its path in the folder
-        self.files_sha256 = None
+        self.files_sha256, self.splits_sha256 = None, None
 
     @property
     def name(self):
@@ -78,7 +92,14 @@ class FolderInput(Input):
             self._scan()
         entries = self.listing.splits[split]
         labels = np.array([label for _, label in entries], np.int64) if self.num_classes else None
-        return ImageFiles([str(self.root / path) for path, _ in entries], labels)
+        return ImageFiles([os.path.join(self.root, path) for path, _ in entries], labels)
+
+    def leave_out(self, paths):
+        """Take the files at `paths` (as `load` gave them) out of the listing: files found
+        undecodable under --on-bad-file skip."""
+        relative = [os.path.relpath(path, self.root) for path in paths]
+        self.listing = self.listing.without(relative)
+        self.files_sha256, self.splits_sha256 = _listing_hashes(self.listing, self.sizes)
 
     def _scan(self):
         if not self.root.is_dir():
@@ -87,10 +108,11 @@ class FolderInput(Input):
         candidates = [path.relative_to(self.root) for path in sorted(self.root.rglob("*"))
                       if path.suffix.lower() in SUFFIXES]
         candidates = [path for path in candidates if not any(part.startswith(".") for part in path.parts)]
-        # the first bytes of every file, read by threads: on a network file system each read waits
+        # the headers of every file, read by threads: on a network file system each read waits
+        limit = self.max_image_pixels
         chunks = [candidates[start::SCAN_THREADS] for start in range(SCAN_THREADS)]  # one task a thread
         with concurrent.futures.ThreadPoolExecutor(SCAN_THREADS) as pool:
-            done = list(pool.map(lambda chunk: [head_check(self.root / path) for path in chunk], chunks))
+            done = list(pool.map(lambda chunk: [head_check(self.root / path, limit) for path in chunk], chunks))
         checked = [None] * len(candidates)
         for start, results in enumerate(done):
             checked[start::SCAN_THREADS] = results
@@ -105,7 +127,7 @@ class FolderInput(Input):
         self.class_names = self.listing.class_names
         self.num_classes = len(self.class_names)
         self.image_shape = self._shape(self.root / paths[0])
-        self.files_sha256 = _listing_hash(self.listing, self.sizes)
+        self.files_sha256, self.splits_sha256 = _listing_hashes(self.listing, self.sizes)
         sizes = ", ".join(f"{len(self.listing.splits[split]):,} {split}" for split in SPLITS)
         classes = f"{self.num_classes} classes" if self.num_classes else "unlabelled"
         self.info(f"{self.name}: {sizes} images ({self.listing.how}; {classes}), "
@@ -114,7 +136,7 @@ class FolderInput(Input):
     def _refuse_or_skip(self, bad):
         if not bad:
             return
-        named = "; ".join(f"{path} ({problem})" for path, problem in bad[:NAMED_AT_MOST])
+        named = "; ".join(f"{shown(path)} ({problem})" for path, problem in bad[:NAMED_AT_MOST])
         more = f" and {len(bad) - NAMED_AT_MOST} more" if len(bad) > NAMED_AT_MOST else ""
         if self.on_bad_file != "skip":
             them = "it" if len(bad) == 1 else "them"
@@ -133,7 +155,7 @@ class FolderInput(Input):
                 grey = image.mode in ("1", "L", "LA", "I", "I;16", "F") or (
                     image.mode == "P" and image.palette is not None and image.palette.mode == "L")
         except (OSError, SyntaxError) as error:
-            raise DataInputError(f"{self.name}: cannot read {first.relative_to(self.root)}: {error}") from error
+            raise DataInputError(f"{self.name}: cannot read {shown(first.relative_to(self.root))}: {error}") from error
         size = self.image_size or (height, width)
         channels = self.channels or (1 if grey else 3)
         return (*size, channels)
@@ -147,8 +169,9 @@ def _not_images(count, one, many):
     return f"1 file {one} not an image" if count == 1 else f"{count} files {many} not images"
 
 
-def head_check(path):
-    """(why `path` is not an image, None when its first bytes are an image format's; its size)."""
+def head_check(path, max_pixels=None):
+    """(why `path` is not an image, None when its first bytes are an image format's and its
+    header's size is at most `max_pixels`; its size in bytes). Only the header is read."""
     try:
         with open(path, "rb") as file:
             head, size = file.read(8), os.fstat(file.fileno()).st_size
@@ -156,11 +179,33 @@ def head_check(path):
         return error.strerror or "unreadable", None
     if not head:
         return "empty", size
-    return (None if any(head.startswith(magic) for magic in MAGIC) else "not a PNG, JPEG, BMP or GIF"), size
+    if not any(head.startswith(magic) for magic in MAGIC):
+        return "not a PNG, JPEG, BMP or GIF", size
+    if max_pixels is None:
+        return None, size
+    width, height = header_size(path)
+    if width is None:
+        return "its header cannot be read", size
+    if width * height > max_pixels:
+        return (f"{width}x{height} pixels, more than --max-image-pixels {max_pixels:,}: too large to decode "
+                "safely"), size
+    return None, size
+
+
+def header_size(path):
+    """(width, height) read from an image file's header by Pillow, which decodes no pixels to
+    tell them; (None, None) when the header cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None, None
 
 
 def _split(paths, skipped):
-    """The Listing of `paths` (relative to the folder), split by its subfolders or by a seeded draw."""
+    """The Listing of `paths` (relative to the folder), split by its subfolders or by their hashes."""
     named = {split: [p for p in paths if p.parts[0].lower() in SPLIT_FOLDERS[split]] for split in SPLITS}
     if named["train"]:
         within = {split: [(p, p.relative_to(p.parts[0])) for p in named[split]] for split in SPLITS}
@@ -171,28 +216,40 @@ def _split(paths, skipped):
             within["train"] = rest
             for split, part in zip(carved, held):
                 within[split] = part
-            how = f"its folders, {' and '.join(carved)} a seeded tenth of train/"
+            how = f"its folders, {' and '.join(carved)} about a tenth of train/ (by a hash of each path)"
     else:
         if len(paths) < 3:
             raise DataInputError(f"a folder of {len(paths)} images cannot be split into train, validation and test")
         rest, (validation, test) = _draw([(p, p) for p in paths], 2)
         within = {"train": rest, "validation": validation, "test": test}
-        how = "a seeded split: a tenth each to validation and test"
+        how = "about a tenth each to validation and test, by a hash of each path"
     class_names = _classes(within)
     splits = {split: [(str(path), class_names.index(inner.parts[0]) if class_names else -1)
                       for path, inner in within[split]] for split in SPLITS}
     return Listing(splits, tuple(class_names), how, skipped)
 
 
+def path_share(path):
+    """A number in [0, 1) from the sha256 of a file's path in the folder: where the file falls,
+    whatever else the folder holds."""
+    return int.from_bytes(hashlib.sha256(os.fsencode(str(path))).digest()[:8], "big") / 2.0**64
+
+
 def _draw(entries, parts):
-    """Seeded: `parts` lists of a tenth of `entries` each, and the rest (each in its original order)."""
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(entries))
-    size = max(1, len(entries) // HELD_OUT)
-    held = [sorted(order[index * size:(index + 1) * size]) for index in range(parts)]
-    rest = sorted(order[parts * size:])
+    """`parts` lists of about a tenth of `entries` each (part k: the entries whose path_share is in
+    [k/10, (k+1)/10)), and the rest, each in its original order. A part that no entry falls
+    in takes the rest's entry of the smallest share (tiny folders only)."""
+    shares = [path_share(path) for path, _ in entries]
+    place = [min(int(share * HELD_OUT), parts) for share in shares]  # `parts`: the rest
+    for part in range(parts):
+        if part not in place:
+            rest = [index for index, where in enumerate(place) if where == parts]
+            if rest:
+                place[min(rest, key=lambda index: shares[index])] = part
+    rest = [entry for entry, where in zip(entries, place) if where == parts]
     if not rest:
         raise DataInputError(f"{len(entries)} images are too few to set a tenth apart for validation and test")
-    return [entries[i] for i in rest], [[entries[i] for i in part] for part in held]
+    return rest, [[entry for entry, where in zip(entries, place) if where == part] for part in range(parts)]
 
 
 def _classes(within):
@@ -203,9 +260,15 @@ def _classes(within):
     return sorted({inner.parts[0] for inner in inner_paths})
 
 
-def _listing_hash(listing, sizes):
-    """sha256 of every file's split, label, path and size: what ties a run to its data."""
-    digest = hashlib.sha256()
-    for line in listing.lines():
-        digest.update(f"{line}\t{sizes[line.rsplit(chr(9), 1)[1]]}\n".encode())
-    return digest.hexdigest()
+def _listing_hashes(listing, sizes):
+    """(sha256 of every file's split, label, path and size; {split: that of the split's files}):
+    what ties a run to its data."""
+    whole, by_split = hashlib.sha256(), {}
+    for split in SPLITS:
+        digest = hashlib.sha256()
+        for line in listing.lines(split):
+            entry = f"{line}\t{sizes[line.rsplit(chr(9), 1)[1]]}\n".encode("utf-8", "surrogateescape")
+            digest.update(entry)
+            whole.update(entry)
+        by_split[split] = digest.hexdigest()
+    return whole.hexdigest(), by_split

@@ -46,11 +46,12 @@ class Input:
     image_shape: tuple = ()
     num_classes: int = 0
     class_names: tuple = ()
-    # Set by the bench before `load`, from --image-size, --channels and --on-bad-file: a dataset
-    # that decodes files may use them (the bench resizes whatever `load` returns to image_size).
+    # Set by the bench before `load`, from --image-size, --channels, --on-bad-file and --max-image-pixels:
+    # a dataset that decodes files may use them (the bench resizes whatever `load` returns to image_size).
     image_size: tuple | None = None
     channels: int | None = None
     on_bad_file: str = "fail"
+    max_image_pixels: int = 40_000_000  # --max-image-pixels: files whose header says more are not decoded
 
     def __init__(self, data_dir, report=None):
         """Args:
@@ -125,8 +126,35 @@ def check_split(dataset, split, images, labels):
         raise DatasetError(f"{where}: the split is empty")
     if images.dtype != np.uint8 and images.dtype != np.float32:
         raise DatasetError(f"{where}: images must be uint8 or float32, got {images.dtype}")
-    if labels is not None and len(labels) != len(images):
-        raise DatasetError(f"{where}: {len(images)} images but {len(labels)} labels")
+    if labels is not None:
+        _check_labels(dataset, where, np.asarray(labels), len(images))
+    if images.dtype == np.float32:
+        _check_float_pixels(where, images)
+
+
+def _check_labels(dataset, where, labels, count):
+    if labels.ndim != 1 or len(labels) != count:
+        raise DatasetError(f"{where}: {count} images but labels of shape {labels.shape}; give one integer per image")
+    if labels.dtype.kind not in "iu":
+        raise DatasetError(f"{where}: labels must be integers (class numbers), got {labels.dtype} "
+                           f"(e.g. {labels[0]!r}); map class names to 0..n-1 and set class_names")
+    low, high = int(labels.min()), int(labels.max())
+    if dataset.num_classes and (low < 0 or high >= dataset.num_classes):
+        raise DatasetError(f"{where}: labels run from {low} to {high}, but num_classes is {dataset.num_classes} "
+                           f"(labels 0 to {dataset.num_classes - 1})")
+
+
+def _check_float_pixels(where, images):
+    """float32 images must be finite and in [-1, 1] (checked a chunk at a time: no copy of the split)."""
+    low, high = np.inf, -np.inf
+    for start in range(0, len(images), 4096):
+        chunk = images[start:start + 4096]
+        if not np.isfinite(chunk).all():
+            raise DatasetError(f"{where}: the float32 images hold NaN or infinite pixels (from image {start} on)")
+        low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
+    if low < -1.0 - 1e-6 or high > 1.0 + 1e-6:
+        raise DatasetError(f"{where}: float32 images must be in [-1, 1], got pixels from {low:g} to {high:g}; "
+                           "return uint8 pixels (0..255), or scale them to [-1, 1]")
 
 
 def _shape(value):

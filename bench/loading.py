@@ -10,19 +10,23 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from bench import optimizers, plugins, splits
+from bench import optimizers, plugins, records, splits
 from bench.autoencoder import Autoencoder
 from bench.errors import BenchError, BenchUsageError, DataInputError, DatasetError, PluginError, describe_exception
+from bench.files import shown
 from bench.input import SPLITS, ImageFiles, Input, check_split
 
 
-def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on_bad_file="fail", classes=()):
+def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on_bad_file="fail", classes=(),
+              max_image_pixels=Input.max_image_pixels):
     """Load every split of a dataset plugin, resized to `image_size` = (height, width) when given,
     narrowed to the label numbers `classes` when given (`dataset.every_class_test` keeps
     the whole test split, for anomaly scores).
 
-    `image_size`, `channels` and `on_bad_file` are also given to the dataset as its
-    attributes of those names, before it loads, for a dataset that decodes files.
+    `image_size`, `channels`, `on_bad_file` and `max_image_pixels` are also given to the
+    dataset as its attributes of those names, before it loads, for a dataset that decodes
+    files. With on_bad_file "skip", every image file is decoded once here, and those that
+    cannot be are left out, named.
 
     Returns:
         (dataset, {split: bench.splits.Split}); dataset.image_shape is the images' shape as trained.
@@ -33,6 +37,7 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on
     try:
         dataset = dataset_class(Path(data_dir), report)
         dataset.image_size, dataset.channels, dataset.on_bad_file = image_size, channels, on_bad_file
+        dataset.max_image_pixels = max_image_pixels
         held = {split: as_split(dataset, split, dataset.load(split)) for split in SPLITS}
     except BenchError:
         raise
@@ -40,6 +45,8 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on
         raise PluginError(
             f"dataset plugin {dataset_spec.name} ({dataset_spec.where()}) raised {describe_exception(error)}"
         ) from error
+    if on_bad_file == "skip":
+        held = _undecodable_left_out(dataset, held, report)
     if channels is not None and dataset.image_shape[-1] != channels:
         raise BenchUsageError(f"dataset {dataset_spec.name} has {dataset.image_shape[-1]} channels; "
                               f"--channels {channels} applies to image folders only")
@@ -53,6 +60,25 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on
             f"{len(images):,} {split}" for split, images in held.items()) + " images of those classes (bench eval "
             f"--anomaly scores all {len(dataset.every_class_test):,} test images)")
     return dataset, held
+
+
+def _undecodable_left_out(dataset, held, report):
+    """The splits without the image files that cannot be decoded (--on-bad-file skip), named in
+    a warning; an image folder's listing loses them too."""
+    damaged = {split: images.undecodable() if isinstance(images, splits.FileSplit) else []
+               for split, images in held.items()}
+    found = [path for paths in damaged.values() for path in paths]
+    if not found:
+        return held
+    named = ", ".join(shown(path) for path in found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    report.warning(f"left out {len(found)} image file(s) that cannot be decoded (--on-bad-file skip): {named}")
+    if hasattr(dataset, "leave_out"):
+        dataset.leave_out(found)
+    held = {split: images.without(damaged[split]) if damaged[split] else images for split, images in held.items()}
+    empty = [split for split, images in held.items() if not len(images)]
+    if empty:
+        raise DataInputError(f"dataset {dataset.name}: no image of its {' and '.join(empty)} split can be decoded")
+    return held
 
 
 def only_classes(name, dataset, held, classes):
@@ -71,21 +97,37 @@ def only_classes(name, dataset, held, classes):
     return narrowed
 
 
+READ_FAULTS = (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError, tf.errors.DataLossError)
+"""What reading a damaged file raises in a tf.data pipeline: an image that does not decode, a shard
+shorter than its manifest says, a record whose checksum fails."""
+
+
 @contextlib.contextmanager
 def damaged_files_named(splits, report):
-    """An image file that cannot be decoded (its first bytes were right) becomes one line
-    naming it: the splits' files are all decoded then, to find every such file (a file is
-    known damaged only once it is read, and bench reads none before training)."""
+    """A file that cannot be read (an image whose first bytes were right, a TFRecord shard
+    that does not match its manifest) becomes one line naming it: the splits' files are all
+    read then, to find every such file (a file is known damaged only once it is read, and
+    bench reads none before training)."""
     try:
         yield
-    except tf.errors.InvalidArgumentError as error:
-        report.info("an image could not be decoded; looking for the damaged files...")
-        damaged = [path for split in splits.values() for path in split.undecodable()]
+    except READ_FAULTS as error:
+        report.info("a file could not be read; looking for the damaged files...")
+        damaged = [item for split in splits.values() for item in split.undecodable()]
         if not damaged:
             raise
-        named = ", ".join(damaged[:5]) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")
-        raise DataInputError(f"{len(damaged)} image files cannot be decoded: {named}. Remove or replace them, "
-                             "then run the same command (a training resumes from its latest checkpoint)") from error
+        named = ", ".join(map(shown, damaged[:5])) + (f" and {len(damaged) - 5} more" if len(damaged) > 5 else "")
+        if any(isinstance(_innermost(split), records.RecordSplit) for split in splits.values()):
+            raise DataInputError(f"{len(damaged)} TFRecord shard(s) cannot be read as their manifest says: {named}; "
+                                 "prepare the folder again (bench prepare --verify checks the shards)") from error
+        raise DataInputError(f"{len(damaged)} image files cannot be decoded: {named}. Remove or replace them, or "
+                             "leave them out with --on-bad-file skip; then run the same command") from error
+
+
+def _innermost(split):
+    """The split a cached or resized split reads from."""
+    while hasattr(split, "source"):
+        split = split.source
+    return split
 
 
 def load_named_data(dataset_name, report, **options):
@@ -104,6 +146,7 @@ def load_named_data(dataset_name, report, **options):
 def data_options(config):
     """load_data's keywords from a TrainConfig: its image size, channels, bad-file policy and classes."""
     return {"image_size": config.image_hw(), "channels": config.channels or None, "on_bad_file": config.on_bad_file,
+            "max_image_pixels": config.max_image_pixels,
             "classes": config.class_subset()}
 
 

@@ -72,6 +72,9 @@ OPTIONS = (
            hparam=True, in_name="ch", check="non-negative"),
     Option("on_bad_file", "fail", "An image folder's files that are not images: fail (name them and stop) or "
            "skip (name them and leave them out).", kind=("fail", "skip"), in_name="bad_files"),
+    Option("max_image_pixels", 40_000_000, "An image folder's files with more pixels than this (read from their "
+           "headers, before decoding) are refused, or left out with --on-bad-file skip: a guard against "
+           "decompression bombs.", resumable=True, check="positive"),
     Option("cache", "none", "Keep a streamed dataset's decoded images after the first epoch: in memory (when they "
            "fit), on disk (a scratch folder), or none.", kind=("none", "memory", "disk"), resumable=True),
     Option("augment", "", "Augment the training images as they are read: flip (left-right, half of them), crop "

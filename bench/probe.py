@@ -65,18 +65,23 @@ def accuracy(train_features, train_labels, test_features, test_labels):
     return float(classifier.score(test_features, test_labels)), converged
 
 
-def linear_probe(model, splits, batch_size, limit=DEFAULT_LIMIT):
+def linear_probe(model, splits, batch_size, limit=DEFAULT_LIMIT, progress=None):
     """{codes, pixels, train_images, features, converged}: probe accuracies of codes and raw pixels.
 
     Args:
         splits: {"train": Split, "test": Split} (bench.splits), labelled.
         limit: at most this many training images (the first ones).
+        progress: called with a line of text as each stage starts (None: silent).
     """
+    say = progress or (lambda text: None)
     train_images, train_labels = splits["train"].first(limit)
     test_images, test_labels = splits["test"].first(len(splits["test"]))
     train_codes = encode(model, tf.convert_to_tensor(train_images), batch_size)
     test_codes = encode(model, tf.convert_to_tensor(test_images), batch_size)
+    say(f"  codes of {len(train_images):,} training and {len(test_images):,} test images: "
+        f"{train_codes.shape[1]:,} features each; fitting on the codes...")
     codes, codes_converged = accuracy(train_codes, train_labels, test_codes, test_labels)
+    say(f"  codes: {codes:.4f}; fitting on raw pixels ({math.prod(train_images.shape[1:]):,} features)...")
     raw, raw_converged = accuracy(pixels(train_images), train_labels, pixels(test_images), test_labels)
     return {"codes": codes, "pixels": raw, "train_images": int(len(train_images)),
             "features": int(train_codes.shape[1]), "converged": codes_converged and raw_converged}

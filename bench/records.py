@@ -24,21 +24,35 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from bench import files, splits
-from bench.errors import DataInputError
+from bench import files, schema, splits
+from bench.errors import BenchUsageError, DataInputError
 from bench.input import SPLITS, Input
 
 MANIFEST = "manifest.json"
 FORMAT = "bench-tfrecord-1"
 IMAGES_PER_SHARD = 10_000
 PARSE_BATCH = 256
+_FEATURES = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
+
+
+def check_out(out, overwrite):
+    """Refuse to write shards into a folder that holds a preparation (a manifest, or shards)
+    unless `overwrite`; with it, remove that preparation's files (its manifest first)."""
+    out = Path(out)
+    found = [out / MANIFEST] if (out / MANIFEST).exists() else []
+    found += sorted(out.glob("*-of-*.tfrecord")) if out.is_dir() else []
+    if found and not overwrite:
+        raise BenchUsageError(f"--out {out} already holds a preparation ({found[0].name}, {len(found)} file(s)); "
+                              "choose another folder, or replace it with --overwrite")
+    for path in found:  # the manifest first: from then on the folder is incomplete
+        path.unlink()
 
 
 def write(dataset, held, out, report, images_per_shard=IMAGES_PER_SHARD):
-    """Write every split of a loaded dataset ({split: Split}) as shards under `out`; returns the manifest."""
+    """Write every split of a loaded dataset ({split: Split}) as shards under `out` (`check_out`
+    has said it may); returns the manifest, written last."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST).unlink(missing_ok=True)  # until it is written again, the folder is incomplete
     manifest = {"format": FORMAT, "source": dataset.name, "image_shape": list(dataset.image_shape),
                 "dtype": "uint8", "num_classes": int(dataset.num_classes),
                 "class_names": list(dataset.class_names), "splits": {}}
@@ -86,27 +100,103 @@ def _sha256(path):
     return files.digest_of(path, "sha256")
 
 
+SHARD = schema.record({"name": schema.text(), "count": schema.integer(), "bytes": schema.integer(),
+                       "sha256": schema.text()})
+MANIFEST_SCHEMA = schema.record({
+    "format": schema.text((FORMAT,)), "dtype": schema.text(("uint8",)),
+    "image_shape": schema.list_of(schema.integer(1)), "num_classes": schema.integer(),
+    "class_names": schema.list_of(schema.text()),
+    "splits": schema.record({split: schema.record({"count": schema.integer(1), "shards": schema.list_of(SHARD)})
+                             for split in SPLITS})})
+
+
 def read_manifest(folder):
-    """The manifest of a prepared folder, its shards' sizes checked; DataInputError says what is wrong."""
+    """The manifest of a prepared folder, checked as data from elsewhere: its schema, shard
+    names that are plain names inside the folder, counts that add up, each shard's size,
+    and the first record of each holding an image of the stated shape. DataInputError
+    names what is wrong (and the shard)."""
     folder = Path(folder)
     where = f"tfrecord:{folder}"
     if not (folder / MANIFEST).is_file():
         raise DataInputError(f"{where}: no {MANIFEST}" + (" (no such folder)" if not folder.is_dir() else "")
                              + "; write it with: bench prepare DATASET --out " + str(folder))
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        MANIFEST_SCHEMA(manifest, "manifest")
+    except RecursionError:
+        raise DataInputError(f"{where}: {MANIFEST} is nested too deeply; prepare the folder again") from None
+    except schema.Invalid as error:
+        raise DataInputError(f"{where}: {MANIFEST} is not a {FORMAT} manifest ({error}); prepare the folder "
+                             "again") from error
+    except ValueError as error:
         raise DataInputError(f"{where}: {MANIFEST} is not valid JSON ({error}); prepare the folder again") from error
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise DataInputError(f"{where}: {MANIFEST} is not a {FORMAT} manifest; prepare the folder again")
+    if len(manifest["image_shape"]) != 3:
+        raise DataInputError(f"{where}: {MANIFEST}'s image_shape {manifest['image_shape']} is not (height, width, "
+                             "channels); prepare the folder again")
     for split in SPLITS:
-        for shard in manifest["splits"][split]["shards"]:
-            path = folder / shard["name"]
-            size = path.stat().st_size if path.is_file() else None
-            if size != shard["bytes"]:
-                state = "is missing" if size is None else f"has {size:,} bytes, not {shard['bytes']:,}"
-                raise DataInputError(f"{where}: shard {shard['name']} {state}; prepare the folder again")
+        _check_shards(folder, where, split, manifest)
     return manifest
+
+
+def _check_shards(folder, where, split, manifest):
+    entry = manifest["splits"][split]
+    if sum(shard["count"] for shard in entry["shards"]) != entry["count"]:
+        raise DataInputError(f"{where}: {MANIFEST} says the {split} split has {entry['count']:,} images, but its "
+                             f"shards' counts add up to {sum(shard['count'] for shard in entry['shards']):,}; "
+                             "prepare the folder again")
+    for shard in entry["shards"]:
+        name = shard["name"]
+        if name != Path(name).name or name in ("", ".", "..") or name.startswith("."):
+            raise DataInputError(f"{where}: {MANIFEST} names a shard {name!r} outside the folder (shard names must "
+                                 "be plain file names in it); prepare the folder again")
+        path = folder / name
+        size = path.stat().st_size if path.is_file() else None
+        if size != shard["bytes"]:
+            state = "is missing" if size is None else f"has {size:,} bytes, not {shard['bytes']:,}"
+            raise DataInputError(f"{where}: shard {name} {state}; prepare the folder again")
+    if entry["shards"]:
+        _check_first_record(folder / entry["shards"][0]["name"], where, manifest["image_shape"])
+
+
+def _check_first_record(path, where, shape):
+    """The shard's first record parsed: an image of `shape` and a label (cheap: one record)."""
+    try:
+        record = next(iter(tf.data.TFRecordDataset(str(path)).take(1)))
+        pixels = tf.io.parse_single_example(record, _FEATURES)["image"].numpy()
+    except (StopIteration, tf.errors.OpError) as error:
+        raise DataInputError(f"{where}: shard {path.name} cannot be read ({_first_line(error)}); prepare the "
+                             "folder again") from error
+    if len(pixels) != math.prod(shape):
+        raise DataInputError(f"{where}: shard {path.name} holds images of {len(pixels):,} bytes, but the manifest's "
+                             f"shape {'x'.join(map(str, shape))} needs {math.prod(shape):,}; prepare the folder again")
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def damaged_shards(paths, counts, image_shape):
+    """Each shard of a split read whole (records, checksums, image sizes), against the counts
+    the manifest gives: ["<shard>: what is wrong"] (a training that failed reading calls this
+    to name the shard)."""
+    found = []
+    size = math.prod(image_shape)
+    for path, count in zip(paths, counts):
+        name, read = Path(path).name, 0
+        try:
+            for record in tf.data.TFRecordDataset(path):
+                pixels = tf.io.parse_single_example(record, _FEATURES)["image"]
+                if len(pixels.numpy()) != size:
+                    found.append(f"{name}: record {read} holds {len(pixels.numpy()):,} bytes of pixels, not {size:,}")
+                    break
+                read += 1
+            else:
+                if read != count:
+                    found.append(f"{name}: holds {read:,} records, the manifest says {count:,}")
+        except tf.errors.OpError as error:
+            found.append(f"{name}: {_first_line(error)} after {read:,} records")
+    return found
 
 
 def verify(folder):
@@ -139,7 +229,8 @@ class RecordInput(Input):
         """The split, streamed from its shards."""
         entry = self.manifest["splits"][split]
         paths = [str(self.folder / shard["name"]) for shard in entry["shards"]]
-        return RecordSplit(paths, entry["count"], self.image_shape, labelled=self.num_classes > 0)
+        return RecordSplit(paths, entry["count"], self.image_shape, labelled=self.num_classes > 0,
+                           counts=[shard["count"] for shard in entry["shards"]])
 
 
 class RecordSplit(splits.Split):
@@ -147,15 +238,24 @@ class RecordSplit(splits.Split):
 
     held = "TFRecord shards, streamed"
 
-    def __init__(self, paths, count, image_shape, labelled):
+    def __init__(self, paths, count, image_shape, labelled, counts=None):
         self.paths, self.count, self.image_shape, self.labelled = list(paths), count, tuple(image_shape), labelled
+        self.counts = counts  # each shard's, as the manifest gives them
         self._labels = None
+
+    def undecodable(self):
+        """The shards that cannot be read whole as the manifest describes them, each with why."""
+        return damaged_shards(self.paths, self.counts or [None] * len(self.paths), self.image_shape)
 
     @property
     def labels(self):
         if self.labelled and self._labels is None:  # one pass over the labels, when asked for
             pairs = self._pairs(tf.data.TFRecordDataset(self.paths)).map(lambda image, label: label)
-            self._labels = np.fromiter(pairs.as_numpy_iterator(), np.int64, self.count)
+            labels = np.fromiter(pairs.as_numpy_iterator(), np.int64)
+            if len(labels) != self.count:
+                raise DataInputError(f"the shards hold {len(labels):,} records, the manifest says {self.count:,}: "
+                                     f"{'; '.join(self.undecodable())}; prepare the folder again")
+            self._labels = labels
         return self._labels
 
     def first(self, count):
@@ -172,8 +272,7 @@ class RecordSplit(splits.Split):
 
     def _parser(self):
         """A function: a batch of serialized records → (images, labels)."""
-        shape = self.image_shape
-        features = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
+        shape, features = self.image_shape, _FEATURES
 
         def parse(batch):
             examples = tf.io.parse_example(batch, features)

@@ -47,10 +47,10 @@ import socket
 import time
 from pathlib import Path
 
-from bench import metrics
+from bench import metrics, schema
 from bench.config import TrainConfig, read_yaml_mapping, write_yaml
-from bench.errors import BenchError, BenchUsageError
-from bench.files import atomic_write_text, remove_temporaries
+from bench.errors import BenchError, BenchUsageError, DamagedFileError, storage_problem
+from bench.files import atomic_write_text, remove_temporaries, shown
 
 CONFIG_FILE = "config.yaml"
 TRAIN_EVENTS = "train"
@@ -71,6 +71,10 @@ ANOMALY_PNG = "anomaly_scores.png"
 ANOMALY_SCORES = "anomaly_scores.npz"
 INTERPOLATIONS_PNG = "interpolations.png"
 PROJECTOR = "projector"
+RESULTS_LOCK = ".results.json.lock"  # held for each read-modify-write of results.json
+UNCHANGED = "nothing was changed: restore it from a copy, or start the run over with --restart"
+LOOKING_S = 1.0  # how long `lock` retries while a reader looks at the run lock (`trainer`)
+RESULTS_WAIT_S = 60
 
 
 def projector_folder(split):
@@ -97,16 +101,20 @@ class RunFolder:
         """A path inside the run folder."""
         return self.path / name
 
+    def lock_path(self):
+        """The run lock's file: `.<run name>.lock` beside the folder (so --restart can remove the folder)."""
+        return self.path.parent / f".{self.path.name}.lock"
+
     @contextlib.contextmanager
     def lock(self):
-        """Hold the run for this process: an OS lock (flock) on `.<run name>.lock` beside
-        the folder, released when the process ends however it ends (kill -9 included).
-        Readers (eval, compare) never take it.
+        """Hold the run for this process: an OS lock (flock) on `lock_path()`, released when
+        the process ends however it ends (kill -9 included). Readers never hold it; `trainer()`
+        looks at it for a moment.
 
         Raises:
             BenchError: another process holds it; the message names that process and host.
         """
-        path = self.path.parent / f".{self.path.name}.lock"
+        path = self.lock_path()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(path, "a+", encoding="utf-8")
@@ -114,25 +122,44 @@ class RunFolder:
             raise BenchError(f"cannot write the run folder {self.path}: {error.strerror or error}; "
                              "choose a writable folder with --log-dir") from error
         with handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not _flock(handle, fcntl.LOCK_EX, LOOKING_S):
                 handle.seek(0)
                 holder = handle.read().strip() or "another process"
                 raise BenchError(f"run {self.path} is being trained by {holder}; wait for it to end, "
-                                 "or stop it (Ctrl-C saves its checkpoint) and run again") from None
+                                 "or stop it (Ctrl-C saves its checkpoint) and run again")
             handle.seek(0)
             handle.truncate()
             handle.write(f"process {os.getpid()} on host {socket.gethostname()}\n")
             handle.flush()
             yield
 
+    def trainer(self):
+        """Who trains this run now ("process N on host H"), or None when no process does
+        (a run whose results say "running" and that no process holds was stopped without
+        a word: killed, or its disk filled)."""
+        try:
+            handle = open(self.lock_path(), encoding="utf-8")
+        except OSError:
+            return None
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return handle.read().strip() or "another process"
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return None
+
     def is_run(self):
         """Whether the folder holds a run (a config.yaml)."""
         return self.sub(CONFIG_FILE).is_file()
 
-    def read_config(self):
-        """The run's TrainConfig; BenchError when the folder is not a run."""
+    def read_config_values(self):
+        """The run's config.yaml as a mapping, checked against its schema (bench.schema).
+
+        Raises:
+            BenchUsageError: the folder does not exist or holds no config.yaml.
+            DamagedFileError: config.yaml is unreadable, or not what bench writes; names the key.
+        """
         if not self.path.is_dir():
             raise BenchUsageError(f"{self.path} does not exist (or is not a folder); "
                                   "'bench compare' lists the runs under log/")
@@ -141,19 +168,36 @@ class RunFolder:
                 f"{self.path} is not a bench run folder (it has no {CONFIG_FILE}); "
                 "'bench compare' lists the runs under log/"
             )
-        values = read_yaml_mapping(self.sub(CONFIG_FILE))
+        path = self.sub(CONFIG_FILE)
         try:
-            return TrainConfig.from_dict(values)
-        except TypeError as error:
-            raise BenchError(f"{self.sub(CONFIG_FILE)} is incomplete ({error}); it was not written by bench") from error
+            values = read_yaml_mapping(path)
+            schema.check_config(values)
+        except BenchUsageError as error:  # the file named in the message already
+            raise DamagedFileError(f"{error}; {UNCHANGED}") from error
+        except schema.Invalid as error:
+            raise DamagedFileError(f"{path} is damaged ({error}); {UNCHANGED}") from error
+        return values
+
+    def read_config(self):
+        """The run's TrainConfig (see `read_config_values`)."""
+        return TrainConfig.from_dict(self.read_config_values())
+
+    def check_writable(self):
+        """Raise a one-line BenchError now, before long work, when the run folder cannot be
+        written (a read-only file system, a folder of another user)."""
+        try:
+            with open(self.sub(RESULTS_LOCK), "a", encoding="utf-8"):
+                pass
+        except OSError as error:
+            raise BenchError(storage_problem(error) or f"cannot write {self.path}: {error.strerror or error}") from error
 
     def check_can_hold(self, config, restart):
         """Refuse a configuration that differs from the one already in this folder,
-        and a run whose results.json is damaged (unless restarting)."""
+        and a run whose config.yaml or results.json is damaged (unless restarting)."""
         if restart or not self.is_run():
             return
         self.read_results()
-        saved = read_yaml_mapping(self.sub(CONFIG_FILE))
+        saved = self.read_config_values()
         differing = config.differences(saved)
         if differing:
             details = ", ".join(f"{key} ({saved.get(key)!r} there, {getattr(config, key, None)!r} now)"
@@ -164,16 +208,16 @@ class RunFolder:
             )
 
     def is_finished(self, config):
-        """Whether this folder holds `config`'s run with all its epochs trained and its
+        """Whether this folder holds `config`'s run with exactly its epochs trained and its
         results written (False when anything is amiss: `bench train` will say what)."""
         if not self.is_run():
             return False
         try:
-            saved, results = read_yaml_mapping(self.sub(CONFIG_FILE)), self.read_results()
+            saved, results = self.read_config_values(), self.read_results()
         except BenchError:
             return False
         return (not config.differences(saved) and results.get("status") == "finished"
-                and results.get("epochs_done", 0) >= config.epochs)
+                and results.get("epochs_done", 0) == config.epochs)
 
     def prepare(self, config, restart):
         """Create (or, with restart, empty) the folder and write config.yaml
@@ -205,80 +249,77 @@ class RunFolder:
         remove_temporaries(self.path, (".*.tmp",))
 
     def read_results(self):
-        """The run's results.json as a dict ({} before the first epoch has written one).
+        """The run's results.json as a dict, checked against its schema (bench.schema);
+        {} before the first record of a run that holds no trained state.
 
         Raises:
-            BenchError: the file is there but unreadable (truncated, garbled, not an object).
+            DamagedFileError: the file is unreadable (truncated, garbled, nested beyond
+                reason), is not what bench writes, or is missing from a trained run.
         """
         path = self.sub(RESULTS_JSON)
         if not path.exists():
+            if (self.sub(CHECKPOINTS) / "checkpoint").exists():
+                raise DamagedFileError(f"{path} is missing, though {self.sub(CHECKPOINTS)} holds a trained state; "
+                                       f"its history cannot be rebuilt: {UNCHANGED}")
             return {}
         try:
             results = json.loads(path.read_text(encoding="utf-8"))
-            check_results(results)
+            schema.check_results(results)
             return results
+        except RecursionError:
+            raise DamagedFileError(f"{path} is damaged (nested too deeply); {UNCHANGED}") from None
         except (OSError, ValueError) as error:
-            raise BenchError(f"{path} is damaged ({error}); nothing was changed: restore it from a copy, "
-                             "or start the run over with --restart") from error
+            raise DamagedFileError(f"{path} is damaged ({error}); {UNCHANGED}") from error
 
     def write_results(self, results):
-        """Write results.json and its readable twin results.txt, atomically."""
+        """Write results.json and its readable twin results.txt, atomically (`update_results`
+        is the way to change them: it holds the lock)."""
         results = dict(results, updated=time.strftime("%Y-%m-%d %H:%M:%S"))
         atomic_write_text(self.sub(RESULTS_JSON), json.dumps(results, indent=2, sort_keys=True) + "\n")
         atomic_write_text(self.sub(RESULTS_TXT), results_text(self.path, results))
 
+    @contextlib.contextmanager
+    def results_lock(self):
+        """Hold results.json for one read-modify-write: a trainer's record and an evaluation's
+        never interleave (each sees the other's, whatever the disk's speed)."""
+        try:
+            handle = open(self.sub(RESULTS_LOCK), "a", encoding="utf-8")
+        except OSError as error:
+            raise BenchError(f"cannot write {self.sub(RESULTS_LOCK)}: {error.strerror or error}") from error
+        with handle:
+            if not _flock(handle, fcntl.LOCK_EX, RESULTS_WAIT_S):
+                raise BenchError(f"{self.sub(RESULTS_JSON)} has been held by another process for "
+                                 f"{RESULTS_WAIT_S} s (a disk that does not answer?); nothing was written: "
+                                 "run the same command again")
+            yield
+
+    def update_results(self, change):
+        """Apply `change(results) -> results` (a named record below) to results.json under
+        `results_lock`: read, changed, written whole; returns the new results.
+
+        Raises:
+            DamagedFileError: results.json is damaged; nothing is written.
+        """
+        with self.results_lock():
+            results = change(self.read_results())
+            self.write_results(results)
+        return results
+
+
+def _flock(handle, operation, wait_s):
+    """Take an flock on an open file, trying for up to `wait_s` seconds; whether it was taken."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(handle, operation | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
 
 # -- results.json's records: each a named update of the results dict -------------
-
-_NUMBER_FIELDS = {"epochs_done", "epochs_planned", "best_epoch", "steps", "train_images_per_second",
-                  "train_step_traces", "seconds_to_first_step"}
-_METRICS = ("error", "mse", "psnr")
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_measurement(where, record):
-    if not isinstance(record, dict):
-        raise ValueError(f"{where} is a {type(record).__name__}, not an object")
-    for name in _METRICS:
-        if name in record and not _is_number(record[name]):
-            raise ValueError(f"{where}.{name} is {record[name]!r}, not a number")
-
-
-def check_results(results):
-    """ValueError naming the first thing in a results.json document that bench never writes:
-    another type at the top, a field of the wrong type, a metric that is not a number."""
-    if not isinstance(results, dict):
-        raise ValueError(f"it holds a {type(results).__name__}, not an object")
-    for name in _NUMBER_FIELDS & set(results):
-        if not _is_number(results[name]):
-            raise ValueError(f"{name} is {results[name]!r}, not a number")
-    if not isinstance(results.get("status", ""), str):
-        raise ValueError(f"status is {results['status']!r}, not text")
-    history = results.get("history", [])
-    if not isinstance(history, list):
-        raise ValueError(f"history is a {type(history).__name__}, not a list")
-    for index, entry in enumerate(history):
-        if not isinstance(entry, dict) or not all(_is_number(entry.get(key)) for key in
-                                                  ("epoch", "step", "train_error", "validation_error")):
-            raise ValueError(f"history[{index}] is not an epoch's record ({entry!r:.60})")
-    for group in ("best", "evaluations"):
-        records = results.get(group, {})
-        if not isinstance(records, dict):
-            raise ValueError(f"{group} is a {type(records).__name__}, not an object")
-        for key, record in records.items():
-            _check_measurement(f"{group}[{key!r}]", record)
-    probe = results.get("probe")
-    if probe is not None and (not isinstance(probe, dict) or not all(_is_number(probe.get(key))
-                                                                     for key in ("codes", "pixels"))):
-        raise ValueError("probe is not a linear probe's record")
-    anomaly = results.get("anomaly")
-    if anomaly is not None and (not isinstance(anomaly, dict) or not all(
-            _is_number(anomaly.get(key)) for key in ("roc_auc", "average_precision"))):
-        raise ValueError("anomaly is not an anomaly detection's record")
-
 
 def epoch_done(results, entry, best_validation=None):
     """An epoch has ended: its history entry ({epoch, step, train_error, validation_error,
@@ -307,19 +348,55 @@ def progress(results, status, epochs_done, epochs_planned, best_epoch, steps, **
     return results
 
 
-def data_used(results, images, files_sha256=None):
-    """Record the images each split really had ({split: count}) and, for an image folder,
-    the hash of its listing (DATA_FILES)."""
-    results["data"] = {"images": dict(images), **({"files_sha256": files_sha256} if files_sha256 else {})}
+def data_used(results, images, dataset=None):
+    """Record the images each split really had ({split: count}) and, for an image folder
+    (`dataset` with a listing), the hashes of its listing (DATA_FILES), whole and by split."""
+    hashes = {}
+    if getattr(dataset, "files_sha256", None):
+        hashes = {"files_sha256": dataset.files_sha256, "splits_sha256": dict(dataset.splits_sha256)}
+    results["data"] = {"images": dict(images), **hashes}
     return results
 
 
-def check_same_data(run, results, files_sha256):
-    """BenchError when a run resumes on an image folder whose files differ from those it started with."""
-    recorded = results.get("data", {}).get("files_sha256")
-    if recorded and files_sha256 and recorded != files_sha256:
-        raise BenchError(f"the image folder's files differ from those {run.path} was trained on "
-                         f"(listed in {run.sub(DATA_FILES)}): put them back, or start over with --restart")
+def listing_text(listing):
+    """DATA_FILES's text: a header, then `split<TAB>label<TAB>path` for every file."""
+    return "split\tlabel\tpath\n" + "\n".join(listing.lines()) + "\n"
+
+
+def check_same_data(run, results, dataset, resuming=False):
+    """BenchError when an image folder's files differ from those the run recorded, in a split
+    the run has used: training resumes (`resuming`) when only splits it has not read yet
+    changed (a damaged file removed before it stopped the run, say); anything else that
+    reads the run's data refuses any change. Returns a line saying what changed, or None."""
+    recorded = results.get("data", {})
+    now = getattr(dataset, "files_sha256", None)
+    if not recorded.get("files_sha256") or not now or recorded["files_sha256"] == now:
+        return None
+    before = recorded.get("splits_sha256", {})
+    changed = [split for split in dataset.splits_sha256 if before.get(split) != dataset.splits_sha256[split]]
+    used = {"train": results.get("steps", 0) > 0, "validation": bool(results.get("history")),
+            "test": "test" in results.get("best", {})}
+    what = _listing_changes(run, dataset.listing)
+    if resuming and not any(used[split] for split in changed):
+        return f"the image folder changed in splits not read yet ({', '.join(changed)}): {what}"
+    raise BenchError(f"the image folder's files differ from those {run.path} was trained on ({what}; "
+                     f"{run.sub(DATA_FILES)} lists them): put them back to use the run, or train on the folder "
+                     "as it is now with --restart (or as a new run with --comment)")
+
+
+def _listing_changes(run, listing):
+    """The files gone and new since the run listed them, in words."""
+    try:
+        before = set(run.sub(DATA_FILES).read_bytes().decode("utf-8", "surrogateescape").splitlines()[1:])
+    except OSError:
+        return "its listing is not in the run to say which"
+    now = set(listing.lines())
+    parts = []
+    for label, lines in (("gone", sorted(before - now)), ("new", sorted(now - before))):
+        if lines:
+            names = ", ".join(f"{shown(line.split(chr(9))[2])} ({line.split(chr(9))[0]})" for line in lines[:3])
+            parts.append(f"{len(lines)} {label}: {names}{' ...' if len(lines) > 3 else ''}")
+    return "; ".join(parts) or "the same files, other sizes"
 
 
 def evaluation(results, key, values):
@@ -416,6 +493,8 @@ def results_text(path, results):
                       "test accuracy):"] + _measurement_lines(probe, results)
         lines += [f"  codes ({probe['features']:,} features): {probe['codes']:.4f}",
                   f"  raw pixels: {probe['pixels']:.4f}"]
+        if probe.get("converged") is False:
+            lines.append("  not converged: the solver stopped at its iteration limit before it settled")
     anomaly = results.get("anomaly")
     if anomaly:
         lines += ["", f"anomaly detection (score: each test image's error; {anomaly['unseen_images']:,} images of "
@@ -426,9 +505,18 @@ def results_text(path, results):
     return "\n".join(lines) + "\n"
 
 
+RUN_MARKERS = (CONFIG_FILE, RESULTS_JSON, CHECKPOINTS, MODEL_FILE)
+"""What makes a folder a run's: any of them (a run whose config.yaml is gone is still one)."""
+
+
 def find_runs(log_dir):
-    """Every run folder under `log_dir`, sorted by path."""
-    root = Path(log_dir)
-    if not root.is_dir():
-        return []
-    return [RunFolder(p.parent) for p in sorted(root.rglob(CONFIG_FILE))]
+    """Every run folder under `log_dir`, sorted by path: the folders holding one of
+    RUN_MARKERS, not looked into further; hidden folders (a writer's staging) left out."""
+    found = []
+    for folder, subfolders, names in os.walk(log_dir):
+        if any(marker in names or marker in subfolders for marker in RUN_MARKERS):
+            found.append(folder)
+            subfolders[:] = []
+        else:
+            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+    return [RunFolder(path) for path in sorted(found)]

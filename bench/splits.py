@@ -7,6 +7,8 @@ trains the same way: `images()` in a fixed order, `shuffled(seed)` in an order
 that depends only on the seed, `first(n)` as arrays for the pictures and codes.
 """
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -138,6 +140,8 @@ class FileSplit(Split):
 
     def __init__(self, paths, labels, decode, image_shape):
         self.paths = [str(path) for path in paths]
+        # TensorFlow gets the bytes the file system holds: a name need not be UTF-8
+        self.names = tf.constant([os.fsencode(path) for path in self.paths], tf.string)
         self.labels = labels
         self.decode = decode
         self.count = len(self.paths)
@@ -148,16 +152,23 @@ class FileSplit(Split):
                          deterministic=True)
 
     def images(self):
-        return self._decoded(tf.data.Dataset.from_tensor_slices(self.paths))
+        return self._decoded(tf.data.Dataset.from_tensor_slices(self.names))
 
     def undecodable(self):
         """Decode every file (in parallel), keep the indices that work: the others are damaged."""
         indices = tf.data.Dataset.range(self.count).map(
             # a value of the pixels themselves: a shape alone could be known without decoding
-            lambda index: (index, tf.reduce_max(self.decode(tf.io.read_file(tf.gather(self.paths, index))))),
+            lambda index: (index, tf.reduce_max(self.decode(tf.io.read_file(tf.gather(self.names, index))))),
             num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
         good = {int(index) for index, _ in indices.as_numpy_iterator()}
         return [path for index, path in enumerate(self.paths) if index not in good]
+
+    def without(self, paths):
+        """This split without the files at `paths`."""
+        gone = set(paths)
+        kept = np.array([path not in gone for path in self.paths], bool)
+        return FileSplit([path for path in self.paths if path not in gone],
+                         self.labels[kept] if self.labels is not None else None, self.decode, self.image_shape)
 
     def of_classes(self, classes):
         kept = self._kept(classes)
@@ -166,11 +177,11 @@ class FileSplit(Split):
 
     def shuffled(self, seed):
         # The names shuffle, all of them at once: an exact shuffle that costs no image memory.
-        names = tf.data.Dataset.from_tensor_slices(self.paths)
+        names = tf.data.Dataset.from_tensor_slices(self.names)
         return self._decoded(names.shuffle(self.count, seed=seed, reshuffle_each_iteration=False))
 
     def shuffled_shard(self, seed, count, index):
-        names = tf.data.Dataset.from_tensor_slices(self.paths)
+        names = tf.data.Dataset.from_tensor_slices(self.names)
         return self._decoded(names.shuffle(self.count, seed=seed, reshuffle_each_iteration=False).shard(count, index))
 
 

@@ -54,6 +54,11 @@ class TrainStep:
         """How many times the step was traced (1 when nothing recompiled it)."""
         return self.call.experimental_get_tracing_count()
 
+    def epoch_sums(self):
+        """{name: variable} of the epoch's training-error sum and count, for the checkpoint (a run
+        resumed mid-epoch then reports the whole epoch's mean, as an uninterrupted one does)."""
+        return {"epoch_error_sum": self.error_sum, "epoch_error_count": self.error_count}
+
     def start_epoch(self):
         """Zero the epoch's training-error sum."""
         self.error_sum.assign(0.0)
@@ -128,15 +133,16 @@ class TrainStep:
         if self.replicas > 1:
             local = tf.cast(tf.shape(images)[0], tf.float32)
             share = local / tf.distribute.get_replica_context().all_reduce("sum", local)
-        inputs = images
-        if config.noise_factor:  # fresh noise every step, reproducible from (seed, replica, step)
-            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-            stream = tf.constant(config.seed, tf.int64) + 1_000_003 * tf.cast(replica, tf.int64)
-            inputs = pipeline.corrupt(images, config.noise_factor, stream, optimizer.iterations)
+        # Every random draw of the step, the noise and the model's own, is a function of (seed, replica,
+        # step): a resumed run draws exactly what an uninterrupted one does.
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        stream = tf.constant(config.seed, tf.int64) + 1_000_003 * tf.cast(replica, tf.int64)
+        step = optimizer.iterations
+        inputs = pipeline.corrupt(images, config.noise_factor, stream, step) if config.noise_factor else images
         variables = model.trainable_variables
         with tf.GradientTape() as tape:
             result = model.forward(model.own_pixels(inputs), train_phase=True, l2_penalty=config.l2_penalty,
-                                   targets=model.own_pixels(images))
+                                   targets=model.own_pixels(images), random_seed=(stream, step))
             loss = result.total()
             scaled_loss = optimizer.scale_loss(loss * share)
         gradients = tape.gradient(scaled_loss, variables)

@@ -20,7 +20,7 @@ import tensorflow as tf
 import bench
 from bench import splits as split_forms
 from bench import checkpoints, cluster, compute, ending, files, fingerprint, loading, optimizers, pipeline, runs, summaries
-from bench.errors import BenchUsageError, TrainingStopped
+from bench.errors import BenchError, BenchUsageError, TrainingStopped
 from bench.evaluate import Evaluator
 from bench.runs import BEST, CHECKPOINTS, CONFIG_FILE, DATA_FILES, LOG_FILE, RunFolder, measured
 from bench.signals import StopSignals
@@ -73,15 +73,18 @@ def _train(config, restart, report, strategy, run, chief, model_spec, dataset, s
 
 
 def _train_as_chief(trainer, config, restart, run, model_spec, model, report):
-    files_sha256 = getattr(trainer.dataset, "files_sha256", None)  # an image folder's
+    changed = None
     if not restart and run.path.is_dir():  # everything is checked before anything is written
-        runs.check_same_data(run, run.read_results(), files_sha256)
+        changed = runs.check_same_data(run, run.read_results(), trainer.dataset, resuming=True)
         fingerprint.check(run, model, trainer.weights, report)
         trainer.restore()
+        trainer.check_length()
     resuming = run.prepare(config, restart)
     if fingerprint.read(run) is None:
         fingerprint.record(run, model_spec, model, trainer.weights)
-    _record_data(run, trainer.dataset, trainer.splits, files_sha256)
+    if changed:
+        report.info(changed)
+    _record_data(run, trainer.dataset, trainer.splits)
     report.attach_log(run.sub(LOG_FILE))
     try:
         replicas = trainer.strategy.num_replicas_in_sync
@@ -92,16 +95,17 @@ def _train_as_chief(trainer, config, restart, run, model_spec, model, report):
         report.detach_log()
 
 
-def _record_data(run, dataset, splits, files_sha256):
-    """The images each split had, and an image folder's listing, in the run."""
+def _record_data(run, dataset, splits):
+    """The images each split had, and an image folder's listing, in the run (rewritten only when
+    they changed: a finished run started again stays byte for byte as it was)."""
     listing = getattr(dataset, "listing", None)
-    if listing is not None and not run.sub(DATA_FILES).is_file():
-        files.atomic_write_text(run.sub(DATA_FILES), "split\tlabel\tpath\n" + "\n".join(listing.lines()) + "\n")
-    results = run.read_results()
-    recorded = results.get("data")
-    runs.data_used(results, {name: len(split) for name, split in splits.items()}, files_sha256)
-    if results["data"] != recorded:  # a finished run started again stays byte for byte as it was
-        run.write_results(results)
+    if listing is not None:
+        text = runs.listing_text(listing)
+        if not run.sub(DATA_FILES).is_file() or run.sub(DATA_FILES).read_bytes() != text.encode("utf-8", "surrogateescape"):
+            files.atomic_write_text(run.sub(DATA_FILES), text)
+    images = {name: len(split) for name, split in splits.items()}
+    if runs.data_used({}, images, dataset)["data"] != run.read_results().get("data"):
+        run.update_results(lambda results: runs.data_used(results, images, dataset))
 
 
 def _train_as_worker(config, run, dataset, splits, model, report, strategy):
@@ -159,8 +163,13 @@ class Trainer:
         self.step = TrainStep(config, model, self.optimizer, self.strategy, train_images)
         # Every variable of the model, by where it is held (bench.checkpoints).
         self.weights, model_state = checkpoints.model_groups(model)
-        checkpoint = tf.train.Checkpoint(**{checkpoints.WEIGHTS: self.weights, checkpoints.RNG: model_state},
-                                         optimizer=self.optimizer, **self.state)
+        loop = dict({checkpoints.WEIGHTS: self.weights, checkpoints.RNG: model_state}, optimizer=self.optimizer,
+                    **self.state)
+        for folder in (CHECKPOINTS, BEST):  # a garbled index is named here: the managers would read it blind
+            checkpoints.latest(run.sub(folder))
+        checkpoint = tf.train.Checkpoint(**loop, **self.step.epoch_sums())
+        # The layout of checkpoints written before the epoch's error sums were kept (restored strictly as such).
+        self.without_sums = tf.train.Checkpoint(**loop)
         self.latest = tf.train.CheckpointManager(checkpoint, str(run.sub(CHECKPOINTS)), max_to_keep=1)
         best = tf.train.Checkpoint(**{checkpoints.WEIGHTS: self.weights}, **self.best_marks)
         self.best = tf.train.CheckpointManager(best, str(run.sub(BEST)), max_to_keep=1)
@@ -185,9 +194,14 @@ class Trainer:
         path = checkpoints.latest(self.resume_from.sub(CHECKPOINTS))
         if path is None:
             return
-        checkpoints.restore(self.latest.checkpoint, path, self.weights)
+        with_sums = checkpoints.holds(path, next(iter(self.step.epoch_sums())))
+        checkpoints.restore(self.latest.checkpoint if with_sums else self.without_sums, path, self.weights)
         if not self.chief:
             return
+        if not with_sums and self._state("step") % self.step.steps_per_epoch:
+            self.report.warning(f"{path} was saved in the middle of an epoch by an earlier bench, which did not keep "
+                                "the epoch's error sum: that epoch's train error will be the mean of the steps "
+                                "trained after resuming")
         best_epoch, best_path = self._state("best_epoch"), checkpoints.latest(self.run.sub(BEST))
         if best_epoch and best_path is None:
             raise checkpoints.CheckpointError(
@@ -195,6 +209,16 @@ class Trainer:
                 f"{checkpoints.RESTART_HINT}")
         if best_path is not None:  # read now, not at the end of hours of training
             checkpoints.verify(best_path, self.weights)
+
+    def check_length(self):
+        """Refuse to count a run that has trained more epochs than asked as done (its numbers
+        are those of its own length), before anything is written."""
+        trained = self._state("epochs_done")
+        if trained > self.config.epochs:
+            raise BenchUsageError(
+                f"{self.run.path} has trained {trained} epochs, more than --epochs {self.config.epochs}: its numbers "
+                f"are those of {trained} epochs. Ask for --epochs {trained} (or more, to continue it), train a "
+                f"{self.config.epochs}-epoch run apart with --comment, or start over with --restart")
 
     def open_writers(self):
         """Start the run's TensorBoard event files (after the state is restored: nothing is
@@ -214,7 +238,7 @@ class Trainer:
             elif self.chief:
                 summaries.write_experiment_config(self.config.log_dir)
                 self.writers.hparams(self.config, trial=f"{self.config.model}/{self.run.path.name}")
-            with StopSignals() as signals, self._files_watched():
+            with StopSignals() as signals, self._stops_recorded():
                 for epoch in range(epochs_done, self.config.epochs):
                     with self._peers_watched(epoch):
                         self.train_epoch(epoch, signals)
@@ -228,7 +252,8 @@ class Trainer:
         step, steps_per_epoch = self._state("step"), self.step.steps_per_epoch
         first = step - epoch * steps_per_epoch
         started, last_shown, outputs = time.perf_counter(), 0.0, None
-        self.step.start_epoch()
+        if first == 0:  # a resumed epoch goes on summing where it was stopped (the sums are in the checkpoint)
+            self.step.start_epoch()
         every = self.config.summary_every
         with self.report.epoch(f"epoch {epoch + 1}/{self.config.epochs}", steps_per_epoch) as show:
             for steps, outputs in self.step.calls(epoch, first):
@@ -363,14 +388,19 @@ class Trainer:
         raise self._stopped(signum, f"in epoch {epoch + 1} at step {step} and saved a checkpoint")
 
     @contextlib.contextmanager
-    def _files_watched(self):
-        """An image file that cannot be decoded stops training with its name, and the run says
-        "interrupted" (loading.damaged_files_named finds the files)."""
+    def _stops_recorded(self):
+        """Whatever stops training without saying so itself (an image that cannot be decoded,
+        a full disk, a plugin that raises) leaves the run "interrupted", not "running", when
+        results.json can still be written (when it cannot, `RunFolder.trainer` tells readers
+        that no process trains the run)."""
         try:
             yield
-        except tf.errors.InvalidArgumentError:
+        except TrainingStopped:
+            raise
+        except Exception:
             if self.chief:
-                self._record("interrupted")
+                with contextlib.suppress(OSError, BenchError, tf.errors.OpError):  # the error raised says why
+                    self._record("interrupted")
             raise
 
     @contextlib.contextmanager
@@ -419,17 +449,13 @@ class Trainer:
 
     def _record(self, status, update=None):
         """Apply a named record (`runs.epoch_done`, ...) to results.json with where training stands."""
-        results = self.run.read_results()
-        if update is not None:
-            results = update(results)
-        runs.progress(results, status, epochs_done=self._state("epochs_done"),
-                      epochs_planned=self.config.epochs, best_epoch=self._state("best_epoch"),
-                      steps=self._state("step"),
-                      train_images_per_second=round(self.epoch_speed, 1) if self.epoch_speed else None,
-                      # One trace serves every epoch; more would mean recompiling the step (tests check it).
-                      train_step_traces=self.step.traces(),
-                      # this process's start-up: import, data, model, tracing
-                      seconds_to_first_step=(round(self.seconds_to_first_step, 2)
-                                             if self.seconds_to_first_step is not None else None))
-        self.run.write_results(results)
-        return results
+        facts = dict(epochs_done=self._state("epochs_done"), epochs_planned=self.config.epochs,
+                     best_epoch=self._state("best_epoch"), steps=self._state("step"),
+                     train_images_per_second=round(self.epoch_speed, 1) if self.epoch_speed else None,
+                     # One trace serves every epoch; more would mean recompiling the step (tests check it).
+                     train_step_traces=self.step.traces(),
+                     # this process's start-up: import, data, model, tracing
+                     seconds_to_first_step=(round(self.seconds_to_first_step, 2)
+                                            if self.seconds_to_first_step is not None else None))
+        return self.run.update_results(lambda results: runs.progress(update(results) if update else results,
+                                                                     status, **facts))

@@ -27,7 +27,7 @@ class StackedDenoisingCAE(StackedCAE):
     def block_input(self, block_input, train_phase):
         if not train_phase or not self.noise:
             return block_input
-        noise = tf.random.uniform(tf.shape(block_input), -self.noise, self.noise)
+        noise = self.random_uniform(tf.shape(block_input), -self.noise, self.noise, dtype=block_input.dtype)
         return tf.clip_by_value(block_input + noise, *self.pixel_range)
 
     def block_target(self, block_input, images):

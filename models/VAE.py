@@ -53,7 +53,7 @@ class VAE(Autoencoder):
         self.add_penalty("kl", self.beta * tf.reduce_mean(kl))
         code = mean
         if train_phase:
-            code = mean + tf.exp(0.5 * log_variance) * tf.random.normal(tf.shape(mean))
+            code = mean + tf.exp(0.5 * log_variance) * self.random_normal(tf.shape(mean), dtype=mean.dtype)
         reconstruction = self.decode(code)
         for layer in self.decoder + [self.output_layer]:
             self.weight_decay(layer.kernel, l2_penalty)

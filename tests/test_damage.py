@@ -71,8 +71,8 @@ READERS = {
     "results holding a list": ["train", "eval"],
     "results with a text metric": ["train", "eval"],
 }
-COMMANDS = {"train": TRAIN, "eval": ("eval", RUN, "--probe-limit", "0"),
-            "eval last": ("eval", RUN, "--checkpoint", "last", "--probe-limit", "0")}
+COMMANDS = {"train": TRAIN, "eval": ("eval", RUN),
+            "eval last": ("eval", RUN, "--checkpoint", "last")}
 
 
 @pytest.mark.parametrize("damage, command", [(d, c) for d, commands in READERS.items() for c in commands])
@@ -153,7 +153,7 @@ def test_an_edited_plugin_is_named_and_the_recorded_copy_evaluates(workspace):
 
     # the same weights, another source: a warning naming the file, and the same numbers
     write_plugin(workspace / "models", "Editable", TINY.format(encoder="encoder", comment="# edited"))
-    warned = bench("eval", EDITABLE_RUN, "--probe-limit", "0")
+    warned = bench("eval", EDITABLE_RUN)
     assert "warning:" in warned.stderr and "models/Editable.py changed since" in warned.stderr
     assert "--model-file" in warned.stderr
     assert _evaluated(warned)["best checkpoint, test"] == {k: trained[k] for k in ("error", "mse", "psnr")}
@@ -168,7 +168,7 @@ def test_an_edited_plugin_is_named_and_the_recorded_copy_evaluates(workspace):
     assert files_of(EDITABLE_RUN) == before
 
     # the recorded copy gives the trained numbers back
-    recorded = bench("eval", EDITABLE_RUN, "--model-file", copy, "--probe-limit", "0")
+    recorded = bench("eval", EDITABLE_RUN, "--model-file", copy)
     assert "warning" not in recorded.stderr
     assert _evaluated(recorded)["best checkpoint, test"] == {k: trained[k] for k in ("error", "mse", "psnr")}
 

@@ -129,16 +129,18 @@ def test_compare_formats_filters_and_best_marks(two_runs):
     assert_one_line_error(bench("compare", "--format", "xml"), "xml", exit_code=2)
 
 
-def test_eval_reports_a_linear_probe_of_the_codes(two_runs):
-    result = bench("eval", RUN)
+def test_eval_reports_a_linear_probe_of_the_codes_when_asked_after_the_metrics(two_runs):
+    result = bench("eval", RUN, "--probe")
     assert result.exit_code == 0, result
     assert "linear probe" in result.stdout and "raw pixels" in result.stdout
+    assert result.stdout.index("psnr") < result.stdout.index("linear probe: encoding")  # the metrics come first
+    assert "fitting on the codes" in result.stdout  # progress while it works
     probe = read_results(RUN)["probe"]
     assert probe["train_images"] == 1257 and probe["features"] > 0
     assert 0.5 < probe["codes"] <= 1.0 and 0.8 < probe["pixels"] <= 1.0  # ten classes: chance is 0.1
     assert "linear probe" in (RUN / "results.txt").read_text()
     assert f"{probe['codes']:.4f}" in bench("compare").stdout
-    skipped = bench("eval", RUN_L2, "--probe-limit", "0")
+    skipped = bench("eval", RUN_L2)
     assert skipped.exit_code == 0 and "linear probe" not in skipped.stdout and "probe" not in read_results(RUN_L2)
 
 

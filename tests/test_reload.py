@@ -22,7 +22,7 @@ EVAL_TWICE = textwrap.dedent("""
         calls = []
         for _ in range(2):
             try:
-                cli.main(["eval", run, "--split", "validation", "--split", "test", "--probe-limit", "0"],
+                cli.main(["eval", run, "--split", "validation", "--split", "test"],
                          prog_name="bench")
             except SystemExit as exit:
                 assert exit.code == 0, (run, exit.code)

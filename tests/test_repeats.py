@@ -129,7 +129,9 @@ def test_train_repeats_trains_seeds_one_after_another(workspace):
 def test_a_measurement_of_a_replaced_checkpoint_is_marked_stale(workspace, zoo_runs):
     run = workspace / DIGITS
     shutil.copytree(zoo_runs[1]["SingleLayerCAE"], run)
-    assert bench("eval", DIGITS, "--noise-factor", "0.3").exit_code == 0
+    evaluated = bench("eval", DIGITS, "--noise-factor", "0.3", "--probe")
+    assert evaluated.exit_code == 0, evaluated
+    assert "best checkpoint (epoch 2, step 20), noisy input (noise 0.3)" in evaluated.stdout  # what was measured
     results = read_results(run)
     probe, noisy = results["probe"], results["evaluations"]["best checkpoint, test, noise 0.3"]
     assert (probe["checkpoint"], probe["epoch"], noisy["split"], noisy["noise_factor"]) == ("best", 2, "test", 0.3)
@@ -142,5 +144,5 @@ def test_a_measurement_of_a_replaced_checkpoint_is_marked_stale(workspace, zoo_r
     assert "STALE: the best checkpoint is now epoch 3" in (run / "results.txt").read_text()
     row = json.loads(bench("compare", "--format", "json").stdout)["runs"][0]
     assert row["probe_stale"] == "the best checkpoint is now epoch 3"
-    assert bench("eval", DIGITS).exit_code == 0
+    assert bench("eval", DIGITS, "--probe").exit_code == 0
     assert f"{read_results(run)['probe']['codes']:.4f} (stale)" not in bench("compare").stdout

@@ -165,7 +165,7 @@ def test_anomaly_scores_and_few_label_probes_reach_results_and_compare(workspace
     assert result.exit_code == 0, result
     run = run_dir("FullyConnectedAE", "_classes=0,1,2,3,4")
     assert "--classes 0,1,2,3,4:" in (run / "train.log").read_text()
-    result = bench("eval", run, "--anomaly", "--probe-labels", "5,10,1000", "--probe-draws", "3", "--probe-limit", "0")
+    result = bench("eval", run, "--anomaly", "--probe-labels", "5,10,1000", "--probe-draws", "3")
     assert result.exit_code == 0, result
     anomaly = read_results(run)["anomaly"]
     scores = np.load(run / "anomaly_scores.npz")

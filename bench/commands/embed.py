@@ -38,7 +38,8 @@ def embed_run(run_path, split, limit, checkpoint, report, data_dir=None, model_f
 
     if limit <= 0:
         raise BenchUsageError(f"--limit must be a positive integer, got {limit}")
-    run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
+    run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file,
+                                                                 writing=True)
     with compute.device_scope(config.device):
         count, features = embedding.write_projector(run, model, splits[split], dataset.class_names,
                                                     config.batch_size, limit, projector_folder(split))

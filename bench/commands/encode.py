@@ -20,9 +20,11 @@ from bench.commands.flags import trained_run_options, verbose_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many images [all].")
 @click.option("--batch-size", "--batch_size", type=click.IntRange(min=1), default=None,
               help="Images per batch [the run's].")
+@click.option("--overwrite", is_flag=True, help="Replace --out (and its reconstructions' folder) if they exist.")
 @trained_run_options
 @verbose_option
-def encode_command(run_folder, split, images, out, reconstruct, limit, batch_size, checkpoint, data_dir, model_file):
+def encode_command(run_folder, split, images, out, reconstruct, limit, batch_size, overwrite, checkpoint, data_dir,
+                   model_file):
     """Write the codes of a split, or of image files, as NumPy arrays in a .npz file.
 
     \b
@@ -38,7 +40,7 @@ def encode_command(run_folder, split, images, out, reconstruct, limit, batch_siz
 
     tf_runtime.import_tensorflow()
     encode_run(run_folder, split, images, out, reconstruct, limit, batch_size, checkpoint, Reporter(), data_dir,
-               model_file)
+               model_file, overwrite)
 
 
 def reconstructions_folder(out):
@@ -47,18 +49,21 @@ def reconstructions_folder(out):
     return out.with_name(f"{out.stem if out.suffix == '.npz' else out.name}_reconstructions")
 
 
-def _check_out(out, reconstruct):
+def _check_out(out, reconstruct, overwrite):
     from bench.errors import BenchUsageError
 
     out = Path(out)
     if not out.parent.is_dir():
         raise BenchUsageError(f"--out {out}: its folder {out.parent} does not exist")
-    if reconstruct and reconstructions_folder(out).exists():
-        raise BenchUsageError(f"{reconstructions_folder(out)} already exists; remove it or choose another --out")
+    if out.is_dir():
+        raise BenchUsageError(f"--out {out} is a folder; give the .npz file to write")
+    taken = [path for path in (out, reconstructions_folder(out) if reconstruct else None) if path and path.exists()]
+    if taken and not overwrite:
+        raise BenchUsageError(f"{taken[0]} already exists; choose another --out, or replace it with --overwrite")
 
 
 def encode_run(run_path, split, images, out, reconstruct, limit, batch_size, checkpoint, report, data_dir=None,
-               model_file=None):
+               model_file=None, overwrite=False):
     """`bench encode`: write the codes (and labels, files, reconstructions) to `out`; returns the arrays."""
     import numpy as np
 
@@ -68,7 +73,7 @@ def encode_run(run_path, split, images, out, reconstruct, limit, batch_size, che
 
     if split and images:
         raise BenchUsageError("give --split or --images, not both")
-    _check_out(out, reconstruct)
+    _check_out(out, reconstruct, overwrite)
     paths = codes.image_files(images) if images else None
     run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
     source = codes.files_split(paths, dataset.image_shape) if paths else splits[split or "test"]
@@ -82,7 +87,7 @@ def encode_run(run_path, split, images, out, reconstruct, limit, batch_size, che
         arrays["files"] = np.array([str(path) for path in paths[:count]])
     if reconstruct:
         arrays["reconstructions"] = rebuilt
-        _write_pngs(reconstructions_folder(out), rebuilt, paths)
+        _write_pngs(reconstructions_folder(out), rebuilt, paths, replace=overwrite)
     codes.write_npz(out, **arrays)
     what = f"{count:,} images from {len(images)} --images argument(s)" if paths else f"{count:,} {split or 'test'} images"
     report.info(f"wrote the codes of {what} ({' x '.join(map(str, encoded.shape[1:]))} each, {checkpoint} checkpoint, "
@@ -91,11 +96,11 @@ def encode_run(run_path, split, images, out, reconstruct, limit, batch_size, che
     return arrays
 
 
-def _write_pngs(folder, images, paths):
+def _write_pngs(folder, images, paths, replace=False):
     from bench import codes
     from bench.files import new_folder
 
-    with new_folder(folder) as staging:
+    with new_folder(folder, replace=replace) as staging:
         for index, image in enumerate(images):
             name = f"{index:05d}_{Path(paths[index]).stem}.png" if paths else f"{index:05d}.png"
             (staging / name).write_bytes(codes.png_bytes(image))

@@ -17,8 +17,11 @@ from bench.commands.flags import MODEL_FILE_HELP, verbose_option
               help="Dataset cache [the run's].")
 @click.option("--noise-factor", "--noise_factor", type=float, default=0.0, show_default=True,
               help="Score reconstructions of inputs with this much Gaussian noise against the clean images.")
-@click.option("--probe-limit", type=click.IntRange(min=0), default=5000, show_default=True,
-              help="Training images for the linear probe of the codes (labelled datasets); 0 skips it.")
+@click.option("--probe", "linear", is_flag=True,
+              help="Also fit a logistic regression on the codes of training images (labelled datasets) and report "
+                   "its test accuracy next to the same classifier on raw pixels (minutes on large codes).")
+@click.option("--probe-limit", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Training images for --probe.")
 @click.option("--probe-labels", default="", metavar="N,N,...",
               help="Also probe with only N labelled training images per class, e.g. 10,100,1000: each over "
                    "--probe-draws seeded draws, codes next to raw pixels, mean ± standard deviation.")
@@ -29,21 +32,22 @@ from bench.commands.flags import MODEL_FILE_HELP, verbose_option
                    "average precision of the other classes against the trained ones, with a histogram PNG.")
 @click.option("--model-file", type=click.Path(dir_okay=False), default=None, help=MODEL_FILE_HELP)
 @verbose_option
-def eval_command(run_folder, splits, checkpoint, batch_size, data_dir, noise_factor, probe_limit, probe_labels,
-                 probe_draws, anomaly, model_file):
+def eval_command(run_folder, splits, checkpoint, batch_size, data_dir, noise_factor, linear, probe_limit,
+                 probe_labels, probe_draws, anomaly, model_file):
     """Measure a run's model on a split; the figures are added to its results.
 
     Each figure is recorded with where it came from: the checkpoint (best or
-    last, its epoch and step), the split, clean or noisy input, and when.
-    On labelled datasets it also fits a logistic regression on the codes of the
-    training images and reports its test accuracy, next to the same classifier
-    on raw pixels: what the representation is worth, not only the reconstruction.
+    last, its epoch and step), the split, clean or noisy input, and when. The
+    reconstruction metrics come first (seconds); with --probe, a logistic
+    regression on the codes of the training images says what the
+    representation is worth beyond reconstruction, next to the same
+    classifier on raw pixels.
     """
     from bench.console import Reporter
 
     tf_runtime.import_tensorflow()
-    evaluate_run(run_folder, splits, checkpoint, batch_size, Reporter(), data_dir, noise_factor, probe_limit,
-                 model_file, label_counts(probe_labels), probe_draws, anomaly)
+    evaluate_run(run_folder, splits, checkpoint, batch_size, Reporter(), data_dir, noise_factor,
+                 probe_limit if linear else 0, model_file, label_counts(probe_labels), probe_draws, anomaly)
 
 
 def label_counts(text):
@@ -61,9 +65,10 @@ def label_counts(text):
 
 
 def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_dir=None, noise_factor=0.0,
-                 probe_limit=5000, model_file=None, probe_labels=(), probe_draws=5, anomaly=False):
+                 probe_limit=0, model_file=None, probe_labels=(), probe_draws=5, anomaly=False):
     """`bench eval`: measure a run's checkpoint on splits and record it in its results,
     each number with its provenance (checkpoint, epoch, step, split, input, time).
+    The metrics are recorded and shown first; each probe is recorded as it ends.
 
     Args:
         splits_wanted: the splits to measure, e.g. ("test",) or ("validation", "test").
@@ -79,7 +84,7 @@ def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_d
     Returns:
         {split: {error, mse, psnr, and the provenance}}.
     """
-    from bench import compute, loading, metrics, probe, runs
+    from bench import compute, loading, metrics, runs
     from bench.errors import BenchUsageError
     from bench.evaluate import Evaluator, load_run_model, metrics_table
     from bench.runs import measured, provenance
@@ -88,47 +93,83 @@ def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_d
         raise BenchUsageError(f"--noise-factor must be zero or positive, got {noise_factor}")
     if batch_size is not None and batch_size <= 0:
         raise BenchUsageError(f"--batch-size must be a positive integer, got {batch_size}")
-    run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
+    run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file,
+                                                                 writing=True)
+    _check_asked(config, dataset, probe_limit, probe_labels, anomaly, run)
+    batch_size = batch_size or config.batch_size
+    noisy = f", noise {noise_factor!r}" if noise_factor else ""
+    with compute.device_scope(config.device), loading.damaged_files_named(splits, report):
+        evaluator = Evaluator(model, noise_factor)
+        measured_now = {split: dict(evaluator.measure(splits[split], batch_size),
+                                    **measured(loaded["checkpoint"], loaded["epoch"], loaded["step"], split,
+                                               noise_factor))
+                        for split in dict.fromkeys(splits_wanted)}
+        run.update_results(lambda results: _evaluations(results, measured_now, f"{checkpoint} checkpoint", noisy))
+        report.info(f"{run.path}: {provenance(dict(loaded, noise_factor=noise_factor), with_split=False)}")
+        report.table(metrics_table({f"{split} ({len(splits[split]):,} images)": values
+                                    for split, values in measured_now.items()}))
+        for name, text in metrics.DEFINITIONS.items():
+            report.info(f"  {name}: {text}")
+        provenance_of = measured(loaded["checkpoint"], loaded["epoch"], loaded["step"], "test")
+        for name, work, lines in _records_asked(run, model, dataset, config, splits, batch_size, report,
+                                                probe_limit, probe_labels, probe_draws, anomaly):
+            record = dict(work(), **provenance_of)
+            run.update_results(lambda results: runs.RECORDS[name](results, record))
+            for line in lines(record):
+                report.info(line)
+    return measured_now
+
+
+def _check_asked(config, dataset, probe_limit, probe_labels, anomaly, run):
+    """Refuse, before any work, what the run's data cannot give."""
+    from bench.errors import BenchUsageError
+
     labelled = dataset.num_classes > 0
     if anomaly and not config.class_subset():
         raise BenchUsageError(f"--anomaly needs a run trained on some classes only (bench train ... --classes 0,1); "
                               f"{run.path} was trained on every class")
-    if probe_labels and not labelled:
-        raise BenchUsageError(f"--probe-labels needs a labelled dataset; {config.dataset} has no labels")
-    batch_size = batch_size or config.batch_size
-    provenance_of = lambda split: measured(loaded["checkpoint"], loaded["epoch"], loaded["step"], split)  # noqa: E731
-    measured_now, found = {}, {}
-    with compute.device_scope(config.device), loading.damaged_files_named(splits, report):
-        evaluator = Evaluator(model, noise_factor)
-        for split in dict.fromkeys(splits_wanted):
-            values = evaluator.measure(splits[split], batch_size)
-            measured_now[split] = dict(values, **measured(loaded["checkpoint"], loaded["epoch"], loaded["step"],
-                                                          split, noise_factor))
-        if probe_limit and labelled:
-            found["probe"] = dict(probe.linear_probe(model, splits, batch_size, probe_limit), **provenance_of("test"))
-        if probe_labels:
+    if (probe_labels or probe_limit) and not labelled:
+        raise BenchUsageError(f"--probe and --probe-labels need a labelled dataset; {config.dataset} has no labels")
+    if anomaly:
+        from bench import anomaly as anomaly_scores
+
+        anomaly_scores.check_classes(dataset.every_class_test.labels, config.class_subset(),
+                                     f"the test split of {config.dataset}")
+
+
+def _evaluations(results, measured_now, checkpoint, noisy):
+    from bench import runs
+
+    for split, values in measured_now.items():
+        runs.evaluation(results, f"{checkpoint}, {split}{noisy}", values)
+    return results
+
+
+def _records_asked(run, model, dataset, config, splits, batch_size, report, probe_limit, probe_labels, probe_draws,
+                   anomaly):
+    """[(results.json key, the work that measures it, its lines for the user)] of what was asked beyond the
+    metrics, each announced before its work starts."""
+    from bench import probe
+
+    asked = []
+    if probe_limit:
+        def linear():
+            report.info(f"linear probe: encoding up to {probe_limit:,} training and every test image, then fitting "
+                        "a logistic regression on the codes and one on raw pixels...")
+            return probe.linear_probe(model, splits, batch_size, probe_limit, progress=report.info)
+        asked.append(("probe", linear, _probe_lines))
+    if probe_labels:
+        def few_labels():
             report.info(f"few-label probes: {', '.join(map(str, probe_labels))} labelled images per class, "
                         f"{probe_draws} draws each...")
-            found["probe_labels"] = dict(probe.few_label_probe(model, splits, batch_size, probe_labels, probe_draws),
-                                         **provenance_of("test"))
-        if anomaly:
-            found["anomaly"] = dict(_anomaly(run, model, dataset, config, batch_size), **provenance_of("test"))
-    results = run.read_results()
-    noisy = f", noise {noise_factor!r}" if noise_factor else ""
-    for split, values in measured_now.items():
-        runs.evaluation(results, f"{checkpoint} checkpoint, {split}{noisy}", values)
-    for name, record in found.items():
-        runs.RECORDS[name](results, record)
-    run.write_results(results)
-    report.info(f"{run.path}: {provenance(loaded, with_split=False)}")
-    report.table(metrics_table({f"{split} ({len(splits[split]):,} images)": values
-                                for split, values in measured_now.items()}))
-    for name, text in metrics.DEFINITIONS.items():
-        report.info(f"  {name}: {text}")
-    for line in (_probe_lines(found.get("probe")) + _few_label_lines(found.get("probe_labels"))
-                 + _anomaly_lines(run, found.get("anomaly"))):
-        report.info(line)
-    return measured_now
+            return probe.few_label_probe(model, splits, batch_size, probe_labels, probe_draws)
+        asked.append(("probe_labels", few_labels, _few_label_lines))
+    if anomaly:
+        def scores():
+            report.info(f"anomaly scores of the {len(dataset.every_class_test):,} test images...")
+            return _anomaly(run, model, dataset, config, batch_size)
+        asked.append(("anomaly", scores, lambda record: _anomaly_lines(run, record)))
+    return asked
 
 
 def _anomaly(run, model, dataset, config, batch_size):

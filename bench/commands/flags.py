@@ -116,7 +116,7 @@ def _click_settings(option):
     return settings
 
 
-DATA_OPTIONS = ("image_size", "channels", "on_bad_file", "data_dir")
+DATA_OPTIONS = ("image_size", "channels", "on_bad_file", "max_image_pixels", "data_dir")
 
 
 def data_options(command):

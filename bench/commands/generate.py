@@ -35,7 +35,8 @@ def sample_run(run_path, count, seed, out, checkpoint, report, data_dir=None, mo
     from bench.evaluate import load_run_model
     from bench.runs import SAMPLES_PNG
 
-    run, config, _, _, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
+    run, config, _, _, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file,
+                                                      writing=out is None)
     with compute.device_scope(config.device):
         images = codes.samples(model, count, seed)
     columns = math.ceil(math.sqrt(count))
@@ -69,7 +70,8 @@ def interpolate_run(run_path, pairs, steps, out, checkpoint, report, data_dir=No
     from bench.evaluate import load_run_model
     from bench.runs import INTERPOLATIONS_PNG
 
-    run, config, _, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
+    run, config, _, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file,
+                                                           writing=out is None)
     if len(splits["test"]) < 2 * pairs:
         raise BenchUsageError(f"--pairs {pairs} needs {2 * pairs} test images; the test split has "
                               f"{len(splits['test'])}")

@@ -14,8 +14,9 @@ from bench.commands.flags import data_options, verbose_option
               help="Images per TFRecord file.")
 @data_options
 @click.option("--verify", is_flag=True, help="Check the sha256 of every shard of DATASET (tfrecord:DIR) instead.")
+@click.option("--overwrite", is_flag=True, help="Replace the preparation --out already holds.")
 @verbose_option
-def prepare_command(dataset, out, images_per_shard, verify, **data):
+def prepare_command(dataset, out, images_per_shard, verify, overwrite, **data):
     """Write DATASET (built-in, plugin, folder:PATH) as TFRecord shards for --dataset tfrecord:OUT.
 
     \b
@@ -31,18 +32,22 @@ def prepare_command(dataset, out, images_per_shard, verify, **data):
     if verify:
         verify_shards(dataset, Reporter())
     else:
-        prepare(dataset, out, images_per_shard, Reporter(), **data)
+        prepare(dataset, out, images_per_shard, Reporter(), overwrite=overwrite, **data)
 
 
-def prepare(dataset_name, out, images_per_shard, report, **data):
+def prepare(dataset_name, out, images_per_shard, report, overwrite=False, **data):
     """Load a dataset as `bench train` would (`data`: its image_size, channels, on_bad_file,
-    data_dir) and write it under `out`; returns the manifest."""
+    max_image_pixels, data_dir) and write it under `out` (which must not hold a preparation,
+    unless `overwrite`); returns the manifest."""
     from bench import loading, records
     from bench.errors import BenchUsageError
 
     if not out:
         raise BenchUsageError("bench prepare needs --out DIR, the folder to write the shards to")
+    if not overwrite:
+        records.check_out(out, overwrite=False)  # refused before the data is read
     spec, dataset, held = loading.load_named_data(dataset_name, report, **data)
+    records.check_out(out, overwrite)  # replaced only once the data is read
     manifest = records.write(dataset, held, out, report, images_per_shard)
     counts = ", ".join(f"{entry['count']:,} {split}" for split, entry in manifest["splits"].items())
     report.info(f"wrote {spec.name} ({counts} images of {'x'.join(map(str, dataset.image_shape))}) to {out}; "

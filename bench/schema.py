@@ -1,0 +1,203 @@
+"""The schema of a run's two documents, results.json and config.yaml, and the one
+validator that every reader uses (train, eval, compare, export, sweep).
+
+A document that fails it makes only its own run "damaged": the error names the
+file and the first key that is wrong, and nothing is written. Fields bench does
+not know are let through (a later bench may add some); a field it knows must
+have the type and range bench writes, whatever it holds.
+
+Nothing here imports TensorFlow.
+"""
+
+import math
+
+from bench.config import TrainConfig, type_problem
+from bench.errors import BenchUsageError
+from bench.options import BY_NAME
+
+STATUSES = ("running", "interrupted", "diverged", "finished", "pruned")
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+class Invalid(ValueError):
+    """What is wrong in a document, the path of the key first ("history[3].epoch is ...")."""
+
+
+def _shown(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _kind(value):
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
+# -- checkers: each is a function (value, where) that raises Invalid ---------------
+
+def number(low=None, high=None, nullable=False):
+    """A JSON number (not true/false), within [low, high] when they are given (NaN and
+    infinities are numbers bench writes: a diverged loss, the psnr of a perfect copy)."""
+    def check(value, where):
+        if value is None and nullable:
+            return
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise Invalid(f"{where} is {_shown(value)}, not a number")
+        if math.isfinite(value) and ((low is not None and value < low) or (high is not None and value > high)):
+            raise Invalid(f"{where} is {value!r}, outside [{low}, {high}]")
+    return check
+
+
+def integer(low=0):
+    """A whole number ≥ low."""
+    def check(value, where):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise Invalid(f"{where} is {_shown(value)}, not an integer")
+        if value < low:
+            raise Invalid(f"{where} is {value}, less than {low}")
+    return check
+
+
+def text(choices=None):
+    """A string, one of `choices` when given."""
+    def check(value, where):
+        if not isinstance(value, str):
+            raise Invalid(f"{where} is {_kind(value)} ({_shown(value)}), not text")
+        if choices is not None and value not in choices:
+            raise Invalid(f"{where} is {value!r}, not one of {', '.join(choices)}")
+    return check
+
+
+def flag():
+    """true or false."""
+    def check(value, where):
+        if not isinstance(value, bool):
+            raise Invalid(f"{where} is {_shown(value)}, not true or false")
+    return check
+
+
+def list_of(item):
+    """A list whose every item passes `item`."""
+    def check(value, where):
+        if not isinstance(value, list):
+            raise Invalid(f"{where} is {_kind(value)} ({_shown(value)}), not a list")
+        for index, element in enumerate(value):
+            item(element, f"{where}[{index}]")
+    return check
+
+
+def map_of(item, key=None):
+    """An object whose every value passes `item` (and every key `key`, a checker of text)."""
+    def check(value, where):
+        if not isinstance(value, dict):
+            raise Invalid(f"{where} is {_kind(value)} ({_shown(value)}), not an object")
+        for name, element in value.items():
+            if key is not None:
+                key(name, f"{where} key")
+            item(element, f"{where}[{name!r}]")
+    return check
+
+
+def record(required, optional=None):
+    """An object with every key of `required` and, when present, those of `optional`,
+    each passing its checker; other keys are let through."""
+    optional = optional or {}
+
+    def check(value, where):
+        if not isinstance(value, dict):
+            raise Invalid(f"{where} is {_kind(value)} ({_shown(value)}), not an object")
+        for name, checker in required.items():
+            if name not in value:
+                raise Invalid(f"{where} lacks '{name}'")
+            checker(value[name], f"{where}.{name}")
+        for name, checker in optional.items():
+            if name in value:
+                checker(value[name], f"{where}.{name}")
+    return check
+
+
+def digits(value, where):
+    """A key that spells a whole number ("10")."""
+    if not value.isdigit():
+        raise Invalid(f"{where} {value!r} is not a whole number")
+
+
+# -- results.json ---------------------------------------------------------------------
+
+PROVENANCE = {"checkpoint": text(("best", "last")), "epoch": integer(), "step": integer(), "split": text(SPLIT_NAMES)}
+"""Where a number came from: every measurement carries it (bench.runs.measured)."""
+PROVENANCE_OPTIONAL = {"noise_factor": number(0), "when": text()}
+METRICS = {"error": number(0), "mse": number(0), "psnr": number()}
+MEASUREMENT = record({**METRICS, **PROVENANCE}, PROVENANCE_OPTIONAL)
+FRACTION = number(0, 1)
+
+RESULTS_FIELDS = {
+    "status": text(STATUSES),
+    "epochs_done": integer(),
+    "epochs_planned": integer(1),
+    "best_epoch": integer(),
+    "steps": integer(),
+    "train_images_per_second": number(0),
+    "train_step_traces": integer(),
+    "seconds_to_first_step": number(0),
+    "updated": text(),
+    "history": list_of(record({"epoch": integer(1), "step": integer(), "train_error": number(),
+                               "validation_error": number()}, {"elapsed_s": number()})),
+    "best": record({}, {"validation": MEASUREMENT, "test": MEASUREMENT}),
+    "evaluations": map_of(MEASUREMENT),
+    "probe": record({"codes": FRACTION, "pixels": FRACTION, "train_images": integer(), "features": integer(),
+                     **PROVENANCE}, {"converged": flag(), **PROVENANCE_OPTIONAL}),
+    "anomaly": record({"roc_auc": FRACTION, "average_precision": FRACTION, "seen_classes": list_of(integer()),
+                       "seen_images": integer(1), "unseen_images": integer(1), **PROVENANCE}, PROVENANCE_OPTIONAL),
+    "probe_labels": record(
+        {"draws": integer(1), "test_images": integer(), "skipped": map_of(text(), key=digits),
+         "per_class": map_of(record({"codes_mean": FRACTION, "pixels_mean": FRACTION,
+                                     "codes_std": number(0, nullable=True), "pixels_std": number(0, nullable=True),
+                                     "codes": list_of(FRACTION), "pixels": list_of(FRACTION)}), key=digits),
+         **PROVENANCE}, {"features": integer(), **PROVENANCE_OPTIONAL}),
+    "data": record({"images": map_of(integer())}, {"files_sha256": text(), "splits_sha256": map_of(text())}),
+}
+RESULTS = record({}, RESULTS_FIELDS)
+
+
+def check_results(document):
+    """Raise Invalid naming the first thing in a results.json document that bench never
+    writes: another type at the top, a field of the wrong type or range, a record
+    without its keys or its provenance, epochs out of order."""
+    if not isinstance(document, dict):
+        raise Invalid(f"it holds {_kind(document)}, not an object")
+    RESULTS(document, "results")
+    epochs = [entry["epoch"] for entry in document.get("history", [])]
+    if any(later <= earlier for earlier, later in zip(epochs, epochs[1:])):
+        raise Invalid(f"history's epochs are out of order ({epochs[:10]}...)")
+    if document.get("best_epoch", 0) > document.get("epochs_done", math.inf):
+        raise Invalid(f"best_epoch {document['best_epoch']} is after epochs_done {document['epochs_done']}")
+
+
+# -- config.yaml ------------------------------------------------------------------------
+
+def check_config(values, run_config=True):
+    """Raise Invalid naming the first key of a configuration mapping (config.yaml, or a
+    --config file) whose value bench could not have written: a key of the wrong type,
+    a value out of range (TrainConfig.check); with `run_config`, a run's config.yaml,
+    also the keys every run has (model, dataset, the learning rate).
+
+    Unknown keys are let through here (`bench train --config` refuses them itself; a
+    run's config.yaml may hold an option a later bench dropped)."""
+    if not isinstance(values, dict):
+        raise Invalid(f"it holds {_kind(values)}, not a mapping of option: value")
+    for key, value in values.items():
+        option = BY_NAME.get(key)
+        expected = type_problem(option, value) if option is not None else None
+        if expected:
+            raise Invalid(f"{key} is {_kind(value)} ({_shown(value)}), not {expected}")
+    if run_config:
+        for key in ("model", "dataset"):
+            if key not in values:
+                raise Invalid(f"it lacks '{key}'")
+        learning_rate = (values.get("optimizer_args") or {}).get("learning_rate")
+        number(0)(learning_rate, "optimizer_args.learning_rate")
+        try:
+            TrainConfig.from_dict(values).check()
+        except BenchUsageError as error:
+            raise Invalid(str(error)) from None

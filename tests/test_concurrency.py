@@ -1,0 +1,63 @@
+"""Several processes on one run: an evaluation while the run trains, on a disk whose renames
+are slow, loses no record of either, whichever reads results.json first."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import process_env, run_dir
+
+pytestmark = pytest.mark.slow  # end to end: several trainings or processes
+
+# `python slow_disk.py SECONDS bench-arguments...`: bench, with every rename onto results.json taking SECONDS.
+SLOW_DISK = """
+import os, sys, time
+
+real_replace, delay = os.replace, float(sys.argv[1])
+
+def slow_replace(source, target, *args, **kwargs):
+    if str(target).endswith("results.json"):
+        time.sleep(delay)
+    return real_replace(source, target, *args, **kwargs)
+
+os.replace = slow_replace
+from bench.cli import main
+
+sys.argv = ["bench", *sys.argv[2:]]
+main()
+"""
+EPOCHS = 6
+TRAIN = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", str(EPOCHS), "--batch-size", "32")
+RUN = run_dir("SingleLayerCAE", "_bs=32")
+
+
+def slow(workspace, seconds, *args):
+    """A bench process whose renames onto results.json take `seconds`."""
+    script = workspace / "slow_disk.py"
+    script.write_text(SLOW_DISK)
+    return subprocess.Popen([sys.executable, str(script), str(seconds), *map(str, args)], cwd=workspace,
+                            env=process_env({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_an_evaluation_during_training_loses_no_record_in_either_order(workspace):
+    trainer = slow(workspace, 0.6, *TRAIN)
+    log = workspace / RUN / "train.log"
+    deadline = time.monotonic() + 240
+    while not log.is_file() or "epoch 1/" not in log.read_text():
+        assert time.monotonic() < deadline and trainer.poll() is None, trainer.communicate()
+        time.sleep(0.05)
+    # one evaluation reads before the trainer's next record and writes after it (its rename waits
+    # 2.5 s); the other writes while the trainer, which read before, waits on its own rename
+    long_window = slow(workspace, 2.5, "eval", RUN, "--split", "validation")
+    short_window = slow(workspace, 0.0, "eval", RUN, "--split", "test", "--checkpoint", "last")
+    for evaluation in (long_window, short_window):
+        assert evaluation.wait(timeout=240) == 0, evaluation.communicate()
+    out, err = trainer.communicate(timeout=240)
+    assert trainer.returncode == 0, err
+    results = json.loads((workspace / RUN / "results.json").read_text())
+    assert [entry["epoch"] for entry in results["history"]] == list(range(1, EPOCHS + 1))
+    assert set(results["evaluations"]) == {"best checkpoint, validation", "last checkpoint, test"}
+    assert results["status"] == "finished" and results["epochs_done"] == EPOCHS
