@@ -15,8 +15,9 @@ from bench import loading, pictures
 from bench.autoencoder import defines
 from bench.errors import BenchUsageError, DataInputError
 from bench.exporting import Endpoints
-from bench.files import atomic_write_with
+from bench.files import atomic_write_with, shown
 from bench.folders import SUFFIXES, head_check
+from bench.input import Input
 from bench.splits import FileSplit
 
 
@@ -36,10 +37,10 @@ def image_files(arguments):
             raise BenchUsageError(f"--images {argument}: no such file or folder")
     if not found:
         raise BenchUsageError(f"--images {' '.join(arguments)}: no PNG, JPEG, BMP or GIF files there")
-    bad = [(path, why) for path in found for why, _ in [head_check(path)] if why]
+    bad = [(path, why) for path in found for why, _ in [head_check(path, Input.max_image_pixels)] if why]
     if bad:
-        named = ", ".join(f"{path} ({why})" for path, why in bad[:5])
-        raise DataInputError(f"{len(bad)} of the --images files are not images: {named}; leave them out")
+        named = ", ".join(f"{shown(path)} ({why})" for path, why in bad[:5])
+        raise DataInputError(f"{len(bad)} of the --images files cannot be used as images: {named}; leave them out")
     return found
 
 

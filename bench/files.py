@@ -73,7 +73,10 @@ def new_folder(path, replace=False):
         pid = left.name[len(path.name) + 2:].split(".")[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(left, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".new", dir=path.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".new", dir=path.parent))
+    except OSError as error:  # named by the folder asked for, not by the hidden one
+        raise OSError(error.errno, error.strerror, str(path)) from error
     os.chmod(staging, 0o777 & ~umask())  # mkdtemp's folder is private; this one is an ordinary folder
     try:
         yield staging

@@ -32,6 +32,7 @@ MANIFEST = "manifest.json"
 FORMAT = "bench-tfrecord-1"
 IMAGES_PER_SHARD = 10_000
 PARSE_BATCH = 256
+SHARD_FILES = "*-of-*.tfrecord"  # the names bench gives its shards
 _FEATURES = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
 
 
@@ -40,7 +41,7 @@ def check_out(out, overwrite):
     unless `overwrite`; with it, remove that preparation's files (its manifest first)."""
     out = Path(out)
     found = [out / MANIFEST] if (out / MANIFEST).exists() else []
-    found += sorted(out.glob("*-of-*.tfrecord")) if out.is_dir() else []
+    found += sorted(out.glob(SHARD_FILES)) if out.is_dir() else []
     if found and not overwrite:
         raise BenchUsageError(f"--out {out} already holds a preparation ({found[0].name}, {len(found)} file(s)); "
                               "choose another folder, or replace it with --overwrite")
@@ -56,9 +57,14 @@ def write(dataset, held, out, report, images_per_shard=IMAGES_PER_SHARD):
     manifest = {"format": FORMAT, "source": dataset.name, "image_shape": list(dataset.image_shape),
                 "dtype": "uint8", "num_classes": int(dataset.num_classes),
                 "class_names": list(dataset.class_names), "splits": {}}
-    for split in SPLITS:
-        manifest["splits"][split] = _write_split(held[split], split, out, images_per_shard, report)
-    files.atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    try:
+        for split in SPLITS:
+            manifest["splits"][split] = _write_split(held[split], split, out, images_per_shard, report)
+        files.atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    except BaseException:  # a full disk, Ctrl-C: no shards without their manifest are left behind
+        for shard in out.glob(SHARD_FILES):  # (check_out left none from before)
+            shard.unlink(missing_ok=True)
+        raise
     return manifest
 
 

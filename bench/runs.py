@@ -189,7 +189,8 @@ class RunFolder:
             with open(self.sub(RESULTS_LOCK), "a", encoding="utf-8"):
                 pass
         except OSError as error:
-            raise BenchError(storage_problem(error) or f"cannot write {self.path}: {error.strerror or error}") from error
+            named = OSError(error.errno, error.strerror, str(self.path))
+            raise BenchError(storage_problem(named) or f"cannot write {self.path}: {error.strerror or error}") from error
 
     def check_can_hold(self, config, restart):
         """Refuse a configuration that differs from the one already in this folder,

@@ -195,3 +195,32 @@ def test_a_loss_that_fails_only_in_graph_mode_is_named_before_anything_is_writte
     assert_one_line_error(result, "model plugin GraphOnly", "ZeroDivisionError", "compiled the training step",
                           exit_code=1)
     assert not (workspace / "log").exists()
+
+
+ODD_DATASET = '''
+    import numpy as np
+    from bench import Input
+
+    class Odd(Input):
+        """Hands over {what}."""
+        image_shape = (8, 8, 1)
+        num_classes = 3
+
+        def load(self, split):
+            images = np.zeros((6, 8, 8, 1), np.{dtype}) + {fill}
+            return images, {labels}
+    '''
+
+
+@pytest.mark.parametrize("what, dtype, fill, labels, fragments", [
+    ("text labels", "uint8", "0", "np.array(['cat'] * 6)", ["labels must be integers", "<U3"]),
+    ("labels outside num_classes", "uint8", "0", "np.arange(6)", ["labels run from 0 to 5", "num_classes is 3"]),
+    ("float pixels on 0..255", "float32", "200.0", "None", ["float32 images must be in [-1, 1]", "200"]),
+    ("NaN pixels", "float32", "np.nan", "None", ["NaN or infinite pixels"]),
+])
+def test_a_dataset_plugin_s_odd_labels_and_pixels_are_one_line_at_load_time(workspace, what, dtype, fill, labels,
+                                                                             fragments):
+    write_plugin(workspace / "inputs", "Odd", ODD_DATASET.format(what=what, dtype=dtype, fill=fill, labels=labels))
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "Odd", "--epochs", "1")
+    assert_one_line_error(result, "dataset Odd, split train", *fragments, exit_code=1)
+    assert not (workspace / "log").exists()

@@ -48,6 +48,11 @@ def text_metric(results):
     results["best"]["test"]["error"] = "0.1"
 
 
+def rewrite_config(run, key, text):
+    lines = [line for line in (run / "config.yaml").read_text().splitlines() if not line.startswith(f"{key}:")]
+    (run / "config.yaml").write_text("\n".join(lines + [text]) + "\n")
+
+
 DAMAGES = {
     "garbled latest index": (lambda run: garble_index(run, "checkpoints"), "checkpoints/checkpoint is garbled"),
     "dangling latest index": (lambda run: dangle_index(run, "checkpoints"), "which is not in"),
@@ -58,6 +63,17 @@ DAMAGES = {
     "truncated results": (lambda run: truncate(run / "results.json"), "results.json is damaged"),
     "results holding a list": (lambda run: (run / "results.json").write_text("[1, 2]\n"), "holds a list"),
     "results with a text metric": (lambda run: rewrite_results(run, text_metric), "'0.1', not a number"),
+    "results nested 200,000 deep": (lambda run: (run / "results.json").write_text("[" * 200_000 + "]" * 200_000),
+                                    "nested too deeply"),
+    "results with probe_labels 5": (lambda run: rewrite_results(run, lambda r: r.update(probe_labels=5)),
+                                    "probe_labels is a number (5), not an object"),
+    "results deleted": (lambda run: (run / "results.json").unlink(), "results.json is missing"),
+    "binary config": (lambda run: (run / "config.yaml").write_bytes(b"\x00\xff\xfe\x89"), "is not UTF-8 text"),
+    "config epochs 1.7": (lambda run: rewrite_config(run, "epochs", "epochs: 1.7"), "epochs is a number (1.7)"),
+    "config key twice": (lambda run: rewrite_config(run, "seed", "seed: 0\nseed: 1"), "the key 'seed' is given twice"),
+    "latest index of random bytes": (lambda run: (run / "checkpoints" / "checkpoint").write_bytes(bytes(range(7, 250))),
+                                     "checkpoints/checkpoint is garbled"),
+    "empty best index": (lambda run: (run / "best" / "checkpoint").write_text(""), "best/checkpoint is garbled"),
 }
 # Which command reads which part: eval --checkpoint last reads the latest state, eval the best.
 READERS = {
@@ -70,6 +86,14 @@ READERS = {
     "truncated results": ["train", "eval"],
     "results holding a list": ["train", "eval"],
     "results with a text metric": ["train", "eval"],
+    "results nested 200,000 deep": ["train", "eval"],
+    "results with probe_labels 5": ["train", "eval"],
+    "results deleted": ["train", "eval"],
+    "binary config": ["train", "eval"],
+    "config epochs 1.7": ["train", "eval"],
+    "config key twice": ["train", "eval"],
+    "latest index of random bytes": ["train", "eval last"],
+    "empty best index": ["train", "eval"],
 }
 COMMANDS = {"train": TRAIN, "eval": ("eval", RUN),
             "eval last": ("eval", RUN, "--checkpoint", "last")}
@@ -83,6 +107,14 @@ def test_damaged_state_is_named_and_nothing_changes(trained, workspace, damage, 
     result = bench(*COMMANDS[command])
     assert_one_line_error(result, fragment, exit_code=1)
     assert "--restart" in result.stderr or "copy" in result.stderr
+    assert files_of(workspace / "log") == before
+
+
+def test_a_run_longer_than_asked_is_refused_not_counted_as_done(trained, workspace):
+    before = files_of(workspace / "log")
+    result = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "1")
+    assert_one_line_error(result, "has trained 2 epochs, more than --epochs 1", "--epochs 2", "--comment", "--restart",
+                          exit_code=2)
     assert files_of(workspace / "log") == before
 
 

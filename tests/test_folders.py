@@ -2,13 +2,18 @@
 that streams its own tf.data.Dataset or lists files, and --image-size for any dataset."""
 
 import json
+import os
+import struct
 import tempfile
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from PIL import Image
 
+from bench import folders
 from conftest import assert_one_line_error, bench, bench_process, read_results, run_dir, write_plugin
 
 FORMATS = ("png", "jpg", "bmp", "gif")
@@ -87,7 +92,7 @@ def test_files_that_are_not_images_are_named_and_refused_or_skipped(workspace):
     (workspace / "shots" / "text.jpg").write_text("hello")
     args = ("train", "-m", "SingleLayerCAE", "-d", "folder:shots", "--image-size", "8", "--epochs", "1")
     result = bench(*args)
-    assert_one_line_error(result, "2 files are not images", "broken.png (empty)", "text.jpg", "--on-bad-file skip",
+    assert_one_line_error(result, "2 files cannot be used as images", "broken.png (empty)", "text.jpg", "--on-bad-file skip",
                           exit_code=2)
     assert not (workspace / "log").exists()
     result = bench(*args, "--on-bad-file", "skip")
@@ -95,13 +100,72 @@ def test_files_that_are_not_images_are_named_and_refused_or_skipped(workspace):
     assert "broken.png" in result.stderr and "8 train, 1 validation, 3 test images" in result.stdout
 
 
-def test_a_damaged_image_behind_a_good_header_is_named_when_it_is_read(workspace):
+def test_a_damaged_image_behind_a_good_header_is_named_skipped_or_removed(workspace):
     paths = write_images(workspace / "shots", 30, sizes=((16, 16),))
     damaged = paths[4]  # a PNG: its first bytes are right, its data is cut short
     damaged.write_bytes(damaged.read_bytes()[:60])
-    result = bench("train", "-m", "SingleLayerCAE", "-d", "folder:shots", "--epochs", "1")
+    args = ("train", "-m", "SingleLayerCAE", "-d", "folder:shots", "--epochs", "1")
+    result = bench(*args)
     assert_one_line_error(result, "1 image files cannot be decoded", str(damaged), "Remove or replace them",
+                          "--on-bad-file skip", exit_code=2)
+    skipped = bench(*args, "--on-bad-file", "skip")  # decoded once before training: left out, named
+    assert skipped.exit_code == 0, skipped
+    assert "left out 1 image file(s) that cannot be decoded" in skipped.stderr and str(damaged) in skipped.stderr
+    listing = (next((workspace / "log" / "SingleLayerCAE").glob("*_bad_files=skip")) / "data_files.tsv").read_text()
+    assert damaged.name not in listing and listing.count("\n") == 30
+    damaged.unlink()  # the advice: remove it and run the same command
+    again = bench(*args)
+    assert again.exit_code == 0, again
+    assert "the image folder changed in splits not read yet" in again.stdout
+
+
+def png_header(path, width, height):
+    """A PNG file whose header says width x height (and whose data is a few bytes): what a
+    decompression bomb looks like to a reader of headers."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def test_an_image_too_large_to_decode_is_refused_from_its_header(workspace):
+    write_images(workspace / "shots", 12, sizes=((16, 16),))
+    png_header(workspace / "shots" / "000_bomb.png", 10_000, 10_000)
+    args = ("train", "-m", "SingleLayerCAE", "-d", "folder:shots", "--epochs", "1")
+    assert_one_line_error(bench(*args), "000_bomb.png (10000x10000 pixels, more than --max-image-pixels 40,000,000",
+                          "--on-bad-file skip", exit_code=2)
+    assert not (workspace / "log").exists()
+    assert_one_line_error(bench(*args, "--max-image-pixels", "100"), "16x16 pixels, more than --max-image-pixels 100",
                           exit_code=2)
+    skipped = bench(*args, "--on-bad-file", "skip")
+    assert skipped.exit_code == 0 and "000_bomb.png (10000x10000 pixels" in skipped.stderr, skipped
+
+
+def test_a_file_name_that_is_not_utf8_is_trained_and_listed_as_its_bytes(workspace):
+    paths = write_images(workspace / "shots", 12, sizes=((16, 16),))
+    odd = os.fsencode(str(paths[0].parent)) + b"/caf\xe9.png"
+    os.rename(paths[0], odd)
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "folder:shots", "--epochs", "1")
+    assert result.exit_code == 0, result
+    assert b"caf\xe9.png" in (folder_run(workspace, "lr=0.001") / "data_files.tsv").read_bytes()
+    os.truncate(odd, 60)  # damaged, it is named with its odd byte shown
+    assert_one_line_error(bench("train", "-m", "SingleLayerCAE", "-d", "folder:shots", "--epochs", "1",
+                                "--comment", "again"), "caf\\xe9.png", exit_code=2)
+
+
+def test_adding_or_removing_a_file_moves_no_other_between_splits():
+    def where(paths):
+        listing = folders._split(paths, []).splits
+        return {path: split for split, entries in listing.items() for path, _ in entries}
+
+    paths = [Path(f"{name}/{index:03d}.png") for name in ("cats", "dogs") for index in range(150)]
+    before = where(paths)
+    after = where(paths[:57] + paths[58:] + [Path("cats/new.png")])
+    assert all(after[path] == split for path, split in before.items() if path in after)
+    assert 15 <= list(before.values()).count("validation") <= 45 and 15 <= list(before.values()).count("test") <= 45
+    tiny = where([Path(f"{index}.png") for index in range(3)])  # each split gets a file, however few
+    assert sorted(tiny.values()) == ["test", "train", "validation"]
 
 
 @pytest.mark.parametrize("make, dataset, fragments", [

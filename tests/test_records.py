@@ -68,6 +68,61 @@ def test_damaged_shards_are_named(workspace, digits_shards):
     assert not (workspace / "log").exists()
 
 
+def test_a_flipped_byte_is_named_with_its_shard_when_it_is_read(workspace, digits_shards):
+    shard = digits_shards / "train-00001-of-00003.tfrecord"
+    data = bytearray(shard.read_bytes())
+    data[1000] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "tfrecord:shards", "--epochs", "1")
+    assert_one_line_error(result, "1 TFRecord shard(s) cannot be read", "train-00001-of-00003.tfrecord",
+                          "DataLossError", "prepare the folder again", exit_code=2)
+    assert read_results(next((workspace / "log" / "SingleLayerCAE").glob("tfrecord-*")))["status"] == "interrupted"
+
+
+def edit_manifest(shards, change):
+    manifest = json.loads((shards / "manifest.json").read_text())
+    change(manifest)
+    (shards / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _recount(manifest, count):
+    manifest["splits"]["train"]["shards"][2]["count"] = count
+    manifest["splits"]["train"]["count"] = 1000 + count
+
+
+MANIFEST_DAMAGES = {
+    "an absolute shard name": (lambda m: m["splits"]["test"]["shards"][0].update(name="/etc/passwd"),
+                               ["names a shard '/etc/passwd' outside the folder"]),
+    "a shard name with ..": (lambda m: m["splits"]["test"]["shards"][0].update(name="../x.tfrecord"),
+                             ["names a shard '../x.tfrecord' outside the folder"]),
+    "counts that do not add up": (lambda m: m["splits"]["train"].update(count=5),
+                                  ["says the train split has 5 images", "add up to 1,257"]),
+    "another image shape": (lambda m: m.update(image_shape=[4, 4, 1]),
+                            ["shard train-00000-of-00003.tfrecord holds images of 64 bytes", "4x4x1 needs 16"]),
+    "a count the shard does not hold": (lambda m: _recount(m, 300),
+                                        ["train-00002-of-00003.tfrecord: holds 257 records, the manifest says 300"]),
+    "a manifest of another kind": (lambda m: m.update(splits=[]), ["not a bench-tfrecord-1 manifest", "splits"]),
+}
+
+
+@pytest.mark.parametrize("damage", MANIFEST_DAMAGES)
+def test_a_manifest_is_data_checked_before_it_is_trusted(workspace, digits_shards, damage):
+    change, fragments = MANIFEST_DAMAGES[damage]
+    edit_manifest(digits_shards, change)
+    result = bench("train", "-m", "SingleLayerCAE", "-d", "tfrecord:shards", "--epochs", "1")
+    assert_one_line_error(result, *fragments, exit_code=2)
+
+
+def test_prepare_does_not_write_over_a_preparation_unless_asked(workspace, digits_shards):
+    before = (digits_shards / "manifest.json").read_text()
+    result = bench("prepare", "Digits", "--out", "shards", "--images-per-shard", "2000")
+    assert_one_line_error(result, "--out shards already holds a preparation", "--overwrite", exit_code=2)
+    assert (digits_shards / "manifest.json").read_text() == before
+    assert bench("prepare", "Digits", "--out", "shards", "--images-per-shard", "2000", "--overwrite").exit_code == 0
+    assert sorted(path.name for path in digits_shards.glob("*.tfrecord")) == [
+        "test-00000-of-00001.tfrecord", "train-00000-of-00001.tfrecord", "validation-00000-of-00001.tfrecord"]
+
+
 @pytest.mark.parametrize("args, fragments", [
     (("train", "-m", "SingleLayerCAE", "-d", "tfrecord:nowhere"), ["no manifest.json (no such folder)", "bench prepare"]),
     (("prepare", "Digits"), ["needs --out DIR"]),

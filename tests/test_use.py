@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, bench, bench_process, read_results, run_dir
+from conftest import assert_one_line_error, bench, bench_process, files_of, read_results, run_dir
 
 # A process that cannot import bench: it loads the exports of each folder with TensorFlow
 # alone and checks them against the codes and reconstructions bench encode wrote there.
@@ -124,8 +124,25 @@ def test_export_and_encode_refuse_what_they_cannot_do(zoo_runs, tmp_path):
     assert (tmp_path / "taken" / "file").read_text() == "mine"
     (tmp_path / "notes.txt").write_text("not an image")
     assert_one_line_error(bench("encode", runs["ConvAE"], "--images", tmp_path / "notes.txt", "--out",
-                                tmp_path / "c.npz", env=env), "notes.txt", "not images", exit_code=2)
+                                tmp_path / "c.npz", env=env), "notes.txt", "cannot be used as images", exit_code=2)
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_outputs_are_replaced_only_when_asked_and_a_killed_export_leaves_nothing(zoo_runs, tmp_path):
+    _, runs, env = zoo_runs
+    (tmp_path / "c.npz").write_text("mine")
+    encode = ("encode", runs["ConvAE"], "--limit", "4", "--out", tmp_path / "c.npz")
+    assert_one_line_error(bench(*encode, env=env), "c.npz already exists", "--overwrite", exit_code=2)
+    assert (tmp_path / "c.npz").read_text() == "mine"
+    assert bench(*encode, "--overwrite", env=env).exit_code == 0
+    assert np.load(tmp_path / "c.npz")["codes"].shape[0] == 4
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("mine")
+    (tmp_path / ".taken.999999999.x1y2.new").mkdir()  # what an export killed by process 999999999 left
+    result = bench("export", runs["ConvAE"], "--out", tmp_path / "taken", "--overwrite", env=env)
+    assert result.exit_code == 0, result
+    assert (tmp_path / "taken" / "export.json").is_file() and not (tmp_path / "taken" / "file").exists()
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]
 
 
 def test_encode_writes_a_split_s_codes_and_labels(zoo_runs, tmp_path):
@@ -183,3 +200,9 @@ def test_anomaly_scores_and_few_label_probes_reach_results_and_compare(workspace
     assert max(len(line) for line in table.splitlines()) <= 80, table
     assert_one_line_error(bench("train", "-m", "FullyConnectedAE", "-d", "Digits", "--classes", "12"),
                           "--classes 12", "0 to 9", exit_code=2)
+    every = ",".join(map(str, range(10)))
+    assert bench("train", "-m", "FullyConnectedAE", "-d", "Digits", "--epochs", "1", "--classes", every).exit_code == 0
+    before = files_of(workspace / "log")
+    assert_one_line_error(bench("eval", run_dir("FullyConnectedAE", f"_classes={every}"), "--anomaly"),
+                          "the test split of Digits has no images of any other class", exit_code=2)
+    assert files_of(workspace / "log") == before  # nothing measured, no nan recorded
