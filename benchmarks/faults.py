@@ -2,9 +2,10 @@
 the same command, must end with the same numbers as an uninterrupted run of that
 seed, a whole history, its pictures and its projector.
 
-    python benchmarks/faults.py [--kills 20] [--epochs 40] [--batch-size 4] [--seed 0]
+    python benchmarks/faults.py [--kills 20] [--epochs 40] [--batch-size 4] [--seed 0] [--model VAE]
+    python benchmarks/faults.py --kills 1 --epochs 2 --batch-size 64   # a smoke run
 
-Trains SingleLayerCAE on Digits (offline) in a temporary folder: once without
+Trains SingleLayerCAE (or --model, with --model-args) on Digits (offline) in a temporary folder: once without
 interruption (the reference, timed), then again with a SIGKILL at each of
 `--kills` moments, one in five drawn in the start-up, the others over what is
 left of the run's epochs and its ending (timed from the reference), the same
@@ -24,11 +25,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN = Path("log/SingleLayerCAE")
 
 
 def command(args):
-    return [sys.executable, "-m", "bench", "train", "-m", "SingleLayerCAE", "-d", "Digits",
+    return [sys.executable, "-m", "bench", "train", "-m", args.model, "-d", "Digits", "--model-args", args.model_args,
             "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
 
 
@@ -39,7 +39,7 @@ def environment(folder):
 
 
 def run_folder(folder):
-    runs = [path for path in (folder / RUN).iterdir() if path.is_dir()] if (folder / RUN).is_dir() else []
+    runs = [path.parent for path in folder.glob("log/*/*/config.yaml")]
     return runs[0] if runs else None
 
 
@@ -66,9 +66,13 @@ def whole(folder, epochs):
 
 
 def final_numbers(results):
+    """The numbers an uninterrupted run must match exactly: the best model's, and every epoch's."""
     best = results.get("best", {})
-    return {split: {key: best.get(split, {}).get(key) for key in ("error", "mse", "psnr", "epoch", "step")}
-            for split in ("validation", "test")}
+    numbers = {split: {key: best.get(split, {}).get(key) for key in ("error", "mse", "psnr", "epoch", "step")}
+               for split in ("validation", "test")}
+    numbers["history"] = [{key: entry[key] for key in ("epoch", "step", "train_error", "validation_error")}
+                          for entry in results.get("history", [])]
+    return numbers
 
 
 def main():
@@ -77,6 +81,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="SingleLayerCAE")
+    parser.add_argument("--model-args", default="{}")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as scratch:
         reference_dir, faulty_dir = Path(scratch) / "reference", Path(scratch) / "faulty"
@@ -115,7 +121,7 @@ def main():
         if last.returncode != 0:
             problems.append(f"the last command failed: {last.stderr.strip().splitlines()[-1:]}")
         same = final_numbers(read_results(faulty_dir)) == final_numbers(reference)
-        print(f"reference: {args.epochs} epochs in {duration:.1f} s; test error "
+        print(f"reference: {args.model}, {args.epochs} epochs in {duration:.1f} s; test error "
               f"{final_numbers(reference)['test']['error']}\n")
         print("| kill | at (s) | what it hit |")
         print("|---:|---:|---|")

@@ -2,6 +2,7 @@
 source (benchmarks/sources.py): validation error per epoch, side by side, and their ratio.
 
     python benchmarks/fidelity.py --data-dir ../shared/data [--epochs 3] [--seeds 3] [--configs dtb-blog-mnist,tutorial-fc-mnist]
+    python benchmarks/fidelity.py --configs dtb-blog-mnist --dataset Digits --epochs 1   # offline, a smoke run
 
 bench trains with its own path (`bench train --config FILE --epochs N`, in
 this process). The rebuild trains with a plain TensorFlow loop written from
@@ -98,7 +99,7 @@ def train_reference(config, splits, image_shape, epochs):
     """The rebuild's validation error after each of `epochs` epochs."""
     keras.utils.set_random_seed(config.seed + 1)  # not bench's seed: the two draw independently
     reference = sources.REBUILDS[config.model](tuple(image_shape))
-    train, validation = splits["train"][0], splits["validation"][0]
+    train, validation = splits["train"].array, splits["validation"].array
     step = reference_trainer(reference, config)
     errors = []
     for epoch in range(epochs):
@@ -113,6 +114,8 @@ def train_reference(config, splits, image_shape, epochs):
 def train_both(config_file, seed, args, report):
     """One seed of bench and of the rebuild: their validation-error curves and training seconds."""
     config = train_config_of(config_file)
+    if args.dataset:
+        config.dataset = args.dataset
     with tempfile.TemporaryDirectory() as log_dir:
         config.epochs, config.data_dir, config.log_dir, config.seed = args.epochs, args.data_dir, log_dir, seed
         started = time.perf_counter()
@@ -157,6 +160,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=1, help="seeds per side; each curve is their mean")
     parser.add_argument("--configs", default="", help="comma-separated config names (default: every configs/ file)")
+    parser.add_argument("--dataset", default="", help="train every config on this dataset instead (Digits: offline)")
     args = parser.parse_args()
     names = args.configs.split(",") if args.configs else sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
     report = Reporter(interactive=False)

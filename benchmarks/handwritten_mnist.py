@@ -8,6 +8,7 @@ validation, train DTB's single-layer CAE (pad 2, 3x3 conv to 32 tanh maps,
 same error (½·mean((x − x̃)²) on [-1, 1]).
 
     python benchmarks/handwritten_mnist.py ../shared/data/mnist
+    python benchmarks/handwritten_mnist.py digits    # scikit-learn's 8x8 digits, split as bench's Digits: offline
 """
 
 import gzip
@@ -27,10 +28,22 @@ def idx_images(path):
     return images.astype(np.float32) / 127.5 - 1.0
 
 
+def digits():
+    """(train, validation, test) of scikit-learn's digits as bench's Digits splits them, on [-1, 1]."""
+    from sklearn.datasets import load_digits
+
+    images = np.round(load_digits().images * (255 / 16))[..., np.newaxis][np.random.default_rng(0).permutation(1797)]
+    images = (images / 127.5 - 1.0).astype(np.float32)
+    return images[:1257], images[1257:1437], images[1437:]
+
+
 def main(folder):
-    train = idx_images(Path(folder) / "train-images-idx3-ubyte.gz")
-    test = idx_images(Path(folder) / "t10k-images-idx3-ubyte.gz")
-    validation, train = train[:5000], train[5000:]
+    if folder == "digits":
+        train, validation, test = digits()
+    else:
+        train = idx_images(Path(folder) / "train-images-idx3-ubyte.gz")
+        test = idx_images(Path(folder) / "t10k-images-idx3-ubyte.gz")
+        validation, train = train[:5000], train[5000:]
     model = keras.Sequential([
         keras.Input(train.shape[1:]),
         keras.layers.ZeroPadding2D(2),

@@ -2,6 +2,7 @@
 to the first training step.
 
     python benchmarks/startup.py [--data-dir ../shared/data] [--repeats 5]
+    python benchmarks/startup.py --repeats 1 --runs 3   # a smoke run (MNIST's first step only when --data-dir has it)
 
 The 100 runs are one real Digits run (1 epoch) copied into 100 run folders,
 each with its own seed in config.yaml and its own folder name, so `compare`
@@ -55,12 +56,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=str(PROJECT.parent / "shared" / "data"))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=100, help="run folders for bench compare to read")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        digits = make_runs(folder, 100)
+        digits = make_runs(folder, args.runs)
         commands = {"bench --help": ["--help"], "bench list": ["list"],
-                    "bench compare (100 runs)": ["compare"], "python -c pass": None}
+                    f"bench compare ({args.runs} runs)": ["compare"], "python -c pass": None}
         for label, command in commands.items():
             if command is None:
                 times = [timed_python(folder) for _ in range(args.repeats)]
@@ -73,6 +75,9 @@ def main():
         print(f"{'':>26}  (compare listed {len(rows) - 1} runs)")
         print(f"{'first training step':>26}: {digits['seconds_to_first_step']:.2f} s after bench started "
               "(Digits, SingleLayerCAE)")
+        if not (Path(args.data_dir) / "mnist").is_dir():
+            print(f"{'first training step':>26}: MNIST not measured (no {Path(args.data_dir) / 'mnist'})")
+            return
         mnist = folder / "mnist"
         mnist.mkdir()
         run(["train", "--model", "SingleLayerCAE", "--dataset", "MNIST", "--epochs", "1", "--data-dir",

@@ -3,7 +3,7 @@ vs Keras `model.fit`, on the same model, batch, optimizer and images.
 
     python benchmarks/throughput.py --data-dir ../shared/data          # SingleLayerCAE, ConvAE on MNIST, Cifar10
     python benchmarks/throughput.py --models ConvAE --datasets MNIST --variants jit,mixed_bfloat16,steps1
-    python benchmarks/throughput.py --datasets Digits                  # offline
+    python benchmarks/throughput.py --datasets Digits --rounds 1 --limit 512   # offline, a smoke run
 
 The sides, each after one untimed warm-up epoch, in interleaved rounds whose
 order alternates:
@@ -47,6 +47,7 @@ from bench.config import TrainConfig
 from bench.console import Reporter
 from bench.runs import RunFolder
 from bench.signals import StopSignals
+from bench.splits import ArraySplit
 from bench.train import Trainer
 
 
@@ -167,8 +168,8 @@ def measure(model_name, dataset_name, args, report, folder):
     config.optimizer, config.optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
     _, dataset_spec = loading.find_plugins(config.model, config.dataset)
     dataset, splits = loading.load_data(dataset_spec, config.data_dir, report)
-    train_images = splits["train"][0][: args.limit]
-    splits = dict(splits, train=(train_images, None))
+    train_images = splits["train"].array[: args.limit]
+    splits = dict(splits, train=ArraySplit(train_images, None))
     n_images = len(train_images)
     sides = {"bench": bench_side(config, dataset, splits, report, folder / f"{model_name}-{dataset_name}"),
              "bare": bare_side(config, dataset, train_images),

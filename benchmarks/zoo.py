@@ -2,6 +2,7 @@
 and (with --probe) the linear probe of its codes, measured by `bench eval` from the saved best checkpoint.
 
     python benchmarks/zoo.py --data-dir ../shared/data [--epochs 2] [--models ConvAE,VAE] [--probe]
+    python benchmarks/zoo.py --dataset Digits --epochs 1 --models SingleLayerCAE   # offline, a smoke run
 
 Each model trains with bench's own training path and default options (Adam,
 lr 0.001, batch 128) into a temporary log folder; the table gives the best
@@ -60,7 +61,7 @@ def main():
             probe = ""
             if args.probe:
                 run = RunFolder.for_config(loading.resolve_config(config)[0])
-                again = evaluate_run(run.path, ("test",), "best", None, report)["test"]["error"]
+                again = evaluate_run(run.path, ("test",), "best", None, report, probe_limit=5000)["test"]["error"]
                 if again != results["best"]["test"]["error"]:
                     raise SystemExit(f"{name}: the best checkpoint gives {again}, training reported "
                                      f"{results['best']['test']['error']}")
