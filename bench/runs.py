@@ -124,14 +124,22 @@ class RunFolder:
         with handle:
             if not _flock(handle, fcntl.LOCK_EX, LOOKING_S):
                 handle.seek(0)
-                holder = handle.read().strip() or "another process"
-                raise BenchError(f"run {self.path} is being trained by {holder}; wait for it to end, "
-                                 "or stop it (Ctrl-C saves its checkpoint) and run again")
+                raise self._being_trained(handle.read().strip() or "another process")
             handle.seek(0)
             handle.truncate()
             handle.write(f"process {os.getpid()} on host {socket.gethostname()}\n")
             handle.flush()
             yield
+
+    def _being_trained(self, holder):
+        return BenchError(f"run {self.path} is being trained by {holder}; wait for it to end, "
+                          "or stop it (Ctrl-C saves its checkpoint) and run again")
+
+    def check_untrained_now(self):
+        """Refuse at once a run that another process trains (`lock` is what holds it)."""
+        holder = self.trainer()
+        if holder:
+            raise self._being_trained(holder)
 
     def trainer(self):
         """Who trains this run now ("process N on host H"), or None when no process does
@@ -219,6 +227,19 @@ class RunFolder:
             return False
         return (not config.differences(saved) and results.get("status") == "finished"
                 and results.get("epochs_done", 0) == config.epochs)
+
+    def longer_than(self, config):
+        """Why `config`'s run would be refused: its folder holds more epochs than it asks for
+        (`bench train` refuses it too, once its checkpoint is read); None otherwise."""
+        try:
+            trained = self.read_results().get("epochs_done", 0) if self.is_run() else 0
+        except BenchError:
+            return None  # its process will name the damage
+        if trained <= config.epochs:
+            return None
+        return (f"{self.path} has trained {trained} epochs, more than --epochs {config.epochs}: its numbers are those "
+                f"of {trained} epochs. Ask for --epochs {trained} (or more, to continue it), train a "
+                f"{config.epochs}-epoch run apart with --comment, or start over with --restart")
 
     def prepare(self, config, restart):
         """Create (or, with restart, empty) the folder and write config.yaml

@@ -175,11 +175,14 @@ class TrainStep:
             # one step: the batch is an argument, as in a hand-written loop
             return tf.function(one_step, input_signature=[self.training_batches(0, 0).element_spec])
 
+        # Traced once, called twice below (the first step gives the loop its outputs' structure).
+        compiled_step = tf.function(one_step)
+
         @tf.function
         def several_steps(iterator, steps):
-            outputs = one_step(next(iterator))
+            outputs = compiled_step(next(iterator))
             for _ in tf.range(steps - 1):
-                outputs = one_step(next(iterator))
+                outputs = compiled_step(next(iterator))
             return outputs
 
         return several_steps

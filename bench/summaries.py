@@ -20,6 +20,7 @@ from bench import architecture, pictures, runs
 from bench.options import HPARAMS
 
 MAX_FEATURE_MAP_LAYERS = 4
+EAGER_CALLS = 20  # activation summaries written eagerly before they are compiled (RunWriters.activations)
 FINAL_METRICS = ("best_validation_error", "test_error", "test_mse", "test_psnr")
 
 
@@ -91,7 +92,7 @@ class RunWriters:
         self.run_root = tf.summary.create_file_writer(str(run.path))
         self.train = tf.summary.create_file_writer(str(run.sub(runs.TRAIN_EVENTS)))
         self.validation = tf.summary.create_file_writer(str(run.sub(runs.VALIDATION_EVENTS)))
-        self._activation_summaries = None
+        self._activation_summaries, self._activation_calls = None, 0
 
     def scalars(self, writer, step, values):
         """Write {tag: number} at `step`, each tag with its description (TensorBoard shows it
@@ -126,28 +127,29 @@ class RunWriters:
     def activations(self, step, model, images):
         """Each layer's activation histogram and fraction of zeros on fixed images.
 
-        Compiled once (the layers are wrapped while tracing), since this runs
-        every --summary-every steps. Its cost grows with the activations'
-        size: on 64 MNIST images SingleLayerCAE's are 1.8 M numbers and one
-        summary took 136 ms (6% of training at the default interval); the
-        bench passes 8 images (11 ms, 0.5%).
+        This runs every --summary-every steps. Its first EAGER_CALLS calls run eagerly
+        (4–90 ms each); later ones call it compiled (1–5 ms), since compiling costs
+        0.3–4 s (ConvAE 2 s, StackedCAE 4 s here), more than a short run's summaries
+        take eagerly. Its cost grows with the activations' size: the bench passes 8
+        images (on 64 MNIST images SingleLayerCAE's are 1.8 M numbers and one compiled
+        summary took 136 ms).
         """
+        self._activation_calls += 1
+        if self._activation_calls <= EAGER_CALLS:
+            self._write_activations(model, images, tf.constant(step, tf.int64))
+            return
         if self._activation_summaries is None:
-            writer = self.train
-
-            @tf.function
-            def activation_summaries(images, step):
-                recorded = architecture.record_layers(model, images)
-                with writer.as_default(step=step):
-                    for layer, _, output in recorded.values():
-                        if output.dtype.is_floating:
-                            output = tf.cast(output, tf.float32)  # mixed precision computes in 16 bits
-                            tf.summary.histogram(f"activations/{architecture.layer_name(layer)}", output)
-                            tf.summary.scalar(f"zero_fraction/{architecture.layer_name(layer)}",
-                                              tf.math.zero_fraction(output))
-
-            self._activation_summaries = activation_summaries
+            self._activation_summaries = tf.function(lambda images, step: self._write_activations(model, images, step))
         self._activation_summaries(images, tf.constant(step, tf.int64))
+
+    def _write_activations(self, model, images, step):
+        recorded = architecture.record_layers(model, images)
+        with self.train.as_default(step=step):
+            for layer, _, output in recorded.values():
+                if output.dtype.is_floating:
+                    output = tf.cast(output, tf.float32)  # mixed precision computes in 16 bits
+                    tf.summary.histogram(f"activations/{architecture.layer_name(layer)}", output)
+                    tf.summary.scalar(f"zero_fraction/{architecture.layer_name(layer)}", tf.math.zero_fraction(output))
 
     def filters_and_feature_maps(self, step, model, image):
         """First-layer filters, and the feature maps of one image before and after each

@@ -134,7 +134,7 @@ def run_sweep(grid, jobs, report, plan_of, echo=False, restart=False):
     Args:
         plan_of: {(point's YAML file, restart) → (the run folder `bench train --config FILE`
             trains, or None when the point is invalid (its process will say why), whether
-            that run is finished and stays so)}.
+            that run is finished and stays so, why it is refused without starting it or None)}.
         echo: let the processes write to this console (for one job at a time).
         restart: start every point's run over (`bench train --restart`).
 
@@ -149,7 +149,7 @@ def run_sweep(grid, jobs, report, plan_of, echo=False, restart=False):
         for number, point in enumerate(points, 1):
             config_file = scratch / f"run{number}.yaml"
             config_file.write_text(yaml.safe_dump(point, sort_keys=False))
-            folder, finished = plan_of(config_file, restart)
+            folder, finished, refused = plan_of(config_file, restart)
             if folder is not None and folder in seen:  # two points, one run: train it once
                 report.warning(f"{_label(point, grid)} is the same run as {seen[folder]} ({folder}): trained once")
                 continue
@@ -159,13 +159,18 @@ def run_sweep(grid, jobs, report, plan_of, echo=False, restart=False):
                 report.info(f"already finished: {_label(point, grid)} → {folder}")
                 folders.append(folder)
                 continue
+            if refused:
+                report.warning(f"REFUSED: {_label(point, grid)}: {refused}")
+                failures.append((_label(point, grid), refused))
+                continue
             pending.append((config_file, folder, _label(point, grid)))
+        refused_points = len(failures)
         report.info(f"sweep: {len(pending)} run(s) to train, {jobs} at a time")
         with StopSignals() as signals:
             _train_pending(pending, jobs, report, echo, restart, signals, folders, failures)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return folders, failures, len(pending)
+    return folders, failures, len(pending) + refused_points
 
 
 def _train_pending(pending, jobs, report, echo, restart, signals, folders, failures):

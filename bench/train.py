@@ -47,6 +47,7 @@ def run_training(config, restart, report):
     run = RunFolder.for_config(config)
     chief = compute.is_chief(strategy)
     if chief:
+        run.check_untrained_now()  # at once, not after loading the data (run.lock() is what holds it)
         run.check_can_hold(config, restart)
     keras.utils.set_random_seed(config.seed)
     with compute.device_scope(config.device):

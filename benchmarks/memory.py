@@ -12,6 +12,7 @@ Target: under 2 GiB.
 """
 
 import argparse
+import math
 import os
 import resource
 import subprocess
@@ -22,6 +23,9 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from bench import plugin_class  # noqa: E402  (finding a plugin imports no TensorFlow)
 PLUGIN = '''
     import numpy as np
 
@@ -71,11 +75,7 @@ def main():
         train, seconds, out = peak_rss_mib([sys.executable, "-m", "bench", "train", "--model", args.model,
                                             "--dataset", "Repeated", "--epochs", "1",
                                             "--data-dir", str(Path(args.data_dir).resolve())], folder)
-    shape = __import__("json").loads(subprocess.run(
-        [sys.executable, "-c", f"import json; from bench import plugin_class; "
-                               f"print(json.dumps(plugin_class('dataset', '{args.dataset}').image_shape))"],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(PROJECT)), check=True).stdout)
-    uint8 = args.images * shape[0] * shape[1] * shape[2] / 2**20
+    uint8 = args.images * math.prod(plugin_class("dataset", args.dataset).image_shape) / 2**20
     print(f"peak RSS of bench train --model {args.model} on {args.images:,} {args.dataset}-shaped images, 1 epoch "
           f"({seconds:.0f} s): {train:,.0f} MiB (target < 2,048 MiB)")
     print(f"  for scale: import tensorflow alone {tensorflow:,.0f} MiB; the images {uint8:,.0f} MiB as uint8 "

@@ -3,6 +3,7 @@ shards and from memory, side by side; peak memory for 20,000 vs 100,000 images;
 time to the first step.
 
     python benchmarks/streaming.py [--small 20000] [--large 100000] [--rounds 2]
+    python benchmarks/streaming.py --small 200 --large 0 --rounds 1 --modes folder   # a smoke run
 
 The PNG folders (64x64x3, real PNG files) are generated once into
 ~/.cache/bench-benchmarks/streaming/ (outside the repository) and the TFRecord
@@ -114,14 +115,15 @@ def decode_rate(folder, workspace):
 
 def show_speeds(speeds, decoded, options):
     """The median speeds, their ratios to memory (taken within each round) and what limits the folder."""
-    memory_speed = statistics.median(speeds["memory"])
     print(f"ConvAE, 64x64x3, batch 128, {options.small:,} training images, {os.cpu_count()} CPUs, "
           f"median of {options.rounds} rounds:")
-    print(f"  from memory     {memory_speed:8,.0f} img/s")
-    for mode in ("tfrecord", "folder"):
-        ratio = statistics.median(s / m for s, m in zip(speeds[mode], speeds["memory"]))
-        print(f"  from {mode:10s} {statistics.median(speeds[mode]):8,.0f} img/s  = {ratio:.2f}x memory")
-    limit = "decoding" if decoded < memory_speed else "training"
+    for mode, values in speeds.items():
+        ratio = ""
+        if mode != "memory" and "memory" in speeds:
+            ratio = f"  = {statistics.median(s / m for s, m in zip(values, speeds['memory'])):.2f}x memory"
+        print(f"  from {mode:10s} {statistics.median(values):8,.0f} img/s{ratio}")
+    slowest = min(statistics.median(values) for values in speeds.values())
+    limit = "decoding" if decoded < slowest else "training"
     print(f"  PNG decoding alone (tf.data, all cores): {decoded:,.0f} img/s: the folder's speed is limited by {limit}")
 
 
@@ -131,18 +133,21 @@ def main():
     parser.add_argument("--large", type=int, default=100_000, help="0: no memory comparison")
     parser.add_argument("--rounds", type=int, default=2, help="0: only the memory comparison")
     parser.add_argument("--stop-after", type=float, default=45.0, help="seconds of the memory comparison runs")
+    parser.add_argument("--modes", default="memory,tfrecord,folder", help="where the images come from")
     options = parser.parse_args()
+    chosen = options.modes.split(",")
     print(f"PNG folders in {CACHE}", flush=True)
     small, large = make_pngs(options.small), (make_pngs(options.large) if options.large else None)
     shards = CACHE / f"tfrecord-{options.small}"
     with tempfile.TemporaryDirectory(prefix="bench-streaming-") as workspace:
-        if not (shards / "manifest.json").is_file():
+        if "tfrecord" in chosen and not (shards / "manifest.json").is_file():
             bench_process(["prepare", f"folder:{small}", "--out", shards], workspace)
         memory = f"Memory{options.small}"
         (Path(workspace) / "inputs").mkdir()
         (Path(workspace) / "inputs" / f"{memory}.py").write_text(
             MEMORY_PLUGIN.format(name=memory, side=SIDE, root=str(small)))
         modes = {"memory": memory, "tfrecord": f"tfrecord:{shards}", "folder": f"folder:{small}"}
+        modes = {mode: dataset for mode, dataset in modes.items() if mode in chosen}
         speeds = {mode: [] for mode in modes}
         for round_ in range(options.rounds):
             for mode, dataset in modes.items():

@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -292,6 +293,21 @@ def run_dir(model, parts="", dataset="Digits", log_dir="log"):
 def read_results(run_folder):
     """A run's results.json."""
     return json.loads((Path(run_folder) / "results.json").read_text())
+
+
+def readme_command(fragment):
+    """The README's one `bench ...` line that contains `fragment`, as arguments (after `bench`)."""
+    lines = [line.strip() for line in README.splitlines() if line.startswith("    bench ") and fragment in line]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0])[1:]
+
+
+# README commands that a test file runs as shown, with more checks, instead of test_readme.py.
+README_RUN_ELSEWHERE = {
+    "--l2-penalty 0,0.001 --epochs 2 --jobs 2": "test_sweep.py",
+    "--epochs 10 --classes 0,1,2,3,4": "test_use.py",
+    "--anomaly --probe-labels 10,50": "test_use.py",
+}
 
 
 def readme_plugin_examples():

@@ -4,6 +4,7 @@ this machine, made by hand (the README says how); what is asserted is that they 
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,28 +15,49 @@ pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 SMOKE_RUNS = {  # script: (arguments, a line its figures are printed in)
     "throughput.py": (["--datasets", "Digits", "--models", "SingleLayerCAE", "--rounds", "1", "--limit", "512"],
                       "bench / bare:"),
+    "zoo.py": (["--dataset", "Digits", "--epochs", "1", "--models", "SingleLayerCAE"], "| SingleLayerCAE |"),
+    "fidelity.py": (["--configs", "dtb-blog-mnist", "--dataset", "Digits", "--epochs", "1"], "| dtb-blog-mnist |"),
     "wall_time.py": (["--dataset", "Digits", "--rounds", "1"], "bench / script"),
     "startup.py": (["--repeats", "1", "--runs", "3", "--data-dir", "no-data"], "first training step"),
     "memory.py": (["--dataset", "Digits", "--images", "2000"], "peak RSS of bench train"),
-    "zoo.py": (["--dataset", "Digits", "--epochs", "1", "--models", "SingleLayerCAE"], "| SingleLayerCAE |"),
-    "fidelity.py": (["--configs", "dtb-blog-mnist", "--dataset", "Digits", "--epochs", "1"], "| dtb-blog-mnist |"),
     "faults.py": (["--kills", "1", "--epochs", "2", "--batch-size", "64"], "same numbers as the reference: yes"),
-    "streaming.py": (["--small", "200", "--large", "0", "--rounds", "1"], "PNG decoding alone"),
+    "streaming.py": (["--small", "200", "--large", "0", "--rounds", "1", "--modes", "folder"], "PNG decoding alone"),
 }
+# These three train in their own process and start no other: one process runs them in turn.
+TOGETHER = ("throughput.py", "zoo.py", "fidelity.py")
 SCRIPTS = sorted(path.name for path in (PROJECT / "benchmarks").glob("*.py"))
 NOT_RUN_ALONE = {"handwritten_mnist.py": "wall_time.py runs it", "sources.py": "a module: tests/test_sources.py"}
+IN_TURN = """
+import runpy, sys
+for script, arguments in {runs!r}:
+    sys.argv = [script, *arguments]
+    print(f"== {{script}}", flush=True)
+    runpy.run_path(script, run_name="__main__")
+"""
 
 
 def test_every_script_has_a_smoke_run():
     assert sorted([*SMOKE_RUNS, *NOT_RUN_ALONE]) == SCRIPTS
 
 
-@pytest.mark.parametrize("script", SMOKE_RUNS)
-def test_a_benchmark_runs_and_prints_its_figures(tmp_path, script):
-    arguments, figures = SMOKE_RUNS[script]
+def run_scripts(tmp_path, scripts):
+    """Run `scripts` with their smoke arguments in one process; {script: what it printed}."""
     env = process_env({"BENCH_DATA_DIR": str(tmp_path / "cache"), "XDG_CACHE_HOME": str(tmp_path / "cache")})
-    done = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / script), *arguments], cwd=tmp_path, env=env,
+    runs = [(str(PROJECT / "benchmarks" / script), SMOKE_RUNS[script][0]) for script in scripts]
+    done = subprocess.run([sys.executable, "-c", IN_TURN.format(runs=runs)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    assert figures in done.stdout, done.stdout[-3000:]
+    printed = done.stdout.split("== ")[1:]
+    return {Path(part.split("\n", 1)[0]).name: part for part in printed}
+
+
+def test_the_benchmarks_that_train_in_their_own_process_print_their_figures(tmp_path):
+    printed = run_scripts(tmp_path, TOGETHER)
+    for script in TOGETHER:
+        assert SMOKE_RUNS[script][1] in printed[script], printed[script][-3000:]
+
+
+@pytest.mark.parametrize("script", [script for script in SMOKE_RUNS if script not in TOGETHER])
+def test_a_benchmark_runs_and_prints_its_figures(tmp_path, script):
+    assert SMOKE_RUNS[script][1] in run_scripts(tmp_path, [script])[script]
 

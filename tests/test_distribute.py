@@ -8,7 +8,6 @@ be set up before TensorFlow starts.
 
 import json
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -17,20 +16,13 @@ import time
 
 import pytest
 
-from conftest import PROJECT, README, bench, bench_process, free_ports, read_results, run_dir
+from conftest import PROJECT, README, bench, bench_process, free_ports, inside, read_results, readme_command, run_dir
 
 pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
 ARGS = ("train", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "2")  # the README's runs
 RUN = run_dir("SingleLayerCAE", log_dir=".")
 TIMEOUT_S = 180
-
-
-def readme_command(fragment):
-    """The README's `bench ...` line that contains `fragment`, as arguments."""
-    lines = [line.strip() for line in README.splitlines() if line.startswith("    bench ") and fragment in line]
-    assert len(lines) == 1, lines
-    return shlex.split(lines[0])[1:]
 
 
 def readme_block(first_line):
@@ -54,8 +46,11 @@ def assert_same_training(results, reference):
 
 @pytest.fixture(scope="module")
 def single_device(tmp_path_factory):
+    """The README's run on one device (in this process: it has one)."""
     folder = tmp_path_factory.mktemp("single")
-    finished(bench_process(*ARGS, "--data-dir", folder / "cache", cwd=folder))
+    with inside(folder):
+        result = bench(*ARGS, "--data-dir", folder / "cache")
+        assert result.exit_code == 0, result
     return read_results(folder / "log" / RUN)
 
 
@@ -73,17 +68,13 @@ def test_mirrored_over_two_cpu_devices_matches_one_device_and_resumes_on_one_and
     out = finished(bench_process(*ARGS[:-1], "3", cwd=workspace))
     assert "resuming at epoch 3" in out
     assert read_results(workspace / "log" / RUN)["epochs_done"] == 3
-    # and again on two replicas
-    command[command.index("--epochs") + 1] = "4"
-    out = finished(bench_process(*command, cwd=workspace))
-    assert "resuming at epoch 4" in out and "on 2 replicas (mirrored)" in out
-    assert read_results(workspace / "log" / RUN)["epochs_done"] == 4
 
 
 def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(workspace, single_device):
     """The README's two-worker example, run as shown (on free ports)."""
     script = readme_block("export CLUSTER=")
-    for shown, port in zip(("23456", "23457"), free_ports(2)):
+    ports = free_ports(2)
+    for shown, port in zip(("23456", "23457"), ports):
         script = script.replace(shown, str(port))
     assert script.count("--strategy multi-worker") == 2 and " ".join(ARGS[1:]) in script
     bench_function = f'bench() {{ "{sys.executable}" -m bench "$@"; }}\n'
@@ -100,12 +91,24 @@ def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(work
     assert runs == [RUN.name]  # (beside it, the hidden lock file of the run)
     assert len(list((workspace / "log").glob("events.out.tfevents.*"))) == 1  # the HParams columns, once
 
-    # the two workers resume the run together
-    again = subprocess.run(["bash", "-c", bench_function + script.replace(" --epochs 2", " --epochs 3") + "wait\n"],
-                           cwd=workspace, env=env, capture_output=True, text=True, timeout=2 * TIMEOUT_S)
-    assert again.returncode == 0, again
-    assert "resuming at epoch 3" in again.stdout and "on 2 replicas (multi-worker)" in again.stdout
-    assert read_results(workspace / "log" / RUN)["epochs_done"] == 3
+    # the two workers resume the run together, until one of them is lost: the other names it
+    long = (*ARGS[:-1], "1000", "--strategy", "multi-worker")
+    chief = bench_process(*long, cwd=workspace, env=cluster_env(ports, 0))
+    worker = bench_process(*long, cwd=workspace, env=cluster_env(ports, 1), start_new_session=True)
+    run = workspace / "log" / RUN
+    wait_for_epochs(run / "results.json", 3, chief)
+    os.killpg(worker.pid, signal.SIGKILL)  # the worker's process and its training child, at once
+    worker.communicate()
+    out, err = chief.communicate(timeout=TIMEOUT_S)
+    assert "resuming at epoch 3" in out and "on 2 replicas (multi-worker)" in out
+    assert chief.returncode == 1, err
+    line = one_error_line(err)
+    assert f"lost worker 1 (localhost:{ports[1]})" in line and "Start every worker again" in line
+    assert "latest checkpoint" in line and "checkpoints/ckpt-" in line
+    results = read_results(run)
+    assert results["status"] == "interrupted" and results["epochs_done"] >= 3
+    checkpoint = line.split("latest checkpoint (")[1].split(")")[0]
+    assert (workspace / f"{checkpoint}.index").is_file()
 
 
 def cluster_env(ports, index):
@@ -132,12 +135,12 @@ def port_is_free(port):
 
 
 def test_a_worker_whose_peer_never_starts_stops_at_the_timeout_or_at_a_signal(workspace):
-    ports = free_ports(6)
+    ports = free_ports(4)
     multi = (*ARGS, "--strategy", "multi-worker")
     started = time.monotonic()
     timed = bench_process(*multi, "--cluster-timeout", "3", cwd=workspace, env=cluster_env(ports[:2], 0))
     waiting = {signum: bench_process(*multi, cwd=workspace, env=cluster_env(ports[2 * n:2 * n + 2], 0))
-               for n, signum in enumerate((signal.SIGINT, signal.SIGTERM), start=1)}
+               for n, signum in enumerate((signal.SIGINT,), start=1)}  # (SIGTERM is handled as SIGINT is)
     for signum, process in waiting.items():
         assert "waiting up to 300 s (--cluster-timeout) for worker 1" in process.stdout.readline()
         time.sleep(3)  # well into TensorFlow's wait, which alone would ignore both signals
@@ -163,28 +166,6 @@ def wait_for_epochs(results_file, epochs, process):
             return
         time.sleep(0.2)
     raise AssertionError(f"{results_file} did not reach {epochs} epochs")
-
-
-def test_a_lost_worker_is_named_and_the_run_kept(workspace):
-    """(Both workers resuming a run is the README example's second half, above.)"""
-    ports = free_ports(2)
-    long = (*ARGS[:-1], "1000", "--strategy", "multi-worker")
-    chief = bench_process(*long, cwd=workspace, env=cluster_env(ports, 0))
-    worker = bench_process(*long, cwd=workspace, env=cluster_env(ports, 1), start_new_session=True)
-    run = workspace / "log" / RUN
-    wait_for_epochs(run / "results.json", 1, chief)
-    os.killpg(worker.pid, signal.SIGKILL)  # the worker's process and its training child, at once
-    worker.communicate()
-
-    out, err = chief.communicate(timeout=TIMEOUT_S)
-    assert chief.returncode == 1, err
-    line = one_error_line(err)
-    assert f"lost worker 1 (localhost:{ports[1]})" in line and "Start every worker again" in line
-    assert "latest checkpoint" in line and "checkpoints/ckpt-" in line
-    results = read_results(run)
-    assert results["status"] == "interrupted" and results["epochs_done"] >= 1
-    checkpoint = line.split("latest checkpoint (")[1].split(")")[0]
-    assert (workspace / f"{checkpoint}.index").is_file()
 
 
 def test_two_workers_stream_an_image_folder_as_one_device_does(workspace):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, README, bench, readme_plugin_examples, run_dir
+from conftest import PROJECT, README, README_RUN_ELSEWHERE, bench, readme_command, readme_plugin_examples, run_dir
 
 pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
@@ -34,13 +34,18 @@ def offline(command):
     return not any(name in command for name in ("MNIST", "Cifar10", "--config", "--strategy"))
 
 
+def run_elsewhere(command):
+    """Whether another test file runs the command as shown (conftest.README_RUN_ELSEWHERE)."""
+    return any(fragment in command for fragment in README_RUN_ELSEWHERE)
+
+
 def commands_by_section():
     """{README section heading: its offline `bench ...` lines, in order}."""
     sections, heading = {}, None
     for line in README.splitlines():
         if line.startswith("## "):
             heading = line[3:]
-        elif line.startswith("    bench ") and "<" not in line and offline(line.strip()):
+        elif line.startswith("    bench ") and "<" not in line and offline(line.strip()) and not run_elsewhere(line):
             sections.setdefault(heading, []).append(line.strip())
     return sections
 
@@ -56,9 +61,15 @@ LEFT_BEHIND = {
     "Your own images": ["shards/digits/manifest.json", "digits.png"],
     "Using what you trained": ["exported/savedmodel/saved_model.pb", "encoder-tflite/model.tflite", "codes.npz",
                                run_dir("SingleLayerCAE") / "interpolations.png",
-                               run_dir("VAE") / "samples.png",
-                               run_dir("FullyConnectedAE", "_classes=0,1,2,3,4") / "anomaly_scores.png"],
+                               run_dir("VAE") / "samples.png"],
 }
+
+
+def test_the_commands_run_elsewhere_are_run_there_as_shown():
+    for fragment, test_file in README_RUN_ELSEWHERE.items():
+        readme_command(fragment)  # one README line has it
+        source = (PROJECT / "tests" / test_file).read_text()
+        assert f'readme_command("{fragment}")' in source, (fragment, test_file)
 
 
 def test_the_readme_shows_what_its_tests_rely_on():

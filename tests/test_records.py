@@ -132,33 +132,3 @@ def test_prepare_does_not_write_over_a_preparation_unless_asked(workspace, digit
 def test_bad_prepare_and_tfrecord_input_is_one_line(workspace, args, fragments):
     assert_one_line_error(bench(*args), *fragments, exit_code=2)
     assert not (workspace / "log").exists() and not (workspace / "x").exists()
-
-
-@pytest.mark.slow
-def test_a_streamed_augmented_run_stopped_mid_epoch_resumes_to_the_uninterrupted_numbers(workspace, digits_shards):
-    """Resuming skips exactly the batches already trained on: the shards' order, the bounded
-    shuffle and the augmentations all come from (seed, epoch)."""
-    import signal
-    import time
-
-    args = ("train", "-m", "SingleLayerCAE", "-d", "tfrecord:shards", "--batch-size", "2", "--epochs", "3",
-            "--augment", "flip,crop")
-    whole = bench(*args, "--comment", "whole")
-    assert whole.exit_code == 0, whole
-    whole_run = next((workspace / "log" / "SingleLayerCAE").glob("*_whole"))
-
-    process = bench_process(*args, cwd=workspace)
-    log = whole_run.parent / whole_run.name[:-len("_whole")]  # the same run name, without the comment
-    deadline = time.monotonic() + 240
-    while not (log / "train.log").is_file() or "epoch 1/" not in (log / "train.log").read_text():
-        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)  # at once: epoch 2 has 629 steps to go, epoch 3 as many
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130 and "stopped in epoch" in err, err
-    resumed = bench(*args)
-    assert resumed.exit_code == 0 and "resuming at epoch" in resumed.stdout, resumed
-
-    stopped, whole = read_results(log), read_results(whole_run)
-    for key in ("validation", "test"):
-        assert stopped["best"][key]["error"] == pytest.approx(whole["best"][key]["error"], rel=1e-5)

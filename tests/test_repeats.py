@@ -36,42 +36,40 @@ TINY_DATASET = '''
 
 @pytest.fixture(scope="session")
 def swept(tmp_path_factory, worker_id):
-    """`--batch-size 16,32 --seed 0,1`, two at a time; and one run on another dataset,
-    in a folder of their own, made once whatever the number of workers: (folder, the
-    sweep's standard output)."""
+    """Runs of `--batch-size 16,32` over seeds 0 and 1, and one run on another dataset, in a
+    folder of their own, made once whatever the number of workers (trained here, one after
+    another: a sweep's processes are test_sweep.py's and the README's)."""
     folder = shared_folder(tmp_path_factory, worker_id, "swept")
     env = {key: None for key in os.environ if key.startswith("BENCH_") or key == "TF_CONFIG"}
     env["BENCH_DATA_DIR"] = str(folder / "cache")
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / "sweep.out").exists():
+        if not (folder / "done").exists():
             with inside(folder):
-                result = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "1",
-                               "--batch-size", "16,32", "--seed", "0,1", "--jobs", "2", env=env)
-                assert result.exit_code == 0, result
+                for batch_size in ("16", "32"):
+                    for seed in ("0", "1"):
+                        result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1",
+                                       "--batch-size", batch_size, "--seed", seed, env=env)
+                        assert result.exit_code == 0, result
                 write_plugin(folder / "inputs", "Tiny8", TINY_DATASET)
                 assert bench("train", "-m", "SingleLayerCAE", "-d", "Tiny8", "--epochs", "1", env=env).exit_code == 0
-            (folder / "sweep.out").write_text(result.stdout)
-    return folder, (folder / "sweep.out").read_text()
+            (folder / "done").write_text("")
+    return folder
 
 
 @pytest.fixture
 def in_swept(swept, monkeypatch):
-    """Inside the swept folder: the sweep's standard output."""
-    monkeypatch.chdir(swept[0])
-    return swept[1]
+    """Inside the swept folder."""
+    monkeypatch.chdir(swept)
 
 
-def test_a_sweep_over_seeds_and_batch_sizes_makes_a_run_of_each(in_swept):
-    swept_output = in_swept
-    assert "sweep: 4 run(s) to train, 2 at a time" in swept_output
+def test_every_seed_and_batch_size_has_a_run_of_its_own(in_swept):
     for folder in FOLDERS:
         config = yaml.safe_load(Path(folder, "config.yaml").read_text())
         assert read_results(folder)["status"] == "finished", folder
         assert config["seed"] == (int(folder[-1]) if "seed" in folder else 0)
         assert config["batch_size"] == (16 if "bs=16" in folder else 32)
-    assert "± " in swept_output and "Welch's t-test" in swept_output  # the sweep's own grouped table
 
 
 def test_compare_groups_repeats_with_mean_std_interval_and_welch(in_swept):
@@ -115,12 +113,19 @@ def test_best_is_marked_per_dataset(in_swept):
         assert marked == 4, (dataset, markdown)  # val, test error, test mse, test psnr: one best each
 
 
-def test_train_repeats_trains_seeds_one_after_another(workspace):
+def test_repeats_refuse_a_longer_run_of_their_seeds_and_never_group_it(workspace):
+    """(`--repeats N` training N seeds and comparing them is the README's example, run as shown.)"""
+    assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "2", "--seed", "5").exit_code == 0
+    before = read_results(f"{DIGITS}_seed=5")
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--repeats", "2", "--seed", "5")
-    assert result.exit_code == 0, result
-    assert read_results(f"{DIGITS}_seed=5")["status"] == "finished"
-    assert read_results(f"{DIGITS}_seed=6")["status"] == "finished"
-    assert "± " in result.stdout  # the two runs compared at the end
+    assert result.exit_code == 1, result
+    assert "REFUSED: seed=5:" in result.stderr and "has trained 2 epochs, more than --epochs 1" in result.stderr
+    assert "1 of 2 run(s) failed (seed=5)" in result.stderr and "1 run(s) to train" in result.stdout
+    assert "already finished" not in result.stdout  # a run of another length is never counted as done
+    assert read_results(f"{DIGITS}_seed=5") == before
+    assert read_results(f"{DIGITS}_seed=6")["epochs_done"] == 1
+    groups = json.loads(bench("compare", "--group", "--format", "json").stdout)["groups"]
+    assert sorted((group["epochs"], group["n"]) for group in groups) == [(1, 1), (2, 1)]
     assert_one_line_error(bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--seed", "0,1",
                                 "--repeats", "2"),
                           "--repeats", exit_code=2)

@@ -135,7 +135,7 @@ def test_every_config_states_its_source_and_both_figures(path):
     header = " ".join(line for line in path.read_text().splitlines() if line.startswith("#"))
     assert "Source" in header and "Published:" in header, path
     assert "bench here" in header and "±" in header and "seeds" in header, path
-    folder, finished = planned_run(path)
+    folder, finished, refused = planned_run(path)
     assert not finished and f"/{yaml_model(path)}/" in folder
 
 

@@ -4,28 +4,29 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error, bench, read_results, run_dir
+from conftest import assert_one_line_error, bench, read_results, readme_command, run_dir
 
 pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
-RUNS = [run_dir("SingleLayerCAE"), run_dir("SingleLayerCAE", "_l2=0.01")]
+RUNS = [run_dir("SingleLayerCAE"), run_dir("SingleLayerCAE", "_l2=0.001")]
 
 
 def test_sweep_runs_the_grid_in_parallel_and_skips_finished_runs(workspace):
-    result = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--l2-penalty", "0,0.01",
-                   "--epochs", "1", "--jobs", "2")
+    """The README's sweep, as shown, then again for one more epoch, then again."""
+    command = readme_command("--l2-penalty 0,0.001 --epochs 2 --jobs 2")
+    result = bench(*command)
     assert result.exit_code == 0, result
     assert "sweep: 2 run(s) to train, 2 at a time" in result.stdout
     for run in RUNS:
         assert read_results(run)["status"] == "finished"
     assert "the 2 run(s) of the sweep" in result.stdout and result.stdout.count("SingleLayerCAE") >= 2
-    again = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--l2-penalty", "0,0.01",
-                  "--epochs", "2", "--jobs", "2")
+    longer = list(command)
+    longer[longer.index("--epochs") + 1] = "3"
+    again = bench(*longer)
     assert again.exit_code == 0, again
-    assert all(read_results(run)["epochs_done"] == 2 for run in RUNS)  # resumed, not restarted
-    assert "resuming at epoch 2" in (RUNS[0] / "train.log").read_text()
-    done = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--l2-penalty", "0,0.01",
-                 "--epochs", "2")
+    assert all(read_results(run)["epochs_done"] == 3 for run in RUNS)  # resumed, not restarted
+    assert "resuming at epoch 3" in (RUNS[0] / "train.log").read_text()
+    done = bench(*longer[:longer.index("--jobs")])
     assert done.exit_code == 0 and "sweep: 0 run(s) to train" in done.stdout  # nothing started again
     assert done.stdout.count("already finished") == 2 and "the 2 run(s) of the sweep" in done.stdout
 
@@ -33,11 +34,11 @@ def test_sweep_runs_the_grid_in_parallel_and_skips_finished_runs(workspace):
 def test_a_yaml_grid_runs_on_when_a_point_fails(workspace):
     """List values of a YAML grid are its axes, dicts included; a failing point is reported
     and the others go on."""
-    Path("grid.yaml").write_text("model: SingleLayerCAE\ndataset: Digits\nepochs: 1\noptimizer: [Adamm, Adam]\n"
+    Path("grid.yaml").write_text("model: SingleLayerCAE\ndataset: Digits\nepochs: 1\nl2_penalty: [-1, 0]\n"
                                  "optimizer_args: [{learning_rate: 0.001}, {learning_rate: 0.01}]\n")
     result = bench("sweep", "--grid", "grid.yaml", "--jobs", "2")
     assert result.exit_code == 1
-    assert result.stderr.count("FAILED (exit 2)") == 2 and "unknown optimizer 'Adamm'" in result.stderr
+    assert result.stderr.count("FAILED (exit 2)") == 2 and "--l2-penalty must be zero or positive" in result.stderr
     assert "2 of 4 run(s) failed" in result.stderr
     assert read_results(RUNS[0])["status"] == "finished"
     assert read_results("log/SingleLayerCAE/Digits_Adam_lr=0.01")["status"] == "finished"

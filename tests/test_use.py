@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, bench, bench_process, files_of, read_results, run_dir
+from conftest import assert_one_line_error, bench, bench_process, files_of, read_results, readme_command, run_dir
 
 # A process that cannot import bench: it loads the exports of each folder with TensorFlow
 # alone and checks them against the codes and reconstructions bench encode wrote there.
@@ -176,13 +176,17 @@ def test_sample_and_interpolate_write_grids_of_the_stated_size(zoo_runs, tmp_pat
 
 
 def test_anomaly_scores_and_few_label_probes_reach_results_and_compare(workspace):
+    """The README's anomaly example, as shown, then few-label probes of a class too small."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    result = bench("train", "-m", "FullyConnectedAE", "-d", "Digits", "--epochs", "10", "--classes", "0,1,2,3,4")
+    result = bench(*readme_command("--epochs 10 --classes 0,1,2,3,4"))
     assert result.exit_code == 0, result
     run = run_dir("FullyConnectedAE", "_classes=0,1,2,3,4")
     assert "--classes 0,1,2,3,4:" in (run / "train.log").read_text()
-    result = bench("eval", run, "--anomaly", "--probe-labels", "5,10,1000", "--probe-draws", "3")
+    result = bench(*readme_command("--anomaly --probe-labels 10,50"))
+    assert result.exit_code == 0, result
+    assert sorted(read_results(run)["probe_labels"]["per_class"]) == ["10", "50"]
+    result = bench("eval", run, "--probe-labels", "5,10,1000", "--probe-draws", "3")
     assert result.exit_code == 0, result
     anomaly = read_results(run)["anomaly"]
     scores = np.load(run / "anomaly_scores.npz")

@@ -1,5 +1,6 @@
 """The model zoo: every model trains through the CLI, can overfit, and has its penalties."""
 
+import json
 import re
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from conftest import BUILTIN_MODELS, assert_one_line_error, bench, read_results, run_dir, scalar_values, write_plugin
 
@@ -46,8 +48,12 @@ def test_every_model_trains_on_colour_images_through_the_cli(workspace, model):
     result = bench("train", "-m", model, "-d", "Colour32", "--epochs", "1", "--batch-size", "32", *blocks)
     assert result.exit_code == 0, result
     run = next((workspace / "log" / model).glob("Colour32_*"))
-    values = read_results(run)["best"]["test"]
-    assert np.isfinite(values["error"]) and values["mse"] == pytest.approx(values["error"] / 2)
+    assert np.isfinite(read_results(run)["best"]["test"]["error"])
+    # built for three channels: a kernel reads or writes them (a convolution's last two sizes, a dense layer's)
+    weights = json.loads((run / "model.json").read_text())["weights"]
+    assert any(3 in shape[-2:] or 32 * 32 * 3 in shape for path, shape in weights.items() if path.endswith("kernel"))
+    picture = np.asarray(Image.open(run / "reconstructions.png").convert("RGB"), np.int16)
+    assert np.abs(picture[..., 0] - picture[..., 1]).max() > 30  # the test images and their reconstructions in colour
 
 
 def test_every_model_trained_on_digits(zoo_runs):
@@ -57,16 +63,19 @@ def test_every_model_trained_on_digits(zoo_runs):
 
 
 # Capacity, not generalisation, is under test: the stacked models' regularizers
-# (dropout, input noise) are off, and their nine greedy blocks get a faster rate.
+# (dropout, input noise) are off, and their greedy blocks (three of nine: each block
+# is the same code) get a faster rate, as does the VAE, whose samples slow it.
 OVERFIT_SETTINGS = {
-    "StackedCAE": ({"dropout": 0.0}, 1e-2),
-    "StackedDenoisingCAE": ({"dropout": 0.0, "noise": 0.0}, 1e-2),
+    "StackedCAE": ({"dropout": 0.0, "blocks": 3}, 1e-2),
+    "StackedDenoisingCAE": ({"dropout": 0.0, "noise": 0.0, "blocks": 3}, 1e-2),
+    "VAE": ({}, 6e-3),
 }
+OVERFIT_STEPS = 300
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_can_overfit_a_batch(model):
-    """The reconstruction error of 32 fixed images falls at least tenfold in 800 steps."""
+    """The reconstruction error of 32 fixed images falls at least tenfold in 300 steps."""
     from sklearn.datasets import load_digits
 
     keras.utils.set_random_seed(1)
@@ -92,7 +101,7 @@ def test_every_model_can_overfit_a_batch(model):
         return float(0.5 * tf.reduce_mean(tf.square(net.bench_pixels(reconstruction) - images)))
 
     before = error()
-    train(tf.constant(800))
+    train(tf.constant(OVERFIT_STEPS))
     after = error()
     assert after <= before / 10, (model, before, after)
 

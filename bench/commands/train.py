@@ -45,10 +45,10 @@ def train(restart, repeats, **options):
         sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, planned_run, restart=restart, echo=True)
         return
     config = TrainConfig(**options)
+    config.check()  # an impossible value is told at once, before TensorFlow is imported
     if config.strategy == "multi-worker":
         from bench import cluster
 
-        config.check()
         cluster.supervise(cluster.read_tf_config(), config.cluster_timeout, report)
     tf_runtime.import_tensorflow()
     from bench.train import run_training
@@ -76,14 +76,14 @@ def train_config_of(config_file):
 
 def planned_run(config_file, restart=False):
     """(the run folder `bench train --config FILE [--restart]` trains, whether that run is
-    already finished and stays so); (None, False) when the file is invalid (its process
-    will say why)."""
+    already finished and stays so, why it would be refused or None); (None, False, None)
+    when the file is invalid (its process will say why)."""
     from bench.loading import resolve_config
     from bench.runs import RunFolder
 
     try:
         config = resolve_config(train_config_of(config_file))[0]
     except (BenchError, click.ClickException):
-        return None, False
+        return None, False, None
     run = RunFolder.for_config(config)
-    return str(run.path), not restart and run.is_finished(config)
+    return str(run.path), not restart and run.is_finished(config), None if restart else run.longer_than(config)
