@@ -322,3 +322,12 @@ def test_finding_runs_skips_hidden_staging_folders(tmp_path):
     assert [found.path for found in runs.find_runs(tmp_path / "log")] == [run.path]
     with pytest.raises(BenchError):
         RunFolder(tmp_path / "log" / "nothing").read_config()
+
+
+def test_results_txt_says_when_the_probe_did_not_converge(tmp_path):
+    run = made_run(tmp_path / "log")
+    run.update_results(lambda results: runs.probe_result(results, _probe(converged=False)))
+    text = run.sub("results.txt").read_text()
+    assert "linear probe" in text and "not converged" in text
+    run.update_results(lambda results: runs.probe_result(results, _probe(converged=True)))
+    assert "not converged" not in run.sub("results.txt").read_text()
