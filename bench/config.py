@@ -8,7 +8,7 @@ from dataclasses import field
 
 import yaml
 
-from bench import sources
+from bench import schema, sources
 from bench.errors import BenchUsageError
 
 AUGMENTATIONS = ("flip", "crop")  # bench.pipeline.augmented
@@ -255,3 +255,29 @@ def read_yaml_mapping(path):
 def write_yaml(config_dict):
     """The text of config.yaml."""
     return yaml.safe_dump(config_dict, sort_keys=False, default_flow_style=False)
+
+
+def check_values(values, run_config=True):
+    """Raise schema.Invalid naming the first key of a configuration mapping (a run's
+    config.yaml, or a --config file) whose value bench could not have written: a key of
+    the wrong type, a value out of range (TrainConfig.check); with `run_config`, also the
+    keys every run has (model, dataset, the learning rate).
+
+    Unknown keys are let through here (`bench train --config` refuses them itself; a
+    run's config.yaml may hold an option a later bench dropped)."""
+    if not isinstance(values, dict):
+        raise schema.Invalid(f"it holds {schema.kind_of(values)}, not a mapping of option: value")
+    for key, value in values.items():
+        option = BY_NAME.get(key)
+        expected = type_problem(option, value) if option is not None else None
+        if expected:
+            raise schema.Invalid(f"{key} is {schema.kind_of(value)} ({schema.shown(value)}), not {expected}")
+    if run_config:
+        for key in ("model", "dataset"):
+            if key not in values:
+                raise schema.Invalid(f"it lacks '{key}'")
+        schema.number(0)((values.get("optimizer_args") or {}).get("learning_rate"), "optimizer_args.learning_rate")
+        try:
+            TrainConfig.from_dict(values).check()
+        except BenchUsageError as error:
+            raise schema.Invalid(str(error)) from None

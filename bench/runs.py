@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 from bench import metrics, schema
-from bench.config import TrainConfig, read_yaml_mapping, write_yaml
+from bench.config import TrainConfig, check_values, read_yaml_mapping, write_yaml
 from bench.errors import BenchError, BenchUsageError, DamagedFileError, storage_problem
 from bench.files import atomic_write_text, remove_temporaries, shown
 
@@ -179,7 +179,7 @@ class RunFolder:
         path = self.sub(CONFIG_FILE)
         try:
             values = read_yaml_mapping(path)
-            schema.check_config(values)
+            check_values(values)
         except BenchUsageError as error:  # the file named in the message already
             raise DamagedFileError(f"{error}; {UNCHANGED}") from error
         except schema.Invalid as error:

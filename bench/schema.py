@@ -1,19 +1,17 @@
-"""The schema of a run's two documents, results.json and config.yaml, and the one
-validator that every reader uses (train, eval, compare, export, sweep).
+"""The schema of a run's documents and the one validator that every reader uses
+(train, eval, compare, export, sweep): results.json here, config.yaml through the
+option table (bench.config.check_values), with the same checkers; a TFRecord
+manifest too (bench.records).
 
 A document that fails it makes only its own run "damaged": the error names the
 file and the first key that is wrong, and nothing is written. Fields bench does
 not know are let through (a later bench may add some); a field it knows must
 have the type and range bench writes, whatever it holds.
 
-Nothing here imports TensorFlow.
+Nothing here imports TensorFlow, nor any other part of bench.
 """
 
 import math
-
-from bench.config import TrainConfig, type_problem
-from bench.errors import BenchUsageError
-from bench.options import BY_NAME
 
 STATUSES = ("running", "interrupted", "diverged", "finished", "pruned")
 SPLIT_NAMES = ("train", "validation", "test")
@@ -23,12 +21,14 @@ class Invalid(ValueError):
     """What is wrong in a document, the path of the key first ("history[3].epoch is ...")."""
 
 
-def _shown(value):
+def shown(value):
+    """A value as an error message shows it: its repr, cut at 40 characters."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _kind(value):
+def kind_of(value):
+    """A value's kind in words: "an object", "a list", "text", "a number"..."""
     return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
         type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
 
@@ -42,7 +42,7 @@ def number(low=None, high=None, nullable=False):
         if value is None and nullable:
             return
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise Invalid(f"{where} is {_shown(value)}, not a number")
+            raise Invalid(f"{where} is {shown(value)}, not a number")
         if math.isfinite(value) and ((low is not None and value < low) or (high is not None and value > high)):
             raise Invalid(f"{where} is {value!r}, outside [{low}, {high}]")
     return check
@@ -52,7 +52,7 @@ def integer(low=0):
     """A whole number ≥ low."""
     def check(value, where):
         if not isinstance(value, int) or isinstance(value, bool):
-            raise Invalid(f"{where} is {_shown(value)}, not an integer")
+            raise Invalid(f"{where} is {shown(value)}, not an integer")
         if value < low:
             raise Invalid(f"{where} is {value}, less than {low}")
     return check
@@ -62,7 +62,7 @@ def text(choices=None):
     """A string, one of `choices` when given."""
     def check(value, where):
         if not isinstance(value, str):
-            raise Invalid(f"{where} is {_kind(value)} ({_shown(value)}), not text")
+            raise Invalid(f"{where} is {kind_of(value)} ({shown(value)}), not text")
         if choices is not None and value not in choices:
             raise Invalid(f"{where} is {value!r}, not one of {', '.join(choices)}")
     return check
@@ -72,7 +72,7 @@ def flag():
     """true or false."""
     def check(value, where):
         if not isinstance(value, bool):
-            raise Invalid(f"{where} is {_shown(value)}, not true or false")
+            raise Invalid(f"{where} is {shown(value)}, not true or false")
     return check
 
 
@@ -80,7 +80,7 @@ def list_of(item):
     """A list whose every item passes `item`."""
     def check(value, where):
         if not isinstance(value, list):
-            raise Invalid(f"{where} is {_kind(value)} ({_shown(value)}), not a list")
+            raise Invalid(f"{where} is {kind_of(value)} ({shown(value)}), not a list")
         for index, element in enumerate(value):
             item(element, f"{where}[{index}]")
     return check
@@ -90,7 +90,7 @@ def map_of(item, key=None):
     """An object whose every value passes `item` (and every key `key`, a checker of text)."""
     def check(value, where):
         if not isinstance(value, dict):
-            raise Invalid(f"{where} is {_kind(value)} ({_shown(value)}), not an object")
+            raise Invalid(f"{where} is {kind_of(value)} ({shown(value)}), not an object")
         for name, element in value.items():
             if key is not None:
                 key(name, f"{where} key")
@@ -105,7 +105,7 @@ def record(required, optional=None):
 
     def check(value, where):
         if not isinstance(value, dict):
-            raise Invalid(f"{where} is {_kind(value)} ({_shown(value)}), not an object")
+            raise Invalid(f"{where} is {kind_of(value)} ({shown(value)}), not an object")
         for name, checker in required.items():
             if name not in value:
                 raise Invalid(f"{where} lacks '{name}'")
@@ -165,39 +165,10 @@ def check_results(document):
     writes: another type at the top, a field of the wrong type or range, a record
     without its keys or its provenance, epochs out of order."""
     if not isinstance(document, dict):
-        raise Invalid(f"it holds {_kind(document)}, not an object")
+        raise Invalid(f"it holds {kind_of(document)}, not an object")
     RESULTS(document, "results")
     epochs = [entry["epoch"] for entry in document.get("history", [])]
     if any(later <= earlier for earlier, later in zip(epochs, epochs[1:])):
         raise Invalid(f"history's epochs are out of order ({epochs[:10]}...)")
     if document.get("best_epoch", 0) > document.get("epochs_done", math.inf):
         raise Invalid(f"best_epoch {document['best_epoch']} is after epochs_done {document['epochs_done']}")
-
-
-# -- config.yaml ------------------------------------------------------------------------
-
-def check_config(values, run_config=True):
-    """Raise Invalid naming the first key of a configuration mapping (config.yaml, or a
-    --config file) whose value bench could not have written: a key of the wrong type,
-    a value out of range (TrainConfig.check); with `run_config`, a run's config.yaml,
-    also the keys every run has (model, dataset, the learning rate).
-
-    Unknown keys are let through here (`bench train --config` refuses them itself; a
-    run's config.yaml may hold an option a later bench dropped)."""
-    if not isinstance(values, dict):
-        raise Invalid(f"it holds {_kind(values)}, not a mapping of option: value")
-    for key, value in values.items():
-        option = BY_NAME.get(key)
-        expected = type_problem(option, value) if option is not None else None
-        if expected:
-            raise Invalid(f"{key} is {_kind(value)} ({_shown(value)}), not {expected}")
-    if run_config:
-        for key in ("model", "dataset"):
-            if key not in values:
-                raise Invalid(f"it lacks '{key}'")
-        learning_rate = (values.get("optimizer_args") or {}).get("learning_rate")
-        number(0)(learning_rate, "optimizer_args.learning_rate")
-        try:
-            TrainConfig.from_dict(values).check()
-        except BenchUsageError as error:
-            raise Invalid(str(error)) from None

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from bench import compare, runs, schema
-from bench.config import TrainConfig, write_yaml
+from bench.config import TrainConfig, check_values, write_yaml
 from bench.errors import BenchError, DamagedFileError
 from bench.runs import RunFolder
 from conftest import bench, process_env
@@ -311,8 +311,8 @@ def test_the_results_lock_is_an_os_lock_that_waits_for_its_holder(tmp_path):
 
 def test_the_schema_checks_what_bench_train_config_files_give():
     with pytest.raises(schema.Invalid, match="epochs is true/false"):
-        schema.check_config({"epochs": True}, run_config=False)
-    schema.check_config({"epochs": 3, "unknown_later_option": 1}, run_config=False)
+        check_values({"epochs": True}, run_config=False)
+    check_values({"epochs": 3, "unknown_later_option": 1}, run_config=False)
 
 
 def test_finding_runs_skips_hidden_staging_folders(tmp_path):
