@@ -27,6 +27,7 @@ whole and split by split, and the run records it, so a run is tied to its data.
 import concurrent.futures
 import hashlib
 import os
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,12 +170,15 @@ def _not_images(count, verb):
     return f"1 file {verb} be used as an image" if count == 1 else f"{count} files {verb} be used as images"
 
 
+HEAD_BYTES = 32  # the first bytes of a file: its format, and for PNG, GIF and BMP its size too
+
+
 def head_check(path, max_pixels=None):
     """(why `path` is not an image, None when its first bytes are an image format's and its
     header's size is at most `max_pixels`; its size in bytes). Only the header is read."""
     try:
         with open(path, "rb") as file:
-            head, size = file.read(8), os.fstat(file.fileno()).st_size
+            head, size = file.read(HEAD_BYTES), os.fstat(file.fileno()).st_size
     except OSError as error:
         return error.strerror or "unreadable", None
     if not head:
@@ -183,7 +187,7 @@ def head_check(path, max_pixels=None):
         return "not a PNG, JPEG, BMP or GIF", size
     if max_pixels is None:
         return None, size
-    width, height = header_size(path)
+    width, height = header_size(path, head)
     if width is None:
         return "its header cannot be read", size
     if width * height > max_pixels:
@@ -192,9 +196,17 @@ def head_check(path, max_pixels=None):
     return None, size
 
 
-def header_size(path):
-    """(width, height) read from an image file's header by Pillow, which decodes no pixels to
-    tell them; (None, None) when the header cannot be read."""
+def header_size(path, head=b""):
+    """(width, height) from an image file's header, without decoding a pixel: from `head`, its
+    first bytes, for PNG, GIF and BMP; by Pillow, which reads JPEG's markers, otherwise.
+    (None, None) when the header cannot be read."""
+    if head.startswith(MAGIC[0]) and len(head) >= 24:  # PNG: IHDR's width and height, big-endian
+        return struct.unpack(">II", head[16:24])
+    if head.startswith((b"GIF87a", b"GIF89a")) and len(head) >= 10:  # the logical screen's size
+        return struct.unpack("<HH", head[6:10])
+    if head.startswith(b"BM") and len(head) >= 26 and struct.unpack("<I", head[14:18])[0] >= 40:
+        width, height = struct.unpack("<ii", head[18:26])  # BITMAPINFOHEADER; a negative height is top-down
+        return abs(width), abs(height)
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = None  # bench sets its own limit (--max-image-pixels), told in one line

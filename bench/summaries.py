@@ -20,7 +20,7 @@ from bench import architecture, pictures, runs
 from bench.options import HPARAMS
 
 MAX_FEATURE_MAP_LAYERS = 4
-EAGER_CALLS = 20  # activation summaries written eagerly before they are compiled (RunWriters.activations)
+EAGER_CALLS = 10  # activation summaries written eagerly before they are compiled (RunWriters.activations)
 FINAL_METRICS = ("best_validation_error", "test_error", "test_mse", "test_psnr")
 
 
