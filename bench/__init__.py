@@ -24,12 +24,12 @@ __version__ = "0.2.0"
 STARTED = time.perf_counter()
 
 _LAZY = {
-    "Autoencoder": "bench.autoencoder",
-    "Input": "bench.input",
-    "ImageFiles": "bench.input",
+    "Autoencoder": "bench.model.autoencoder",
+    "Input": "bench.data.input",
+    "ImageFiles": "bench.data.input",
     "DatasetError": "bench.errors",
-    "IdxImageInput": "bench.formats",
-    "CifarBinaryInput": "bench.formats",
+    "IdxImageInput": "bench.data.formats",
+    "CifarBinaryInput": "bench.data.formats",
     "BenchError": "bench.errors",
     "plugin_class": "bench.plugins",
 }

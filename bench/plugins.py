@@ -23,7 +23,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import sources
 from bench.errors import BenchUsageError, PluginError, describe_exception
 
 KINDS = {
@@ -168,13 +167,12 @@ def discover(kind):
 
 
 def find(kind, name):
-    """The plugin of `kind` called `name` (case-insensitive when unambiguous).
+    """The plugin of `kind` called `name` (case-insensitive when unambiguous); a dataset
+    named by a prefix (`folder:PATH`) is bench.data.sources.find_dataset's.
 
     Raises:
         BenchUsageError: no such plugin; the message suggests the closest names.
     """
-    if kind == "dataset" and ":" in name:
-        return sources.spec(name)
     plugins = discover(kind)
     if name in plugins:
         return plugins[name]

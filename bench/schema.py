@@ -1,7 +1,7 @@
 """The schema of a run's documents and the one validator that every reader uses
 (train, eval, compare, export, sweep): results.json here, config.yaml through the
-option table (bench.config.check_values), with the same checkers; a TFRecord
-manifest too (bench.records).
+option table (bench.run.config.check_values), with the same checkers; a TFRecord
+manifest too (bench.data.records).
 
 A document that fails it makes only its own run "damaged": the error names the
 file and the first key that is wrong, and nothing is written. Fields bench does
@@ -125,7 +125,7 @@ def digits(value, where):
 # -- results.json ---------------------------------------------------------------------
 
 PROVENANCE = {"checkpoint": text(("best", "last")), "epoch": integer(), "step": integer(), "split": text(SPLIT_NAMES)}
-"""Where a number came from: every measurement carries it (bench.runs.measured)."""
+"""Where a number came from: every measurement carries it (bench.run.runs.measured)."""
 PROVENANCE_OPTIONAL = {"noise_factor": number(0), "when": text()}
 METRICS = {"error": number(0), "mse": number(0), "psnr": number()}
 MEASUREMENT = record({**METRICS, **PROVENANCE}, PROVENANCE_OPTIONAL)

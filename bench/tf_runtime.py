@@ -41,8 +41,8 @@ def import_tensorflow():
         return tf
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _stderr_silenced():
-        import tensorflow as tf
         import keras  # noqa: F401  (keras' own import-time messages)
+        import tensorflow as tf
 
         tf.config.list_physical_devices()  # device start-up messages
     tf.get_logger().setLevel(logging.ERROR)

@@ -26,6 +26,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from bench import plugin_class  # noqa: E402  (finding a plugin imports no TensorFlow)
+
 PLUGIN = '''
     import numpy as np
 

@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image
 
 from bench import Input
-from bench.folders import folder_input
+from bench.data.folders import folder_input
 
 
 class {name}(Input):
@@ -102,10 +102,10 @@ def results_of(log_dir):
 def decode_rate(folder, workspace):
     """Images/s at which tf.data reads and decodes the folder's PNG files on this machine's cores."""
     code = (
-        "import time, sys; from pathlib import Path; from bench.folders import folder_input; "
-        "from bench import loading; d = folder_input(Path(sys.argv[1]))('.', None); files = d.load('train'); "
-        "from bench.splits import FileSplit; s = FileSplit(files.paths[:8000], None, "
-        "loading.image_decoder(d.image_shape), d.image_shape); it = iter(s.shuffled(0).batch(128).prefetch(4)); "
+        "import time, sys; from pathlib import Path; from bench.data.folders import folder_input; "
+        "from bench.data import datasets; d = folder_input(Path(sys.argv[1]))('.', None); files = d.load('train'); "
+        "from bench.data.splits import FileSplit; s = FileSplit(files.paths[:8000], None, "
+        "datasets.image_decoder(d.image_shape), d.image_shape); it = iter(s.shuffled(0).batch(128).prefetch(4)); "
         "next(it); t = time.perf_counter(); n = sum(len(b) for b in it); print(n / (time.perf_counter() - t))")
     env = dict(os.environ, PYTHONPATH=str(PROJECT), TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=workspace, env=env, capture_output=True,

@@ -43,19 +43,21 @@ tf = tf_runtime.import_tensorflow()
 
 import keras
 
-from bench import compute, loading, optimizers, summaries
-from bench.config import TrainConfig
 from bench.console import Reporter
-from bench.runs import RunFolder
+from bench.data import datasets
+from bench.data.splits import ArraySplit
+from bench.model import building
+from bench.run import compute, loading, optimizers, summaries
+from bench.run.config import TrainConfig
+from bench.run.runs import RunFolder
+from bench.run.summaries import EAGER_CALLS as EAGER_SUMMARIES
+from bench.run.train import Trainer
 from bench.signals import StopSignals
-from bench.splits import ArraySplit
-from bench.summaries import EAGER_CALLS as EAGER_SUMMARIES
-from bench.train import Trainer
 
 
 def build(config, dataset):
     model_spec, _ = loading.find_plugins(config.model, config.dataset)
-    return loading.build_model(model_spec, dataset.image_shape)
+    return building.build_model(model_spec, dataset.image_shape)
 
 
 def bench_side(config, dataset, splits, report, folder):
@@ -183,7 +185,7 @@ def measure(model_name, dataset_name, args, report, folder):
                          data_dir=args.data_dir, epochs=10**6)
     config.optimizer, config.optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
     _, dataset_spec = loading.find_plugins(config.model, config.dataset)
-    dataset, splits = loading.load_data(dataset_spec, config.data_dir, report)
+    dataset, splits = datasets.load_data(dataset_spec, config.data_dir, report)
     train_images = splits["train"].array[: args.limit]
     splits = dict(splits, train=ArraySplit(train_images, None))
     n_images = len(train_images)

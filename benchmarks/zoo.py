@@ -25,19 +25,22 @@ from bench import tf_runtime  # noqa: E402
 
 tf_runtime.import_tensorflow()
 
-from bench import loading, plugins  # noqa: E402
-from bench.config import TrainConfig  # noqa: E402
-from bench.console import Reporter  # noqa: E402
+from bench import plugins  # noqa: E402
 from bench.commands.eval import evaluate_run  # noqa: E402
-from bench.runs import RunFolder  # noqa: E402
-from bench.train import run_training  # noqa: E402
+from bench.console import Reporter  # noqa: E402
+from bench.data import sources  # noqa: E402
+from bench.model import building  # noqa: E402
+from bench.run import loading  # noqa: E402
+from bench.run.config import TrainConfig  # noqa: E402
+from bench.run.runs import RunFolder  # noqa: E402
+from bench.run.train import run_training  # noqa: E402
 
 ZOO = ["SingleLayerCAE", "StackedCAE", "StackedDenoisingCAE", "FullyConnectedAE", "ConvAE",
        "UndercompleteCAE", "SparseAE", "ContractiveAE", "VAE"]
 
 
 def parameters(model_name, image_shape):
-    model = loading.build_model(plugins.find("model", model_name), image_shape)
+    model = building.build_model(plugins.find("model", model_name), image_shape)
     return sum(math.prod(weight.shape) for weight in model.weights)
 
 
@@ -57,7 +60,7 @@ def main():
             config = TrainConfig(model=name, dataset=args.dataset, epochs=args.epochs,
                                  data_dir=args.data_dir, log_dir=log_dir)
             results = run_training(config, restart=True, report=report)
-            image_shape = plugins.find("dataset", args.dataset).load().image_shape
+            image_shape = sources.find_dataset(args.dataset).load().image_shape
             probe = ""
             if args.probe:
                 run = RunFolder.for_config(loading.resolve_config(config)[0])

@@ -120,8 +120,8 @@ def test_every_training_option_comes_from_the_one_table(workspace, monkeypatch):
     import os
 
     from bench.commands.train import train, train_config_of
-    from bench.config import TrainConfig
-    from bench.options import OPTIONS, RESUMABLE_KEYS, default_data_dir
+    from bench.run.config import TrainConfig
+    from bench.run.options import OPTIONS, RESUMABLE_KEYS, default_data_dir
 
     for name in [name for name in os.environ if name.startswith("BENCH_")]:
         monkeypatch.delenv(name)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from bench import folders
+from bench.data import folders
 from conftest import assert_one_line_error, bench, bench_process, read_results, run_dir, write_plugin
 
 FORMATS = ("png", "jpg", "bmp", "gif")

@@ -30,14 +30,14 @@ def digits_shards(workspace, prepared_digits):
 
 
 def test_prepared_shards_hold_the_same_images_and_labels_and_train(workspace, digits_shards):
-    from bench import loading, plugins
+    from bench.data import datasets, sources
     from bench.console import Reporter
 
     manifest = json.loads((digits_shards / "manifest.json").read_text())
     assert [shard["count"] for shard in manifest["splits"]["train"]["shards"]] == [500, 500, 257]
     assert manifest["image_shape"] == [8, 8, 1] and manifest["num_classes"] == 10
-    original = loading.load_data(plugins.find("dataset", "Digits"), workspace / "cache", Reporter())[1]
-    shards = loading.load_data(plugins.find("dataset", f"tfrecord:{digits_shards}"), workspace, Reporter())[1]
+    original = datasets.load_data(sources.find_dataset("Digits"), workspace / "cache", Reporter())[1]
+    shards = datasets.load_data(sources.find_dataset(f"tfrecord:{digits_shards}"), workspace, Reporter())[1]
     for split in ("train", "validation", "test"):
         images, labels = shards[split].first(len(original[split]))
         assert np.array_equal(images, original[split].array) and np.array_equal(labels, original[split].labels)

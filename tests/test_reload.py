@@ -62,7 +62,7 @@ def test_every_model_reloads_to_the_trained_numbers_in_a_new_process(zoo_copy):
 
 
 def test_best_checkpoints_hold_every_parameter_that_inspect_counts(zoo_runs):
-    from bench import checkpoints
+    from bench.model import checkpoints
 
     workspace, runs, env = zoo_runs
     with inside(workspace):

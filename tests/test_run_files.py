@@ -10,10 +10,12 @@ import textwrap
 
 import pytest
 
-from bench import compare, runs, schema
-from bench.config import TrainConfig, check_values, write_yaml
+from bench import schema
+from bench.study import compare
+from bench.run import runs
+from bench.run.config import TrainConfig, check_values, write_yaml
 from bench.errors import BenchError, DamagedFileError
-from bench.runs import RunFolder
+from bench.run.runs import RunFolder
 from conftest import bench, process_env
 
 SPLITS_SHOWN = ("validation", "test")
@@ -243,7 +245,7 @@ def test_a_running_run_that_no_process_holds_is_stopped(tmp_path, monkeypatch):
     assert "stopped: its results say running, but no process trains it" in " ".join(bench("compare").stdout.split())
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
-        from bench.runs import RunFolder
+        from bench.run.runs import RunFolder
         with RunFolder({str(run.path)!r}).lock():
             print("held", flush=True)
             time.sleep(60)
@@ -262,8 +264,8 @@ def test_a_running_run_that_no_process_holds_is_stopped(tmp_path, monkeypatch):
 
 WRITER = """
 import os, sys, time
-from bench import runs
-from bench.runs import RunFolder
+from bench.run import runs
+from bench.run.runs import RunFolder
 
 real_replace = os.replace
 
@@ -298,8 +300,8 @@ def test_the_results_lock_is_an_os_lock_that_waits_for_its_holder(tmp_path):
     with open(run.sub(runs.RESULTS_LOCK), "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         changer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-            from bench import runs
-            from bench.runs import RunFolder
+            from bench.run import runs
+            from bench.run.runs import RunFolder
             RunFolder({str(run.path)!r}).update_results(lambda r: runs.evaluation(r, "late", r["best"]["test"]))
             """)], env=process_env({}))
         with pytest.raises(subprocess.TimeoutExpired):

@@ -83,7 +83,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_numbers(workspace, model):
 
 HOLDER = """
 import sys, time
-from bench.runs import RunFolder
+from bench.run.runs import RunFolder
 
 with RunFolder(sys.argv[1]).lock():
     print("held", flush=True)

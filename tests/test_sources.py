@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench import architecture, loading, plugins
+from bench import plugins
+from bench.model import architecture
+from bench.model import building
 from conftest import bench
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -43,7 +45,7 @@ def describe(layer, output):
 
 
 def bench_model(name, shape):
-    return loading.build_model(plugins.find("model", name), shape)
+    return building.build_model(plugins.find("model", name), shape)
 
 
 def bench_layers(model, images):
@@ -96,11 +98,11 @@ def test_same_weights_give_the_same_reconstruction_and_l2(name, shape):
 def test_initialisers_draw_he_by_default_and_glorot_on_request():
     """The "init" option reaches every kernel, and "he_normal" draws with He's variance 2/fan_in."""
     he = bench_model("SingleLayerCAE", MNIST)
-    glorot = loading.build_model(plugins.find("model", "SingleLayerCAE"), CIFAR, model_args={"init": "glorot_uniform"})
+    glorot = building.build_model(plugins.find("model", "SingleLayerCAE"), CIFAR, model_args={"init": "glorot_uniform"})
     fan_in = 3 * 3 * 3
     kernel = glorot.encoder.kernel.numpy()
     assert np.abs(kernel).max() <= math.sqrt(6 / (fan_in + 3 * 3 * 32)) + 1e-7  # glorot_uniform's bound
-    big = loading.build_model(plugins.find("model", "ConvAE"), (64, 64, 16))  # many weights: a tight estimate
+    big = building.build_model(plugins.find("model", "ConvAE"), (64, 64, 16))  # many weights: a tight estimate
     weights = big.encoder[1].kernel.numpy()
     assert np.var(weights) == pytest.approx(2 / (3 * 3 * 16), rel=0.1)
     assert all(not np.any(b.numpy()) for b in he.weights if b.path.endswith("bias"))
@@ -163,7 +165,7 @@ def test_a_config_trains_through_the_cli_with_tf1_defaults(tmp_path):
 def test_a_zero_one_model_reports_its_error_on_the_stated_scale(zoo_runs, name):
     """The run's validation error, recomputed by hand from the best checkpoint: the model
     works on [0, 1], the reported error is ½·mean((x − x̃)²) on [-1, 1], mse is on [0, 1]."""
-    from bench import checkpoints
+    from bench.model import checkpoints
     from bench.console import Reporter
     from conftest import read_results
 

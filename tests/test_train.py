@@ -166,7 +166,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(workspace):
 
 def test_single_layer_cae_weights_match_dtb(workspace):
     from bench import plugins
-    from bench.loading import build_model
+    from bench.model.building import build_model
 
     spec = plugins.find("model", "SingleLayerCAE")
     for shape, encoder_weights in (((28, 28, 1), 288), ((32, 32, 3), 864)):

@@ -34,7 +34,7 @@ COLOUR_32 = '''
 
 def build(name, shape=(8, 8, 1), **options):
     from bench import plugins
-    from bench.loading import build_model
+    from bench.model.building import build_model
 
     return build_model(plugins.find("model", name), shape, model_args=options)
 

@@ -36,6 +36,6 @@ def compare(log_dir, model, dataset, sort_key, where, output_format, plot, group
       bench compare --group --format markdown
       bench compare --dataset MNIST --plot compare.png
     """
-    from bench.compare import compare_runs
+    from bench.study.compare import compare_runs
 
     compare_runs(log_dir, model, dataset, sort_key, where, output_format, plot, group, wide)

@@ -67,9 +67,11 @@ def encode_run(run_path, split, images, out, reconstruct, limit, batch_size, che
     """`bench encode`: write the codes (and labels, files, reconstructions) to `out`; returns the arrays."""
     import numpy as np
 
-    from bench import codes, compute, loading
+    from bench.data import datasets
     from bench.errors import BenchUsageError
-    from bench.evaluate import load_run_model
+    from bench.model import codes
+    from bench.run import compute
+    from bench.run.evaluate import load_run_model
 
     if split and images:
         raise BenchUsageError("give --split or --images, not both")
@@ -78,7 +80,7 @@ def encode_run(run_path, split, images, out, reconstruct, limit, batch_size, che
     run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file)
     source = codes.files_split(paths, dataset.image_shape) if paths else splits[split or "test"]
     count = min(limit or len(source), len(source))
-    with compute.device_scope(config.device), loading.damaged_files_named({"images": source}, report):
+    with compute.device_scope(config.device), datasets.damaged_files_named({"images": source}, report):
         encoded, rebuilt = codes.encode(model, source, batch_size or config.batch_size, count, reconstruct)
     arrays = {"codes": encoded}
     if source.labels is not None:
@@ -97,8 +99,8 @@ def encode_run(run_path, split, images, out, reconstruct, limit, batch_size, che
 
 
 def _write_pngs(folder, images, paths, replace=False):
-    from bench import codes
     from bench.files import new_folder
+    from bench.model import codes
 
     with new_folder(folder, replace=replace) as staging:
         for index, image in enumerate(images):

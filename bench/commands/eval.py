@@ -84,10 +84,12 @@ def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_d
     Returns:
         {split: {error, mse, psnr, and the provenance}}.
     """
-    from bench import compute, loading, metrics, runs
+    from bench.data import datasets
     from bench.errors import BenchUsageError
-    from bench.evaluate import Evaluator, load_run_model, metrics_table
-    from bench.runs import measured, provenance
+    from bench.model import metrics
+    from bench.run import compute, runs
+    from bench.run.evaluate import Evaluator, load_run_model, metrics_table
+    from bench.run.runs import measured, provenance
 
     if noise_factor < 0:
         raise BenchUsageError(f"--noise-factor must be zero or positive, got {noise_factor}")
@@ -98,7 +100,7 @@ def evaluate_run(run_path, splits_wanted, checkpoint, batch_size, report, data_d
     _check_asked(config, dataset, probe_limit, probe_labels, anomaly, run)
     batch_size = batch_size or config.batch_size
     noisy = f", noise {noise_factor!r}" if noise_factor else ""
-    with compute.device_scope(config.device), loading.damaged_files_named(splits, report):
+    with compute.device_scope(config.device), datasets.damaged_files_named(splits, report):
         evaluator = Evaluator(model, noise_factor)
         measured_now = {split: dict(evaluator.measure(splits[split], batch_size),
                                     **measured(loaded["checkpoint"], loaded["epoch"], loaded["step"], split,
@@ -131,14 +133,14 @@ def _check_asked(config, dataset, probe_limit, probe_labels, anomaly, run):
     if (probe_labels or probe_limit) and not labelled:
         raise BenchUsageError(f"--probe and --probe-labels need a labelled dataset; {config.dataset} has no labels")
     if anomaly:
-        from bench import anomaly as anomaly_scores
+        from bench.model import anomaly as anomaly_scores
 
         anomaly_scores.check_classes(dataset.every_class_test.labels, config.class_subset(),
                                      f"the test split of {config.dataset}")
 
 
 def _evaluations(results, measured_now, checkpoint, noisy):
-    from bench import runs
+    from bench.run import runs
 
     for split, values in measured_now.items():
         runs.evaluation(results, f"{checkpoint}, {split}{noisy}", values)
@@ -149,7 +151,7 @@ def _records_asked(run, model, dataset, config, splits, batch_size, report, prob
                    anomaly):
     """[(results.json key, the work that measures it, its lines for the user)] of what was asked beyond the
     metrics, each announced before its work starts."""
-    from bench import probe
+    from bench.model import probe
 
     asked = []
     if probe_limit:
@@ -176,9 +178,10 @@ def _anomaly(run, model, dataset, config, batch_size):
     """Score the whole test split, save the scores and their histogram, return the figures."""
     import numpy as np
 
-    from bench import anomaly, pictures
+    from bench import pictures
     from bench.files import atomic_write_with
-    from bench.runs import ANOMALY_PNG, ANOMALY_SCORES
+    from bench.model import anomaly
+    from bench.run.runs import ANOMALY_PNG, ANOMALY_SCORES
 
     test = dataset.every_class_test
     scores = anomaly.scores(model, test, batch_size)
@@ -194,7 +197,7 @@ def _anomaly(run, model, dataset, config, batch_size):
 
 
 def _probe_lines(probed):
-    from bench import probe
+    from bench.model import probe
 
     if not probed:
         return []
@@ -218,7 +221,7 @@ def _few_label_lines(record):
 
 
 def _anomaly_lines(run, record):
-    from bench.runs import ANOMALY_PNG, ANOMALY_SCORES
+    from bench.run.runs import ANOMALY_PNG, ANOMALY_SCORES
 
     if not record:
         return []

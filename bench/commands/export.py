@@ -52,9 +52,10 @@ def _check_out(out, overwrite):
 def export_run(run_path, part, output_format, out, checkpoint, report, data_dir=None, model_file=None,
                overwrite=False):
     """`bench export`: write a part of a run's model to `out`; returns export.json's content."""
-    from bench import compute, exporting
     from bench.errors import BenchUsageError
-    from bench.evaluate import load_run_model
+    from bench.model import exporting
+    from bench.run import compute
+    from bench.run.evaluate import load_run_model
 
     if output_format == "keras":
         raise BenchUsageError(exporting.KERAS_FORMAT_REFUSED)

@@ -1,5 +1,5 @@
 """click plumbing the commands share: the --verbose flag, JSON options, options that
-BENCH_* variables can set, --config files, and the training options from bench.options."""
+BENCH_* variables can set, --config files, and the training options from bench.run.options."""
 
 import json
 
@@ -7,7 +7,7 @@ import click
 
 from bench import tf_runtime
 from bench.errors import BenchUsageError
-from bench.options import OPTIONS, REQUIRED, default_data_dir
+from bench.run.options import OPTIONS, REQUIRED, default_data_dir
 
 RESTART_HELP = ("Delete the run's folder and start over. Taken only from the command line, never from "
                 "BENCH_RESTART or a config file: it deletes.")
@@ -59,7 +59,7 @@ def load_config_file(ctx, param, path):
     """Turn a --config YAML file into defaults that the command line and BENCH_* override."""
     if not path:
         return
-    from bench.config import read_yaml_mapping
+    from bench.run.config import read_yaml_mapping
 
     values = read_yaml_mapping(path)
     names = option_names(ctx.command)
@@ -97,7 +97,7 @@ def bench_option(*flags, **settings):
 
 
 def _click_settings(option):
-    """click.option's settings for one bench.options.Option."""
+    """click.option's settings for one bench.run.options.Option."""
     settings = {"help": option.help}
     if option.default is REQUIRED:
         settings["required"] = True
@@ -128,7 +128,7 @@ def data_options(command):
 
 
 def training_options(command):
-    """Add every training option of bench.options.OPTIONS to a click command, in table order."""
+    """Add every training option of bench.run.options.OPTIONS to a click command, in table order."""
     for option in reversed(OPTIONS):
         command = bench_option(option.flag, *option.aliases, name=option.name, **_click_settings(option))(command)
     return command

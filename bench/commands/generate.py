@@ -31,9 +31,10 @@ def sample_command(run_folder, count, seed, out, checkpoint, data_dir, model_fil
 
 def sample_run(run_path, count, seed, out, checkpoint, report, data_dir=None, model_file=None):
     """`bench sample`: decode `count` codes from the prior into a grid PNG; returns (path, rows, columns)."""
-    from bench import codes, compute
-    from bench.evaluate import load_run_model
-    from bench.runs import SAMPLES_PNG
+    from bench.model import codes
+    from bench.run import compute
+    from bench.run.evaluate import load_run_model
+    from bench.run.runs import SAMPLES_PNG
 
     run, config, _, _, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file,
                                                       writing=out is None)
@@ -65,10 +66,11 @@ def interpolate_command(run_folder, pairs, steps, out, checkpoint, data_dir, mod
 
 def interpolate_run(run_path, pairs, steps, out, checkpoint, report, data_dir=None, model_file=None):
     """`bench interpolate`: a grid PNG of decoded interpolations; returns (path, rows, columns)."""
-    from bench import codes, compute
     from bench.errors import BenchUsageError
-    from bench.evaluate import load_run_model
-    from bench.runs import INTERPOLATIONS_PNG
+    from bench.model import codes
+    from bench.run import compute
+    from bench.run.evaluate import load_run_model
+    from bench.run.runs import INTERPOLATIONS_PNG
 
     run, config, _, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file,
                                                            writing=out is None)
@@ -84,7 +86,7 @@ def interpolate_run(run_path, pairs, steps, out, checkpoint, report, data_dir=No
 
 
 def _write_grid(path, images, columns, report, what):
-    from bench import codes
+    from bench.model import codes
 
     rows = math.ceil(len(images) / columns)
     codes.write_png(path, codes.grid(images, columns))

@@ -44,7 +44,9 @@ def inspect_dataset(dataset_name, samples, report, **data):
     data_dir); show its splits and write a grid of its first training images; returns {split: count}."""
     from rich.table import Table
 
-    from bench import loading, pictures, sources
+    from bench import pictures
+    from bench.data import sources
+    from bench.run import loading
 
     spec, dataset, held = loading.load_named_data(dataset_name, report, **data)
     table = Table()
@@ -70,17 +72,18 @@ def inspect_model(model_name, dataset_name, model_args, report):
     import tensorflow as tf
     from rich.table import Table
 
-    from bench import loading
-    from bench.architecture import layer_name, leaf_layers, record_output_shapes
-    from bench.autoencoder import defines
+    from bench.model import building
+    from bench.model.architecture import layer_name, leaf_layers, record_output_shapes
+    from bench.model.autoencoder import defines
+    from bench.run import loading
 
     model_spec, dataset_spec = loading.find_plugins(model_name, dataset_name)
     image_shape = tuple(dataset_spec.load().image_shape)
     if not image_shape:  # an image folder knows its shape once it has looked at its files
         image_shape = tuple(loading.load_named_data(dataset_name, report)[1].image_shape)
-    model_args = loading.resolve_model_args(model_spec, model_args)
-    model = loading.build_model(model_spec, image_shape, model_args=model_args)
-    input_shape = loading.model_input_shape(type(model), image_shape)
+    model_args = building.resolve_model_args(model_spec, model_args)
+    model = building.build_model(model_spec, image_shape, model_args=model_args)
+    input_shape = building.model_input_shape(type(model), image_shape)
     shapes = record_output_shapes(model, tf.zeros((1,) + input_shape))
     table = Table()
     for column in ("layer", "type", "output shape", "kernel", "bias", "params"):
@@ -102,7 +105,7 @@ def inspect_model(model_name, dataset_name, model_args, report):
     report.info(f"code: {code_shape}, {math.prod(code_shape):,} numbers per image"
                 + (f"; the model has {' and '.join(can)}" if can else "; no decode(): bench interpolate and sample "
                    "do not apply"))
-    defaults = loading.model_options(type(model))
+    defaults = building.model_options(type(model))
     report.info(f"{model_spec.name}'s options (--model-args, defaults shown): "
                 + (", ".join(f"{key}={value!r}" for key, value in defaults.items()) or "none"))
     return total

@@ -39,8 +39,9 @@ def prepare(dataset_name, out, images_per_shard, report, overwrite=False, **data
     """Load a dataset as `bench train` would (`data`: its image_size, channels, on_bad_file,
     max_image_pixels, data_dir) and write it under `out` (which must not hold a preparation,
     unless `overwrite`); returns the manifest."""
-    from bench import loading, records
+    from bench.data import records
     from bench.errors import BenchUsageError
+    from bench.run import loading
 
     if not out:
         raise BenchUsageError("bench prepare needs --out DIR, the folder to write the shards to")
@@ -59,7 +60,7 @@ def verify_shards(dataset_name, report):
     """Check every shard's sha256 against the manifest; BenchError names those that differ."""
     from pathlib import Path
 
-    from bench import records
+    from bench.data import records
     from bench.errors import BenchError, BenchUsageError
 
     prefix, _, folder = dataset_name.partition(":")

@@ -31,7 +31,7 @@ def sweep(ctx, grid, jobs, repeats, restart):
     The runs are compared at the end, grouped over seeds (mean ± std) when repeated.
     """
     from bench.console import Reporter
-    from bench.sweep import grid_from_file, grid_from_tokens, sweep_and_show
+    from bench.study.sweep import grid_from_file, grid_from_tokens, sweep_and_show
 
     warn_of_ignored_restart(Reporter())
     names = option_names(train)

@@ -33,25 +33,25 @@ def train(restart, repeats, **options):
       bench train --model SingleLayerCAE --dataset MNIST --l2-penalty 1e-9
       bench train --config run.yaml --epochs 300
     """
-    from bench.config import TrainConfig
     from bench.console import Reporter
+    from bench.run.config import TrainConfig
 
     report = Reporter()
     warn_of_ignored_restart(report)
     if repeats > 1:
         grid = {key: [value] for key, value in options.items() if value is not None}
-        from bench.sweep import sweep_and_show
+        from bench.study.sweep import sweep_and_show
 
         sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, planned_run, restart=restart, echo=True)
         return
     config = TrainConfig(**options)
     config.check()  # an impossible value is told at once, before TensorFlow is imported
     if config.strategy == "multi-worker":
-        from bench import cluster
+        from bench.run import cluster
 
         cluster.supervise(cluster.read_tf_config(), config.cluster_timeout, report)
     tf_runtime.import_tensorflow()
-    from bench.train import run_training
+    from bench.run.train import run_training
 
     run_training(config, restart, report)
 
@@ -65,7 +65,7 @@ def warn_of_ignored_restart(report):
 def train_config_of(config_file):
     """The TrainConfig that `bench train --config FILE` trains (the file, BENCH_* variables,
     the defaults)."""
-    from bench.config import TrainConfig
+    from bench.run.config import TrainConfig
 
     with train.make_context("train", ["--config", str(config_file)]) as ctx:
         options = dict(ctx.params)
@@ -78,8 +78,8 @@ def planned_run(config_file, restart=False):
     """(the run folder `bench train --config FILE [--restart]` trains, whether that run is
     already finished and stays so, why it would be refused or None); (None, False, None)
     when the file is invalid (its process will say why)."""
-    from bench.loading import resolve_config
-    from bench.runs import RunFolder
+    from bench.run.loading import resolve_config
+    from bench.run.runs import RunFolder
 
     try:
         config = resolve_config(train_config_of(config_file))[0]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.download import extract_tar, fetch, md5_of
+from bench.data.download import extract_tar, fetch, md5_of
+from bench.data.input import Input
 from bench.errors import DatasetError
-from bench.input import Input
 
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension

@@ -11,9 +11,8 @@ Nothing here imports TensorFlow.
 
 import hashlib
 import re
-from pathlib import Path
-
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.errors import BenchUsageError
 
@@ -63,10 +62,10 @@ def spec(name):
 
     def make_class():
         if prefix == "tfrecord":
-            from bench.records import record_input
+            from bench.data.records import record_input
 
             return record_input(root)
-        from bench.folders import folder_input
+        from bench.data.folders import folder_input
 
         return folder_input(root)
 
@@ -78,11 +77,20 @@ def _catalogue_spec(where):
     tfds_name = where.strip().replace(":", "/")  # tfds:NAME:CONFIG → TFDS's NAME/CONFIG
 
     def make_class():
-        from bench.catalogue import tfds_input
+        from bench.data.catalogue import tfds_input
 
         return tfds_input(tfds_name)
 
     return SourceSpec(f"tfds:{where.strip()}", f"TensorFlow Datasets {tfds_name}", make_class)
+
+
+def find_dataset(name):
+    """The spec of a dataset: a prefixed one's (`folder:PATH`, ...), else the plugin's."""
+    if ":" in name:
+        return spec(name)
+    from bench import plugins
+
+    return plugins.find("dataset", name)
 
 
 def label(name):

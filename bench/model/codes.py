@@ -11,14 +11,15 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from bench import loading, pictures
-from bench.autoencoder import defines
+from bench import pictures
+from bench.data import datasets
+from bench.data.folders import SUFFIXES, head_check
+from bench.data.input import Input
+from bench.data.splits import FileSplit
 from bench.errors import BenchUsageError, DataInputError
-from bench.exporting import Endpoints
 from bench.files import atomic_write_with, shown
-from bench.folders import SUFFIXES, head_check
-from bench.input import Input
-from bench.splits import FileSplit
+from bench.model.autoencoder import defines
+from bench.model.exporting import Endpoints
 
 
 def image_files(arguments):
@@ -46,7 +47,7 @@ def image_files(arguments):
 
 def files_split(paths, image_shape):
     """Image files as a split, decoded to the run's image shape as its dataset's were."""
-    return FileSplit(paths, None, loading.image_decoder(image_shape), image_shape)
+    return FileSplit(paths, None, datasets.image_decoder(image_shape), image_shape)
 
 
 def encode(model, split, batch_size, limit=None, reconstruct=False):

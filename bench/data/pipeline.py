@@ -39,7 +39,7 @@ def steps_per_epoch(count, batch_size, replicas=1):
 
 
 def training_batches(split, batch_size, seed, epoch, skip_batches=0, steps=None, augment=(), shard=None):
-    """One epoch of shuffled batches of a bench.splits.Split, in its stored dtype (the
+    """One epoch of shuffled batches of a bench.data.splits.Split, in its stored dtype (the
     first `steps` batches, then the first `skip_batches` of those skipped), each
     image augmented (`augmented`) when `augment` names augmentations.
 
@@ -78,9 +78,9 @@ def augmented(image, augment, order_seed, index):
 
 
 def evaluation_batches(images, batch_size):
-    """A split (a bench.splits.Split, or an array or tensor of images) in order, in batches
+    """A split (a bench.data.splits.Split, or an array or tensor of images) in order, in batches
     in the images' stored dtype."""
-    from bench.splits import Split
+    from bench.data.splits import Split
 
     dataset = images.images() if isinstance(images, Split) else tf.data.Dataset.from_tensor_slices(images)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from bench import splits
+from bench.data import splits
+from bench.data.input import Input
 from bench.errors import DataInputError
-from bench.input import Input
 
 VALIDATION_NAMES = ("validation", "valid", "val")
 CARVED = ("train[:90%]", "train[90%:]")  # (train, validation) of a dataset without a validation split

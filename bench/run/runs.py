@@ -10,7 +10,7 @@ its results.json holds. Every command names a run's files through these constant
         best/                BEST: the best model on validation: every weight,
                              its epoch and step
         model.json           MODEL_FILE: the model plugin's source hash and
-                             weights (bench.fingerprint)
+                             weights (bench.run.fingerprint)
         model_source/        MODEL_SOURCE: a copy of the plugin's source files
         results.json         RESULTS_JSON: the results, for `bench compare`
         results.txt          RESULTS_TXT: the same for people, each metric's
@@ -47,10 +47,11 @@ import socket
 import time
 from pathlib import Path
 
-from bench import metrics, schema
-from bench.config import TrainConfig, check_values, read_yaml_mapping, write_yaml
+from bench import schema
 from bench.errors import BenchError, BenchUsageError, DamagedFileError, storage_problem
 from bench.files import atomic_write_text, remove_temporaries, shown
+from bench.model import metrics
+from bench.run.config import TrainConfig, check_values, read_yaml_mapping, write_yaml
 
 CONFIG_FILE = "config.yaml"
 TRAIN_EVENTS = "train"

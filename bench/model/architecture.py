@@ -4,7 +4,6 @@
 import tensorflow as tf
 
 
-
 def leaf_layers(model):
     """The model's layers that hold no sub-layers, in creation order."""
     return [layer for layer in model._flatten_layers(include_self=False, recursive=True)

@@ -16,8 +16,10 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from bench import architecture, pictures, runs
-from bench.options import HPARAMS
+from bench import pictures
+from bench.model import architecture
+from bench.run import runs
+from bench.run.options import HPARAMS
 
 MAX_FEATURE_MAP_LAYERS = 4
 EAGER_CALLS = 10  # activation summaries written eagerly before they are compiled (RunWriters.activations)

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from bench import pipeline
+from bench.data import pipeline
 
 MAX_FEATURES = 4096
 DEFAULT_LIMIT = 5000
@@ -69,7 +69,7 @@ def linear_probe(model, splits, batch_size, limit=DEFAULT_LIMIT, progress=None):
     """{codes, pixels, train_images, features, converged}: probe accuracies of codes and raw pixels.
 
     Args:
-        splits: {"train": Split, "test": Split} (bench.splits), labelled.
+        splits: {"train": Split, "test": Split} (bench.data.splits), labelled.
         limit: at most this many training images (the first ones).
         progress: called with a line of text as each stage starts (None: silent).
     """

@@ -9,7 +9,7 @@ loop never waits on the device for it.
 import keras
 import tensorflow as tf
 
-from bench import pipeline
+from bench.data import pipeline
 from bench.errors import BenchError, PluginError, describe_exception
 
 

@@ -1,6 +1,6 @@
 """Codes for TensorBoard's embedding projector: `bench embed`, and after every training.
 
-Writes `<run>/projector/`: the encodings of up to N images of a split as a
+Writes a run's `projector/` folder: the encodings of up to N images of a split as a
 checkpointed variable, `metadata.tsv` (label and class name of each image),
 `sprite.png` (the images themselves) and `projector_config.pbtxt`, so that
 `tensorboard --logdir log/` shows the code space with PCA, t-SNE or UMAP,
@@ -14,9 +14,8 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins import projector
 
-from bench import probe
 from bench.files import new_folder
-from bench.runs import PROJECTOR
+from bench.model import probe
 
 CONFIG_FILE = "projector_config.pbtxt"  # written last, by visualize_embeddings: its presence means complete
 MAX_FEATURES = 1024
@@ -38,14 +37,14 @@ def sprite(images):
     return grid[..., 0] if depth == 1 else grid
 
 
-def write_projector(run, model, split, class_names, batch_size, limit=DEFAULT_LIMIT, folder_name=PROJECTOR):
-    """Write the projector files of `run` (in its `folder_name`) for the first `limit` images
-    of a bench.splits.Split; returns (count, features)."""
+def write_projector(folder, model, split, class_names, batch_size, limit=DEFAULT_LIMIT):
+    """Write the projector files into `folder` (a run's projector folder, put in place whole)
+    for the first `limit` images of a bench.data.splits.Split; returns (count, features)."""
     images, labels = split.first(limit)
     codes = probe.encode(model, tf.convert_to_tensor(images), batch_size, max_features=MAX_FEATURES)
     # written beside the folder, then put in its place whole: one writer's files, never two mixed
-    with new_folder(run.sub(folder_name), replace=True) as folder:
-        _write_files(folder, images, labels, codes, class_names)
+    with new_folder(folder, replace=True) as staging:
+        _write_files(staging, images, labels, codes, class_names)
     return len(images), codes.shape[1]
 
 

@@ -8,12 +8,21 @@ from dataclasses import field
 
 import yaml
 
-from bench import schema, sources
+from bench import schema
+from bench.data import sources
 from bench.errors import BenchUsageError
 
-AUGMENTATIONS = ("flip", "crop")  # bench.pipeline.augmented
-from bench.options import (BY_NAME, NAME_ABBREVIATIONS, NAMED_APART, OPTIONS, PRECISIONS, REQUIRED, RESUMABLE_KEYS,
-                           STRATEGIES)
+AUGMENTATIONS = ("flip", "crop")  # bench.data.pipeline.augmented
+from bench.run.options import (
+    BY_NAME,
+    NAME_ABBREVIATIONS,
+    NAMED_APART,
+    OPTIONS,
+    PRECISIONS,
+    REQUIRED,
+    RESUMABLE_KEYS,
+    STRATEGIES,
+)
 
 MAX_NAME_BYTES = 200  # below the 255 bytes a folder name may have
 MAX_INT = 2**31 - 1  # TensorFlow's int32 step and batch arithmetic
@@ -54,7 +63,7 @@ def _field(option):
 
 
 class _TrainConfigMethods:
-    """TrainConfig's methods; its fields come from bench.options.OPTIONS."""
+    """TrainConfig's methods; its fields come from bench.run.options.OPTIONS."""
 
     def check(self):
         """Raise BenchUsageError for impossible values (a value of the wrong type, from a
@@ -187,7 +196,7 @@ TrainConfig = dataclasses.make_dataclass(
     "TrainConfig", [_field(option) for option in OPTIONS], bases=(_TrainConfigMethods,))
 TrainConfig.__module__ = __name__
 TrainConfig.__doc__ = """Everything that defines a training run (what `config.yaml` holds): a field
-per option of bench.options.OPTIONS, with its default."""
+per option of bench.run.options.OPTIONS, with its default."""
 
 
 def name_part(value):

@@ -6,9 +6,10 @@ these pieces, so that a run stopped in its ending ends it at the next start).
 
 import tensorflow as tf
 
-from bench import architecture, embedding, pictures
-from bench.evaluate import metrics_table
-from bench.runs import CURVES_PNG, FILTERS_PNG, PROJECTOR, RECONSTRUCTIONS_PNG, RESULTS_TXT
+from bench import pictures
+from bench.model import architecture, embedding
+from bench.run.evaluate import metrics_table
+from bench.run.runs import CURVES_PNG, FILTERS_PNG, PROJECTOR, RECONSTRUCTIONS_PNG, RESULTS_TXT
 
 GRID_IMAGES = 8
 PIECES = ("pictures", "projector")
@@ -46,7 +47,7 @@ def save_pictures(run, config, model, evaluator, noisy_evaluator, test_split, re
 
 def save_projector(run, config, model, dataset, test_split):
     """The test codes, labels and sprite for TensorBoard's projector."""
-    embedding.write_projector(run, model, test_split, dataset.class_names, config.batch_size)
+    embedding.write_projector(run.sub(PROJECTOR), model, test_split, dataset.class_names, config.batch_size)
 
 
 def show_results(report, run, config, results):

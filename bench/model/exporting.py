@@ -21,10 +21,10 @@ import shutil
 import keras
 import tensorflow as tf
 
-from bench import pipeline
-from bench.autoencoder import defines
+from bench.data import pipeline
 from bench.errors import BenchUsageError
 from bench.files import atomic_write_text, new_folder
+from bench.model.autoencoder import defines
 
 PARTS = ("autoencoder", "encoder", "decoder")
 FORMATS = ("savedmodel", "tflite")

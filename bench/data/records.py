@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from bench import files, schema, splits
+from bench import files, schema
+from bench.data import splits
+from bench.data.input import SPLITS, Input
 from bench.errors import BenchUsageError, DataInputError
-from bench.input import SPLITS, Input
 
 MANIFEST = "manifest.json"
 FORMAT = "bench-tfrecord-1"

@@ -15,12 +15,12 @@ import inspect
 import json
 from pathlib import Path
 
-from bench.autoencoder import Autoencoder
-from bench.checkpoints import SHOWN, signature
 from bench.errors import BenchError
-from bench.plugins import PluginSpec
 from bench.files import atomic_write_text
-from bench.runs import MODEL_FILE, MODEL_SOURCE
+from bench.model.autoencoder import Autoencoder
+from bench.model.checkpoints import SHOWN, signature
+from bench.plugins import PluginSpec
+from bench.run.runs import MODEL_FILE, MODEL_SOURCE
 
 
 def source_files(model_class):

@@ -25,7 +25,7 @@ import yaml
 from bench import tf_runtime
 from bench.errors import BenchError, BenchUsageError, TrainingStopped
 from bench.files import scratch_folder
-from bench.runs import RunFolder
+from bench.run.runs import RunFolder
 from bench.signals import StopSignals
 
 POLL_S = 0.2
@@ -72,7 +72,7 @@ def grid_from_tokens(tokens, names, flags):
 def grid_from_file(path, names, refused=()):
     """{option: [values]} from a YAML mapping whose list values are the axes
     (`refused`: option names a file may not give)."""
-    from bench.config import read_yaml_mapping
+    from bench.run.config import read_yaml_mapping
 
     grid = {}
     for key, value in read_yaml_mapping(path).items():
@@ -254,8 +254,8 @@ def sweep_and_show(axes, jobs, repeats, plan_of, restart=False, echo=False):
     Args:
         plan_of, restart, echo: as `run_sweep` takes them.
     """
-    from bench import compare
     from bench.console import Reporter
+    from bench.study import compare
 
     axes = with_repeats(axes, repeats)
     if "repeats" in axes:

@@ -21,7 +21,7 @@ class Input:
 
         import numpy as np
         from bench import Input
-        from bench.input import SPLITS
+        from bench.data.input import SPLITS
 
         class Tiny(Input):
             '''Four random 8x8 images (one line shown by `bench list`).'''

@@ -10,9 +10,9 @@ average precision are scikit-learn's.
 import numpy as np
 import tensorflow as tf
 
-from bench import pipeline
+from bench.data import pipeline
 from bench.errors import BenchUsageError
-from bench.exporting import Endpoints
+from bench.model.exporting import Endpoints
 
 
 def scores(model, split, batch_size):

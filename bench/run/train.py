@@ -4,8 +4,8 @@ epochs trained, its checkpoints kept, and how it stops.
 Validation after every epoch, the latest state saved after every epoch (so a
 killed process loses at most the epoch in progress), the best model on
 validation kept apart, and its validation and test metrics written to
-results.txt at the end. The compiled step is bench.step's; the pictures and
-the projector at the end are bench.ending's.
+results.txt at the end. The compiled step is bench.run.step's; the pictures and
+the projector at the end are bench.run.ending's.
 """
 
 import contextlib
@@ -18,13 +18,16 @@ import keras
 import tensorflow as tf
 
 import bench
-from bench import splits as split_forms
-from bench import checkpoints, cluster, compute, ending, files, fingerprint, loading, optimizers, pipeline, runs, summaries
+from bench import files
+from bench.data import datasets, pipeline
+from bench.data import splits as split_forms
 from bench.errors import BenchError, BenchUsageError, TrainingStopped
-from bench.evaluate import Evaluator
-from bench.runs import BEST, CHECKPOINTS, CONFIG_FILE, DATA_FILES, LOG_FILE, RunFolder, measured
+from bench.model import building, checkpoints
+from bench.run import cluster, compute, ending, fingerprint, loading, optimizers, runs, summaries
+from bench.run.evaluate import Evaluator
+from bench.run.runs import BEST, CHECKPOINTS, CONFIG_FILE, DATA_FILES, LOG_FILE, RunFolder, measured
+from bench.run.step import TrainStep
 from bench.signals import StopSignals
-from bench.step import TrainStep
 
 PROGRESS_EVERY_S = 0.2
 # How a multi-worker step fails when a peer is gone (refused, timed out, aborted by the coordination service).
@@ -51,15 +54,15 @@ def run_training(config, restart, report):
         run.check_can_hold(config, restart)
     keras.utils.set_random_seed(config.seed)
     with compute.device_scope(config.device):
-        dataset, splits = loading.load_data(dataset_spec, config.data_dir, report, **loading.data_options(config))
-        with loading.damaged_files_named(splits, report):
+        dataset, splits = datasets.load_data(dataset_spec, config.data_dir, report, **loading.data_options(config))
+        with datasets.damaged_files_named(splits, report):
             return _train(config, restart, report, strategy, run, chief, model_spec, dataset, splits)
 
 
 def _train(config, restart, report, strategy, run, chief, model_spec, dataset, splits):
     """Build the model and train as the chief or as another worker (the device is placed)."""
     with strategy.scope():  # the variables are made once per replica; what follows runs without the scope
-        model = loading.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
+        model = building.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
     cache = compute.scratch_folder("cache") if config.cache == "disk" else None
     try:
         splits = {name: split_forms.cached(split, config.cache, cache) for name, split in splits.items()}
@@ -162,7 +165,7 @@ class Trainer:
             self.best_marks = {"epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
                                "step": tf.Variable(0, dtype=tf.int64, trainable=False)}
         self.step = TrainStep(config, model, self.optimizer, self.strategy, train_images)
-        # Every variable of the model, by where it is held (bench.checkpoints).
+        # Every variable of the model, by where it is held (bench.model.checkpoints).
         self.weights, model_state = checkpoints.model_groups(model)
         loop = dict({checkpoints.WEIGHTS: self.weights, checkpoints.RNG: model_state}, optimizer=self.optimizer,
                     **self.state)

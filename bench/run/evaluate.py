@@ -6,9 +6,12 @@ from pathlib import Path
 import tensorflow as tf
 from rich.table import Table
 
-from bench import checkpoints, compute, fingerprint, loading, metrics, pipeline, plugins, runs
+from bench import plugins
+from bench.data import datasets, pipeline, sources
 from bench.errors import BenchUsageError
-from bench.runs import BEST, CHECKPOINT_FOLDERS, CHECKPOINTS, RunFolder
+from bench.model import building, checkpoints, metrics
+from bench.run import compute, fingerprint, loading, runs
+from bench.run.runs import BEST, CHECKPOINT_FOLDERS, CHECKPOINTS, RunFolder
 
 
 class Evaluator:
@@ -117,15 +120,15 @@ def load_run_model(run_path, checkpoint, data_dir, report, model_file=None, writ
     run.read_results()  # a damaged results.json is refused before any work
     if writing:
         run.check_writable()
-    dataset_spec = plugins.find("dataset", config.dataset)
+    dataset_spec = sources.find_dataset(config.dataset)
     model_spec = fingerprint.spec_for_file(config.model, model_file) if model_file else \
         _recorded_model(run, config.model)
     compute.set_precision(config.precision)  # measured as it was trained
     with compute.device_scope(config.device):
-        dataset, splits = loading.load_data(dataset_spec, data_dir or config.data_dir, report,
+        dataset, splits = datasets.load_data(dataset_spec, data_dir or config.data_dir, report,
                                             **loading.data_options(config))
         runs.check_same_data(run, run.read_results(), dataset)
-        model = loading.build_model(model_spec, dataset.image_shape, model_args=config.model_args)
+        model = building.build_model(model_spec, dataset.image_shape, model_args=config.model_args)
         weights, _ = checkpoints.model_groups(model)
         fingerprint.check(run, model, weights, report)
         loaded = restore(weights, run, checkpoint)

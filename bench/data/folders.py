@@ -16,7 +16,7 @@
   header than `--max-image-pixels`, a guard against decompression bombs) are
   named, then refused (`--on-bad-file fail`) or left out (`skip`); with `skip`,
   files whose header is right but whose data cannot be decoded are left out too
-  (bench.loading decodes every file once to find them).
+  (bench.run.loading decodes every file once to find them).
 - File names need not be UTF-8: they reach TensorFlow as the bytes the file
   system holds, and are shown with their odd bytes escaped.
 
@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.data.input import SPLITS, ImageFiles, Input
 from bench.errors import DataInputError
 from bench.files import shown
-from bench.input import SPLITS, ImageFiles, Input
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF87a", b"GIF89a")

@@ -18,11 +18,11 @@ import textwrap
 
 from rich.table import Table
 
-from bench import metrics
-from bench.config import TrainConfig, name_part
 from bench.console import make_console
 from bench.errors import BenchError, BenchUsageError
-from bench.runs import CONFIG_FILE, RESULTS_JSON, find_runs, stale_reason
+from bench.model import metrics
+from bench.run.config import TrainConfig, name_part
+from bench.run.runs import CONFIG_FILE, RESULTS_JSON, find_runs, stale_reason
 
 STOPPED = "stopped"  # results.json says running, and no process holds the run
 

@@ -10,8 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.errors import DatasetError
 from bench import files
+from bench.errors import DatasetError
 from bench.files import temporary_beside
 
 CHUNK = 1 << 16

@@ -12,8 +12,9 @@ import signal
 import keras
 import tensorflow as tf
 
-from bench import cluster, files
+from bench import files
 from bench.errors import BenchUsageError
+from bench.run import cluster
 
 _CPU_DEVICE = re.compile(r"^/?(?:job:localhost/replica:0/task:0/)?(?:device:)?cpu:(\d+)$", re.IGNORECASE)
 

@@ -1,20 +1,16 @@
-"""Loading what a run names: its plugins found, its configuration resolved, its
-dataset loaded and checked, its model built and checked (shared by every command)."""
+"""Loading a dataset: its plugin's splits checked and held as bench.data.splits.Split,
+resized and narrowed as asked, and a damaged file named when it is read."""
 
 import contextlib
-import dataclasses
-import difflib
-import inspect
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from bench import optimizers, plugins, records, splits
-from bench.autoencoder import Autoencoder
+from bench.data import records, splits
+from bench.data.input import SPLITS, ImageFiles, Input, check_split
 from bench.errors import BenchError, BenchUsageError, DataInputError, DatasetError, PluginError, describe_exception
 from bench.files import shown
-from bench.input import SPLITS, ImageFiles, Input, check_split
 
 
 def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on_bad_file="fail", classes=(),
@@ -29,7 +25,7 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on
     cannot be are left out, named.
 
     Returns:
-        (dataset, {split: bench.splits.Split}); dataset.image_shape is the images' shape as trained.
+        (dataset, {split: bench.data.splits.Split}); dataset.image_shape is the images' shape as trained.
     """
     dataset_class = dataset_spec.load()
     if not (isinstance(dataset_class, type) and issubclass(dataset_class, Input)):
@@ -130,30 +126,10 @@ def _innermost(split):
     return split
 
 
-def load_named_data(dataset_name, report, **options):
-    """(spec, dataset, {split: Split}) of a dataset read as `bench train` would with `options`
-    (image_size, channels, on_bad_file, data_dir: the training options of those names), checked first."""
-    from bench.config import TrainConfig
-    from bench.options import default_data_dir
-
-    config = TrainConfig(model="-", dataset=dataset_name, **{"data_dir": default_data_dir(), **options})
-    config.check()
-    spec = plugins.find("dataset", dataset_name)
-    dataset, held = load_data(spec, config.data_dir, report, **data_options(config))
-    return spec, dataset, held
-
-
-def data_options(config):
-    """load_data's keywords from a TrainConfig: its image size, channels, bad-file policy and classes."""
-    return {"image_size": config.image_hw(), "channels": config.channels or None, "on_bad_file": config.on_bad_file,
-            "max_image_pixels": config.max_image_pixels,
-            "classes": config.class_subset()}
-
-
 def as_split(dataset, split, loaded):
-    """What a plugin's `load(split)` returned, checked, as a bench.splits.Split."""
+    """What a plugin's `load(split)` returned, checked, as a bench.data.splits.Split."""
     shape = tuple(dataset.image_shape)
-    if isinstance(loaded, splits.Split):  # bench's own readers (bench.records)
+    if isinstance(loaded, splits.Split):  # bench's own readers (bench.data.records)
         return loaded
     if isinstance(loaded, ImageFiles):
         if not loaded.paths:
@@ -198,99 +174,3 @@ def image_decoder(image_shape):
         return tf.ensure_shape(image, (height, width, channels))
 
     return decode
-
-
-def model_class_of(model_spec):
-    """The plugin's class, checked to be an Autoencoder."""
-    model_class = model_spec.load()
-    if not (isinstance(model_class, type) and issubclass(model_class, Autoencoder)):
-        raise PluginError(f"model {model_spec.name} ({model_spec.where()}) is not a subclass of bench.Autoencoder")
-    return model_class
-
-
-def model_options(model_class):
-    """{option: default} of a model: its __init__ keywords, and its bases' while it
-    passes **kwargs on (up to Autoencoder's own `loss`)."""
-    options = {}
-    for cls in model_class.__mro__:
-        if "__init__" not in vars(cls):
-            continue
-        parameters = inspect.signature(cls.__init__).parameters.values()
-        for parameter in parameters:
-            if parameter.name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                options.setdefault(parameter.name, parameter.default)
-        if cls is Autoencoder or not any(p.kind == p.VAR_KEYWORD for p in parameters):
-            break
-    options.pop("name", None)
-    return options
-
-
-def resolve_model_args(model_spec, args):
-    """The model options of a run: unknown names refused, values equal to the
-    default dropped (so one architecture always gets one run name)."""
-    options = model_options(model_class_of(model_spec))
-    resolved = {}
-    for key, value in args.items():
-        if key not in options:
-            close = difflib.get_close_matches(key, list(options), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            known = f"its options are {', '.join(options)}" if options else "it takes no options"
-            raise BenchUsageError(f"model {model_spec.name} has no option '{key}'; {hint}{known}")
-        default = options[key]
-        if value != default and not (isinstance(default, tuple) and list(default) == value):
-            resolved[key] = value
-    return resolved
-
-
-def model_input_shape(model_class, image_shape):
-    """The shape the model sees: the images', resized to its input_size if it has one."""
-    if model_class.input_size is None:
-        return tuple(image_shape)
-    return tuple(model_class.input_size) + (image_shape[-1],)
-
-
-def build_model(model_spec, image_shape, l2_penalty=0.0, model_args=None):
-    """Create a model plugin with its options, build it, and check it on a small batch.
-
-    Raises:
-        PluginError: the plugin raised, or is not an Autoencoder.
-        BenchError: its reconstruction's shape differs from its input's.
-    """
-    model_class = model_class_of(model_spec)
-    where = f"model plugin {model_spec.name} ({model_spec.where()})"
-    shape = model_input_shape(model_class, image_shape)
-    probe = tf.zeros((2,) + shape, tf.float32)  # mid-grey on [-1, 1]; a [0, 1] model gets 0.5 below
-    try:
-        model = model_class(**(model_args or {}))
-        if type(model).build is not Autoencoder.build:
-            model.build((None,) + shape)
-        probe = model.own_pixels(probe)
-        reconstruction = model.forward(probe, l2_penalty=l2_penalty).reconstruction
-        if tuple(reconstruction.shape) == tuple(probe.shape):
-            float(model.forward(probe, l2_penalty=l2_penalty, targets=probe).total())
-    except (Exception, SystemExit) as error:  # a plugin may raise anything
-        raise PluginError(f"{where} raised {describe_exception(error)}") from error
-    if tuple(reconstruction.shape) != tuple(probe.shape):
-        raise BenchError(
-            f"{where} returns reconstructions of shape {tuple(reconstruction.shape)[1:]} for images of "
-            f"shape {shape}; get() must return a reconstruction shaped like its input (with --image-size, "
-            "this model may not work at that size: choose another)"
-        )
-    return model
-
-
-def find_plugins(model, dataset):
-    """The PluginSpecs of a model and a dataset name (both checked before anything loads)."""
-    return plugins.find("model", model), plugins.find("dataset", dataset)
-
-
-def resolve_config(config):
-    """(a new TrainConfig with the optimizer's Keras name and full arguments, the
-    plugins' own names and only the model options that differ from their defaults,
-    the model's PluginSpec, the dataset's PluginSpec): what names the run folder."""
-    optimizer, optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
-    model_spec, dataset_spec = find_plugins(config.model, config.dataset)
-    resolved = dataclasses.replace(config, optimizer=optimizer, optimizer_args=optimizer_args,
-                                   model=model_spec.name, dataset=dataset_spec.name,
-                                   model_args=resolve_model_args(model_spec, config.model_args))
-    return resolved, model_spec, dataset_spec
