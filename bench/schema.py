@@ -1,7 +1,7 @@
-"""The schema of a run's documents and the one validator that every reader uses
-(train, eval, compare, export, sweep): results.json here, config.yaml through the
-option table (bench.run.config.check_values), with the same checkers; a TFRecord
-manifest too (bench.data.records).
+"""The checkers of bench's documents: the one validator that every reader uses (train,
+eval, compare, export, sweep). results.json's schema is built of them in
+bench.run.results, config.yaml's through the option table (bench.run.config.check_values),
+a TFRecord manifest's in bench.data.records.
 
 A document that fails it makes only its own run "damaged": the error names the
 file and the first key that is wrong, and nothing is written. Fields bench does
@@ -12,9 +12,6 @@ Nothing here imports TensorFlow, nor any other part of bench.
 """
 
 import math
-
-STATUSES = ("running", "interrupted", "diverged", "finished", "pruned")
-SPLIT_NAMES = ("train", "validation", "test")
 
 
 class Invalid(ValueError):
@@ -120,55 +117,3 @@ def digits(value, where):
     """A key that spells a whole number ("10")."""
     if not value.isdigit():
         raise Invalid(f"{where} {value!r} is not a whole number")
-
-
-# -- results.json ---------------------------------------------------------------------
-
-PROVENANCE = {"checkpoint": text(("best", "last")), "epoch": integer(), "step": integer(), "split": text(SPLIT_NAMES)}
-"""Where a number came from: every measurement carries it (bench.run.runs.measured)."""
-PROVENANCE_OPTIONAL = {"noise_factor": number(0), "when": text()}
-METRICS = {"error": number(0), "mse": number(0), "psnr": number()}
-MEASUREMENT = record({**METRICS, **PROVENANCE}, PROVENANCE_OPTIONAL)
-FRACTION = number(0, 1)
-
-RESULTS_FIELDS = {
-    "status": text(STATUSES),
-    "epochs_done": integer(),
-    "epochs_planned": integer(1),
-    "best_epoch": integer(),
-    "steps": integer(),
-    "train_images_per_second": number(0),
-    "train_step_traces": integer(),
-    "seconds_to_first_step": number(0),
-    "updated": text(),
-    "history": list_of(record({"epoch": integer(1), "step": integer(), "train_error": number(),
-                               "validation_error": number()}, {"elapsed_s": number()})),
-    "best": record({}, {"validation": MEASUREMENT, "test": MEASUREMENT}),
-    "evaluations": map_of(MEASUREMENT),
-    "probe": record({"codes": FRACTION, "pixels": FRACTION, "train_images": integer(), "features": integer(),
-                     **PROVENANCE}, {"converged": flag(), **PROVENANCE_OPTIONAL}),
-    "anomaly": record({"roc_auc": FRACTION, "average_precision": FRACTION, "seen_classes": list_of(integer()),
-                       "seen_images": integer(1), "unseen_images": integer(1), **PROVENANCE}, PROVENANCE_OPTIONAL),
-    "probe_labels": record(
-        {"draws": integer(1), "test_images": integer(), "skipped": map_of(text(), key=digits),
-         "per_class": map_of(record({"codes_mean": FRACTION, "pixels_mean": FRACTION,
-                                     "codes_std": number(0, nullable=True), "pixels_std": number(0, nullable=True),
-                                     "codes": list_of(FRACTION), "pixels": list_of(FRACTION)}), key=digits),
-         **PROVENANCE}, {"features": integer(), **PROVENANCE_OPTIONAL}),
-    "data": record({"images": map_of(integer())}, {"files_sha256": text(), "splits_sha256": map_of(text())}),
-}
-RESULTS = record({}, RESULTS_FIELDS)
-
-
-def check_results(document):
-    """Raise Invalid naming the first thing in a results.json document that bench never
-    writes: another type at the top, a field of the wrong type or range, a record
-    without its keys or its provenance, epochs out of order."""
-    if not isinstance(document, dict):
-        raise Invalid(f"it holds {kind_of(document)}, not an object")
-    RESULTS(document, "results")
-    epochs = [entry["epoch"] for entry in document.get("history", [])]
-    if any(later <= earlier for earlier, later in zip(epochs, epochs[1:])):
-        raise Invalid(f"history's epochs are out of order ({epochs[:10]}...)")
-    if document.get("best_epoch", 0) > document.get("epochs_done", math.inf):
-        raise Invalid(f"best_epoch {document['best_epoch']} is after epochs_done {document['epochs_done']}")

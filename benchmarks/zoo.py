@@ -26,7 +26,8 @@ from bench import tf_runtime  # noqa: E402
 tf_runtime.import_tensorflow()
 
 from bench import plugins  # noqa: E402
-from bench.commands.eval import evaluate_run  # noqa: E402
+from bench.run.evaluation import Asked, evaluate  # noqa: E402
+from bench.run.loading import load_trained  # noqa: E402
 from bench.console import Reporter  # noqa: E402
 from bench.data import sources  # noqa: E402
 from bench.model import building  # noqa: E402
@@ -64,7 +65,8 @@ def main():
             probe = ""
             if args.probe:
                 run = RunFolder.for_config(loading.resolve_config(config)[0])
-                again = evaluate_run(run.path, ("test",), "best", None, report, probe_limit=5000)["test"]["error"]
+                trained = load_trained(run.path, report=report)
+                again = evaluate(trained, Asked(probe_limit=5000), report)["test"]["error"]
                 if again != results["best"]["test"]["error"]:
                     raise SystemExit(f"{name}: the best checkpoint gives {again}, training reported "
                                      f"{results['best']['test']['error']}")

@@ -12,6 +12,7 @@ import pytest
 
 from bench import schema
 from bench.study import compare
+from bench.run import results as results_file
 from bench.run import runs
 from bench.run.config import TrainConfig, check_values, write_yaml
 from bench.errors import BenchError, DamagedFileError
@@ -31,15 +32,15 @@ def made_run(log_dir, seed=0, epochs=2, errors=(0.05, 0.04), model="SingleLayerC
     (run.path / "config.yaml").write_text(write_yaml(config.to_dict()))
     results = {}
     for epoch, error in enumerate(errors[:epochs], 1):
-        best = dict(error=error, mse=error / 2, psnr=20.0, **runs.measured("best", epoch, epoch * 10, "validation"))
-        runs.epoch_done(results, {"epoch": epoch, "step": epoch * 10, "train_error": error * 1.1,
+        best = dict(error=error, mse=error / 2, psnr=20.0, **results_file.measured("best", epoch, epoch * 10, "validation"))
+        results_file.epoch_done(results, {"epoch": epoch, "step": epoch * 10, "train_error": error * 1.1,
                                   "validation_error": error}, best)
     last = min(epochs, len(errors))
     measured = {split: dict(error=errors[last - 1], mse=errors[last - 1] / 2, psnr=20.0,
-                            **runs.measured("best", last, last * 10, split)) for split in SPLITS_SHOWN}
+                            **results_file.measured("best", last, last * 10, split)) for split in SPLITS_SHOWN}
     if status == "finished":
-        runs.final_metrics(results, measured["validation"], measured["test"])
-    runs.progress(results, status, epochs_done=last, epochs_planned=epochs, best_epoch=last, steps=last * 10)
+        results_file.final_metrics(results, measured["validation"], measured["test"])
+    results_file.progress(results, status, epochs_done=last, epochs_planned=epochs, best_epoch=last, steps=last * 10)
     run.write_results(results)
     return run
 
@@ -82,7 +83,7 @@ def _changed(text, change):
 
 def _probe(**values):
     record = {"codes": 0.9, "pixels": 0.8, "train_images": 100, "features": 64, "converged": True,
-              **runs.measured("best", 2, 20, "test")}
+              **results_file.measured("best", 2, 20, "test")}
     return dict(record, **values)
 
 
@@ -108,11 +109,11 @@ def test_every_record_bench_writes_passes_the_schema(tmp_path):
                "unseen_images": 290}
 
     def recorded(results):
-        runs.probe_result(results, _probe())
-        runs.few_label_probe_result(results, dict(few, **runs.measured("best", 2, 20, "test")))
-        runs.anomaly_result(results, dict(anomaly, **runs.measured("best", 2, 20, "test")))
-        runs.evaluation(results, "last checkpoint, test, noise 0.5",
-                        dict(error=0.1, mse=0.05, psnr=13.0, **runs.measured("last", 2, 20, "test", 0.5)))
+        results_file.field_result(results, "probe", _probe())
+        results_file.field_result(results, "probe_labels", dict(few, **results_file.measured("best", 2, 20, "test")))
+        results_file.field_result(results, "anomaly", dict(anomaly, **results_file.measured("best", 2, 20, "test")))
+        results_file.evaluation(results, "last checkpoint, test, noise 0.5",
+                        dict(error=0.1, mse=0.05, psnr=13.0, **results_file.measured("last", 2, 20, "test", 0.5)))
         return results
 
     run.update_results(recorded)
@@ -229,7 +230,7 @@ def test_a_figure_only_some_runs_of_a_group_have_says_how_many(tmp_path, monkeyp
     probed = made_run(log, seed=0)
     made_run(log, seed=1)
     made_run(log, seed=2)
-    probed.update_results(lambda results: runs.probe_result(results, _probe(codes=0.75)))
+    probed.update_results(lambda results: results_file.field_result(results, "probe", _probe(codes=0.75)))
     monkeypatch.chdir(tmp_path)
     table = bench("compare").stdout
     assert "0.7500 (1 of 3 runs)" in table
@@ -264,7 +265,7 @@ def test_a_running_run_that_no_process_holds_is_stopped(tmp_path, monkeypatch):
 
 WRITER = """
 import os, sys, time
-from bench.run import runs
+from bench.run import results as results_file
 from bench.run.runs import RunFolder
 
 real_replace = os.replace
@@ -277,7 +278,7 @@ def slow_replace(source, target, *args, **kwargs):  # a slow disk: the rename wa
 os.replace = slow_replace
 run, name = RunFolder(sys.argv[1]), sys.argv[2]
 for index in range(int(sys.argv[4])):
-    run.update_results(lambda results: runs.evaluation(results, f"{name} {index}", results["best"]["test"]))
+    run.update_results(lambda results: results_file.evaluation(results, f"{name} {index}", results["best"]["test"]))
 """
 
 
@@ -300,9 +301,9 @@ def test_the_results_lock_is_an_os_lock_that_waits_for_its_holder(tmp_path):
     with open(run.sub(runs.RESULTS_LOCK), "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         changer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-            from bench.run import runs
+            from bench.run import results as results_file
             from bench.run.runs import RunFolder
-            RunFolder({str(run.path)!r}).update_results(lambda r: runs.evaluation(r, "late", r["best"]["test"]))
+            RunFolder({str(run.path)!r}).update_results(lambda r: results_file.evaluation(r, "late", r["best"]["test"]))
             """)], env=process_env({}))
         with pytest.raises(subprocess.TimeoutExpired):
             changer.wait(timeout=1.5)  # it waits while another process holds results.json
@@ -328,8 +329,8 @@ def test_finding_runs_skips_hidden_staging_folders(tmp_path):
 
 def test_results_txt_says_when_the_probe_did_not_converge(tmp_path):
     run = made_run(tmp_path / "log")
-    run.update_results(lambda results: runs.probe_result(results, _probe(converged=False)))
+    run.update_results(lambda results: results_file.field_result(results, "probe", _probe(converged=False)))
     text = run.sub("results.txt").read_text()
     assert "linear probe" in text and "not converged" in text
-    run.update_results(lambda results: runs.probe_result(results, _probe(converged=True)))
+    run.update_results(lambda results: results_file.field_result(results, "probe", _probe(converged=True)))
     assert "not converged" not in run.sub("results.txt").read_text()

@@ -26,24 +26,9 @@ def embed_command(run_folder, split, limit, checkpoint, data_dir, model_file):
     from bench.console import Reporter
 
     tf_runtime.import_tensorflow()
-    embed_run(run_folder, split, limit, checkpoint, Reporter(), data_dir, model_file)
+    from bench.run import outputs
+    from bench.run.loading import load_trained
 
-
-def embed_run(run_path, split, limit, checkpoint, report, data_dir=None, model_file=None):
-    """`bench embed`: write a run's codes of a split for TensorBoard's projector."""
-    from bench.errors import BenchUsageError
-    from bench.model import embedding
-    from bench.run import compute
-    from bench.run.evaluate import load_run_model
-    from bench.run.runs import projector_folder, provenance
-
-    if limit <= 0:
-        raise BenchUsageError(f"--limit must be a positive integer, got {limit}")
-    run, config, dataset, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file,
-                                                                 writing=True)
-    with compute.device_scope(config.device):
-        count, features = embedding.write_projector(run.sub(projector_folder(split)), model, splits[split],
-                                                    dataset.class_names, config.batch_size, limit)
-    report.info(f"wrote the codes of {count:,} {split} images ({features:,} features) from the "
-                f"{provenance(loaded, with_split=False)} to {run.sub(projector_folder(split))}; "
-                f"see them with: tensorboard --logdir {config.log_dir}")
+    report = Reporter()
+    outputs.embed(load_trained(run_folder, checkpoint, data_dir, report, model_file, writing=True), split, limit,
+                  report)

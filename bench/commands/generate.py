@@ -1,7 +1,5 @@
 """`bench sample` and `bench interpolate`: images a run's decoder makes from codes."""
 
-import math
-
 import click
 
 from bench import tf_runtime
@@ -26,24 +24,12 @@ def sample_command(run_folder, count, seed, out, checkpoint, data_dir, model_fil
     from bench.console import Reporter
 
     tf_runtime.import_tensorflow()
-    sample_run(run_folder, count, seed, out, checkpoint, Reporter(), data_dir, model_file)
+    from bench.run import outputs
+    from bench.run.loading import load_trained
 
-
-def sample_run(run_path, count, seed, out, checkpoint, report, data_dir=None, model_file=None):
-    """`bench sample`: decode `count` codes from the prior into a grid PNG; returns (path, rows, columns)."""
-    from bench.model import codes
-    from bench.run import compute
-    from bench.run.evaluate import load_run_model
-    from bench.run.runs import SAMPLES_PNG
-
-    run, config, _, _, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file,
-                                                      writing=out is None)
-    with compute.device_scope(config.device):
-        images = codes.samples(model, count, seed)
-    columns = math.ceil(math.sqrt(count))
-    return _write_grid(out or run.sub(SAMPLES_PNG), images, columns, report,
-                       f"{count} samples from the prior of {run.path} (seed {seed}, {checkpoint} checkpoint, "
-                       f"epoch {loaded['epoch']})")
+    report = Reporter()
+    outputs.sample(load_trained(run_folder, checkpoint, data_dir, report, model_file, writing=out is None), count,
+                   seed, out, report)
 
 
 @click.command("interpolate")
@@ -61,35 +47,9 @@ def interpolate_command(run_folder, pairs, steps, out, checkpoint, data_dir, mod
     from bench.console import Reporter
 
     tf_runtime.import_tensorflow()
-    interpolate_run(run_folder, pairs, steps, out, checkpoint, Reporter(), data_dir, model_file)
+    from bench.run import outputs
+    from bench.run.loading import load_trained
 
-
-def interpolate_run(run_path, pairs, steps, out, checkpoint, report, data_dir=None, model_file=None):
-    """`bench interpolate`: a grid PNG of decoded interpolations; returns (path, rows, columns)."""
-    from bench.errors import BenchUsageError
-    from bench.model import codes
-    from bench.run import compute
-    from bench.run.evaluate import load_run_model
-    from bench.run.runs import INTERPOLATIONS_PNG
-
-    run, config, _, splits, model, loaded = load_run_model(run_path, checkpoint, data_dir, report, model_file,
-                                                           writing=out is None)
-    if len(splits["test"]) < 2 * pairs:
-        raise BenchUsageError(f"--pairs {pairs} needs {2 * pairs} test images; the test split has "
-                              f"{len(splits['test'])}")
-    with compute.device_scope(config.device):
-        images, _ = splits["test"].first(2 * pairs)
-        decoded = codes.interpolations(model, images, steps)
-    return _write_grid(out or run.sub(INTERPOLATIONS_PNG), decoded, steps, report,
-                       f"interpolations between {pairs} pairs of test codes of {run.path} ({checkpoint} "
-                       f"checkpoint, epoch {loaded['epoch']})")
-
-
-def _write_grid(path, images, columns, report, what):
-    from bench.model import codes
-
-    rows = math.ceil(len(images) / columns)
-    codes.write_png(path, codes.grid(images, columns))
-    height, width = images.shape[1:3]
-    report.info(f"wrote {what} to {path}: {rows} x {columns} grid of {height}x{width} images")
-    return path, rows, columns
+    report = Reporter()
+    outputs.interpolate(load_trained(run_folder, checkpoint, data_dir, report, model_file, writing=out is None),
+                        pairs, steps, out, report)

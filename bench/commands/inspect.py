@@ -75,6 +75,7 @@ def inspect_model(model_name, dataset_name, model_args, report):
     from bench.model import building
     from bench.model.architecture import layer_name, leaf_layers, record_output_shapes
     from bench.model.autoencoder import defines
+    from bench.model.view import ModelView
     from bench.run import loading
 
     model_spec, dataset_spec = loading.find_plugins(model_name, dataset_name)
@@ -99,7 +100,7 @@ def inspect_model(model_name, dataset_name, model_args, report):
     report.table(table)
     trainable, total = _count(model.trainable_weights), _count(model.weights)
     report.info(f"total parameters: {total:,} (trainable {trainable:,}, non-trainable {total - trainable:,})")
-    code_shape = tuple(model.forward(model.own_pixels(tf.zeros((1,) + input_shape))).encoding.shape[1:])
+    code_shape = tuple(ModelView(model).outputs(tf.zeros((1,) + input_shape))["code"].shape[1:])
     can = [what for method, what in (("decode", "decode (bench interpolate, export --part decoder)"),
                                      ("prior", "a prior (bench sample)")) if defines(model, method)]
     report.info(f"code: {code_shape}, {math.prod(code_shape):,} numbers per image"

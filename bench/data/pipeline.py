@@ -5,6 +5,8 @@ cheaper than a separate tf.data map stage and moves 4x fewer bytes."""
 
 import tensorflow as tf
 
+from bench.data import seeds
+
 
 def to_bench_range(images, size=None):
     """uint8 [0, 255] → float32 [-1, 1] (float32 images are taken as already in
@@ -48,7 +50,7 @@ def training_batches(split, batch_size, seed, epoch, skip_batches=0, steps=None,
     `shard` = (count, index): only the images index, index + count, ... of that order
     (a worker's part; no augmentation).
     """
-    order_seed = seed * 100003 + epoch  # a distinct, reproducible order per epoch
+    order_seed = seeds.epoch_order(seed, epoch)
     if shard is not None:
         batches = split.shuffled_shard(order_seed, *shard).batch(batch_size)
     elif augment:

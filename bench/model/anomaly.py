@@ -3,29 +3,13 @@ trained on some classes (`--classes`) scores every test image by how badly it re
 it; images of the other classes should score higher.
 
 The score is each image's DTB error, ½·mean((x − x̃)²) with pixels in [-1, 1] (the
-`error` metric of one image). "Unseen class" is the positive label; ROC AUC and
-average precision are scikit-learn's.
+`error` metric of one image: bench.model.view.ModelView.scores). "Unseen class" is the
+positive label; ROC AUC and average precision are scikit-learn's.
 """
 
 import numpy as np
-import tensorflow as tf
 
-from bench.data import pipeline
 from bench.errors import BenchUsageError
-from bench.model.exporting import Endpoints
-
-
-def scores(model, split, batch_size):
-    """Each image's error: ½·mean((x − x̃)²) on [-1, 1], in the split's order."""
-    reconstruct = Endpoints(model, "autoencoder").from_bench_range
-
-    @tf.function(reduce_retracing=True)
-    def batch_scores(stored):
-        images = pipeline.to_bench_range(stored, model.input_size)
-        difference = reconstruct(images)["reconstruction"] - images
-        return 0.5 * tf.reduce_mean(tf.square(difference), axis=[1, 2, 3])
-
-    return np.concatenate([batch_scores(batch).numpy() for batch in pipeline.evaluation_batches(split, batch_size)])
 
 
 def check_classes(labels, seen_classes, where):

@@ -5,10 +5,9 @@ from typing import Any, NamedTuple
 import keras
 import tensorflow as tf
 
+from bench.data import seeds
+
 RECONSTRUCTION_TERM = "reconstruction"
-# Seeds of the draws in one pass are (stream + k·stride, step) for its k-th draw: apart from each other,
-# from the other replicas' streams (seed + 1,000,003·replica) and from the denoising noise's (stream, step).
-RANDOM_CALL_STRIDE = 1 << 40
 
 
 class Forward(NamedTuple):
@@ -252,7 +251,7 @@ class Autoencoder(keras.Model):
         state = self._bench_random
         state["calls"] += 1
         stream, step = state["base"] if state["base"] is not None else (0, 0)
-        return tf.stack([tf.cast(stream, tf.int64) + state["calls"] * RANDOM_CALL_STRIDE, tf.cast(step, tf.int64)])
+        return tf.stack([seeds.model_draw(tf.cast(stream, tf.int64), state["calls"]), tf.cast(step, tf.int64)])
 
     def random_normal(self, shape, mean=0.0, stddev=1.0, dtype=tf.float32):
         """In `get`: normal random numbers drawn from `random_seed()` (exact on resume)."""

@@ -2,8 +2,8 @@
 image files (`bench encode`), images drawn from a prior (`bench sample`) and decoded
 interpolations between codes (`bench interpolate`).
 
-Everything runs through the same functions `bench export` writes
-(`exporting.Endpoints`), so the exported model gives these numbers.
+Everything runs through the model's ModelView (bench.model.view), as `bench export`'s
+functions do, so the exported model gives these numbers.
 """
 
 from pathlib import Path
@@ -19,7 +19,6 @@ from bench.data.splits import FileSplit
 from bench.errors import BenchUsageError, DataInputError
 from bench.files import atomic_write_with, shown
 from bench.model.autoencoder import defines
-from bench.model.exporting import Endpoints
 
 
 def image_files(arguments):
@@ -50,20 +49,6 @@ def files_split(paths, image_shape):
     return FileSplit(paths, None, datasets.image_decoder(image_shape), image_shape)
 
 
-def encode(model, split, batch_size, limit=None, reconstruct=False):
-    """(codes, reconstructions or None) of a split's first `limit` images (all when None):
-    float32 codes as the model returns them, reconstructions on [-1, 1] at the model's size."""
-    run = tf.function(Endpoints(model, "autoencoder").from_uint8, reduce_retracing=True)
-    images = split.images() if limit is None else split.images().take(limit)
-    codes, reconstructions = [], []
-    for batch in images.batch(batch_size).prefetch(tf.data.AUTOTUNE):
-        outputs = run(batch)
-        codes.append(outputs["code"].numpy())
-        if reconstruct:
-            reconstructions.append(outputs["reconstruction"].numpy())
-    return np.concatenate(codes), (np.concatenate(reconstructions) if reconstruct else None)
-
-
 def write_npz(path, **arrays):
     """The arrays in one .npz file, written whole."""
     atomic_write_with(path, lambda file: np.savez(file, **arrays))
@@ -92,28 +77,24 @@ def require(model, method, command, instead):
         raise BenchUsageError(f"{type(model).__name__} defines no {method}(), which {command} needs; {instead}")
 
 
-def decoded(model, codes):
-    """Codes → images on [-1, 1] (through the exported decoder's function)."""
-    return Endpoints(model, "decoder").decode(tf.convert_to_tensor(codes, tf.float32))["reconstruction"].numpy()
-
-
-def samples(model, count, seed):
-    """`count` images decoded from codes drawn from the model's prior with `seed`."""
+def samples(view, count, seed):
+    """`count` images on [-1, 1] decoded from codes drawn from the model's prior with `seed`."""
+    model = view.model
     require(model, "prior", "bench sample",
             "only a model with a prior (VAE, or a plugin defining prior(count, seed)) can be sampled; "
             "bench interpolate RUN decodes between test codes instead")
     require(model, "decode", "bench sample", "add decode(code) to the model")
-    return decoded(model, model.prior(count, tf.constant([seed, 0], tf.int32)))
+    return view.decode(model.prior(count, tf.constant([seed, 0], tf.int32))).numpy()
 
 
-def interpolations(model, images, steps):
+def interpolations(view, images, steps):
     """Rows of `steps` images decoded from (1 − t)·a + t·b, t from 0 to 1, for the codes a, b
     of consecutive pairs of `images` (uint8 or [-1, 1]); shape (pairs·steps, h, w, c)."""
-    require(model, "decode", "bench interpolate",
+    require(view.model, "decode", "bench interpolate",
             "add decode(code) to the model (see help(bench.Autoencoder)) to decode codes it did not make")
-    codes = Endpoints(model, "encoder").from_uint8(tf.convert_to_tensor(images))["code"].numpy()
+    codes = view.codes(images, len(images))[0]
     starts, ends = codes[0::2], codes[1::2]
     weights = np.linspace(0.0, 1.0, steps, dtype=np.float32).reshape((1, steps) + (1,) * (codes.ndim - 1))
     mixed = (1.0 - weights) * starts[:, None] + weights * ends[:, None]
-    return decoded(model, mixed.reshape((-1,) + codes.shape[1:]))
+    return view.decode(tf.convert_to_tensor(mixed.reshape((-1,) + codes.shape[1:]))).numpy()
 

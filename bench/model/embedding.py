@@ -15,7 +15,6 @@ import tensorflow as tf
 from tensorboard.plugins import projector
 
 from bench.files import new_folder
-from bench.model import probe
 
 CONFIG_FILE = "projector_config.pbtxt"  # written last, by visualize_embeddings: its presence means complete
 MAX_FEATURES = 1024
@@ -37,11 +36,12 @@ def sprite(images):
     return grid[..., 0] if depth == 1 else grid
 
 
-def write_projector(folder, model, split, class_names, batch_size, limit=DEFAULT_LIMIT):
+def write_projector(folder, view, split, class_names, batch_size, limit=DEFAULT_LIMIT):
     """Write the projector files into `folder` (a run's projector folder, put in place whole)
-    for the first `limit` images of a bench.data.splits.Split; returns (count, features)."""
+    for the first `limit` images of a bench.data.splits.Split, coded by `view` (a
+    bench.model.view.ModelView); returns (count, features)."""
     images, labels = split.first(limit)
-    codes = probe.encode(model, tf.convert_to_tensor(images), batch_size, max_features=MAX_FEATURES)
+    codes = view.codes(images, batch_size, max_features=MAX_FEATURES)[0]
     # written beside the folder, then put in its place whole: one writer's files, never two mixed
     with new_folder(folder, replace=True) as staging:
         _write_files(staging, images, labels, codes, class_names)

@@ -13,21 +13,19 @@ inputs are resized to the model's size inside the function (as bench does).
 Beside the model, DESCRIPTION (JSON) and README state all of this with the run
 it came from. The SavedModel loads with `tf.saved_model.load` and, in Keras 3,
 `keras.layers.TFSMLayer`; the TFLite file with `tf.lite.Interpreter`.
+
+A part (PARTS) or a format (FORMATS) is one entry plus its own functions. TensorFlow
+is imported only when an export is written, so `bench export --help` lists them
+without it.
 """
 
 import json
 import shutil
+from dataclasses import dataclass
 
-import keras
-import tensorflow as tf
-
-from bench.data import pipeline
 from bench.errors import BenchUsageError
 from bench.files import atomic_write_text, new_folder
-from bench.model.autoencoder import defines
 
-PARTS = ("autoencoder", "encoder", "decoder")
-FORMATS = ("savedmodel", "tflite")
 DESCRIPTION = "export.json"
 README = "README.md"
 TFLITE_FILE = "model.tflite"
@@ -35,56 +33,29 @@ SAVEDMODEL_FOLDER = "savedmodel"
 FROM_UINT8 = "serving_default"
 FROM_BENCH_RANGE = "from_minus_one_to_one"
 
-KERAS_FORMAT_REFUSED = (
-    "--format keras: a .keras file of a plugin model needs the plugin's Python class (and bench) to load; "
-    "use --format savedmodel, which TensorFlow loads with tf.saved_model.load and Keras 3 with "
-    "keras.layers.TFSMLayer(PATH, call_endpoint='serving_default')")
-
 
 def to_uint8(images):
     """[-1, 1] floats → uint8 0..255 (rounded, clipped): the stored images' scale."""
+    import tensorflow as tf
+
     return tf.cast(tf.round((tf.clip_by_value(images, -1.0, 1.0) + 1.0) * 127.5), tf.uint8)
-
-
-class Endpoints:
-    """The exported functions of one part of a model, as plain TensorFlow code."""
-
-    def __init__(self, model, part):
-        self.model, self.part = model, part
-
-    def from_uint8(self, pixels):
-        """uint8 pixels as stored (any size the model accepts) → the part's outputs."""
-        return self.from_bench_range(pipeline.to_bench_range(pixels, self.model.input_size))
-
-    def from_bench_range(self, images):
-        """float32 images in [-1, 1] at the model's size → the part's outputs."""
-        forward = self.model.forward(self.model.own_pixels(images))
-        code = tf.cast(forward.encoding, tf.float32)
-        if self.part == "encoder":
-            return {"code": code}
-        reconstruction = self.model.bench_pixels(forward.reconstruction)
-        return {"code": code, "reconstruction": reconstruction, "reconstruction_uint8": to_uint8(reconstruction)}
-
-    def decode(self, code):
-        """float32 codes → reconstruction on [-1, 1] and as uint8."""
-        reconstruction = self.model.bench_pixels(tf.cast(self.model.decode(code), tf.float32))
-        return {"reconstruction": reconstruction, "reconstruction_uint8": to_uint8(reconstruction)}
 
 
 def _tensor(dtype, shape, scale):
     return {"dtype": dtype, "shape": [None, *shape], "scale": scale}
 
 
-def signatures(part, stored_shape, model_shape, code_shape):
-    """{signature name: {"inputs": {...}, "outputs": {...}}}: what each exported function
-    takes and returns, with shapes (None: any batch size) and scales."""
-    code = {"code": _tensor("float32", code_shape, "the model's code, as bench encode writes it")}
-    reconstruction = {
-        "reconstruction": _tensor("float32", model_shape, "[-1, 1] (bench's metrics are measured on it)"),
-        "reconstruction_uint8": _tensor("uint8", model_shape, "0..255")}
-    if part == "decoder":
-        return {FROM_UINT8: {"inputs": code, "outputs": reconstruction}}
-    outputs = code if part == "encoder" else {**code, **reconstruction}
+def _code(code_shape):
+    return {"code": _tensor("float32", code_shape, "the model's code, as bench encode writes it")}
+
+
+def _reconstruction(model_shape):
+    return {"reconstruction": _tensor("float32", model_shape, "[-1, 1] (bench's metrics are measured on it)"),
+            "reconstruction_uint8": _tensor("uint8", model_shape, "0..255")}
+
+
+def _from_images(outputs, stored_shape, model_shape):
+    """The two signatures of a part that takes images: stored uint8 pixels, and [-1, 1] floats."""
     return {
         FROM_UINT8: {"inputs": {"pixels": _tensor("uint8", stored_shape, "0..255, as stored; resized to "
                                                   f"{model_shape[0]}x{model_shape[1]} inside")},
@@ -93,15 +64,65 @@ def signatures(part, stored_shape, model_shape, code_shape):
     }
 
 
+def _outputs_of(view, images, with_reconstruction):
+    outputs = view.outputs(images)
+    if not with_reconstruction:
+        return {"code": outputs["code"]}
+    return {**outputs, "reconstruction_uint8": to_uint8(outputs["reconstruction"])}
+
+
+def _image_functions(with_reconstruction):
+    def functions(view):
+        return {FROM_UINT8: lambda pixels: _outputs_of(view, view.scaled(pixels), with_reconstruction),
+                FROM_BENCH_RANGE: lambda images: _outputs_of(view, images, with_reconstruction)}
+    return functions
+
+
+def _decoder_functions(view):
+    def decode(code):
+        reconstruction = view.decode(code)
+        return {"reconstruction": reconstruction, "reconstruction_uint8": to_uint8(reconstruction)}
+    return {FROM_UINT8: decode}
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part of a model that can be exported: its functions on a ModelView, by signature
+    name, and their signatures ((stored shape, model shape, code shape) → {name: {inputs,
+    outputs}}, shapes with None for the batch, each with its scale)."""
+
+    what: str
+    functions: object
+    signatures: object
+    needs: str = ""  # an optional model method the part cannot do without
+
+
+PARTS = {
+    "autoencoder": Part("the whole model", _image_functions(True),
+                        lambda stored, model, code: _from_images({**_code(code), **_reconstruction(model)}, stored,
+                                                                 model)),
+    "encoder": Part("images to codes", _image_functions(False),
+                    lambda stored, model, code: _from_images(_code(code), stored, model)),
+    "decoder": Part("codes to images", _decoder_functions,
+                    lambda stored, model, code: {FROM_UINT8: {"inputs": _code(code), "outputs": _reconstruction(model)}},
+                    needs="decode"),
+}
+"""Every part `bench export --part` offers."""
+
+
 def _specs(described):
+    import tensorflow as tf
+
     return [tf.TensorSpec([None, *spec["shape"][1:]], spec["dtype"], name=name) for name, spec in described.items()]
 
 
 def write_savedmodel(model, part, described, folder):
     """Trace the part's functions and write them as a SavedModel in `folder`."""
-    endpoints = Endpoints(model, part)
-    functions = {FROM_UINT8: endpoints.decode if part == "decoder" else endpoints.from_uint8,
-                 FROM_BENCH_RANGE: endpoints.from_bench_range}
+    import keras
+
+    from bench.model.view import ModelView
+
+    functions = PARTS[part].functions(ModelView(model))
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, signature in described.items():
@@ -109,30 +130,62 @@ def write_savedmodel(model, part, described, folder):
     archive.write_out(str(folder), verbose=False)
 
 
-def write_tflite(savedmodel, path):
-    """Convert the SavedModel's signatures to one TFLite file (float32 weights)."""
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel))
-    path.write_bytes(converter.convert())
+def _keep_savedmodel(staging):
+    """The SavedModel is the export."""
 
 
-def check_part(model, part):
-    """Refuse a decoder export of a model without `decode`, in one line."""
-    if part == "decoder" and not defines(model, "decode"):
-        raise BenchUsageError(f"{type(model).__name__} defines no decode(code), so its decoder cannot be exported "
-                              "alone; export --part autoencoder, or add decode() to the model (see help(bench.Autoencoder))")
+def _to_tflite(staging):
+    """Convert the SavedModel's signatures to one TFLite file (float32 weights), which replaces it."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(staging / SAVEDMODEL_FOLDER))
+    (staging / TFLITE_FILE).write_bytes(converter.convert())
+    shutil.rmtree(staging / SAVEDMODEL_FOLDER)
 
 
-def loading_text(output_format, part, described):
-    """How to load and call the export in plain Python, as README and export.json state it."""
-    inputs = ", ".join(f"{name}=..." for name in described[FROM_UINT8]["inputs"])
-    if output_format == "tflite":
-        return ("import tensorflow as tf  # or LiteRT: from ai_edge_litert.interpreter import Interpreter\n"
-                f"runner = tf.lite.Interpreter(model_path='{TFLITE_FILE}').get_signature_runner('{FROM_UINT8}')\n"
-                f"outputs = runner({inputs})")
+def _savedmodel_loading(inputs):
     return ("import tensorflow as tf\n"
             f"model = tf.saved_model.load('{SAVEDMODEL_FOLDER}')\n"
             f"outputs = model.signatures['{FROM_UINT8}']({inputs})\n"
             f"# Keras 3: keras.layers.TFSMLayer('{SAVEDMODEL_FOLDER}', call_endpoint='{FROM_UINT8}')")
+
+
+def _tflite_loading(inputs):
+    return ("import tensorflow as tf  # or LiteRT: from ai_edge_litert.interpreter import Interpreter\n"
+            f"runner = tf.lite.Interpreter(model_path='{TFLITE_FILE}').get_signature_runner('{FROM_UINT8}')\n"
+            f"outputs = runner({inputs})")
+
+
+@dataclass(frozen=True)
+class Format:
+    """A file format of an export: what it is, how the written SavedModel becomes it (in the
+    staging folder), and how plain Python loads it (given the call's keyword arguments)."""
+
+    what: str
+    finish: object
+    loading: object
+
+
+FORMATS = {
+    "savedmodel": Format("SavedModel (TensorFlow; Keras 3's TFSMLayer)", _keep_savedmodel, _savedmodel_loading),
+    "tflite": Format("TFLite (tf.lite or LiteRT)", _to_tflite, _tflite_loading),
+}
+"""Every format `bench export --format` offers."""
+
+
+def check_part(model, part):
+    """Refuse, in one line, a part that needs an optional method the model lacks."""
+    from bench.model.autoencoder import defines
+
+    needs = PARTS[part].needs
+    if needs and not defines(model, needs):
+        raise BenchUsageError(f"{type(model).__name__} defines no {needs}(code), so its {part} cannot be exported "
+                              "alone; export --part autoencoder, or add decode() to the model (see help(bench.Autoencoder))")
+
+
+def loading_text(output_format, described):
+    """How to load and call the export in plain Python, as README and export.json state it."""
+    return FORMATS[output_format].loading(", ".join(f"{name}=..." for name in described[FROM_UINT8]["inputs"]))
 
 
 def readme_text(description):
@@ -165,17 +218,19 @@ def export(model, part, output_format, out, about, stored_shape, replace=False):
     Returns:
         the description written to export.json.
     """
+    import tensorflow as tf
+
+    from bench.model.view import ModelView
+
     check_part(model, part)
     model_shape = tuple(model.input_size or stored_shape[:2]) + (stored_shape[2],)
-    code_shape = tuple(model.forward(tf.zeros((1,) + model_shape)).encoding.shape[1:])
-    described = signatures(part, stored_shape, model_shape, code_shape)
+    code_shape = tuple(ModelView(model).outputs(tf.zeros((1,) + model_shape))["code"].shape[1:])
+    described = PARTS[part].signatures(stored_shape, model_shape, code_shape)
     with new_folder(out, replace=replace) as staging:
         write_savedmodel(model, part, described, staging / SAVEDMODEL_FOLDER)
-        if output_format == "tflite":
-            write_tflite(staging / SAVEDMODEL_FOLDER, staging / TFLITE_FILE)
-            shutil.rmtree(staging / SAVEDMODEL_FOLDER)
+        FORMATS[output_format].finish(staging)
         description = dict(about, part=part, format=output_format, signatures=described,
-                           load=loading_text(output_format, part, described))
+                           load=loading_text(output_format, described))
         atomic_write_text(staging / DESCRIPTION, json.dumps(description, indent=2) + "\n")
         atomic_write_text(staging / README, readme_text(description))
     return description

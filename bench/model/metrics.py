@@ -1,6 +1,8 @@
-"""Reconstruction metrics, each with its scale stated."""
+"""Reconstruction metrics, each with its scale stated, and a table of them."""
 
 import math
+
+from rich.table import Table
 
 DEFINITIONS = {
     "error": "DTB's error: ½·mean((x − x̃)²) over all pixels, pixels in [-1, 1] (the DTB blog's number)",
@@ -22,3 +24,14 @@ def format_value(name, value):
     if value is None:
         return "—"
     return f"{value:.2f}" if name.endswith("psnr") else f"{value:.5f}"
+
+
+def metrics_table(rows):
+    """A rich Table of {label: {error, mse, psnr}}."""
+    table = Table()
+    table.add_column("")
+    for name in ("error", "mse", "psnr"):
+        table.add_column(name, justify="right")
+    for label, values in rows.items():
+        table.add_row(label, *(format_value(n, values.get(n)) for n in ("error", "mse", "psnr")))
+    return table

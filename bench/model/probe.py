@@ -19,26 +19,9 @@ MAX_FEATURES = 4096
 DEFAULT_LIMIT = 5000
 
 
-def _pool(codes, max_features):
-    """Average-pool (n, h, w, c) codes over space until they have at most max_features numbers."""
-    if codes.shape.rank != 4 or math.prod(codes.shape[1:]) <= max_features:
-        return codes
-    height, width, depth = codes.shape[1:]
-    cells = max(1, max_features // depth)
-    side = max(1, int(math.sqrt(cells * height / width)))
-    size = (min(height, side), min(width, max(1, cells // side)))
-    return tf.image.resize(codes, size, method="area")
-
-
-def encode(model, images, batch_size, max_features=MAX_FEATURES):
-    """Flattened (pooled when large) encodings of `images` as a float32 array."""
-    parts = []
-    for batch in pipeline.evaluation_batches(images, batch_size):
-        inputs = pipeline.to_bench_range(batch, model.input_size)
-        codes = model.forward(model.own_pixels(inputs)).encoding
-        codes = _pool(tf.cast(codes, tf.float32), max_features)
-        parts.append(tf.reshape(codes, (codes.shape[0], -1)).numpy())
-    return np.concatenate(parts)
+def encode(view, images, batch_size, max_features=MAX_FEATURES):
+    """Flattened (pooled when large) codes of `images` (an array, or a split) as a float32 array."""
+    return view.codes(images, batch_size, max_features=max_features)[0]
 
 
 def pixels(images):
@@ -65,10 +48,11 @@ def accuracy(train_features, train_labels, test_features, test_labels):
     return float(classifier.score(test_features, test_labels)), converged
 
 
-def linear_probe(model, splits, batch_size, limit=DEFAULT_LIMIT, progress=None):
+def linear_probe(view, splits, batch_size, limit=DEFAULT_LIMIT, progress=None):
     """{codes, pixels, train_images, features, converged}: probe accuracies of codes and raw pixels.
 
     Args:
+        view: the model's bench.model.view.ModelView.
         splits: {"train": Split, "test": Split} (bench.data.splits), labelled.
         limit: at most this many training images (the first ones).
         progress: called with a line of text as each stage starts (None: silent).
@@ -76,8 +60,8 @@ def linear_probe(model, splits, batch_size, limit=DEFAULT_LIMIT, progress=None):
     say = progress or (lambda text: None)
     train_images, train_labels = splits["train"].first(limit)
     test_images, test_labels = splits["test"].first(len(splits["test"]))
-    train_codes = encode(model, tf.convert_to_tensor(train_images), batch_size)
-    test_codes = encode(model, tf.convert_to_tensor(test_images), batch_size)
+    train_codes = encode(view, train_images, batch_size)
+    test_codes = encode(view, test_images, batch_size)
     say(f"  codes of {len(train_images):,} training and {len(test_images):,} test images: "
         f"{train_codes.shape[1]:,} features each; fitting on the codes...")
     codes, codes_converged = accuracy(train_codes, train_labels, test_codes, test_labels)
@@ -109,7 +93,7 @@ def _images_at(split, indices):
     return np.stack([image for index, image in enumerate(split.images().as_numpy_iterator()) if index in wanted])
 
 
-def few_label_probe(model, splits, batch_size, counts, draws=DEFAULT_DRAWS):
+def few_label_probe(view, splits, batch_size, counts, draws=DEFAULT_DRAWS):
     """The linear probe with `n` labelled training images per class, for each n in `counts`,
     over `draws` seeded draws, for the codes and for raw pixels, scored on the whole test split.
 
@@ -130,8 +114,7 @@ def few_label_probe(model, splits, batch_size, counts, draws=DEFAULT_DRAWS):
         return record
     images = _images_at(splits["train"], pool)
     row_of = {int(index): row for row, index in enumerate(pool)}
-    features = {"codes": (encode(model, tf.convert_to_tensor(images), batch_size),
-                          encode(model, tf.convert_to_tensor(test_images), batch_size)),
+    features = {"codes": (encode(view, images, batch_size), encode(view, test_images, batch_size)),
                 "pixels": (pixels(images), pixels(test_images))}
     record["features"] = int(features["codes"][0].shape[1])
     for n in usable:

@@ -1,14 +1,22 @@
 """Loading what a run names: its plugins found, its configuration resolved (the
-optimizer's full arguments, the model options that differ from their defaults), and a
-dataset read as `bench train` would read it."""
+optimizer's full arguments, the model options that differ from their defaults), a
+dataset read as `bench train` would read it, and a trained run's model loaded from
+its checkpoint, strictly, with its data (for eval, embed, encode, export ...)."""
 
 import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
 
 from bench import plugins
-from bench.data import sources
+from bench.data import datasets, sources
 from bench.data.datasets import load_data
+from bench.errors import BenchUsageError
+from bench.model import building, checkpoints
 from bench.model.building import resolve_model_args
-from bench.run import optimizers
+from bench.run import compute, fingerprint, optimizers, runs
+from bench.run.config import TrainConfig
+from bench.run.results import measured, provenance
+from bench.run.runs import BEST, CHECKPOINT_FOLDERS, CHECKPOINTS, RunFolder
 
 
 def load_named_data(dataset_name, report, **options):
@@ -46,3 +54,93 @@ def resolve_config(config):
                                    model=model_spec.name, dataset=dataset_spec.name,
                                    model_args=resolve_model_args(model_spec, config.model_args))
     return resolved, model_spec, dataset_spec
+
+
+def restore(weights, run, checkpoint):
+    """Load the `checkpoint` ("best" or "last") of `run` into a model's {path: weight},
+    strictly; returns what was loaded: {"checkpoint", "epoch", "step"}."""
+    path = checkpoints.latest(run.sub(CHECKPOINT_FOLDERS[checkpoint]))
+    if path is None:
+        trained = checkpoint == "best" and checkpoints.latest(run.sub(CHECKPOINTS)) is not None
+        raise checkpoints.CheckpointError(
+            f"{run.path} has no {checkpoint} checkpoint"
+            + (f" ({run.sub(BEST)} is missing or empty, though {run.sub(CHECKPOINTS)} holds a trained state); "
+               f"{checkpoints.RESTART_HINT}" if trained else " yet; train it first (or choose --checkpoint)"))
+    scalars = checkpoints.load_weights(path, weights)
+    epoch = scalars.get("epoch") if checkpoint == "best" else scalars.get("epochs_done")
+    return {"checkpoint": checkpoint, "epoch": int(epoch or 0), "step": int(scalars.get("step", 0))}
+
+
+def _recorded_model(run, name):
+    """The model plugin a run names, found from here; not found, BenchUsageError says where
+    the run's model came from and how to use it."""
+    try:
+        return plugins.find("model", name)
+    except BenchUsageError as error:
+        document = fingerprint.read(run) or {}
+        source = next(iter(document.get("sources", [])), {})
+        if not source:
+            raise
+        copy = run.sub(source["copy"]) if source.get("copy") else None
+        raise BenchUsageError(
+            f"{run.path} was trained with model {name} from {source.get('file')} ({document.get('origin')}), "
+            f"which is not found from {Path.cwd()}: run bench from the folder that holds models/{name}.py"
+            + (f", or use the run's copy: --model-file {copy}" if copy else "")) from error
+
+
+@dataclass
+class TrainedRun:
+    """A trained run, loaded: its folder, configuration, dataset and splits, and its model
+    with one checkpoint's weights (`loaded`: {"checkpoint", "epoch", "step"})."""
+
+    folder: RunFolder
+    config: TrainConfig
+    dataset: object
+    splits: dict
+    model: object
+    loaded: dict
+
+    def view(self, noise_factor=0.0):
+        """The model's bench.model.view.ModelView."""
+        from bench.model.view import ModelView
+
+        return ModelView(self.model, noise_factor)
+
+    def measured(self, split, noise_factor=0.0):
+        """The provenance of a number measured now on `split` with this checkpoint."""
+        return measured(self.loaded["checkpoint"], self.loaded["epoch"], self.loaded["step"], split, noise_factor)
+
+    def checkpoint_words(self, noise_factor=0.0):
+        """"best checkpoint (epoch 3, step 30), clean input": what a command measured."""
+        return provenance(dict(self.loaded, noise_factor=noise_factor), with_split=False)
+
+
+def load_trained(run_path, checkpoint="best", data_dir=None, report=None, model_file=None, writing=False):
+    """A TrainedRun: the run's configuration and data read as it was trained, its model
+    built and checked against the run's record, the checkpoint's weights loaded strictly.
+
+    Args:
+        checkpoint: "best" (the best model on validation) or "last" (the latest state).
+        data_dir: the dataset cache; None: the one the run was trained with.
+        model_file: build the model from this file (e.g. the run's recorded copy
+            in model_source/) instead of the plugin found by name.
+        writing: the caller will write into the run folder: refuse now when it cannot.
+    """
+    run = RunFolder(run_path)
+    config = run.read_config()
+    run.read_results()  # a damaged results.json is refused before any work
+    if writing:
+        run.check_writable()
+    dataset_spec = sources.find_dataset(config.dataset)
+    model_spec = fingerprint.spec_for_file(config.model, model_file) if model_file else \
+        _recorded_model(run, config.model)
+    compute.set_precision(config.precision)  # measured as it was trained
+    with compute.device_scope(config.device):
+        dataset, splits = datasets.load_data(dataset_spec, data_dir or config.data_dir, report,
+                                             **data_options(config))
+        runs.check_same_data(run, run.read_results(), dataset)
+        model = building.build_model(model_spec, dataset.image_shape, model_args=config.model_args)
+        weights, _ = checkpoints.model_groups(model)
+        fingerprint.check(run, model, weights, report)
+        loaded = restore(weights, run, checkpoint)
+    return TrainedRun(run, config, dataset, splits, model, loaded)

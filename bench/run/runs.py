@@ -31,9 +31,8 @@ its results.json holds. Every command names a run's files through these constant
         data_files.tsv       DATA_FILES: an image folder's files (split, label,
                              path), whose hash results.json's "data" holds
 
-results.json holds one object, changed only through the named records below
-(`epoch_done`, `final_metrics`, `evaluation`, `probe_result`, `anomaly_result`, `progress`,
-`data_used`).
+results.json holds one object, changed only through bench.run.results's named records,
+under `RunFolder.update_results`'s lock.
 
 Nothing here imports TensorFlow.
 """
@@ -50,8 +49,8 @@ from pathlib import Path
 from bench import schema
 from bench.errors import BenchError, BenchUsageError, DamagedFileError, storage_problem
 from bench.files import atomic_write_text, remove_temporaries, shown
-from bench.model import metrics
 from bench.run.config import TrainConfig, check_values, read_yaml_mapping, write_yaml
+from bench.run.results import check_results, results_text
 
 CONFIG_FILE = "config.yaml"
 TRAIN_EVENTS = "train"
@@ -287,7 +286,7 @@ class RunFolder:
             return {}
         try:
             results = json.loads(path.read_text(encoding="utf-8"))
-            schema.check_results(results)
+            check_results(results)
             return results
         except RecursionError:
             raise DamagedFileError(f"{path} is damaged (nested too deeply); {UNCHANGED}") from None
@@ -342,44 +341,7 @@ def _flock(handle, operation, wait_s):
             time.sleep(0.02)
 
 
-# -- results.json's records: each a named update of the results dict -------------
-
-def epoch_done(results, entry, best_validation=None):
-    """An epoch has ended: its history entry ({epoch, step, train_error, validation_error,
-    elapsed_s}) replaces any entry of that epoch or later; a new best model's validation
-    metrics replace the best ones."""
-    history = [kept for kept in results.get("history", []) if kept["epoch"] < entry["epoch"]]
-    results["history"] = history + [entry]
-    if best_validation is not None:
-        results["best"] = {"validation": best_validation}
-    return results
-
-
-def final_metrics(results, validation, test):
-    """The best model's validation and test metrics, measured at the end of training."""
-    results["best"] = {"validation": validation, "test": test}
-    return results
-
-
-def progress(results, status, epochs_done, epochs_planned, best_epoch, steps, **facts):
-    """Where training stands ("running", "interrupted", "diverged", "finished"), and facts
-    about it (train_images_per_second, train_step_traces, seconds_to_first_step; None: left as is)."""
-    results.update({key: value for key, value in facts.items() if value is not None})
-    results.update(status=status, epochs_done=epochs_done, epochs_planned=epochs_planned,
-                   best_epoch=best_epoch, steps=steps)
-    results.setdefault("best", {})
-    return results
-
-
-def data_used(results, images, dataset=None):
-    """Record the images each split really had ({split: count}) and, for an image folder
-    (`dataset` with a listing), the hashes of its listing (DATA_FILES), whole and by split."""
-    hashes = {}
-    if getattr(dataset, "files_sha256", None):
-        hashes = {"files_sha256": dataset.files_sha256, "splits_sha256": dict(dataset.splits_sha256)}
-    results["data"] = {"images": dict(images), **hashes}
-    return results
-
+# -- a run's data: the image folder's listing it was trained on ---------------------
 
 def listing_text(listing):
     """DATA_FILES's text: a header, then `split<TAB>label<TAB>path` for every file."""
@@ -420,112 +382,6 @@ def _listing_changes(run, listing):
             names = ", ".join(f"{shown(line.split(chr(9))[2])} ({line.split(chr(9))[0]})" for line in lines[:3])
             parts.append(f"{len(lines)} {label}: {names}{' ...' if len(lines) > 3 else ''}")
     return "; ".join(parts) or "the same files, other sizes"
-
-
-def evaluation(results, key, values):
-    """`bench eval`'s metrics of one checkpoint, split and input, under `key`."""
-    results.setdefault("evaluations", {})[key] = values
-    return results
-
-
-def probe_result(results, record):
-    """The linear probe's accuracies of the codes and the raw pixels."""
-    results["probe"] = record
-    return results
-
-
-def anomaly_result(results, record):
-    """`bench eval --anomaly`'s ROC AUC and average precision of unseen vs seen classes."""
-    results["anomaly"] = record
-    return results
-
-
-def few_label_probe_result(results, record):
-    """The few-label probes' accuracies (mean and spread over draws) of codes and raw pixels."""
-    results["probe_labels"] = {**record, "per_class": {str(n): value for n, value in record["per_class"].items()},
-                               "skipped": {str(n): why for n, why in record.get("skipped", {}).items()}}
-    return results
-
-
-RECORDS = {"probe": probe_result, "probe_labels": few_label_probe_result, "anomaly": anomaly_result}
-"""`bench eval`'s records beyond the metrics, by their key in results.json."""
-
-
-def measured(checkpoint, epoch, step, split, noise_factor=0.0):
-    """The provenance of a number: which checkpoint (best/last, epoch, step), which
-    split, clean or noisy input, and when it was measured."""
-    return {"checkpoint": checkpoint, "epoch": int(epoch), "step": int(step), "split": split,
-            "noise_factor": float(noise_factor), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
-
-
-def provenance(record, with_split=True):
-    """A record's provenance in words: "best checkpoint (epoch 3, step 30), test, clean input"."""
-    if "epoch" not in record:
-        return "checkpoint unknown (recorded by an earlier bench)"
-    text = f"{record['checkpoint']} checkpoint (epoch {record['epoch']}, step {record['step']})"
-    if with_split:
-        text += f", {record['split']}"
-    noise = record.get("noise_factor") or 0.0
-    return text + (f", noisy input (noise {noise:g})" if noise else ", clean input")
-
-
-def stale_reason(record, results):
-    """Why a measurement no longer describes the run's checkpoint of its kind, or None when it does."""
-    if "epoch" not in record:
-        return "its checkpoint is unknown"
-    if record["checkpoint"] == "best" and record["epoch"] != results.get("best_epoch"):
-        return f"the best checkpoint is now epoch {results.get('best_epoch')}"
-    if record["checkpoint"] == "last" and record["step"] != results.get("steps"):
-        return f"the last checkpoint is now step {results.get('steps')}"
-    return None
-
-
-def _metric_rows(rows):
-    names = ["error", "mse", "psnr"]
-    lines = [f"  {'':12}" + "".join(f"{n:>12}" for n in names)]
-    for label, values in rows:
-        lines.append(f"  {label:12}" + "".join(f"{metrics.format_value(n, values.get(n)):>12}" for n in names))
-    return lines
-
-
-def _measurement_lines(record, results):
-    stale = stale_reason(record, results)
-    return [f"  {provenance(record)}, {record.get('when', 'time unknown')}"
-            + (f"  [STALE: {stale}]" if stale else "")]
-
-
-def results_text(path, results):
-    """The text of results.txt: every number with its checkpoint, split, input and time."""
-    lines = [f"bench results: {path}",
-             f"status: {results.get('status', '?')}, {results.get('epochs_done', 0)} of "
-             f"{results.get('epochs_planned', '?')} epochs done"]
-    best = results.get("best", {})
-    if best:
-        lines += ["", f"best model on validation (epoch {results.get('best_epoch')}):"]
-        lines += _metric_rows([(split, best[split]) for split in ("validation", "test") if split in best])
-        first = best.get("validation") or best.get("test")
-        lines += [f"  measured on the {provenance(first, with_split=False)}, {first.get('when', 'time unknown')}"]
-    evaluations = results.get("evaluations", {})
-    if evaluations:
-        lines += ["", "bench eval:"] + _metric_rows([])
-        for key, value in sorted(evaluations.items()):
-            lines += _measurement_lines(value, results) + _metric_rows([("", value)])[1:]
-    probe = results.get("probe")
-    if probe:
-        lines += ["", f"linear probe (logistic regression fitted on {probe['train_images']:,} training images, "
-                      "test accuracy):"] + _measurement_lines(probe, results)
-        lines += [f"  codes ({probe['features']:,} features): {probe['codes']:.4f}",
-                  f"  raw pixels: {probe['pixels']:.4f}"]
-        if probe.get("converged") is False:
-            lines.append("  not converged: the solver stopped at its iteration limit before it settled")
-    anomaly = results.get("anomaly")
-    if anomaly:
-        lines += ["", f"anomaly detection (score: each test image's error; {anomaly['unseen_images']:,} images of "
-                      f"unseen classes against {anomaly['seen_images']:,} of classes "
-                      f"{','.join(map(str, anomaly['seen_classes']))}):"] + _measurement_lines(anomaly, results)
-        lines += [f"  ROC AUC: {anomaly['roc_auc']:.4f}", f"  average precision: {anomaly['average_precision']:.4f}"]
-    lines += ["", "metrics:"] + [f"  {name}: {text}" for name, text in metrics.DEFINITIONS.items()]
-    return "\n".join(lines) + "\n"
 
 
 RUN_MARKERS = (CONFIG_FILE, RESULTS_JSON, CHECKPOINTS, MODEL_FILE)

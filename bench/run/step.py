@@ -9,7 +9,7 @@ loop never waits on the device for it.
 import keras
 import tensorflow as tf
 
-from bench.data import pipeline
+from bench.data import pipeline, seeds
 from bench.errors import BenchError, PluginError, describe_exception
 
 
@@ -19,14 +19,15 @@ class TrainStep:
     Args:
         config: the run's TrainConfig (batch_size, seed, noise_factor,
             l2_penalty, jit, steps_per_call, summary_every).
-        model: the Autoencoder, built under `strategy`.
+        view: the bench.model.view.ModelView of the Autoencoder, built under `strategy`:
+            the images reach the model, and its reconstruction comes back, as everywhere.
         optimizer: its optimizer, built under `strategy`.
         strategy: the tf.distribute strategy; `config.batch_size` is the global batch.
         train_images: the training split, in its stored dtype.
     """
 
-    def __init__(self, config, model, optimizer, strategy, train_images):
-        self.config, self.model, self.optimizer, self.strategy = config, model, optimizer, strategy
+    def __init__(self, config, view, optimizer, strategy, train_images):
+        self.config, self.view, self.model, self.optimizer, self.strategy = config, view, view.model, optimizer, strategy
         self.train_images = train_images
         self.replicas = strategy.num_replicas_in_sync
         self.steps_per_epoch = pipeline.steps_per_epoch(len(train_images), config.batch_size, self.replicas)
@@ -127,8 +128,8 @@ class TrainStep:
         that the gradients the optimizer sums over replicas, and the outputs
         summed over replicas, are those of the mean over the global batch.
         """
-        model, optimizer, config = self.model, self.optimizer, self.config
-        images = pipeline.to_bench_range(stored_images, model.input_size)
+        view, optimizer, config = self.view, self.optimizer, self.config
+        images = view.scaled(stored_images)
         share = 1.0
         if self.replicas > 1:
             local = tf.cast(tf.shape(images)[0], tf.float32)
@@ -136,13 +137,13 @@ class TrainStep:
         # Every random draw of the step, the noise and the model's own, is a function of (seed, replica,
         # step): a resumed run draws exactly what an uninterrupted one does.
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        stream = tf.constant(config.seed, tf.int64) + 1_000_003 * tf.cast(replica, tf.int64)
+        stream = seeds.replica_stream(tf.constant(config.seed, tf.int64), tf.cast(replica, tf.int64))
         step = optimizer.iterations
         inputs = pipeline.corrupt(images, config.noise_factor, stream, step) if config.noise_factor else images
-        variables = model.trainable_variables
+        variables = view.model.trainable_variables
         with tf.GradientTape() as tape:
-            result = model.forward(model.own_pixels(inputs), train_phase=True, l2_penalty=config.l2_penalty,
-                                   targets=model.own_pixels(images), random_seed=(stream, step))
+            result = view.run(inputs, train_phase=True, l2_penalty=config.l2_penalty, targets=images,
+                              random_seed=(stream, step))
             loss = result.total()
             scaled_loss = optimizer.scale_loss(loss * share)
         gradients = tape.gradient(scaled_loss, variables)
@@ -151,7 +152,7 @@ class TrainStep:
             scale = optimizer.dynamic_scale if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else 1.0
             outputs["gradient_norm"] = tf.linalg.global_norm(gradients) / scale
         optimizer.apply_gradients(zip(gradients, variables))
-        error = 0.5 * tf.reduce_mean(tf.square(model.bench_pixels(result.reconstruction) - images))
+        error = 0.5 * tf.reduce_mean(tf.square(result.reconstruction - images))
         outputs.update(loss=loss, error=error)
         return {name: value * share for name, value in outputs.items()}
 

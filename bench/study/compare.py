@@ -22,7 +22,8 @@ from bench.console import make_console
 from bench.errors import BenchError, BenchUsageError
 from bench.model import metrics
 from bench.run.config import TrainConfig, name_part
-from bench.run.runs import CONFIG_FILE, RESULTS_JSON, find_runs, stale_reason
+from bench.run.results import stale_reason
+from bench.run.runs import CONFIG_FILE, RESULTS_JSON, find_runs
 
 STOPPED = "stopped"  # results.json says running, and no process holds the run
 
