@@ -148,6 +148,6 @@ def test_a_measurement_of_a_replaced_checkpoint_is_marked_stale(workspace, zoo_r
     assert f"{probe['codes']:.4f} (stale)" in bench("compare").stdout
     assert "STALE: the best checkpoint is now epoch 3" in (run / "results.txt").read_text()
     row = json.loads(bench("compare", "--format", "json").stdout)["runs"][0]
-    assert row["probe_stale"] == "the best checkpoint is now epoch 3"
+    assert row["stale"]["probe_accuracy"] == "the best checkpoint is now epoch 3"
     assert bench("eval", DIGITS, "--probe").exit_code == 0
     assert f"{read_results(run)['probe']['codes']:.4f} (stale)" not in bench("compare").stdout

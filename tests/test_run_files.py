@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from bench import schema
-from bench.study import compare
+from bench.study import rows as compare_rows
 from bench.run import results as results_file
 from bench.run import runs
 from bench.run.config import TrainConfig, check_values, write_yaml
@@ -242,7 +242,7 @@ def test_a_figure_only_some_runs_of_a_group_have_says_how_many(tmp_path, monkeyp
 def test_a_running_run_that_no_process_holds_is_stopped(tmp_path, monkeypatch):
     run = made_run(tmp_path / "log", status="running", epochs=5)
     monkeypatch.chdir(tmp_path)
-    assert compare.run_row(run)["status"] == "stopped"
+    assert compare_rows.run_row(run)["status"] == "stopped"
     assert "stopped: its results say running, but no process trains it" in " ".join(bench("compare").stdout.split())
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
@@ -253,7 +253,7 @@ def test_a_running_run_that_no_process_holds_is_stopped(tmp_path, monkeypatch):
         """)], env=process_env({}), stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert compare.run_row(run)["status"] == "running"
+        assert compare_rows.run_row(run)["status"] == "running"
         assert f"process {holder.pid} on host" in run.trainer()
     finally:
         holder.kill()

@@ -104,16 +104,25 @@ def stale_reason(record, results):
 # -- what bench eval adds beyond the metrics --------------------------------------------
 
 class Column:
-    """A figure `bench compare` shows of a Field: its heading, and whether the narrow
-    table shows it (the others with --wide). Higher is better, on [0, 1], shown with
-    four decimals."""
+    """A figure `bench compare` shows in a column of its own.
 
-    higher_is_better = True
-    valid = (0, 1)
-    decimals = 4
+    Args:
+        heading: the column's heading.
+        narrow: whether the narrow table shows it (the others: --wide).
+        higher_is_better: which end of the column is marked best.
+        valid: (low, high), what the figure can be (None: no bound); a group's interval
+            reaching beyond it is marked.
+        decimals: how it is printed.
+        position: its place among its Field's columns.
+    """
 
-    def __init__(self, heading, narrow=True):
-        self.heading, self.narrow = heading, narrow
+    def __init__(self, heading, narrow=True, higher_is_better=True, valid=(0, 1), decimals=4, position=0):
+        self.heading, self.narrow, self.higher_is_better = heading, narrow, higher_is_better
+        self.valid, self.decimals, self.position = valid, decimals, position
+
+    def text(self, value):
+        """A value as the tables show it ("—" for none)."""
+        return "—" if value is None else f"{value:.{self.decimals}f}"
 
 
 class Field:
@@ -126,6 +135,8 @@ class Field:
     option = ""
     checker = None
     legend = ""
+    column_names = ()
+    """Its column keys as `bench compare --sort` names them."""
 
     def stored(self, record):
         """What results.json holds of a record just measured."""
@@ -148,8 +159,10 @@ class LinearProbe(Field):
     """The linear probe: a logistic regression on the codes against one on raw pixels."""
 
     key, option = "probe", "--probe"
-    checker = staticmethod(record({"codes": FRACTION, "pixels": FRACTION, "train_images": integer(), "features": integer(),
-                      **PROVENANCE}, {"converged": flag(), **PROVENANCE_OPTIONAL}))
+    column_names = ("probe_accuracy",)
+    checker = staticmethod(record(
+        {"codes": FRACTION, "pixels": FRACTION, "train_images": integer(), "features": integer(), **PROVENANCE},
+        {"converged": flag(), **PROVENANCE_OPTIONAL}))
     legend = ("probe: test accuracy of a logistic regression on each run's codes (bench eval --probe; (stale): "
               "measured on a checkpoint since replaced, left out of the statistics).")
 
@@ -174,6 +187,7 @@ class FewLabelProbes(Field):
 
     key, option = "probe_labels", "--probe-labels"
     prefix = "probe_labels_"
+    column_names = (f"{prefix}<N>",)
     checker = staticmethod(record(
         {"draws": integer(1), "test_images": integer(), "skipped": map_of(text(), key=digits),
          "per_class": map_of(record({"codes_mean": FRACTION, "pixels_mean": FRACTION,
@@ -207,18 +221,20 @@ class FewLabelProbes(Field):
 
     def column(self, key):
         count = key[len(self.prefix):] if key.startswith(self.prefix) else ""
-        return Column(f"p@{count}") if count.isdigit() else None
+        return Column(f"p@{count}", position=int(count)) if count.isdigit() else None
 
 
 class AnomalyScores(Field):
     """Telling unseen classes from trained ones by each test image's error."""
 
     key, option = "anomaly", "--anomaly"
-    checker = staticmethod(record({"roc_auc": FRACTION, "average_precision": FRACTION, "seen_classes": list_of(integer()),
-                      "seen_images": integer(1), "unseen_images": integer(1), **PROVENANCE}, PROVENANCE_OPTIONAL))
+    checker = staticmethod(record(
+        {"roc_auc": FRACTION, "average_precision": FRACTION, "seen_classes": list_of(integer()),
+         "seen_images": integer(1), "unseen_images": integer(1), **PROVENANCE}, PROVENANCE_OPTIONAL))
     legend = ("AUROC, AP: ROC AUC and average precision of telling unseen classes from trained ones by each test "
               "image's error (bench eval --anomaly).")
-    COLUMNS = {"anomaly_auroc": Column("AUROC"), "anomaly_ap": Column("AP", narrow=False)}
+    COLUMNS = {"anomaly_auroc": Column("AUROC"), "anomaly_ap": Column("AP", narrow=False, position=1)}
+    column_names = tuple(COLUMNS)
 
     def lines(self, record, run_path):
         from bench.run.runs import ANOMALY_PNG, ANOMALY_SCORES
@@ -236,7 +252,7 @@ class AnomalyScores(Field):
         return self.COLUMNS.get(key)
 
 
-FIELDS = (LinearProbe(), FewLabelProbes(), AnomalyScores())
+FIELDS = (LinearProbe(), AnomalyScores(), FewLabelProbes())
 """Everything `bench eval` can add to results.json beyond the metrics."""
 BY_KEY = {field.key: field for field in FIELDS}
 

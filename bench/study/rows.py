@@ -1,0 +1,206 @@
+"""A run as one row of `bench compare`, and choosing, sorting and marking rows.
+
+A row is a dict: the configuration columns, "epochs", each metric column (the
+best model's metrics, then every Field's values), "status", "path", "config",
+"history", and "stale" ({metric column: why its record no longer describes the
+run's checkpoint}). A run whose files are damaged gets a row without numbers
+and a "damage" line.
+"""
+
+import difflib
+import math
+
+from bench.errors import BenchError, BenchUsageError
+from bench.run.config import TrainConfig, name_part
+from bench.run.results import FIELDS, stale_reason
+from bench.run.runs import CONFIG_FILE, RESULTS_JSON, find_runs
+from bench.study.columns import column_of, is_metric, metric_columns, sortable_names
+
+STOPPED = "stopped"
+"""A run whose results.json says running, and that no process holds."""
+
+
+def _config_of(values):
+    """A TrainConfig from a config.yaml mapping, or None when it is not one."""
+    try:
+        return TrainConfig.from_dict(values)
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def run_options(config):
+    """A run's identity beyond the table's own columns (model options, noise, batch size,
+    optimizer arguments ...), as its folder name spells them; the seed has its own column."""
+    parsed = _config_of(config)
+    return " ".join(parsed.option_parts(leave_out=("seed",))) if parsed else ""
+
+
+def identity(config):
+    """The keys that make a run's configuration what it is, but its seed: runs with the
+    same identity are repeats of one configuration."""
+    parsed = _config_of(config)
+    values = parsed.to_dict() if parsed else dict(config)
+    return {key: values.get(key) for key in TrainConfig.identity_keys() if key != "seed"}
+
+
+def run_row(run):
+    """A run's row. A run whose config.yaml or results.json is damaged or missing gets a
+    row without numbers, its status naming the file and "damage" the reason; a "running"
+    run that no process trains is "stopped"."""
+    try:
+        config = run.read_config_values()
+    except BenchError as error:
+        return _damaged_row(run, CONFIG_FILE, error)
+    try:
+        results = run.read_results()
+    except BenchError as error:
+        return _damaged_row(run, RESULTS_JSON, error, config)
+    status = results.get("status", "not started")
+    if status == "running" and run.trainer() is None:
+        status = STOPPED
+    best = results.get("best", {})
+    row = {**_config_columns(config), "epochs": results.get("epochs_done", 0), **_best_metrics(best), "stale": {}}
+    for field in FIELDS:
+        record = results.get(field.key)
+        if record:
+            values = field.values(record)
+            row.update(values)
+            reason = stale_reason(record, results)
+            row["stale"].update({key: reason for key in values if reason and is_metric(key)})
+    return {**row, "status": status, "path": str(run.path), "config": config, "history": results.get("history", [])}
+
+
+def _best_metrics(best):
+    validation, test = best.get("validation", {}), best.get("test", {})
+    return {"validation_error": validation.get("error"), "test_error": test.get("error"),
+            "test_mse": test.get("mse"), "test_psnr": test.get("psnr")}
+
+
+def _config_columns(config):
+    return {
+        "model": config.get("model"),
+        "dataset": config.get("dataset"),
+        "optimizer": config.get("optimizer"),
+        "lr": (config.get("optimizer_args") or {}).get("learning_rate"),
+        "l2": config.get("l2_penalty"),
+        "options": run_options(config),
+        "comment": config.get("comment") or "",
+        "seed": config.get("seed", 0),
+    }
+
+
+def _damaged_row(run, name, error, config=None):
+    """The row of a run one of whose files is damaged: its configuration when it is readable
+    (else the model from the folder's place, log/<Model>/<run>), no numbers."""
+    columns = _config_columns(config) if config else {"model": run.path.parent.name, "dataset": None,
+                                                      "options": "", "comment": run.path.name, "seed": None}
+    return {**columns, "epochs": None, "status": f"{name} damaged", "damage": str(error), "path": str(run.path),
+            "config": config or {}, "history": [], "stale": {}}
+
+
+# -- choosing rows ----------------------------------------------------------------------
+
+def _typed(text):
+    """A --where value as a number when it reads as one."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_where(conditions):
+    """[(key, value)] from KEY=VALUE strings; BenchUsageError for a malformed one."""
+    parsed = []
+    for condition in conditions:
+        key, sep, value = condition.partition("=")
+        if not sep or not key.strip():
+            raise BenchUsageError(f"--where {condition!r} is not KEY=VALUE, e.g. --where l2_penalty=1e-9")
+        parsed.append((key.strip().replace("-", "_"), _typed(value.strip())))
+    return parsed
+
+
+def _matches(row, key, wanted):
+    config = row["config"]
+    for source in (config, config.get("model_args") or {}, row):
+        if key in source:
+            value = source[key]
+            if isinstance(value, list):
+                value = name_part(value)
+            if isinstance(wanted, (int, float)) and isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value) == float(wanted)
+            return str(value) == str(wanted)
+    return False
+
+
+def _settings_of(row):
+    config = row["config"]
+    return set(config) | set(config.get("model_args") or {}) | set(row)
+
+
+def collect_rows(log_dir, model=None, dataset=None, where=()):
+    """Rows of the runs under `log_dir`, filtered by model, dataset and KEY=VALUE conditions.
+
+    Raises:
+        BenchUsageError: a --where key that no run has.
+    """
+    rows = [run_row(run) for run in find_runs(log_dir)]
+    conditions = parse_where(where)
+    known = set(TrainConfig.identity_keys()).union(*(_settings_of(row) for row in rows))
+    for key, _ in conditions:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise BenchUsageError(f"--where {key}: no run under {log_dir} has a setting '{key}'; {hint}"
+                                  "the keys are bench train's options and the models' options")
+    return [row for row in rows
+            if (model is None or row["model"] == model) and (dataset is None or row["dataset"] == dataset)
+            and all(_matches(row, key, value) for key, value in conditions)]
+
+
+# -- sorting and marking ----------------------------------------------------------------
+
+def metric_value(row, key):
+    """A row's number in a metric column: a run's value (None for a stale record), a group's mean."""
+    value = row.get(key)
+    if isinstance(value, dict):
+        return value.get("mean")
+    if row.get("stale", {}).get(key):
+        return None
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def check_sort_key(key):
+    """Refuse a --sort column that no table has (BenchUsageError)."""
+    names = sortable_names()
+    if key not in names and not is_metric(key):
+        close = difflib.get_close_matches(key, names, n=2)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise BenchUsageError(f"cannot sort by '{key}'; {hint}choose one of {', '.join(names)}")
+
+
+def sort_rows(rows, key):
+    """Rows sorted by column `key`, best first for metrics; missing values last."""
+    check_sort_key(key)
+    column = column_of(key)
+    value_of = (lambda row: metric_value(row, key)) if column else (lambda row: row.get(key))
+    present = [row for row in rows if value_of(row) is not None]
+    missing = [row for row in rows if value_of(row) is None]
+    descending = bool(column and column.higher_is_better)
+    return sorted(present, key=lambda row: (value_of(row), str(row.get("path", ""))), reverse=descending) + missing
+
+
+def best_rows(rows, columns=None):
+    """{metric column: indices of the rows with its best value, one per dataset}."""
+    best = {}
+    for key, column in (columns or metric_columns(rows)).items():
+        by_dataset = {}
+        for index, row in enumerate(rows):
+            value = metric_value(row, key)
+            if value is not None and not math.isnan(value):
+                by_dataset.setdefault(row["dataset"], []).append((value, index))
+        chosen = {(max if column.higher_is_better else min)(candidates)[1] for candidates in by_dataset.values()}
+        if chosen:
+            best[key] = chosen
+    return best

@@ -1,0 +1,173 @@
+"""Runs of one configuration over seeds: groups, their spread, and Welch's t-test.
+
+A group's metric is the mean, the sample standard deviation and the 95%
+confidence interval of the mean (Student's t, n − 1 degrees of freedom); two
+configurations on the same dataset that differ in one setting are compared
+with Welch's t-test (`scipy.stats.ttest_ind(equal_var=False)`). Runs of other
+lengths are never averaged together.
+"""
+
+import itertools
+import json
+import math
+
+from bench.study.columns import CONFIG_COLUMNS, TESTED_METRICS, heading, metric_columns, number
+from bench.study.rows import identity, metric_value
+
+SIGNIFICANCE = 0.05
+DAGGER = "†"
+"""Marks an interval bound beyond what its metric can be."""
+
+
+def spread(values, valid=(None, None)):
+    """{n, mean, std, ci_low, ci_high, ci_note} of a sample: the sample standard deviation and
+    the 95% confidence interval of the mean (Student's t); std and interval None when n < 2.
+    `valid` = (low, high) is what the metric can be (None: no bound): an interval reaching
+    beyond it gets a `ci_note` saying why (too few runs for the t interval to bound the mean)."""
+    from scipy import stats
+
+    n = len(values)
+    if n == 0:
+        return None
+    mean = sum(values) / n
+    if n < 2:
+        return {"n": 1, "mean": mean, "std": None, "ci_low": None, "ci_high": None, "ci_note": None}
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    low, high = valid
+    beyond = [f"below {low:g}" for _ in [0] if low is not None and mean - half < low] + \
+             [f"above {high:g}" for _ in [0] if high is not None and mean + half > high]
+    note = (f"the interval reaches {' and '.join(beyond)}, where the metric cannot be: Student's t from n={n} "
+            "runs is too wide to bound the mean (more seeds narrow it)") if beyond else None
+    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "ci_note": note}
+
+
+def interval_notes(rows, columns):
+    """The legend line explaining DAGGER, when some shown interval reaches beyond its metric's range."""
+    counts = sorted({row[key]["n"] for row in rows for key in columns
+                     if isinstance(row.get(key), dict) and row[key].get("ci_note")})
+    if not counts:
+        return []
+    return [f"{DAGGER} the 95% interval reaches beyond what the metric can be (an error below 0, an accuracy above 1): "
+            f"Student's t from n={'/'.join(map(str, counts))} runs is too wide to bound the mean there; "
+            "more seeds (--repeats) narrow it."]
+
+
+def _mean_history(members):
+    """The members' validation curves averaged over the epochs that all of them have."""
+    curves = [{entry["epoch"]: entry["validation_error"] for entry in row["history"]} for row in members]
+    epochs = sorted(set.intersection(*(set(curve) for curve in curves))) if curves else []
+    history = []
+    for epoch in epochs:
+        summary = spread([curve[epoch] for curve in curves])
+        history.append({"epoch": epoch, "validation_error": summary["mean"], "std": summary["std"] or 0.0})
+    return history
+
+
+def group_key(row):
+    """What puts runs in one group: the same configuration but the seed, trained for the same
+    number of epochs (runs of other lengths are never averaged together); a damaged run is
+    a group of its own."""
+    if row.get("damage"):
+        return row["path"]
+    return json.dumps(dict(identity(row["config"]), epochs=row["epochs"]), sort_keys=True, default=str)
+
+
+def should_group(rows):
+    """Whether some configuration has been run with more than one seed (for as many epochs)."""
+    keys = [group_key(row) for row in rows]
+    return len(set(keys)) < len(keys)
+
+
+def group_rows(rows, columns=None):
+    """One row per configuration and length (runs that differ only by seed), with each
+    metric's spread over the runs that have it, and {metric: how many stale records were
+    left out} under "stale"."""
+    columns = columns or metric_columns(rows)
+    groups = {}
+    for row in rows:
+        groups.setdefault(group_key(row), []).append(row)
+    return [_group(sorted(members, key=lambda row: (row["seed"] is None, row["seed"] or 0)), columns)
+            for members in groups.values()]
+
+
+def _group(members, columns):
+    first = members[0]
+    finished = sum(row["status"] == "finished" for row in members)
+    group = {key: first.get(key) for key in CONFIG_COLUMNS}
+    group.update(
+        n=len(members), seeds=[row["seed"] for row in members], epochs=first["epochs"],
+        status=(first["status"] if len(members) == 1 else
+                "finished" if finished == len(members) else f"{finished} of {len(members)} finished"),
+        paths=[row["path"] for row in members],
+        identity=dict(identity(first["config"]), epochs=first["epochs"]) if not first.get("damage") else {},
+        history=_mean_history([row for row in members if row["history"]]),
+        values={key: [v for v in (metric_value(row, key) for row in members) if v is not None] for key in columns},
+        stale={key: count for key in columns
+               if (count := sum(1 for row in members if row.get("stale", {}).get(key)))})
+    if first.get("damage"):
+        group["damage"] = first["damage"]
+    for key, column in columns.items():
+        group[key] = spread(group["values"][key], column.valid)
+    return group
+
+
+def differences(groups):
+    """Welch's t-test for each pair of configurations on one dataset that differ in one setting.
+
+    Returns:
+        [{dataset, model, setting, a, b, metric, mean_a, mean_b, std_a, std_b, n_a, n_b,
+          difference (b − a), p_value, larger_than_spread}], for the metrics in
+        TESTED_METRICS where both sides have at least two runs.
+    """
+    found = []
+    for a, b in itertools.combinations(groups, 2):
+        if a["dataset"] != b["dataset"]:
+            continue
+        differing = [key for key in a["identity"] if a["identity"][key] != b["identity"].get(key)]
+        if len(differing) != 1:
+            continue
+        setting = differing[0]
+        try:  # from the smaller value of the setting to the larger, whatever the sort order
+            if b["identity"][setting] < a["identity"][setting]:
+                a, b = b, a
+        except TypeError:
+            pass
+        found += [_welch(a, b, setting, metric) for metric in TESTED_METRICS
+                  if len(a["values"][metric]) >= 2 and len(b["values"][metric]) >= 2]
+    return found
+
+
+def _welch(a, b, setting, metric):
+    from scipy import stats
+
+    values_a, values_b = a["values"][metric], b["values"][metric]
+    p_value = float(stats.ttest_ind(values_a, values_b, equal_var=False).pvalue)
+    return {"dataset": a["dataset"], "model": a["model"], "setting": setting,
+            "a": a["identity"][setting], "b": b["identity"][setting], "metric": metric,
+            "mean_a": a[metric]["mean"], "mean_b": b[metric]["mean"], "std_a": a[metric]["std"],
+            "std_b": b[metric]["std"], "n_a": len(values_a), "n_b": len(values_b),
+            "difference": b[metric]["mean"] - a[metric]["mean"],
+            "p_value": None if math.isnan(p_value) else p_value,
+            "larger_than_spread": bool(p_value < SIGNIFICANCE) if not math.isnan(p_value) else False}
+
+
+def difference_lines(found):
+    """Each Welch's t-test in words."""
+    if not found:
+        return []
+    lines = [f"Welch's t-test (scipy.stats.ttest_ind, equal_var=False) of configurations that differ in one "
+             f"setting; p < {SIGNIFICANCE} reads as a difference larger than the seed spread:"]
+    for item in found:
+        metric = item["metric"]
+        p_value = item["p_value"]
+        verdict = ("no spread to compare with (identical runs)" if p_value is None else
+                   f"p = {p_value:.3g}: " + ("larger than the seed spread" if item["larger_than_spread"]
+                                             else "within the seed spread"))
+        subject = item["dataset"] if item["setting"] == "model" else f"{item['model']} on {item['dataset']}"
+        lines.append(f"  {subject}, {item['setting']} {item['a']} → {item['b']}: "
+                     f"{heading(metric)} {number(metric, item['mean_a'])} ± {number(metric, item['std_a'])} "
+                     f"(n={item['n_a']}) → {number(metric, item['mean_b'])} ± {number(metric, item['std_b'])} "
+                     f"(n={item['n_b']}), difference {item['difference']:+.5g}; {verdict}")
+    return lines
+
