@@ -56,5 +56,5 @@ def _prefix_table(width):
     """The datasets named by a prefix (bench.data.sources), one example each."""
     from bench.data import sources
 
-    rows = [(f"{prefix}:", example, reads) for prefix, (reads, example) in sources.PREFIXES.items()]
+    rows = [(f"{prefix}:", entry.example, entry.reads) for prefix, entry in sources.PREFIXES.items()]
     return _one_line_table("datasets by prefix (--dataset PREFIX:WHERE)", ("prefix", "example", "reads"), rows, width)

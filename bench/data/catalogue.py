@@ -100,11 +100,12 @@ class CatalogueInput(Input):
         pairs = self.builder.as_dataset(split=tfds_split, shuffle_files=False).map(
             lambda example: (example["image"], example["label"] if labelled else tf.constant(-1, tf.int64)),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        shape = self.image_shape
         if self.image_size:  # resized here: a dataset of images of many sizes has no shape of its own
-            self.image_shape = (*self.image_size, self.image_shape[-1])
+            shape = (*self.image_size, shape[-1])
             pairs = pairs.map(lambda image, label: (splits.resize(image, self.image_size), label),
                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         elif None in self.image_shape:
             raise DataInputError(f"{self.name}'s images vary in size {self.image_shape}: give --image-size")
         pairs = pairs.apply(tf.data.experimental.assert_cardinality(count))
-        return splits.StreamSplit(pairs, count, self.image_shape, labelled=True)
+        return splits.StreamSplit(pairs, count, shape, labelled=True)

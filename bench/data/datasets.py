@@ -48,7 +48,7 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on
                               f"--channels {channels} applies to image folders only")
     if image_size is not None:
         held = {split: images.resized(image_size) for split, images in held.items()}
-        dataset.image_shape = tuple(image_size) + tuple(dataset.image_shape[-1:])
+    dataset.image_shape = trained_shape(dataset_spec.name, held)
     dataset.every_class_test = held["test"]
     if classes:
         held = only_classes(dataset_spec.name, dataset, held, classes)
@@ -56,6 +56,16 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on
             f"{len(images):,} {split}" for split, images in held.items()) + " images of those classes (bench eval "
             f"--anomaly scores all {len(dataset.every_class_test):,} test images)")
     return dataset, held
+
+
+def trained_shape(name, held):
+    """The one (height, width, channels) of every split's images, as the model sees them:
+    where bench decides a dataset's shape (a plugin declares one; --image-size changes it)."""
+    shapes = {tuple(images.image_shape) for images in held.values()}
+    if len(shapes) != 1 or None in next(iter(shapes)):
+        raise DatasetError(f"dataset {name}: its splits' images are of shapes {', '.join(sorted(map(str, shapes)))}, "
+                           "not one; give --image-size")
+    return shapes.pop()
 
 
 def _undecodable_left_out(dataset, held, report):

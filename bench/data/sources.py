@@ -11,17 +11,11 @@ Nothing here imports TensorFlow.
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchUsageError
-
-PREFIXES = {  # prefix: (what it reads, an example)
-    "folder": ("a folder of PNG, JPEG, BMP or GIF images", "folder:~/pictures/faces"),
-    "tfrecord": ("TFRecord shards written by bench prepare", "tfrecord:/shared/faces-64"),
-    "tfds": ("a prepared TensorFlow Datasets dataset [:its config]", "tfds:svhn_cropped"),
-}
-
 
 @dataclass(frozen=True)
 class SourceSpec:
@@ -47,41 +41,74 @@ class SourceSpec:
         return self.factory()
 
 
+def _folder_input(root):
+    from bench.data.folders import folder_input
+
+    return folder_input(root)
+
+
+def _records_input(root):
+    from bench.data.records import record_input
+
+    return record_input(root)
+
+
+def _catalogue_input(tfds_name):
+    from bench.data.catalogue import tfds_input
+
+    return tfds_input(tfds_name)
+
+
+def _absolute(where):
+    return str(Path(where).expanduser().resolve())
+
+
+def _path_label(prefix, where):
+    return f"{prefix}-{_safe(Path(where).name)}-{hashlib.sha256(where.encode()).hexdigest()[:6]}"
+
+
+def _tfds_name(where):
+    return where.replace(":", "/")  # tfds:NAME:CONFIG → TFDS's NAME/CONFIG
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """A kind of dataset named by a prefix: what it reads (for `bench list`), an example,
+    and how a name after the prefix becomes its canonical form, its origin in words, its
+    bench.Input class and its label in run folder names."""
+
+    reads: str
+    example: str
+    canonical: Callable[[str], str]
+    origin: Callable[[str], str]
+    input_class: Callable[[str], type]
+    label: Callable[[str, str], str]
+
+
+PREFIXES = {
+    "folder": Prefix("a folder of PNG, JPEG, BMP or GIF images", "folder:~/pictures/faces", _absolute,
+                     lambda root: f"image folder {root}", lambda root: _folder_input(Path(root)), _path_label),
+    "tfrecord": Prefix("TFRecord shards written by bench prepare", "tfrecord:/shared/faces-64", _absolute,
+                       lambda root: f"TFRecord shards {root}", lambda root: _records_input(Path(root)), _path_label),
+    "tfds": Prefix("a prepared TensorFlow Datasets dataset [:its config]", "tfds:svhn_cropped", str.strip,
+                   lambda where: f"TensorFlow Datasets {_tfds_name(where)}",
+                   lambda where: _catalogue_input(_tfds_name(where)), lambda prefix, where: f"tfds-{_safe(where)}"),
+}
+"""Every dataset prefix, one entry each."""
+
+
 def spec(name):
     """The SourceSpec of a prefixed dataset name; BenchUsageError for an unknown prefix."""
     prefix, _, where = name.partition(":")
     if prefix not in PREFIXES:
-        known = ", ".join(f"{key}: ({example})" for key, (_, example) in PREFIXES.items())
+        known = ", ".join(f"{key}: ({entry.example})" for key, entry in PREFIXES.items())
         raise BenchUsageError(f"unknown dataset prefix '{prefix}:'; bench reads {known}, "
                               "or a dataset plugin by name ('bench list datasets')")
     if not where.strip():
-        raise BenchUsageError(f"--dataset {name} names no folder; e.g. {PREFIXES[prefix][1]}")
-    if prefix == "tfds":
-        return _catalogue_spec(where)
-    root = Path(where).expanduser().resolve()
-
-    def make_class():
-        if prefix == "tfrecord":
-            from bench.data.records import record_input
-
-            return record_input(root)
-        from bench.data.folders import folder_input
-
-        return folder_input(root)
-
-    what = {"folder": "image folder", "tfrecord": "TFRecord shards"}[prefix]
-    return SourceSpec(f"{prefix}:{root}", f"{what} {root}", make_class)
-
-
-def _catalogue_spec(where):
-    tfds_name = where.strip().replace(":", "/")  # tfds:NAME:CONFIG → TFDS's NAME/CONFIG
-
-    def make_class():
-        from bench.data.catalogue import tfds_input
-
-        return tfds_input(tfds_name)
-
-    return SourceSpec(f"tfds:{where.strip()}", f"TensorFlow Datasets {tfds_name}", make_class)
+        raise BenchUsageError(f"--dataset {name} names no folder; e.g. {PREFIXES[prefix].example}")
+    entry = PREFIXES[prefix]
+    where = entry.canonical(where)
+    return SourceSpec(f"{prefix}:{where}", entry.origin(where), lambda: entry.input_class(where))
 
 
 def find_dataset(name):
@@ -99,9 +126,7 @@ def label(name):
     prefix, colon, where = name.partition(":")
     if not colon:
         return name
-    if prefix == "tfds":
-        return "tfds-" + _safe(where)
-    return f"{prefix}-{_safe(Path(where).name)}-{hashlib.sha256(where.encode()).hexdigest()[:6]}"
+    return PREFIXES[prefix].label(prefix, where) if prefix in PREFIXES else _path_label(prefix, where)
 
 
 def _safe(text):
