@@ -58,7 +58,7 @@ class PluginSpec:
         """The first line of the class docstring, read without importing the file."""
         if self.problem:
             return f"BROKEN: {self.problem}"
-        source_file = self.path or _entry_point_file(self.entry_point)
+        source_file = self.source_file()
         if source_file is None:
             return ""
         try:
@@ -70,6 +70,11 @@ class PluginSpec:
                 doc = ast.get_docstring(node) or ""
                 return doc.strip().splitlines()[0] if doc.strip() else ""
         return f"BROKEN: defines no class {self.name}"
+
+    def source_file(self):
+        """The Python file that defines the plugin, found without importing it (None when
+        an entry point's module has no file of its own)."""
+        return self.path or _entry_point_file(self.entry_point)
 
     def where(self):
         """A short, human description of the plugin's source."""

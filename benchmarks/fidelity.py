@@ -38,7 +38,7 @@ import sources  # noqa: E402
 from bench.commands.train import train_config_of  # noqa: E402
 from bench.console import Reporter  # noqa: E402
 from bench.data import datasets  # noqa: E402
-from bench.run import loading, optimizers  # noqa: E402
+from bench.run import optimizers, planning  # noqa: E402
 from bench.run.train import run_training  # noqa: E402
 
 SOURCE_DECAY = (1000, 0.96)  # the tutorials' exponential_decay(lr, step, 1000, 0.96, staircase=True)
@@ -122,7 +122,7 @@ def train_both(config_file, seed, args, report):
         started = time.perf_counter()
         results = run_training(config, restart=True, report=report)
         bench_seconds = time.perf_counter() - started
-    dataset_spec = loading.find_plugins(config.model, config.dataset)[1]
+    dataset_spec = planning.find_plugins(config.model, config.dataset)[1]
     dataset, splits = datasets.load_data(dataset_spec, args.data_dir, report)
     started = time.perf_counter()
     source_errors = train_reference(config, splits, dataset.image_shape, args.epochs)

@@ -47,7 +47,7 @@ from bench.console import Reporter
 from bench.data import datasets
 from bench.data.splits import ArraySplit
 from bench.model import building
-from bench.run import compute, loading, optimizers, summaries
+from bench.run import compute, optimizers, planning, summaries
 from bench.run.config import TrainConfig
 from bench.run.runs import RunFolder
 from bench.run.summaries import EAGER_CALLS as EAGER_SUMMARIES
@@ -56,7 +56,7 @@ from bench.signals import StopSignals
 
 
 def build(config, dataset):
-    model_spec, _ = loading.find_plugins(config.model, config.dataset)
+    model_spec, _ = planning.find_plugins(config.model, config.dataset)
     return building.build_model(model_spec, dataset.image_shape)
 
 
@@ -184,7 +184,7 @@ def measure(model_name, dataset_name, args, report, folder):
     config = TrainConfig(model=model_name, dataset=dataset_name, batch_size=args.batch_size,
                          data_dir=args.data_dir, epochs=10**6)
     config.optimizer, config.optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
-    _, dataset_spec = loading.find_plugins(config.model, config.dataset)
+    _, dataset_spec = planning.find_plugins(config.model, config.dataset)
     dataset, splits = datasets.load_data(dataset_spec, config.data_dir, report)
     train_images = splits["train"].array[: args.limit]
     splits = dict(splits, train=ArraySplit(train_images, None))

@@ -31,7 +31,7 @@ from bench.run.loading import load_trained  # noqa: E402
 from bench.console import Reporter  # noqa: E402
 from bench.data import sources  # noqa: E402
 from bench.model import building  # noqa: E402
-from bench.run import loading  # noqa: E402
+from bench.run import planning  # noqa: E402
 from bench.run.config import TrainConfig  # noqa: E402
 from bench.run.runs import RunFolder  # noqa: E402
 from bench.run.train import run_training  # noqa: E402
@@ -64,7 +64,7 @@ def main():
             image_shape = sources.find_dataset(args.dataset).load().image_shape
             probe = ""
             if args.probe:
-                run = RunFolder.for_config(loading.resolve_config(config)[0])
+                run = RunFolder.for_config(planning.resolve_config(config)[0])
                 trained = load_trained(run.path, report=report)
                 again = evaluate(trained, Asked(probe_limit=5000), report)["test"]["error"]
                 if again != results["best"]["test"]["error"]:

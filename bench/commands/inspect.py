@@ -72,17 +72,17 @@ def inspect_model(model_name, dataset_name, model_args, report):
     import tensorflow as tf
     from rich.table import Table
 
-    from bench.model import building
+    from bench.model import building, options
     from bench.model.architecture import layer_name, leaf_layers, record_output_shapes
     from bench.model.autoencoder import defines
     from bench.model.view import ModelView
-    from bench.run import loading
+    from bench.run import loading, planning
 
-    model_spec, dataset_spec = loading.find_plugins(model_name, dataset_name)
+    model_spec, dataset_spec = planning.find_plugins(model_name, dataset_name)
     image_shape = tuple(dataset_spec.load().image_shape)
     if not image_shape:  # an image folder knows its shape once it has looked at its files
         image_shape = tuple(loading.load_named_data(dataset_name, report)[1].image_shape)
-    model_args = building.resolve_model_args(model_spec, model_args)
+    model_args = options.resolve_model_args(model_spec, model_args)
     model = building.build_model(model_spec, image_shape, model_args=model_args)
     input_shape = building.model_input_shape(type(model), image_shape)
     shapes = record_output_shapes(model, tf.zeros((1,) + input_shape))
@@ -94,9 +94,9 @@ def inspect_model(model_name, dataset_name, model_args, report):
         table.add_row(layer_name(layer), type(layer).__name__, str(shape) if shape else "not called",
                       f"{_count(layer.weights, 'kernel'):,}", f"{_count(layer.weights, 'bias'):,}",
                       f"{_count(layer.weights):,}")
-    options = ", ".join(f"{k}={v!r}" for k, v in model_args.items()) or "default options"
+    chosen = ", ".join(f"{k}={v!r}" for k, v in model_args.items()) or "default options"
     resized = f", resized to {input_shape}" if input_shape != image_shape else ""
-    report.info(f"{model_spec.name} ({options}) on {dataset_spec.name} images {image_shape}{resized}")
+    report.info(f"{model_spec.name} ({chosen}) on {dataset_spec.name} images {image_shape}{resized}")
     report.table(table)
     trainable, total = _count(model.trainable_weights), _count(model.weights)
     report.info(f"total parameters: {total:,} (trainable {trainable:,}, non-trainable {total - trainable:,})")
@@ -106,7 +106,7 @@ def inspect_model(model_name, dataset_name, model_args, report):
     report.info(f"code: {code_shape}, {math.prod(code_shape):,} numbers per image"
                 + (f"; the model has {' and '.join(can)}" if can else "; no decode(): bench interpolate and sample "
                    "do not apply"))
-    defaults = building.model_options(type(model))
+    defaults = options.options_of_class(type(model))
     report.info(f"{model_spec.name}'s options (--model-args, defaults shown): "
                 + (", ".join(f"{key}={value!r}" for key, value in defaults.items()) or "none"))
     return total

@@ -6,7 +6,7 @@ import click
 
 from bench import tf_runtime
 from bench.commands.flags import RESTART_HELP, bench_option, load_config_file, training_options, verbose_option
-from bench.errors import BenchError
+from bench.errors import BenchUsageError
 
 
 @click.command("train", context_settings={"show_default": True})
@@ -42,7 +42,7 @@ def train(restart, repeats, **options):
         grid = {key: [value] for key, value in options.items() if value is not None}
         from bench.study.sweep import sweep_and_show
 
-        sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, planned_run, restart=restart, echo=True)
+        sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, config_of, restart=restart, echo=True)
         return
     config = TrainConfig(**options)
     config.check()  # an impossible value is told at once, before TensorFlow is imported
@@ -62,28 +62,21 @@ def warn_of_ignored_restart(report):
         report.warning("BENCH_RESTART is ignored: --restart deletes runs, so bench takes it only from the command line")
 
 
-def train_config_of(config_file):
-    """The TrainConfig that `bench train --config FILE` trains (the file, BENCH_* variables,
-    the defaults)."""
+def config_of(point):
+    """The TrainConfig `bench train` trains from a sweep's point ({option: value}, as a --config
+    file gives them): click converts the values as it does the file's, BENCH_* variables and
+    the defaults fill in the rest.
+
+    Raises:
+        BenchUsageError: a value the option does not take.
+    """
     from bench.run.config import TrainConfig
 
-    with train.make_context("train", ["--config", str(config_file)]) as ctx:
-        options = dict(ctx.params)
+    try:
+        with train.make_context("train", [], default_map=point) as ctx:
+            options = dict(ctx.params)
+    except click.ClickException as error:
+        raise BenchUsageError(error.format_message()) from error
     options.pop("restart")
     options.pop("repeats")
     return TrainConfig(**options)
-
-
-def planned_run(config_file, restart=False):
-    """(the run folder `bench train --config FILE [--restart]` trains, whether that run is
-    already finished and stays so, why it would be refused or None); (None, False, None)
-    when the file is invalid (its process will say why)."""
-    from bench.run.loading import resolve_config
-    from bench.run.runs import RunFolder
-
-    try:
-        config = resolve_config(train_config_of(config_file))[0]
-    except (BenchError, click.ClickException):
-        return None, False, None
-    run = RunFolder.for_config(config)
-    return str(run.path), not restart and run.is_finished(config), None if restart else run.longer_than(config)

@@ -1,12 +1,10 @@
-"""Building a model plugin: its class checked, its options found (and the run's
-resolved against their defaults), the model made, built and checked on a small batch."""
+"""Building a model plugin: its class checked, the model made with its options, built
+and checked on a small batch (its options: bench.model.options)."""
 
-import difflib
-import inspect
 
 import tensorflow as tf
 
-from bench.errors import BenchError, BenchUsageError, PluginError, describe_exception
+from bench.errors import BenchError, PluginError, describe_exception
 from bench.model.autoencoder import Autoencoder
 
 
@@ -16,40 +14,6 @@ def model_class_of(model_spec):
     if not (isinstance(model_class, type) and issubclass(model_class, Autoencoder)):
         raise PluginError(f"model {model_spec.name} ({model_spec.where()}) is not a subclass of bench.Autoencoder")
     return model_class
-
-
-def model_options(model_class):
-    """{option: default} of a model: its __init__ keywords, and its bases' while it
-    passes **kwargs on (up to Autoencoder's own `loss`)."""
-    options = {}
-    for cls in model_class.__mro__:
-        if "__init__" not in vars(cls):
-            continue
-        parameters = inspect.signature(cls.__init__).parameters.values()
-        for parameter in parameters:
-            if parameter.name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                options.setdefault(parameter.name, parameter.default)
-        if cls is Autoencoder or not any(p.kind == p.VAR_KEYWORD for p in parameters):
-            break
-    options.pop("name", None)
-    return options
-
-
-def resolve_model_args(model_spec, args):
-    """The model options of a run: unknown names refused, values equal to the
-    default dropped (so one architecture always gets one run name)."""
-    options = model_options(model_class_of(model_spec))
-    resolved = {}
-    for key, value in args.items():
-        if key not in options:
-            close = difflib.get_close_matches(key, list(options), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            known = f"its options are {', '.join(options)}" if options else "it takes no options"
-            raise BenchUsageError(f"model {model_spec.name} has no option '{key}'; {hint}{known}")
-        default = options[key]
-        if value != default and not (isinstance(default, tuple) and list(default) == value):
-            resolved[key] = value
-    return resolved
 
 
 def model_input_shape(model_class, image_shape):

@@ -1,9 +1,7 @@
-"""Loading what a run names: its plugins found, its configuration resolved (the
-optimizer's full arguments, the model options that differ from their defaults), a
-dataset read as `bench train` would read it, and a trained run's model loaded from
-its checkpoint, strictly, with its data (for eval, embed, encode, export ...)."""
+"""Loading what a run names: a dataset read as `bench train` would read it, and a
+trained run's model loaded from its checkpoint, strictly, with its data (for eval,
+embed, encode, export ...). Its configuration is resolved by bench.run.planning."""
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +10,7 @@ from bench.data import datasets, sources
 from bench.data.datasets import load_data
 from bench.errors import BenchUsageError
 from bench.model import building, checkpoints
-from bench.model.building import resolve_model_args
-from bench.run import compute, fingerprint, optimizers, runs
+from bench.run import compute, fingerprint, runs
 from bench.run.config import TrainConfig
 from bench.run.results import measured, provenance
 from bench.run.runs import BEST, CHECKPOINT_FOLDERS, CHECKPOINTS, RunFolder
@@ -37,23 +34,6 @@ def data_options(config):
     return {"image_size": config.image_hw(), "channels": config.channels or None, "on_bad_file": config.on_bad_file,
             "max_image_pixels": config.max_image_pixels,
             "classes": config.class_subset()}
-
-
-def find_plugins(model, dataset):
-    """The PluginSpecs of a model and a dataset name (both checked before anything loads)."""
-    return plugins.find("model", model), sources.find_dataset(dataset)
-
-
-def resolve_config(config):
-    """(a new TrainConfig with the optimizer's Keras name and full arguments, the
-    plugins' own names and only the model options that differ from their defaults,
-    the model's PluginSpec, the dataset's PluginSpec): what names the run folder."""
-    optimizer, optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
-    model_spec, dataset_spec = find_plugins(config.model, config.dataset)
-    resolved = dataclasses.replace(config, optimizer=optimizer, optimizer_args=optimizer_args,
-                                   model=model_spec.name, dataset=dataset_spec.name,
-                                   model_args=resolve_model_args(model_spec, config.model_args))
-    return resolved, model_spec, dataset_spec
 
 
 def restore(weights, run, checkpoint):

@@ -23,7 +23,7 @@ from bench.data import splits as split_forms
 from bench.errors import BenchUsageError
 from bench.model import building
 from bench.model.view import ModelView
-from bench.run import compute, ending, fingerprint, loading, optimizers, runs, summaries
+from bench.run import compute, ending, fingerprint, loading, optimizers, planning, runs, summaries
 from bench.run.recorder import Recorder
 from bench.run.results import data_used, epoch_done, measured
 from bench.run.runs import DATA_FILES, LOG_FILE, RunFolder
@@ -42,7 +42,7 @@ def run_training(config, restart, report):
     config.check()
     strategy = compute.make_strategy(config.strategy, config.devices)  # before TensorFlow runs anything
     compute.set_precision(config.precision)
-    config, model_spec, dataset_spec = loading.resolve_config(config)
+    config, model_spec, dataset_spec = planning.resolve_config(config)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size < replicas:
         raise BenchUsageError(f"--batch-size {config.batch_size} is smaller than the {replicas} replicas; "

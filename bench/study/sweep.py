@@ -22,9 +22,9 @@ from pathlib import Path
 
 import yaml
 
-from bench import tf_runtime
 from bench.errors import BenchError, BenchUsageError, TrainingStopped
 from bench.files import scratch_folder
+from bench.run.planning import plan_run
 from bench.run.runs import RunFolder
 from bench.signals import StopSignals
 
@@ -127,14 +127,22 @@ def with_repeats(grid, repeats):
     return dict(grid, seed=list(range(first, first + repeats)))
 
 
-def run_sweep(grid, jobs, report, plan_of, echo=False, restart=False):
+def planned(point, config_of, restart):
+    """The Plan of a point (bench.run.planning), or None when the point is invalid (its
+    process will say why)."""
+    try:
+        return plan_run(config_of(point), restart)
+    except BenchError:
+        return None
+
+
+def run_sweep(grid, jobs, report, config_of, echo=False, restart=False):
     """Train every point of the grid, `jobs` at a time, each in a process of its own;
-    points whose run is already finished are not started again.
+    points whose run is already finished are not started again. Nothing here imports
+    TensorFlow: the runs are planned by bench.run.planning.
 
     Args:
-        plan_of: {(point's YAML file, restart) → (the run folder `bench train --config FILE`
-            trains, or None when the point is invalid (its process will say why), whether
-            that run is finished and stays so, why it is refused without starting it or None)}.
+        config_of: {point ({option: value}) → the TrainConfig `bench train` trains from it}.
         echo: let the processes write to this console (for one job at a time).
         restart: start every point's run over (`bench train --restart`).
 
@@ -149,7 +157,8 @@ def run_sweep(grid, jobs, report, plan_of, echo=False, restart=False):
         for number, point in enumerate(points, 1):
             config_file = scratch / f"run{number}.yaml"
             config_file.write_text(yaml.safe_dump(point, sort_keys=False))
-            folder, finished, refused = plan_of(config_file, restart)
+            plan = planned(point, config_of, restart)
+            folder, finished, refused = (plan.folder, plan.finished, plan.refused) if plan else (None, False, None)
             if folder is not None and folder in seen:  # two points, one run: train it once
                 report.warning(f"{_label(point, grid)} is the same run as {seen[folder]} ({folder}): trained once")
                 continue
@@ -248,23 +257,24 @@ def _finish(job, number, total, report):
     return error
 
 
-def sweep_and_show(axes, jobs, repeats, plan_of, restart=False, echo=False):
+def sweep_and_show(axes, jobs, repeats, config_of, restart=False, echo=False):
     """Train the grid's runs, then show them (grouped over seeds where there are repeats).
 
     Args:
-        plan_of, restart, echo: as `run_sweep` takes them.
+        config_of, restart, echo: as `run_sweep` takes them.
     """
     from bench.console import Reporter
-    from bench.study import compare
+    from bench.study.compare import show
+    from bench.study.rows import run_row
 
     axes = with_repeats(axes, repeats)
     if "repeats" in axes:
         raise BenchUsageError("--repeats is an option of the sweep, not an axis")
-    tf_runtime.import_tensorflow()
-    folders, failures, total = run_sweep(axes, jobs, Reporter(interactive=False), plan_of, echo, restart)
-    rows = [row for row in (compare.run_row(RunFolder(folder)) for folder in folders) if row]
+    report = Reporter(interactive=False)
+    folders, failures, total = run_sweep(axes, jobs, report, config_of, echo, restart)
+    rows = [run_row(RunFolder(folder)) for folder in folders]
     if rows:
-        compare.show(rows, f"the {len(rows)} run(s) of the sweep")
+        show(rows, f"the {len(rows)} run(s) of the sweep", report=report)
     if failures:
         raise BenchError(f"{len(failures)} of {total} run(s) failed ({', '.join(label for label, _ in failures)}); "
                          "their errors are above; fix them and run the same command again")

@@ -1,0 +1,61 @@
+"""Planning a run without TensorFlow: the configuration `bench train` trains,
+resolved (the optimizer's Keras name and full arguments, the plugins' own names,
+the model options that differ from their defaults), its run folder, and
+whether that run is finished or would be refused. A sweep's or a search's
+parent plans its runs here, and `bench train` resolves its configuration here.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+from bench import plugins
+from bench.data import sources
+from bench.model.options import resolve_model_args
+from bench.run import optimizers
+from bench.run.runs import RunFolder
+
+
+def find_plugins(model, dataset):
+    """The PluginSpecs of a model and a dataset name (both checked before anything loads)."""
+    return plugins.find("model", model), sources.find_dataset(dataset)
+
+
+def resolve_config(config):
+    """(a new TrainConfig with the optimizer's Keras name and full arguments, the
+    plugins' own names and only the model options that differ from their defaults,
+    the model's PluginSpec, the dataset's PluginSpec): what names the run folder.
+
+    Raises:
+        BenchUsageError: an unknown plugin, optimizer or option.
+    """
+    optimizer, optimizer_args = optimizers.resolve(config.optimizer, config.optimizer_args)
+    model_spec, dataset_spec = find_plugins(config.model, config.dataset)
+    resolved = dataclasses.replace(config, optimizer=optimizer, optimizer_args=optimizer_args,
+                                   model=model_spec.name, dataset=dataset_spec.name,
+                                   model_args=resolve_model_args(model_spec, config.model_args))
+    return resolved, model_spec, dataset_spec
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `bench train` would do with a configuration."""
+
+    folder: str
+    """The run folder it trains."""
+    finished: bool
+    """The run is finished, with the epochs asked for: nothing to train."""
+    refused: str | None
+    """Why it would be refused without training (a run longer than asked), or None."""
+
+
+def plan_run(config, restart=False):
+    """The Plan of `bench train` with `config` (and --restart).
+
+    Raises:
+        BenchUsageError: an impossible value, an unknown plugin, optimizer or option.
+    """
+    config.check()
+    resolved = resolve_config(config)[0]
+    run = RunFolder.for_config(resolved)
+    return Plan(str(run.path), not restart and run.is_finished(resolved),
+                None if restart else run.longer_than(resolved))
