@@ -26,20 +26,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench import tf_runtime  # noqa: E402
 
 tf = tf_runtime.import_tensorflow()
 
 import keras  # noqa: E402
-import sources  # noqa: E402
 
-from bench.commands.train import train_config_of  # noqa: E402
+from bench.commands.train import config_of  # noqa: E402
 from bench.console import Reporter  # noqa: E402
 from bench.data import datasets  # noqa: E402
 from bench.run import optimizers, planning  # noqa: E402
 from bench.run.train import run_training  # noqa: E402
+from benchmarks import sources  # noqa: E402
 
 SOURCE_DECAY = (1000, 0.96)  # the tutorials' exponential_decay(lr, step, 1000, 0.96, staircase=True)
 
@@ -114,7 +113,7 @@ def train_reference(config, splits, image_shape, epochs):
 
 def train_both(config_file, seed, args, report):
     """One seed of bench and of the rebuild: their validation-error curves and training seconds."""
-    config = train_config_of(config_file)
+    config = config_of({"config": str(config_file)})
     if args.dataset:
         config.dataset = args.dataset
     with tempfile.TemporaryDirectory() as log_dir:

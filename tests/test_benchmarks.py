@@ -26,7 +26,8 @@ SMOKE_RUNS = {  # script: (arguments, a line its figures are printed in)
 # These three train in their own process and start no other: one process runs them in turn.
 TOGETHER = ("throughput.py", "zoo.py", "fidelity.py")
 SCRIPTS = sorted(path.name for path in (PROJECT / "benchmarks").glob("*.py"))
-NOT_RUN_ALONE = {"handwritten_mnist.py": "wall_time.py runs it", "sources.py": "a module: tests/test_sources.py"}
+NOT_RUN_ALONE = {"handwritten_mnist.py": "wall_time.py runs it", "sources.py": "a module: tests/test_sources.py",
+                 "__init__.py": "the package's docstring"}
 IN_TURN = """
 import runpy, sys
 for script, arguments in {runs!r}:

@@ -4,7 +4,6 @@ initialisers and parameter counts, the same L2 term, the same pixel range and
 loss, and the same reconstruction when given the same weights."""
 
 import math
-import sys
 from pathlib import Path
 
 import keras
@@ -15,10 +14,8 @@ import tensorflow as tf
 from bench import plugins
 from bench.model import architecture
 from bench.model import building
+from benchmarks import sources
 from conftest import bench
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import sources  # noqa: E402
 
 MNIST, CIFAR = (28, 28, 1), (32, 32, 3)
 CASES = [(name, MNIST) for name in sources.REBUILDS] + [("SingleLayerCAE", CIFAR), ("ConvAE", CIFAR)]
@@ -132,13 +129,14 @@ CONFIGS = sorted(CONFIG_FOLDER.glob("*.yaml"))
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_config_states_its_source_and_both_figures(path):
     """The header names the source, its published figure and bench's own, with a seed spread."""
-    from bench.commands.train import planned_run
+    from bench.commands.train import config_of
+    from bench.run.planning import plan_run
 
     header = " ".join(line for line in path.read_text().splitlines() if line.startswith("#"))
     assert "Source" in header and "Published:" in header, path
     assert "bench here" in header and "±" in header and "seeds" in header, path
-    folder, finished, refused = planned_run(path)
-    assert not finished and f"/{yaml_model(path)}/" in folder
+    plan = plan_run(config_of({"config": str(path)}))
+    assert not plan.finished and not plan.refused and f"/{yaml_model(path)}/" in plan.folder
 
 
 def yaml_model(path):
