@@ -52,6 +52,7 @@ TRAIN = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
     (("eval", "no/such/run"), ["no/such/run does not exist"], 2),
     (("compare", "--sort", "psnr"), ["cannot sort by 'psnr'", "test_psnr"], 2),
 ])
+@pytest.mark.unit
 def test_bad_arguments(workspace, args, fragments, exit_code):
     result = bench(*args)
     assert_one_line_error(result, *fragments, exit_code=exit_code)
@@ -63,6 +64,7 @@ def test_bad_arguments(workspace, args, fragments, exit_code):
     ('{"cluster": {"worker": ["localhost:1"]}}', ['TF_CONFIG must hold {"cluster"']),
     ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}', ["task worker 3 is not in"]),
 ])
+@pytest.mark.unit
 def test_bad_tf_config(workspace, tf_config, fragments):
     result = bench(*TRAIN, "--strategy", "multi-worker", env={"TF_CONFIG": tf_config})
     assert_one_line_error(result, *fragments, exit_code=2)
@@ -78,6 +80,7 @@ def test_bad_tf_config(workspace, tf_config, fragments):
     ("model: SingleLayerCAE\ndataset: Digits\nlr_decay: maybe\n", ["'lr_decay' must be boolean"]),
     ("model: SingleLayerCAE\ndataset: Digits\nseed: -1\n", ["--seed must be an integer from 0"]),
 ])
+@pytest.mark.unit
 def test_bad_yaml(workspace, text, fragments):
     Path("run.yaml").write_text(text)
     result = bench("train", "--config", "run.yaml")
@@ -85,10 +88,12 @@ def test_bad_yaml(workspace, text, fragments):
     assert not (workspace / "log").exists()
 
 
+@pytest.mark.unit
 def test_yaml_file_that_is_missing(workspace):
     assert_one_line_error(bench("train", "--config", "nope.yaml"), "cannot read nope.yaml", exit_code=2)
 
 
+@pytest.mark.unit
 def test_model_whose_output_shape_differs(workspace):
     write_plugin(workspace / "models", "Shrinks", '''
         import keras
@@ -108,6 +113,7 @@ def test_model_whose_output_shape_differs(workspace):
     assert not (workspace / "log").exists()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("where", ["__init__", "get", "loss"])
 def test_model_plugin_that_raises(workspace, where):
     raising = {key: "" for key in ("__init__", "get", "loss")}
@@ -136,6 +142,7 @@ def test_model_plugin_that_raises(workspace, where):
     assert not (workspace / "log").exists()
 
 
+@pytest.mark.unit
 def test_dataset_plugin_that_raises(workspace):
     write_plugin(workspace / "inputs", "Flaky", FLAKY_DATASET)
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Flaky", "--epochs", "1")
@@ -143,6 +150,7 @@ def test_dataset_plugin_that_raises(workspace):
     assert not (workspace / "log").exists()
 
 
+@pytest.mark.unit
 def test_verbose_shows_the_traceback(workspace):
     write_plugin(workspace / "inputs", "Flaky", FLAKY_DATASET)
     result = bench("--verbose", "train", "-m", "SingleLayerCAE", "-d", "Flaky", "--epochs", "1")
@@ -156,6 +164,7 @@ def test_unwritable_log_folder(workspace):
     assert Path("not-a-folder").read_text().startswith("a file")
 
 
+@pytest.mark.unit
 def test_a_plugin_that_exits_is_named_not_silent(workspace):
     write_plugin(workspace / "models", "Exits", '''
         import sys
@@ -172,6 +181,7 @@ def test_a_plugin_that_exits_is_named_not_silent(workspace):
     assert not (workspace / "log").exists()
 
 
+@pytest.mark.unit
 def test_a_loss_that_fails_only_in_graph_mode_is_named_before_anything_is_written(workspace):
     write_plugin(workspace / "models", "GraphOnly", '''
         import keras
@@ -218,6 +228,7 @@ ODD_DATASET = '''
     ("float pixels on 0..255", "float32", "200.0", "None", ["float32 images must be in [-1, 1]", "200"]),
     ("NaN pixels", "float32", "np.nan", "None", ["NaN or infinite pixels"]),
 ])
+@pytest.mark.unit
 def test_a_dataset_plugin_s_odd_labels_and_pixels_are_one_line_at_load_time(workspace, what, dtype, fill, labels,
                                                                              fragments):
     write_plugin(workspace / "inputs", "Odd", ODD_DATASET.format(what=what, dtype=dtype, fill=fill, labels=labels))

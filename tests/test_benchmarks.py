@@ -10,7 +10,6 @@ import pytest
 
 from conftest import PROJECT, process_env
 
-pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
 SMOKE_RUNS = {  # script: (arguments, a line its figures are printed in)
     "throughput.py": (["--datasets", "Digits", "--models", "SingleLayerCAE", "--rounds", "1", "--limit", "512"],

@@ -4,6 +4,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from conftest import BUILTIN_MODELS, PROJECT, bench, bench_process, run_dir, write_plugin
 
 TINY_MODEL = '''
@@ -26,6 +28,7 @@ TINY_MODEL = '''
     '''
 
 
+@pytest.mark.unit
 def test_help_list_and_compare_do_not_import_tensorflow(workspace):
     probe = textwrap.dedent("""
         import sys
@@ -44,6 +47,7 @@ def test_help_list_and_compare_do_not_import_tensorflow(workspace):
     assert "SingleLayerCAE" in out.stdout
 
 
+@pytest.mark.unit
 def test_three_ways_to_start(workspace):
     for command in ([sys.executable, str(PROJECT / "bench.py"), "--help"],
                     [sys.executable, "-m", "bench", "--help"]):
@@ -53,6 +57,7 @@ def test_three_ways_to_start(workspace):
         assert "Commands:" in out.stdout and "train" in out.stdout
 
 
+@pytest.mark.unit
 def test_list_shows_builtins_with_origin_and_description(workspace):
     result = bench("list")
     assert result.exit_code == 0
@@ -114,6 +119,7 @@ def test_tensorflow_chatter_is_silenced_unless_verbose(workspace):
     assert "cuda" not in stderr.lower() and "oneDNN" not in stderr and "I0000" not in stderr, stderr
 
 
+@pytest.mark.unit
 def test_every_training_option_comes_from_the_one_table(workspace, monkeypatch):
     """The CLI's flags and defaults, the config's fields and the resumable keys are the table's."""
     import dataclasses

@@ -6,11 +6,9 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from conftest import process_env, run_dir
 
-pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
 # `python slow_disk.py SECONDS bench-arguments...`: bench, with every rename onto results.json taking SECONDS.
 SLOW_DISK = """

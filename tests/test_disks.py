@@ -11,7 +11,6 @@ import pytest
 
 from conftest import process_env
 
-pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
 # Run inside the namespace, with the two mounts made: every command in this one process.
 COMMANDS = """

@@ -18,7 +18,6 @@ import pytest
 
 from conftest import PROJECT, README, bench, bench_process, free_ports, inside, read_results, readme_command, run_dir
 
-pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
 ARGS = ("train", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "2")  # the README's runs
 RUN = run_dir("SingleLayerCAE", log_dir=".")

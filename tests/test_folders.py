@@ -154,6 +154,7 @@ def test_a_file_name_that_is_not_utf8_is_trained_and_listed_as_its_bytes(workspa
                                 "--comment", "again"), "caf\\xe9.png", exit_code=2)
 
 
+@pytest.mark.unit
 def test_adding_or_removing_a_file_moves_no_other_between_splits():
     def where(paths):
         listing = folders._split(paths, []).splits
@@ -176,6 +177,7 @@ def test_adding_or_removing_a_file_moves_no_other_between_splits():
     (lambda ws: None, "web:http://example.com", ["unknown dataset prefix 'web:'", "folder:"]),
     (lambda ws: None, "folder:", ["names no folder"]),
 ])
+@pytest.mark.unit
 def test_bad_folders_are_one_line_and_exit_code_2(workspace, make, dataset, fragments):
     make(workspace)
     result = bench("train", "-m", "SingleLayerCAE", "-d", dataset, "--epochs", "1")
@@ -189,6 +191,7 @@ def test_bad_folders_are_one_line_and_exit_code_2(workspace, make, dataset, frag
     (("--channels", "2"), ["--channels must be 1 or 3"]),
     (("--channels", "3"), ["Digits has 1 channels", "image folders only"]),
 ])
+@pytest.mark.unit
 def test_bad_image_options_are_one_line_and_exit_code_2(workspace, args, fragments):
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", *args)
     assert_one_line_error(result, *fragments, exit_code=2)
@@ -262,6 +265,7 @@ def test_a_streaming_plugin_trains_exactly_as_its_arrays_do(workspace):
     assert np.allclose(histories["Streamed"], histories["Arrays"], rtol=1e-6, atol=0)
 
 
+@pytest.mark.unit
 def test_a_stream_of_unknown_length_is_one_line(workspace):
     write_plugin(workspace / "inputs", "Endless", '''
         import tensorflow as tf
@@ -278,6 +282,7 @@ def test_a_stream_of_unknown_length_is_one_line(workspace):
     assert_one_line_error(result, "length is unknown", "assert_cardinality")
 
 
+@pytest.mark.unit
 def test_inspect_shows_a_dataset_and_writes_its_samples(workspace):
     for index, name in enumerate(("cats", "dogs")):
         write_images(workspace / "pets" / name, 10, seed=index)
@@ -292,6 +297,7 @@ def test_inspect_shows_a_dataset_and_writes_its_samples(workspace):
     assert result.exit_code == 0 and "images (20, 24, 3)" in result.stdout, result
 
 
+@pytest.mark.unit
 def test_list_datasets_shows_the_prefixes(workspace):
     result = bench("list", "datasets")
     assert result.exit_code == 0

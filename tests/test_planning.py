@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.unit
+
 from bench import plugins
 from bench.model import options
 from bench.run import optimizers
@@ -83,3 +85,51 @@ def test_a_sweeps_parent_plans_its_runs_without_tensorflow(tmp_path):
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")}
     assert "bench.run.planning" in imported and "yaml" in imported
     assert not {"tensorflow", "keras"} & imported
+
+
+def sweep_options():
+    """(names, flags) of `bench train`, as `bench sweep` reads its axes with them."""
+    from bench.commands.flags import option_names
+    from bench.commands.train import train
+
+    return option_names(train), {option.name for option in train.params if getattr(option, "is_flag", False)}
+
+
+def test_a_sweep_grid_is_read_from_the_command_line_and_a_file(tmp_path):
+    from bench.errors import BenchUsageError
+    from bench.study.sweep import expand, grid_from_file, grid_from_tokens, with_repeats
+
+    names, flags = sweep_options()
+    grid = grid_from_tokens(["--model", "SingleLayerCAE", "--dataset=Digits,MNIST", "--l2-penalty", "0, 1e-9",
+                             "--model-args", '{"filters": [8, 4]}', "--jit"], names, flags)
+    assert grid == {"model": ["SingleLayerCAE"], "dataset": ["Digits", "MNIST"], "l2_penalty": ["0", "1e-9"],
+                    "model_args": ['{"filters": [8, 4]}'], "jit": [True]}  # JSON is one value, never split
+    points = expand(grid)
+    assert len(points) == 4 and points[1] == dict(points[0], l2_penalty="1e-9") and points[2]["dataset"] == "MNIST"
+    assert with_repeats({"seed": ["3"]}, 2) == {"seed": [3, 4]}
+    (tmp_path / "grid.yaml").write_text("model: SingleLayerCAE\nbatch-size: [16, 32]\n")
+    assert grid_from_file(tmp_path / "grid.yaml", names) == {"model": ["SingleLayerCAE"], "batch_size": [16, 32]}
+    for bad, message in ((lambda: grid_from_tokens(["--datset", "Digits"], names, flags), "no option '--datset'"),
+                         (lambda: grid_from_tokens(["Digits"], names, flags), "unexpected 'Digits'"),
+                         (lambda: expand({"model": ["ConvAE"]}), "a sweep needs --dataset"),
+                         (lambda: with_repeats({"seed": [0, 1]}, 3), "give one seed")):
+        with pytest.raises(BenchUsageError, match=message):
+            bad()
+
+
+def test_each_point_of_a_sweep_is_planned_from_its_run_folder(workspace):
+    """Finished with the epochs asked: skipped; longer than asked: refused; another seed: trained;
+    an impossible value: left to its own process, which says why."""
+    from bench.commands.train import config_of
+    from bench.study.sweep import planned
+
+    made_run(workspace / "log", seed=0, epochs=2)
+    point = {"model": "SingleLayerCAE", "dataset": "Digits", "optimizer_args": '{"learning_rate": 0.001}',
+             "log_dir": str(workspace / "log")}
+    finished = planned(dict(point, epochs=2), config_of, restart=False)
+    assert finished.finished and finished.folder.endswith("SingleLayerCAE/Digits_Adam_lr=0.001")
+    shorter = planned(dict(point, epochs=1), config_of, restart=False)
+    assert not shorter.finished and "2 epochs" in shorter.refused
+    assert not planned(dict(point, epochs=2, seed=1), config_of, restart=False).finished
+    assert planned(dict(point, epochs=2), config_of, restart=True) == finished.__class__(finished.folder, False, None)
+    assert planned(dict(point, l2_penalty=-1), config_of, restart=False) is None

@@ -9,7 +9,6 @@ import pytest
 
 from conftest import PROJECT, README, README_RUN_ELSEWHERE, bench, readme_command, readme_plugin_examples, run_dir
 
-pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
 
 def shown_commands():

@@ -129,6 +129,7 @@ def test_prepare_does_not_write_over_a_preparation_unless_asked(workspace, digit
     (("prepare", "--verify", "Digits"), ["give tfrecord:DIR"]),
     (("prepare", "folder:nowhere", "--out", "x"), ["no such folder"]),
 ])
+@pytest.mark.unit
 def test_bad_prepare_and_tfrecord_input_is_one_line(workspace, args, fragments):
     assert_one_line_error(bench(*args), *fragments, exit_code=2)
     assert not (workspace / "log").exists() and not (workspace / "x").exists()

@@ -84,5 +84,6 @@ def test_layers_in_lists_dicts_and_nested_layers_are_named_by_where_they_are_hel
     assert "weights/block.Sfirst.Skernel/.ATTRIBUTES/VARIABLE_VALUE" in reader.get_variable_to_shape_map()
 
 
+@pytest.mark.unit
 def test_the_zoo_is_covered():
     assert len(BUILTIN_MODELS) == len(list((PROJECT / "models").glob("*.py")))

@@ -16,7 +16,6 @@ from scipy import stats
 
 from conftest import assert_one_line_error, bench, inside, read_results, run_dir, shared_folder, write_plugin
 
-pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
 DIGITS = str(run_dir("SingleLayerCAE"))
 FOLDERS = [f"{DIGITS}_bs={bs}{seed}" for bs in (16, 32) for seed in ("", "_seed=1")]

@@ -10,6 +10,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.unit
+
 from bench import schema
 from bench.study import rows as compare_rows
 from bench.run import results as results_file

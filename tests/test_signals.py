@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from conftest import assert_one_line_error, bench, bench_process, files_of, process_env, read_results, run_dir
 
-pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
 def saved_state(run):
     reader = tf.train.load_checkpoint(str(run / "checkpoints"))

@@ -6,7 +6,6 @@ import pytest
 
 from conftest import assert_one_line_error, bench, read_results, readme_command, run_dir
 
-pytestmark = pytest.mark.slow  # end to end: several trainings or processes
 
 RUNS = [run_dir("SingleLayerCAE"), run_dir("SingleLayerCAE", "_l2=0.001")]
 
@@ -44,6 +43,7 @@ def test_a_yaml_grid_runs_on_when_a_point_fails(workspace):
     assert read_results("log/SingleLayerCAE/Digits_Adam_lr=0.01")["status"] == "finished"
 
 
+@pytest.mark.unit
 def test_bad_sweep_options(workspace):
     assert_one_line_error(bench("sweep", "--model", "SingleLayerCAE", "--datset", "Digits"),
                           "bench train has no option '--datset'", exit_code=2)
