@@ -118,18 +118,22 @@ def test_a_sweep_grid_is_read_from_the_command_line_and_a_file(tmp_path):
 
 
 def test_each_point_of_a_sweep_is_planned_from_its_run_folder(workspace):
-    """Finished with the epochs asked: skipped; longer than asked: refused; another seed: trained;
-    an impossible value: left to its own process, which says why."""
+    """Finished with the epochs asked: skipped; longer than asked: refused; another seed or
+    --restart: trained; an impossible value: refused before any process starts."""
     from bench.commands.train import config_of
-    from bench.study.sweep import planned
+    from bench.errors import BenchUsageError
+    from bench.run.planning import Plan, plan_run
 
     made_run(workspace / "log", seed=0, epochs=2)
     point = {"model": "SingleLayerCAE", "dataset": "Digits", "optimizer_args": '{"learning_rate": 0.001}',
              "log_dir": str(workspace / "log")}
-    finished = planned(dict(point, epochs=2), config_of, restart=False)
+    finished = plan_run(config_of(dict(point, epochs=2)))
     assert finished.finished and finished.folder.endswith("SingleLayerCAE/Digits_Adam_lr=0.001")
-    shorter = planned(dict(point, epochs=1), config_of, restart=False)
+    shorter = plan_run(config_of(dict(point, epochs=1)))
     assert not shorter.finished and "2 epochs" in shorter.refused
-    assert not planned(dict(point, epochs=2, seed=1), config_of, restart=False).finished
-    assert planned(dict(point, epochs=2), config_of, restart=True) == finished.__class__(finished.folder, False, None)
-    assert planned(dict(point, l2_penalty=-1), config_of, restart=False) is None
+    assert not plan_run(config_of(dict(point, epochs=2, seed=1))).finished
+    assert plan_run(config_of(dict(point, epochs=2)), restart=True) == Plan(finished.folder, False, None)
+    with pytest.raises(BenchUsageError, match="--l2-penalty must be zero or positive"):
+        plan_run(config_of(dict(point, l2_penalty=-1)))
+    with pytest.raises(BenchUsageError, match="epochs"):
+        config_of(dict(point, epochs="two"))

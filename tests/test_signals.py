@@ -47,7 +47,8 @@ def exact_numbers(run):
 @pytest.mark.parametrize("model", RANDOM_MODELS)
 def test_a_stopped_run_resumes_to_the_uninterrupted_numbers(workspace, model):
     """Dropout, the VAE's samples and the denoising noise are drawn as functions of (seed, step,
-    draw), or from seed state the checkpoint holds; the epoch's error sum is in it too."""
+    draw), or from seed state the checkpoint holds; the epoch's error sum is in it too. (The
+    stopped process also shows that TensorFlow's start-up chatter is silenced.)"""
     options, signum, exit_code, epochs, more = RANDOM_MODELS[model]
     args = ("train", "-m", model, "-d", "Digits", "--batch-size", "8", "--epochs", str(epochs), "--model-args",
             options, *more)
@@ -62,6 +63,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_numbers(workspace, model):
     process.send_signal(signum)  # seen after the first compiled call of epoch 2
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == exit_code, stderr
+    assert "cuda" not in stderr.lower() and "oneDNN" not in stderr and "I0000" not in stderr, stderr  # TF is quiet
     epochs_done, step = saved_state(run)
     if signum == signal.SIGKILL:  # the latest checkpoint is the last epoch's, every checkpointed epoch recorded
         assert step == epochs_done * STEPS_AT_8 and epochs_done < epochs

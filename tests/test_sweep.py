@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error, bench, read_results, readme_command, run_dir
+from conftest import assert_one_line_error, bench, read_results, readme_command, run_dir, write_plugin
 
 
 RUNS = [run_dir("SingleLayerCAE"), run_dir("SingleLayerCAE", "_l2=0.001")]
@@ -31,15 +31,27 @@ def test_sweep_runs_the_grid_in_parallel_and_skips_finished_runs(workspace):
 
 
 def test_a_yaml_grid_runs_on_when_a_point_fails(workspace):
-    """List values of a YAML grid are its axes, dicts included; a failing point is reported
-    and the others go on."""
-    Path("grid.yaml").write_text("model: SingleLayerCAE\ndataset: Digits\nepochs: 1\nl2_penalty: [-1, 0]\n"
-                                 "optimizer_args: [{learning_rate: 0.001}, {learning_rate: 0.01}]\n")
+    """List values of a YAML grid are its axes, dicts included; a point bench train would
+    refuse is refused without a process, a point whose training fails is reported, and the
+    others go on."""
+    write_plugin(workspace / "inputs", "Vanishing", '''
+        from bench import Input
+
+        class Vanishing(Input):
+            """Its files are gone by the time it loads."""
+            image_shape = (8, 8, 1)
+
+            def load(self, split):
+                raise FileNotFoundError("vanished.bin")
+        ''')
+    Path("grid.yaml").write_text("model: SingleLayerCAE\ndataset: [Digits, Vanishing]\nepochs: 1\n"
+                                 "l2_penalty: [-1, 0]\noptimizer_args: [{learning_rate: 0.01}]\n")
     result = bench("sweep", "--grid", "grid.yaml", "--jobs", "2")
     assert result.exit_code == 1
-    assert result.stderr.count("FAILED (exit 2)") == 2 and "--l2-penalty must be zero or positive" in result.stderr
-    assert "2 of 4 run(s) failed" in result.stderr
-    assert read_results(RUNS[0])["status"] == "finished"
+    assert result.stderr.count("REFUSED") == 2 and "--l2-penalty must be zero or positive" in result.stderr
+    assert "sweep: 2 run(s) to train" in result.stdout  # the refused points started no process
+    assert "FAILED (exit 1)" in result.stderr and "vanished.bin" in result.stderr
+    assert "3 of 4 run(s) failed" in result.stderr
     assert read_results("log/SingleLayerCAE/Digits_Adam_lr=0.01")["status"] == "finished"
 
 

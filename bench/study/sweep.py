@@ -24,7 +24,7 @@ import yaml
 
 from bench.errors import BenchError, BenchUsageError, TrainingStopped
 from bench.files import scratch_folder
-from bench.run.planning import plan_run
+from bench.run.planning import Plan, plan_run
 from bench.run.runs import RunFolder
 from bench.signals import StopSignals
 
@@ -127,19 +127,11 @@ def with_repeats(grid, repeats):
     return dict(grid, seed=list(range(first, first + repeats)))
 
 
-def planned(point, config_of, restart):
-    """The Plan of a point (bench.run.planning), or None when the point is invalid (its
-    process will say why)."""
-    try:
-        return plan_run(config_of(point), restart)
-    except BenchError:
-        return None
-
-
 def run_sweep(grid, jobs, report, config_of, echo=False, restart=False):
     """Train every point of the grid, `jobs` at a time, each in a process of its own;
-    points whose run is already finished are not started again. Nothing here imports
-    TensorFlow: the runs are planned by bench.run.planning.
+    points whose run is already finished are not started again, and points `bench train`
+    would refuse (an impossible value, a longer run) are reported without a process.
+    Nothing here imports TensorFlow: the runs are planned by bench.run.planning.
 
     Args:
         config_of: {point ({option: value}) → the TrainConfig `bench train` trains from it}.
@@ -157,22 +149,25 @@ def run_sweep(grid, jobs, report, config_of, echo=False, restart=False):
         for number, point in enumerate(points, 1):
             config_file = scratch / f"run{number}.yaml"
             config_file.write_text(yaml.safe_dump(point, sort_keys=False))
-            plan = planned(point, config_of, restart)
-            folder, finished, refused = (plan.folder, plan.finished, plan.refused) if plan else (None, False, None)
-            if folder is not None and folder in seen:  # two points, one run: train it once
-                report.warning(f"{_label(point, grid)} is the same run as {seen[folder]} ({folder}): trained once")
+            label = _label(point, grid)
+            try:
+                plan = plan_run(config_of(point), restart)
+            except BenchError as error:  # an impossible value: refused here, as bench train would refuse it
+                plan = Plan(None, False, str(error))
+            if plan.folder is not None and plan.folder in seen:  # two points, one run: train it once
+                report.warning(f"{label} is the same run as {seen[plan.folder]} ({plan.folder}): trained once")
                 continue
-            if folder is not None:
-                seen[folder] = _label(point, grid)
-            if finished:
-                report.info(f"already finished: {_label(point, grid)} → {folder}")
-                folders.append(folder)
+            if plan.folder is not None:
+                seen[plan.folder] = label
+            if plan.finished:
+                report.info(f"already finished: {label} → {plan.folder}")
+                folders.append(plan.folder)
                 continue
-            if refused:
-                report.warning(f"REFUSED: {_label(point, grid)}: {refused}")
-                failures.append((_label(point, grid), refused))
+            if plan.refused:
+                report.warning(f"REFUSED: {label}: {plan.refused}")
+                failures.append((label, plan.refused))
                 continue
-            pending.append((config_file, folder, _label(point, grid)))
+            pending.append((config_file, plan.folder, label))
         refused_points = len(failures)
         report.info(f"sweep: {len(pending)} run(s) to train, {jobs} at a time")
         with StopSignals() as signals:
