@@ -13,7 +13,7 @@ from conftest import BUILTIN_MODELS, assert_one_line_error, bench, read_results,
 
 MODELS = BUILTIN_MODELS
 
-# 32 smooth colour images, CIFAR-10's channels: training goes over them fifty times an
+# 32 smooth colour images, CIFAR-10's channels: training goes over them 100 times an
 # epoch, and validation and test are the same images, so the recorded error measures how
 # well the model fits what it saw.
 COLOUR = '''
@@ -28,7 +28,7 @@ COLOUR = '''
         def load(self, split):
             coarse = np.random.default_rng(0).integers(0, 256, (32, 2, 2, 3)).astype(np.uint8)
             images, labels = coarse.repeat(8, axis=1).repeat(8, axis=2), np.arange(32) % 10
-            repeats = 50 if split == "train" else 1
+            repeats = 100 if split == "train" else 1
             return np.tile(images, (repeats, 1, 1, 1)), np.tile(labels, repeats)
     '''
 COLOURS = np.random.default_rng(0).integers(0, 256, (32, 2, 2, 3)) / 127.5 - 1
@@ -61,7 +61,7 @@ def test_every_model_overfits_colour_images_through_the_cli(workspace, model):
     test_reload.py.)"""
     write_plugin(workspace / "inputs", "Colour", COLOUR)
     options, learning_rate = OVERFIT_SETTINGS.get(model, ({}, 3e-3))
-    result = bench("train", "-m", model, "-d", "Colour", "--epochs", "4", "--batch-size", "32",
+    result = bench("train", "-m", model, "-d", "Colour", "--epochs", "2", "--batch-size", "32",
                    "--model-args", json.dumps(options), "--optimizer-args", json.dumps({"learning_rate": learning_rate}))
     assert result.exit_code == 0, result
     run = next((workspace / "log" / model).glob("Colour_*"))

@@ -224,6 +224,12 @@ class FewLabelProbes(Field):
         return Column(f"p@{count}", position=int(count)) if count.isdigit() else None
 
 
+ANOMALY_PNG = "anomaly_scores.png"
+ANOMALY_SCORES = "anomaly_scores.npz"
+"""The files beside results.json that the anomaly record names (the run folder's schema,
+bench.run.runs, lists them with the others)."""
+
+
 class AnomalyScores(Field):
     """Telling unseen classes from trained ones by each test image's error."""
 
@@ -237,8 +243,6 @@ class AnomalyScores(Field):
     column_names = tuple(COLUMNS)
 
     def lines(self, record, run_path):
-        from bench.run.runs import ANOMALY_PNG, ANOMALY_SCORES
-
         return [f"anomaly detection (score: each test image's error; positive: the {record['unseen_images']:,} images "
                 f"of classes not trained on, against {record['seen_images']:,} of classes "
                 f"{','.join(map(str, record['seen_classes']))}):",

@@ -50,7 +50,7 @@ from bench import schema
 from bench.errors import BenchError, BenchUsageError, DamagedFileError, storage_problem
 from bench.files import atomic_write_text, remove_temporaries, shown
 from bench.run.config import TrainConfig, check_values, read_yaml_mapping, write_yaml
-from bench.run.results import check_results, results_text
+from bench.run.results import ANOMALY_PNG, ANOMALY_SCORES, check_results, results_text  # noqa: F401 (run files)
 
 CONFIG_FILE = "config.yaml"
 TRAIN_EVENTS = "train"
@@ -67,8 +67,6 @@ RECONSTRUCTIONS_PNG = "reconstructions.png"
 FILTERS_PNG = "filters.png"
 CURVES_PNG = "curves.png"
 SAMPLES_PNG = "samples.png"
-ANOMALY_PNG = "anomaly_scores.png"
-ANOMALY_SCORES = "anomaly_scores.npz"
 INTERPOLATIONS_PNG = "interpolations.png"
 PROJECTOR = "projector"
 RESULTS_LOCK = ".results.json.lock"  # held for each read-modify-write of results.json
