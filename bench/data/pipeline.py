@@ -68,14 +68,18 @@ def training_batches(split, batch_size, seed, epoch, skip_batches=0, steps=None,
 def augmented(image, augment, order_seed, index):
     """One training image, augmented by each of `augment` ("flip", "crop") with stateless
     random numbers drawn from (order_seed, index, which augmentation): reproducible."""
-    seed = tf.stack([tf.cast(order_seed, tf.int64), tf.cast(index, tf.int64)])
+    order_seed, index = tf.cast(order_seed, tf.int64), tf.cast(index, tf.int64)
+
+    def seed(which):
+        return tf.stack(seeds.augmentation(order_seed, index, which))
+
     if "flip" in augment:
-        image = tf.image.stateless_random_flip_left_right(image, seed=seed)
+        image = tf.image.stateless_random_flip_left_right(image, seed=seed(0))
     if "crop" in augment:
         height, width, depth = image.shape
         pad_y, pad_x = max(1, height // 8), max(1, width // 8)
         padded = tf.pad(image, [[pad_y, pad_y], [pad_x, pad_x], [0, 0]], mode="REFLECT")
-        image = tf.image.stateless_random_crop(padded, (height, width, depth), seed=seed + [0, 1 << 40])
+        image = tf.image.stateless_random_crop(padded, (height, width, depth), seed=seed(1))
     return image
 
 

@@ -1,7 +1,8 @@
 """Every random stream of a run, derived from its --seed in this one place.
 
 - weights: Keras draws the initial weights from the seed itself (keras.utils.set_random_seed).
-- the training order of an epoch, and its augmentations: `epoch_order(seed, epoch)`.
+- the training order of an epoch: `epoch_order(seed, epoch)`; its images' augmentations:
+  `augmentation(epoch order, image index, which)`.
 - the denoising noise and the model's own draws in a training step: the replica's
   `replica_stream(seed, replica)` with the step; a model's k-th draw of a pass is
   `model_draw(stream, step, k)`.
@@ -33,3 +34,8 @@ def replica_stream(seed, replica):
 def model_draw(stream, call):
     """The stream of a model's `call`-th draw (from 1) of a pass."""
     return stream + call * _DRAW_STRIDE
+
+
+def augmentation(order_seed, index, which):
+    """The seed pair of the `which`-th augmentation (0: flip, 1: crop) of an epoch's `index`-th image."""
+    return order_seed, index + which * _DRAW_STRIDE
