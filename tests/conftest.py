@@ -307,7 +307,15 @@ README_RUN_ELSEWHERE = {
     "--l2-penalty 0,0.001 --epochs 2 --jobs 2": "test_sweep.py",
     "--epochs 10 --classes 0,1,2,3,4": "test_use.py",
     "--anomaly --probe-labels 10,50": "test_use.py",
+    "--study digits-lr --trials 8 --workers 2": "test_search.py",
+    "--study digits-lr --show": "test_search.py",
 }
+
+
+def heredoc_files():
+    """{file name: text} of the README's `cat > NAME <<'YAML' ... YAML` blocks."""
+    blocks = re.findall(r"    cat > (\S+) <<'YAML'\n(.*?)    YAML\n", README, flags=re.S)
+    return {name: "\n".join(line[4:] for line in text.splitlines()) + "\n" for name, text in blocks}
 
 
 def readme_plugin_examples():

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, README, README_RUN_ELSEWHERE, bench, readme_command, readme_plugin_examples, run_dir
+from conftest import (PROJECT, README, README_RUN_ELSEWHERE, bench, heredoc_files, readme_command,
+                      readme_plugin_examples, run_dir)
 
 
 
@@ -15,12 +16,6 @@ def shown_commands():
     """The `bench ...` lines of the README's indented command blocks, in order."""
     return [line.strip() for line in README.splitlines()
             if line.startswith("    bench ") and "<" not in line]
-
-
-def heredoc_files():
-    """{file name: text} of the README's `cat > NAME <<'YAML' ... YAML` blocks."""
-    blocks = re.findall(r"    cat > (\S+) <<'YAML'\n(.*?)    YAML\n", README, flags=re.S)
-    return {name: "\n".join(line[4:] for line in text.splitlines()) + "\n" for name, text in blocks}
 
 
 def offline(command):

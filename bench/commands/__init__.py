@@ -11,8 +11,9 @@ from bench.commands.generate import interpolate_command, sample_command
 from bench.commands.inspect import inspect_command
 from bench.commands.list_plugins import list_command
 from bench.commands.prepare import prepare_command
+from bench.commands.search import search
 from bench.commands.sweep import sweep
 from bench.commands.train import train
 
-ALL = (list_command, train, sweep, eval_command, embed_command, inspect_command, compare, prepare_command,
+ALL = (list_command, train, sweep, search, eval_command, embed_command, inspect_command, compare, prepare_command,
        export_command, encode_command, sample_command, interpolate_command)

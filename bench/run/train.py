@@ -26,7 +26,8 @@ from bench.model.view import ModelView
 from bench.run import compute, ending, fingerprint, loading, optimizers, planning, runs, summaries
 from bench.run.recorder import Recorder
 from bench.run.results import data_used, epoch_done, measured
-from bench.run.runs import DATA_FILES, LOG_FILE, RunFolder
+from bench.run.pruning import SearchTrial
+from bench.run.runs import CONFIG_FILE, DATA_FILES, LOG_FILE, RunFolder
 from bench.run.state import LoopState
 from bench.run.step import TrainStep
 from bench.run.stopping import checked_loss, peers_watched, stop_at_signal, stops_recorded
@@ -161,6 +162,7 @@ class Trainer:
         self.grid_images = tf.convert_to_tensor(splits["validation"].first(ending.GRID_IMAGES)[0])
         self.activation_images = self.view.model_pixels(self.view.scaled(self.grid_images[:ACTIVATION_IMAGES]))
         self.writers = None  # open_writers(), from fit(): nothing is written before the state is restored
+        self.search_trial = SearchTrial.from_environment() if chief else None  # a trial of `bench search`
 
     def open_writers(self):
         """Start the run's TensorBoard event files (after the state is restored: nothing is
@@ -186,6 +188,9 @@ class Trainer:
                     with peers_watched(self.config, epoch, self.resume_from, chief_records):
                         self.train_epoch(epoch, signals)
                         self.end_epoch(epoch)
+                    if self.search_trial is not None and epoch + 1 < self.config.epochs and \
+                            self.search_trial.should_stop(self.run.read_results()["history"]):
+                        return self._pruned(epoch)
                 return ending.end_run(self, signals) if self.chief else None
         finally:
             self.writers.close()
@@ -241,6 +246,13 @@ class Trainer:
             f"epoch {epoch + 1}/{self.config.epochs}  train error {train_error:.5f}  "
             f"validation error {validation['error']:.5f}{' (best)' if improved else ''}  "
             f"mse {validation['mse']:.5f}  psnr {validation['psnr']:.2f} dB  {self.recorder.epoch_speed:,.0f} img/s")
+
+    def _pruned(self, epoch):
+        """Stopped after `epoch` by its search's pruner: recorded "pruned", its checkpoint kept."""
+        results = self.recorder.record("pruned")
+        self.report.info(f"pruned by the search after epoch {epoch + 1} of {self.config.epochs}; "
+                         f"bench train --config {self.run.sub(CONFIG_FILE)} would continue it")
+        return results
 
     # -- helpers of the loop ------------------------------------------------
 

@@ -66,9 +66,9 @@ def _mean_history(members):
 
 def group_key(row):
     """What puts runs in one group: the same configuration but the seed, trained for the same
-    number of epochs (runs of other lengths are never averaged together); a damaged run is
-    a group of its own."""
-    if row.get("damage"):
+    number of epochs (runs of other lengths are never averaged together); a damaged run and
+    a run a search pruned are groups of their own."""
+    if row.get("damage") or row.get("status") == "pruned":
         return row["path"]
     return json.dumps(dict(identity(row["config"]), epochs=row["epochs"]), sort_keys=True, default=str)
 

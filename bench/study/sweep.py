@@ -12,11 +12,8 @@ run are trained once.
 """
 
 import itertools
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from bench.files import scratch_folder
 from bench.run.planning import Plan, plan_run
 from bench.run.runs import RunFolder
 from bench.signals import StopSignals
+from bench.study.processes import last_error, start_training
 
 POLL_S = 0.2
 
@@ -98,15 +96,6 @@ def expand(grid):
 def _label(point, grid):
     varying = [key for key in grid if len(grid[key]) > 1]
     return " ".join(f"{key}={point[key]}" for key in varying) or " ".join(f"{k}={v}" for k, v in point.items())
-
-
-def _last_error(output_file):
-    """The last `error: ...` line of a child's output, or None."""
-    error = None
-    for line in Path(output_file).read_text(errors="replace").splitlines():
-        if line.startswith("error: "):
-            error = line[len("error: "):]
-    return error
 
 
 def with_repeats(grid, repeats):
@@ -213,9 +202,7 @@ def _stop_all(running, signum, report):
 
 def _start(config_file, folder, number, total, label, report, echo, restart):
     output = None if echo else open(config_file.with_suffix(".out"), "w")
-    command = [sys.executable, "-m", "bench", "train", "--config", str(config_file), *(["--restart"] if restart else [])]
-    process = subprocess.Popen(command, stdout=output, stderr=None if echo else subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    process = start_training(config_file, restart, output)
     report.info(f"[{number}/{total}] started: {label}")
     return {"process": process, "output": output, "label": label, "folder": folder, "started": time.time(),
             "progress": _progress(folder)}
@@ -236,7 +223,7 @@ def _finish(job, number, total, report):
     error = None
     if job["output"] is not None:
         job["output"].close()
-        error = _last_error(job["output"].name)
+        error = last_error(job["output"].name)
     seconds = time.time() - job["started"]
     code = job["process"].returncode
     reason = error or ("its error is above" if job["output"] is None else "no error message")

@@ -1,0 +1,100 @@
+"""`bench search`: look for good settings with an Optuna study whose trials are ordinary runs."""
+
+import click
+
+from bench.commands.flags import COMMAND_LINE_ONLY, option_names, verbose_option
+from bench.commands.train import config_of, train
+from bench.errors import BenchUsageError
+
+
+@click.command("search", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--space", type=click.Path(dir_okay=False), default=None,
+              help="A YAML file: the settings to draw ({log_uniform|uniform|int|choice: ...}) and those every "
+                   "trial shares (dataset, epochs: each trial's most).")
+@click.option("--study", required=True, help="The study's name; workers that give the same name share it.")
+@click.option("--storage", default=None, envvar="BENCH_SEARCH_STORAGE",
+              help="An Optuna storage URL shared by several machines, e.g. postgresql://bench@db-host/bench "
+                   "(default: a journal file in LOG_DIR/_studies/STUDY/).")
+@click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Trials of the whole study, every worker's counted.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Trials at once on this machine, each in its own process.")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "grid"]), default="tpe", show_default=True,
+              help="How settings are proposed (grid: every combination of the space's choices).")
+@click.option("--pruner", type=click.Choice(["none", "median", "asha", "hyperband"]), default="median",
+              show_default=True, help="How hopeless trials are stopped at an epoch's end.")
+@click.option("--min-epochs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Epochs every trial trains before it can be pruned.")
+@click.option("--reduction-factor", type=click.IntRange(min=2), default=3, show_default=True,
+              help="asha, hyperband: one trial in this many goes on at each rung.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="The sampler's seed (a trial's training seed is a setting of the space).")
+@click.option("--lease-seconds", type=click.FloatRange(min=1), default=120.0, show_default=True,
+              help="A trial whose worker has not renewed its lease for this long is retried by another worker.")
+@click.option("--show", is_flag=True, help="Show the study's trials, best first, and draw its pictures; train nothing.")
+@click.option("--format", "output_format", type=click.Choice(["table", "markdown", "csv", "json"]), default="table",
+              show_default=True, help="With --show: the output format.")
+@verbose_option
+@click.pass_context
+def search(ctx, space, study, storage, trials, workers, sampler, pruner, min_epochs, reduction_factor, seed,
+           lease_seconds, show, output_format):
+    """Search settings with Optuna: each trial is a `bench train` run, pruned early when hopeless.
+
+    \b
+      bench search --space space.yaml --study cae-lr --trials 40 --pruner asha
+      bench search --space space.yaml --study cae-lr --storage postgresql://bench@db-host/bench
+      bench search --study cae-lr --show
+
+    \b
+    Other bench train options (--log-dir, --data-dir, ...) are shared by every trial.
+    Every trial is an ordinary run folder: compare, eval and export see it. Ctrl-C stops
+    the running trials at a checkpoint; the same command resumes them.
+    """
+    from bench.console import Reporter
+    from bench.study.search import SearchSettings
+
+    names = option_names(train)
+    shared = _shared_options(ctx.args, names)
+    settings = SearchSettings(study=study, storage=storage, trials=trials, workers=workers, sampler=sampler,
+                              pruner=pruner, min_epochs=min_epochs, reduction_factor=reduction_factor, seed=seed,
+                              lease_s=lease_seconds, log_dir=shared.get("log_dir", "log"))
+    report = Reporter(interactive=False)
+    if show:
+        from bench.study.search_results import show_study
+
+        text = show_study(settings, report, output_format)
+        if text is not None:
+            click.echo(text)
+        return
+    if not space:
+        raise BenchUsageError("bench search needs --space FILE to train (or --show to see a study)")
+    _search(space, shared, settings, names, report)
+
+
+def _shared_options(tokens, names):
+    """{option: value} of the bench train options given after the search's own (one value each)."""
+    from bench.study.sweep import grid_from_tokens
+
+    flags = {option.name for option in train.params if getattr(option, "is_flag", False)}
+    grid = grid_from_tokens(tokens, names, flags)
+    several = [name for name, values in grid.items() if len(values) != 1]
+    if several:
+        raise BenchUsageError(f"--{several[0].replace('_', '-')} takes one value in a search; "
+                              "to search it, put it in the space file as {choice: [...]}")
+    return {name: values[0] for name, values in grid.items()}
+
+
+def _search(space_file, shared, settings, names, report):
+    import dataclasses
+
+    from bench.run.planning import plan_run
+    from bench.study.search import Search
+    from bench.study.space import check_space, read_space
+
+    space = read_space(space_file, names, refused=COMMAND_LINE_ONLY)
+    space = dataclasses.replace(space, fixed={**space.fixed, **shared})
+    check_space(space, space_file, lambda point: plan_run(config_of(point)))
+    worker = Search(settings, space, config_of, report)
+    complete, pruned, failed = worker.run()
+    report.info(f"search {settings.study}: this worker's trials: {complete} finished, {pruned} pruned, "
+                f"{failed} failed; bench search --study {settings.study} --show lists the study's")

@@ -1,0 +1,112 @@
+"""A run trained as a trial of a search (`bench search`): after each epoch it reports its
+validation error to the study, and stops there, "pruned", when the study's pruner says so.
+
+The search starts each trial as `bench train` with BENCH_SEARCH_TRIAL in its environment
+(TRIAL_VARIABLE: JSON naming the storage, the study, the trial and the pruner); without
+it a run is an ordinary run. Optuna is imported only by a trial's process; the pruners
+and storages are made here, for the search and its trials alike.
+"""
+
+import json
+import os
+
+from bench.errors import BenchUsageError
+
+TRIAL_VARIABLE = "BENCH_SEARCH_TRIAL"
+PRUNERS = ("none", "median", "asha", "hyperband")
+
+
+def make_pruner(name, epochs, min_epochs=1, reduction_factor=3, startup_trials=5):
+    """An Optuna pruner by bench's name: none, median (against the median of earlier trials at
+    the same epoch, after `startup_trials` trials and `min_epochs` epochs), asha (asynchronous
+    successive halving from `min_epochs`), hyperband (brackets of successive halving up to
+    `epochs`). An epoch is the resource."""
+    import optuna
+
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=min_epochs - 1)
+    if name == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_epochs, reduction_factor=reduction_factor)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=min_epochs, max_resource=max(epochs, min_epochs),
+                                              reduction_factor=reduction_factor)
+    raise BenchUsageError(f"unknown pruner '{name}'; the pruners are {', '.join(PRUNERS)}")
+
+
+def open_storage(storage):
+    """An Optuna storage: a URL (postgresql://, mysql://, sqlite:///) as Optuna takes it, or the
+    path of a journal file (the embedded storage: no server; one file several processes share).
+
+    Raises:
+        BenchUsageError: a storage that cannot be reached or read, in one line.
+    """
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    try:
+        if "://" in storage:
+            return _database(storage)
+        return optuna.storages.JournalStorage(JournalFileBackend(storage))
+    except ImportError as error:
+        raise BenchUsageError(f"the storage {_shown(storage)} needs a driver that is not installed ({error}); "
+                              "pip install -e '.[search]' installs PostgreSQL's") from error
+    except Exception as error:  # sqlalchemy's and the drivers' errors: one line, not their tracebacks
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise BenchUsageError(f"cannot open the search storage {_shown(storage)}: {first}") from error
+
+
+def _database(url, attempts=3):
+    """An RDBStorage; workers that start together race to create its tables, so a failed
+    first opening is tried again."""
+    import time
+
+    import optuna
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except ImportError:
+            raise
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+def _shown(storage):
+    """A storage URL without its password."""
+    if "://" in storage and "@" in storage:
+        scheme, rest = storage.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':', 1)[0]}@{host}"
+    return storage
+
+
+class SearchTrial:
+    """The trial a run is trained as: reports each epoch's validation error, says when to stop."""
+
+    def __init__(self, spec):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = open_storage(spec["storage"])
+        self.study = optuna.load_study(study_name=spec["study"], storage=storage, pruner=make_pruner(**spec["pruner"]))
+        self.trial = optuna.trial.Trial(self.study, spec["trial_id"])
+        self.reported = set(storage.get_trial(spec["trial_id"]).intermediate_values)
+
+    @classmethod
+    def from_environment(cls):
+        """The SearchTrial of this process, or None (an ordinary run)."""
+        text = os.environ.get(TRIAL_VARIABLE)
+        return cls(json.loads(text)) if text else None
+
+    def should_stop(self, history):
+        """Report the epochs of `history` ([{epoch, validation_error}]) not yet reported; True
+        when the pruner stops the trial after the last of them."""
+        for entry in history:
+            if entry["epoch"] not in self.reported:
+                self.trial.report(entry["validation_error"], entry["epoch"])
+                self.reported.add(entry["epoch"])
+        return bool(history) and self.trial.should_prune()

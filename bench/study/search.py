@@ -1,0 +1,343 @@
+"""Searches (behind `bench search`): an Optuna study whose trials are ordinary `bench train`
+runs, each in a process of its own, K at a time on each machine that works the study.
+
+Optuna's sampler proposes each trial's settings (bench.study.space says what may be
+drawn); the run is planned without TensorFlow and trained as a normal run folder under
+the log folder, its name and identity keys as `bench train` gives them. The trial's
+process reports each epoch's validation error to the study and stops, "pruned", when
+the study's pruner says so (bench.run.pruning). The objective is the best validation
+error.
+
+Nothing is lost and nothing is done twice:
+- a trial whose run is already finished is told from its results.json, not trained again;
+- Ctrl-C or SIGTERM stops the running trials at a checkpoint, marks them failed and
+  queues their settings again, so the same command resumes them from their checkpoints;
+- a worker keeps a lease on each of its trials in the study, renewed while it lives; a
+  worker that finds another's lease expired (that worker was killed) fails the trial and
+  queues it again, once (the failing is atomic in the storage), and the retry resumes
+  from the run folder's checkpoint (the run lock keeps one writer per run).
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bench.errors import BenchError, BenchUsageError, TrainingStopped
+from bench.files import scratch_folder
+from bench.run import pruning
+from bench.run.planning import plan_run
+from bench.run.runs import RunFolder
+from bench.signals import StopSignals
+from bench.study.processes import last_error, start_training
+
+STUDIES = "_studies"
+"""log/_studies/<study>/ holds the embedded storage (JOURNAL) and the pictures of --show."""
+JOURNAL = "journal.log"
+SAMPLERS = ("tpe", "random", "grid")
+POLL_S = 0.5
+OBJECTIVE = "validation_error"
+# Trial user attributes bench keeps in the study.
+RUN, LEASE, REASON, RETRIED, RETRY_OF, EPOCHS, SPACE = (
+    "run", "lease_until", "reason", "retried", "retry_of", "epochs", "bench_space")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How a search runs (the options of `bench search` beyond the space)."""
+
+    study: str
+    storage: str | None = None
+    """An Optuna storage URL; None: the journal file under log/_studies/<study>/."""
+    trials: int = 20
+    """Trials of the whole study (every worker's), failed ones included."""
+    workers: int = 1
+    sampler: str = "tpe"
+    pruner: str = "median"
+    min_epochs: int = 1
+    reduction_factor: int = 3
+    seed: int = 0
+    lease_s: float = 120.0
+    log_dir: str = "log"
+
+    def storage_spec(self):
+        """The storage as bench.run.pruning.open_storage takes it."""
+        return self.storage or str(study_folder(self.log_dir, self.study) / JOURNAL)
+
+
+def study_folder(log_dir, study):
+    """The study's own folder, beside the runs: log/_studies/<study>/."""
+    return Path(log_dir) / STUDIES / study
+
+
+def import_optuna():
+    """Optuna, quietly, or one line on how to install it."""
+    try:
+        import optuna
+    except ImportError as error:
+        raise BenchUsageError("bench search needs Optuna: pip install -e '.[search]'") from error
+    import warnings
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna
+
+
+def open_study(settings, space, epochs):
+    """The study named by `settings` (created with `space` when it does not exist yet).
+
+    Raises:
+        BenchUsageError: the storage cannot be opened, or the study was created with another space.
+    """
+    optuna = import_optuna()
+    if settings.storage is None:
+        study_folder(settings.log_dir, settings.study).mkdir(parents=True, exist_ok=True)
+    storage = pruning.open_storage(settings.storage_spec())
+    pruner = pruning.make_pruner(settings.pruner, epochs, settings.min_epochs, settings.reduction_factor)
+    created = False
+    try:
+        optuna.create_study(study_name=settings.study, storage=storage, direction="minimize")
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        pass
+    except Exception as error:  # the database said no: one line
+        raise BenchUsageError(f"cannot create study '{settings.study}' in {settings.storage_spec()}: "
+                              f"{str(error).splitlines()[0]}") from error
+    # The creator draws from --seed; a worker joining it from a seed of its own, so two machines
+    # never propose the same first trial.
+    seed = settings.seed if created else _worker_seed(settings.seed)
+    study = optuna.load_study(study_name=settings.study, storage=storage, pruner=pruner,
+                              sampler=make_sampler(settings.sampler, space, seed))
+    recorded = study.user_attrs.get(SPACE)
+    if recorded is None:
+        study.set_user_attr(SPACE, space.to_json())
+    elif recorded != space.to_json():
+        raise BenchUsageError(f"study '{settings.study}' was created with another space; give its space file, "
+                              "or name a new study with --study")
+    return study
+
+
+def _worker_seed(seed):
+    digest = hashlib.sha256(f"{seed}:{socket.gethostname()}:{os.getpid()}:{time.time_ns()}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def make_sampler(name, space, seed):
+    """An Optuna sampler by name: tpe (with a constant liar, for trials running at once), random,
+    or grid (every combination of the space's choices, as `bench sweep` would train them)."""
+    optuna = import_optuna()
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    raise BenchUsageError(f"unknown sampler '{name}'; the samplers are {', '.join(SAMPLERS)}")
+
+
+def draw(trial, param):
+    """The value of `param` for `trial` (an enqueued trial's own value, when it was queued again)."""
+    low_high = param.values
+    if param.kind == "log_uniform":
+        return trial.suggest_float(param.key, low_high[0], low_high[1], log=True)
+    if param.kind == "uniform":
+        return trial.suggest_float(param.key, low_high[0], low_high[1])
+    if param.kind == "int":
+        return trial.suggest_int(param.key, low_high[0], low_high[1])
+    return trial.suggest_categorical(param.key, list(param.values))
+
+
+def counted(study):
+    """Trials that count towards --trials: all but those waiting and those queued again."""
+    from optuna.trial import TrialState
+
+    return sum(1 for trial in study.get_trials(deepcopy=False)
+               if trial.state != TrialState.WAITING and not trial.user_attrs.get(RETRIED))
+
+
+class Search:
+    """One worker of a study: asks for trials, trains them in processes, tells their results.
+
+    Args:
+        config_of: {point → the TrainConfig `bench train` trains from it}.
+    """
+
+    def __init__(self, settings, space, config_of, report):
+        self.settings, self.space, self.config_of, self.report = settings, space, config_of, report
+        self.epochs = config_of(space.point({param.key: param.ends()[0] for param in space.params})).epochs
+        self.study = open_study(settings, space, self.epochs)
+        self.running = {}  # trial number: job
+        self.scratch = None
+        self.last_lease = 0.0
+
+    def run(self):
+        """Work the study until it has --trials trials; returns (complete, pruned, failed) of this worker."""
+        from optuna.trial import TrialState
+
+        self.scratch = scratch_folder("search")
+        told = {TrialState.COMPLETE: 0, TrialState.PRUNED: 0, TrialState.FAIL: 0}
+        try:
+            with StopSignals() as signals:
+                while True:
+                    self.retry_stale()
+                    while (len(self.running) < self.settings.workers and not signals.received
+                           and counted(self.study) < self.settings.trials):
+                        state = self.start_next()
+                        if state is not None:
+                            told[state] += 1
+                    if signals.received:
+                        self.stop_all(signals.received)
+                    if not self.running:
+                        break
+                    time.sleep(POLL_S)
+                    self.renew_leases()
+                    for number in [n for n, job in self.running.items() if job["process"].poll() is not None]:
+                        told[self.finish(self.running.pop(number))] += 1
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        return told[TrialState.COMPLETE], told[TrialState.PRUNED], told[TrialState.FAIL]
+
+    # -- a trial's life --------------------------------------------------------
+
+    def start_next(self):
+        """Ask for a trial and start its run; returns the state it was told at once (a run already
+        finished, a setting bench train refuses), or None when it is training."""
+        from optuna.trial import TrialState
+
+        trial = self.study.ask()
+        drawn = {param.key: draw(trial, param) for param in self.space.params}
+        label = f"trial {trial.number}: " + " ".join(f"{key}={_short(value)}" for key, value in drawn.items())
+        point = self.space.point(drawn)
+        try:
+            plan = plan_run(self.config_of(point))
+        except BenchError as error:
+            return self.tell(trial, TrialState.FAIL, label, reason=str(error))
+        trial.set_user_attr(RUN, plan.folder)
+        if plan.finished:
+            return self.tell(trial, TrialState.COMPLETE, label, folder=plan.folder)
+        if plan.refused:
+            return self.tell(trial, TrialState.FAIL, label, reason=plan.refused)
+        config_file = self.scratch / f"trial{trial.number}.yaml"
+        config_file.write_text(yaml.safe_dump(point, sort_keys=False))
+        output = open(config_file.with_suffix(".out"), "w")
+        spec = {"storage": self.settings.storage_spec(), "study": self.settings.study, "trial_id": trial._trial_id,
+                "pruner": {"name": self.settings.pruner, "epochs": self.epochs,
+                           "min_epochs": self.settings.min_epochs,
+                           "reduction_factor": self.settings.reduction_factor}}
+        process = start_training(config_file, output=output, env={pruning.TRIAL_VARIABLE: json.dumps(spec)})
+        self.running[trial.number] = {"trial": trial, "process": process, "output": output, "label": label,
+                                      "folder": plan.folder, "started": time.time()}
+        self._lease(trial)
+        self.report.info(f"started {label}")
+        return None
+
+    def finish(self, job):
+        """Tell the study how a trial's process ended: its run finished, pruned, or failed."""
+        from optuna.trial import TrialState
+
+        job["output"].close()
+        code = job["process"].returncode
+        try:
+            status = RunFolder(job["folder"]).read_results().get("status")
+        except BenchError as error:
+            status, damage = None, str(error)
+        else:
+            damage = None
+        if code == 0 and status == "finished":
+            return self.tell(job["trial"], TrialState.COMPLETE, job["label"], folder=job["folder"])
+        if code == 0 and status == "pruned":
+            return self.tell(job["trial"], TrialState.PRUNED, job["label"], folder=job["folder"])
+        reason = last_error(job["output"].name) or damage or f"exit {code}, no error message"
+        return self.tell(job["trial"], TrialState.FAIL, job["label"], reason=reason)
+
+    def tell(self, trial, state, label, folder=None, reason=None):
+        """Record a trial's end in the study, and say it; returns the state."""
+        from optuna.trial import TrialState
+
+        value = None
+        if folder is not None:
+            results = RunFolder(folder).read_results()
+            trial.set_user_attr(EPOCHS, results.get("epochs_done"))
+            if state == TrialState.COMPLETE:
+                value = results["best"]["validation"]["error"]
+        if reason is not None:
+            trial.set_user_attr(REASON, reason)
+        try:
+            self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        except (RuntimeError, ValueError) as error:  # another worker failed it as stale: its retry counts
+            self.report.warning(f"{label}: already ended in the study ({error})")
+            return state
+        if state == TrialState.COMPLETE:
+            self.report.info(f"finished {label}: validation error {value:.5f} → {folder}")
+        elif state == TrialState.PRUNED:
+            self.report.info(f"pruned {label} after {trial.user_attrs.get(EPOCHS, '?')} epoch(s) → {folder}")
+        else:
+            self.report.warning(f"FAILED {label}: {reason}")
+        return state
+
+    # -- leases, signals -------------------------------------------------------
+
+    def _lease(self, trial):
+        trial.set_user_attr(LEASE, time.time() + self.settings.lease_s)
+
+    def renew_leases(self):
+        """Renew this worker's leases (a few times per lease)."""
+        if time.time() - self.last_lease < self.settings.lease_s / 4:
+            return
+        self.last_lease = time.time()
+        for job in self.running.values():
+            self._lease(job["trial"])
+
+    def retry_stale(self):
+        """Fail each running trial whose lease has expired (its worker is gone) and queue its
+        settings again; the storage lets one worker fail it, and only that one queues it."""
+        from optuna.trial import TrialState
+
+        now = time.time()
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.number in self.running or trial.user_attrs.get(LEASE, now + 1) > now:
+                continue
+            if self._fail_for_retry(trial._trial_id, "its worker stopped renewing its lease"):
+                self.report.warning(f"trial {trial.number}: its worker is gone (lease expired); queued again, "
+                                    f"to resume from {trial.user_attrs.get(RUN, 'its checkpoint')}")
+                self.study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number}, skip_if_exists=False)
+
+    def _fail_for_retry(self, trial_id, reason):
+        """Fail a running trial to be tried again; False when it had already ended."""
+        from optuna.trial import TrialState
+
+        storage = self.study._storage
+        try:
+            storage.set_trial_user_attr(trial_id, RETRIED, True)
+            storage.set_trial_user_attr(trial_id, REASON, reason)
+            return storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except (RuntimeError, ValueError):  # finished meanwhile (UpdateFinishedTrialError is a RuntimeError)
+            return False
+
+    def stop_all(self, signum):
+        """Pass a signal on to the running trials (each saves its checkpoint), queue their settings
+        again, and stop the search."""
+        for job in self.running.values():
+            if job["process"].poll() is None:
+                job["process"].send_signal(signum)
+        for number, job in self.running.items():
+            job["process"].wait()
+            job["output"].close()
+            if self._fail_for_retry(job["trial"]._trial_id, "stopped by a signal; queued again"):
+                self.study.enqueue_trial(job["trial"].params, user_attrs={RETRY_OF: number}, skip_if_exists=False)
+        stopped = len(self.running)
+        self.running = {}
+        raise TrainingStopped(f"{signal.Signals(signum).name} received: stopped the search; its {stopped} running "
+                              "trial(s) saved their checkpoints and are queued again. Run the same command to "
+                              "resume", exit_code=128 + signum)
+
+
+def _short(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

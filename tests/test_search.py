@@ -1,0 +1,252 @@
+"""`bench search`: a space file checked before anything is created; an Optuna study whose
+trials are ordinary runs, pruned early, resumed after Ctrl-C, shared by worker processes
+(through the journal file and through a real PostgreSQL), and retried once when a
+worker is killed; `--show` read back by a new process."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (assert_one_line_error, bench, bench_process, free_ports, heredoc_files, read_results,
+                      readme_command)
+
+optuna = pytest.importorskip("optuna")
+
+SPACE = """\
+model: SingleLayerCAE
+dataset: Digits
+epochs: 3
+batch_size: 64
+optimizer_args.learning_rate: {log_uniform: [1.0e-4, 3.0e-2]}
+l2_penalty: {choice: [0, 1.0e-4]}
+"""
+
+
+def study_of(workspace, name, storage=None):
+    storage = storage or optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(workspace / "log" / "_studies" / name / "journal.log")))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def states(study):
+    counts = {}
+    for trial in study.get_trials():
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
+
+
+def search_process(workspace, *args, env=None):
+    return bench_process("search", "--space", "space.yaml", *args, cwd=workspace, env=env)
+
+
+def finished(process, timeout=300):
+    stdout, stderr = process.communicate(timeout=timeout)
+    return process.returncode, stdout, stderr
+
+
+# -- the space: one line naming the key, nothing created ------------------------------
+
+BAD_SPACES = {
+    "an unknown option": ("learning_rate: {log_uniform: [1.0e-4, 1.0e-2]}", "unknown key 'learning_rate'"),
+    "a dot into a plain option": ("epochs.max: 3", "only optimizer_args and model_args take a dotted key"),
+    "an empty range": ("l2_penalty: {uniform: [1.0e-3, 1.0e-3]}", "the range [0.001, 0.001] is empty"),
+    "a log range through 0": ("optimizer_args.learning_rate: {log_uniform: [0, 1.0e-2]}", "cannot reach 0"),
+    "a float range for an integer": ("batch_size: {uniform: [16, 64]}", "batch_size takes integers"),
+    "a range for text": ("optimizer: {uniform: [0, 1]}", "optimizer takes str values"),
+    "an unknown way to draw": ("l2_penalty: {normal: [0, 1]}", "{normal} is not a way to draw"),
+    "a bare list": ("batch_size: [32, 64]", "to draw one of them, write {choice: [32, 64]}"),
+    "an impossible end": ("l2_penalty: {uniform: [-1, 0]}", "l2_penalty: -1 would not train"),
+    "an unknown model option": ("model_args.width: {int: [2, 8]}", "model_args.width: 2 would not train"),
+    "nothing drawn": ("batch_size: 32", "nothing to search"),
+    "a choice given twice": ("batch_size: {choice: [32, 32]}", "a choice is given twice"),
+}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("case", BAD_SPACES)
+def test_a_bad_space_is_one_line_naming_its_key_and_nothing_is_created(workspace, case):
+    line, message = BAD_SPACES[case]
+    Path("space.yaml").write_text("model: SingleLayerCAE\ndataset: Digits\n" + line + "\n")
+    assert_one_line_error(bench("search", "--space", "space.yaml", "--study", "s"), message, exit_code=2)
+    assert not Path("log").exists()
+
+
+@pytest.mark.unit
+def test_a_space_puts_dotted_keys_inside_their_json_option_and_a_grid_needs_choices(workspace):
+    from bench.commands.flags import option_names
+    from bench.commands.train import train
+    from bench.errors import BenchUsageError
+    from bench.study.space import read_space
+
+    Path("space.yaml").write_text(SPACE + "optimizer_args.epsilon: 1.0e-7\n")
+    space = read_space("space.yaml", option_names(train))
+    assert [(param.key, param.kind) for param in space.params] == [
+        ("optimizer_args.learning_rate", "log_uniform"), ("l2_penalty", "choice")]
+    point = space.point({"optimizer_args.learning_rate": 0.01, "l2_penalty": 0})
+    assert point["optimizer_args"] == {"epsilon": 1e-7, "learning_rate": 0.01} and point["epochs"] == 3
+    assert space.fixed["optimizer_args"] == {"epsilon": 1e-7}  # the space's own settings are left as they were
+    with pytest.raises(BenchUsageError, match="optimizer_args.learning_rate is a range"):
+        space.grid()
+
+
+@pytest.mark.unit
+def test_an_unreachable_database_and_another_space_are_one_line(workspace):
+    Path("space.yaml").write_text(SPACE)
+    port = free_ports(1)[0]
+    assert_one_line_error(bench("search", "--space", "space.yaml", "--study", "s", "--storage",
+                                f"postgresql://bench:secret@127.0.0.1:{port}/bench"),
+                          f"cannot open the search storage postgresql://bench@127.0.0.1:{port}/bench", exit_code=2)
+    Path("log/_studies/s").mkdir(parents=True)
+    journal = optuna.storages.journal.JournalFileBackend(str(workspace / "log/_studies/s/journal.log"))
+    optuna.create_study(study_name="s", storage=optuna.storages.JournalStorage(journal)).set_user_attr(
+        "bench_space", "{}")
+    assert_one_line_error(bench("search", "--space", "space.yaml", "--study", "s"),
+                          "study 's' was created with another space", exit_code=2)
+    assert_one_line_error(bench("search", "--study", "nobody", "--show"), "no study 'nobody'", exit_code=2)
+
+
+# -- searches that train ---------------------------------------------------------------
+
+def test_the_readme_search_prunes_resumes_after_ctrl_c_and_its_best_run_evaluates_to_its_number(workspace):
+    """The README's space and search (4 of its 8 trials, for time): Ctrl-C in the first trials
+    stops them at a checkpoint and queues them; the same command resumes them and ends the
+    study; a pruned trial's run stopped early; `bench eval` of the best trial's run gives its
+    value; the README's `--show` in a new process lists every trial and draws its pictures."""
+    Path("space.yaml").write_text(heredoc_files()["space.yaml"])
+    command = readme_command("--study digits-lr --trials 8 --workers 2")
+    command[command.index("--trials") + 1] = "4"
+    first = bench_process(*command, cwd=workspace)
+    deadline = time.time() + 240
+    while not any("epoch 1/" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*/train.log")):
+        assert time.time() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    code, _, stderr = finished(first)
+    assert code == 130, stderr
+    assert "SIGINT received: stopped the search" in stderr and "Traceback" not in stderr
+    stopped = study_of(workspace, "digits-lr")
+    assert states(stopped).get("RUNNING") is None and states(stopped)["WAITING"] == states(stopped)["FAIL"] >= 1
+    statuses = [read_results(path.parent)["status"] for path in workspace.glob("log/SingleLayerCAE/*/results.json")]
+    assert "interrupted" in statuses and set(statuses) <= {"interrupted", "finished", "pruned"}, statuses
+
+    code, stdout, stderr = finished(bench_process(*command, cwd=workspace))
+    assert code == 0, stderr
+    assert any("resuming" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*/train.log"))
+    study = study_of(workspace, "digits-lr")
+    counts = states(study)
+    assert counts.get("RUNNING") is None and counts.get("WAITING") is None
+    retried = sum(1 for trial in study.trials if trial.user_attrs.get("retried"))
+    assert counts["COMPLETE"] + counts.get("PRUNED", 0) == 4 and counts["FAIL"] == retried, counts
+    for trial in study.trials:
+        if trial.state.name == "PRUNED":
+            results = read_results(trial.user_attrs["run"])
+            assert results["status"] == "pruned" and results["epochs_done"] < 3
+    runs = [trial.user_attrs["run"] for trial in study.trials if trial.state.name in ("COMPLETE", "PRUNED")]
+    assert len(runs) == len(set(runs))  # each run trained for one trial
+
+    best = study.best_trial
+    evaluated = bench("eval", best.user_attrs["run"], "--split", "validation")
+    assert evaluated.exit_code == 0, evaluated
+    (measured,) = read_results(best.user_attrs["run"])["evaluations"].values()
+    assert measured["error"] == best.value  # exactly: the same checkpoint, images and batches
+
+    code, stdout, stderr = finished(bench_process(*readme_command("--study digits-lr --show"), cwd=workspace))
+    assert code == 0, stderr
+    assert f"study digits-lr: {len(study.trials)} trial(s)" in stdout.replace("\n", " ")
+    assert (workspace / "log/_studies/digits-lr/history.png").is_file()
+    shown = json.loads(bench("search", "--study", "digits-lr", "--show", "--format", "json").stdout)
+    assert len(shown["trials"]) == len(study.trials) and shown["trials"][0]["number"] == best.number
+
+
+def test_two_workers_share_a_study_and_a_killed_workers_trial_is_retried_once(workspace):
+    """Two worker processes on one journal file; one is killed (SIGKILL, its trial's process with
+    it) in a trial's first epoch: the other fails that trial when its lease expires and its retry
+    resumes from the checkpoint; no trial is left running, no run trained for two trials."""
+    Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 4"))
+    args = ("--study", "s", "--trials", "3", "--pruner", "none", "--lease-seconds", "3")
+    doomed = search_process(workspace, *args, "--seed", "0", "--workers", "1")
+    deadline = time.time() + 240
+    while not any("epoch 2/" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*/train.log")):
+        assert time.time() < deadline and doomed.poll() is None, doomed.communicate()
+        time.sleep(0.05)
+    survivor = search_process(workspace, *args, "--seed", "1", "--workers", "2")
+    doomed.kill()
+    finished(doomed)
+    code, stdout, stderr = finished(survivor)
+    assert code == 0, stderr
+    assert "its worker is gone (lease expired); queued again" in stderr
+    study = study_of(workspace, "s")
+    counts = states(study)
+    assert counts.get("RUNNING") is None and counts.get("WAITING") is None
+    retried = [trial for trial in study.trials if trial.user_attrs.get("retried")]
+    assert len(retried) == 1 and counts["COMPLETE"] == 3
+    again = [trial for trial in study.trials if trial.user_attrs.get("retry_of") == retried[0].number]
+    assert len(again) == 1 and again[0].user_attrs["run"] == retried[0].user_attrs["run"]
+    log = (Path(again[0].user_attrs["run"]) / "train.log").read_text()
+    assert "resuming at epoch 2" in log or "resuming at epoch 3" in log
+    runs = [trial.user_attrs["run"] for trial in study.trials if trial.state.name == "COMPLETE"]
+    assert len(runs) == len(set(runs)) == 3
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throw-away PostgreSQL cluster on a free loopback port (initdb and pg_ctl, as the
+    postgres user when the tests run as root): its URL."""
+    bindir = next((Path(p).parent for p in (shutil.which("pg_ctl"),) if p), None) or next(
+        iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt install postgresql)")
+    folder = Path(tempfile.mkdtemp(prefix="bench-postgres-"))
+    as_user = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_ports(1)[0]
+    data = folder / "data"
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "bench", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w",
+                    "-o", f"-p {port} -h 127.0.0.1 -k {folder}", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://bench@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_two_workers_share_a_study_in_postgresql_and_prune_at_the_first_epoch(workspace, postgres):
+    """Five finished trials that reached a validation error of 0 at epoch 1 are in the study:
+    the median pruner stops each new trial after its first epoch; two workers on one
+    PostgreSQL train one new trial each, each run once."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 2"))
+    study = optuna.create_study(study_name="pg", storage=postgres)
+    distributions = {"optimizer_args.learning_rate": FloatDistribution(1e-4, 3e-2, log=True),
+                     "l2_penalty": CategoricalDistribution([0, 1e-4])}
+    for _ in range(5):
+        study.add_trial(optuna.trial.create_trial(params={"optimizer_args.learning_rate": 1e-3, "l2_penalty": 0},
+                                                  distributions=distributions, value=0.0,
+                                                  intermediate_values={1: 0.0, 2: 0.0}))
+    args = ("--study", "pg", "--trials", "7", "--storage", postgres, "--pruner", "median")
+    workers = [search_process(workspace, *args, "--seed", str(seed)) for seed in (0, 1)]
+    for worker in workers:
+        code, _, stderr = finished(worker)
+        assert code == 0, stderr
+    assert states(study) == {"COMPLETE": 5, "PRUNED": 2}
+    runs = [trial.user_attrs["run"] for trial in study.trials if trial.state.name == "PRUNED"]
+    assert len(set(runs)) == 2
+    for run in runs:
+        results = read_results(run)
+        assert (results["status"], results["epochs_done"], len(results["history"])) == ("pruned", 1, 1)
+    code, stdout, _ = finished(bench_process("search", "--study", "pg", "--storage", postgres, "--show",
+                                             "--format", "csv", cwd=workspace))
+    assert code == 0 and len(stdout.strip().splitlines()) == 8
