@@ -250,3 +250,19 @@ def test_two_workers_share_a_study_in_postgresql_and_prune_at_the_first_epoch(wo
     code, stdout, _ = finished(bench_process("search", "--study", "pg", "--storage", postgres, "--show",
                                              "--format", "csv", cwd=workspace))
     assert code == 0 and len(stdout.strip().splitlines()) == 8
+
+
+def test_a_grid_trial_with_repeats_is_the_mean_of_its_seeds(workspace):
+    """`--sampler grid` proposes the space's one point; `--repeats 2` trains it with seeds 0 and 1
+    and tells their mean, its spread kept beside it."""
+    Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 1").replace(
+        "{log_uniform: [1.0e-4, 3.0e-2]}", "{choice: [0.01]}").replace("[0, 1.0e-4]", "[0]"))
+    code, _, stderr = finished(search_process(workspace, "--study", "g", "--trials", "1", "--sampler", "grid",
+                                              "--repeats", "2", "--pruner", "none"))
+    assert code == 0, stderr
+    (trial,) = study_of(workspace, "g").trials
+    errors = [read_results(run)["best"]["validation"]["error"] for run in trial.user_attrs["runs"]]
+    assert [Path(run).name for run in trial.user_attrs["runs"]] == [
+        "Digits_Adam_lr=0.01_bs=64", "Digits_Adam_lr=0.01_bs=64_seed=1"]
+    assert trial.value == pytest.approx(sum(errors) / 2) and trial.user_attrs["std"] > 0
+    assert trial.user_attrs["epochs"] == 2

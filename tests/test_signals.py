@@ -29,7 +29,7 @@ RANDOM_MODELS = {
     "VAE": ('{"filters": [8], "latent_dim": 4}', signal.SIGINT, 130, 2, ()),
     "StackedDenoisingCAE": ('{"blocks": 2, "filters": 4}', signal.SIGTERM, 143, 2,
                             ("-d", "tfrecord:shards", "--augment", "flip,crop")),
-    "StackedCAE": ('{"blocks": 2, "filters": 4}', signal.SIGKILL, -9, 4, ()),
+    "StackedCAE": ('{"blocks": 2, "filters": 4}', signal.SIGKILL, -9, 2, ()),
 }
 STEPS_AT_8 = math.ceil(1257 / 8)
 

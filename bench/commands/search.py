@@ -29,6 +29,9 @@ from bench.errors import BenchUsageError
               help="asha, hyperband: one trial in this many goes on at each rung.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="The sampler's seed (a trial's training seed is a setting of the space).")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs per trial, seeds S..S+N-1 (S: the space's seed, 0 by default); a trial's value is their "
+                   "mean, its spread kept beside it. The first seed's run is the one pruned.")
 @click.option("--lease-seconds", type=click.FloatRange(min=1), default=120.0, show_default=True,
               help="A trial whose worker has not renewed its lease for this long is retried by another worker.")
 @click.option("--show", is_flag=True, help="Show the study's trials, best first, and draw its pictures; train nothing.")
@@ -37,7 +40,7 @@ from bench.errors import BenchUsageError
 @verbose_option
 @click.pass_context
 def search(ctx, space, study, storage, trials, workers, sampler, pruner, min_epochs, reduction_factor, seed,
-           lease_seconds, show, output_format):
+           repeats, lease_seconds, show, output_format):
     """Search settings with Optuna: each trial is a `bench train` run, pruned early when hopeless.
 
     \b
@@ -57,7 +60,7 @@ def search(ctx, space, study, storage, trials, workers, sampler, pruner, min_epo
     shared = _shared_options(ctx.args, names)
     settings = SearchSettings(study=study, storage=storage, trials=trials, workers=workers, sampler=sampler,
                               pruner=pruner, min_epochs=min_epochs, reduction_factor=reduction_factor, seed=seed,
-                              lease_s=lease_seconds, log_dir=shared.get("log_dir", "log"))
+                              repeats=repeats, lease_s=lease_seconds, log_dir=shared.get("log_dir", "log"))
     report = Reporter(interactive=False)
     if show:
         from bench.study.search_results import show_study

@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,8 @@ SAMPLERS = ("tpe", "random", "grid")
 POLL_S = 0.5
 OBJECTIVE = "validation_error"
 # Trial user attributes bench keeps in the study.
-RUN, LEASE, REASON, RETRIED, RETRY_OF, EPOCHS, SPACE = (
-    "run", "lease_until", "reason", "retried", "retry_of", "epochs", "bench_space")
+RUN, RUNS, LEASE, REASON, RETRIED, RETRY_OF, EPOCHS, STD, SPACE = (
+    "run", "runs", "lease_until", "reason", "retried", "retry_of", "epochs", "std", "bench_space")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class SearchSettings:
     seed: int = 0
     lease_s: float = 120.0
     log_dir: str = "log"
+    repeats: int = 1
+    """Runs per trial, seeds S..S+N-1 (S: the space's seed, 0 by default); the value is their mean."""
 
     def storage_spec(self):
         """The storage as bench.run.pruning.open_storage takes it."""
@@ -154,6 +157,14 @@ def draw(trial, param):
     return trial.suggest_categorical(param.key, list(param.values))
 
 
+def seed_points(point, repeats):
+    """A trial's runs: its point with seeds S..S+repeats-1 (S: the point's seed, 0 by default)."""
+    if repeats <= 1:
+        return [point]
+    first = int(point.get("seed", 0))
+    return [dict(point, seed=first + k) for k in range(repeats)]
+
+
 def counted(study):
     """Trials that count towards --trials: all but those waiting and those queued again."""
     from optuna.trial import TrialState
@@ -199,7 +210,9 @@ class Search:
                     time.sleep(POLL_S)
                     self.renew_leases()
                     for number in [n for n, job in self.running.items() if job["process"].poll() is not None]:
-                        told[self.finish(self.running.pop(number))] += 1
+                        state = self.finish(self.running.pop(number))
+                        if state is not None:  # None: the trial's next seed is training
+                            told[state] += 1
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
         return told[TrialState.COMPLETE], told[TrialState.PRUNED], told[TrialState.FAIL]
@@ -207,39 +220,53 @@ class Search:
     # -- a trial's life --------------------------------------------------------
 
     def start_next(self):
-        """Ask for a trial and start its run; returns the state it was told at once (a run already
-        finished, a setting bench train refuses), or None when it is training."""
+        """Ask for a trial and start its first run; returns the state it was told at once (its runs
+        already finished, a setting bench train refuses), or None when it is training."""
         from optuna.trial import TrialState
 
         trial = self.study.ask()
         drawn = {param.key: draw(trial, param) for param in self.space.params}
         label = f"trial {trial.number}: " + " ".join(f"{key}={_short(value)}" for key, value in drawn.items())
-        point = self.space.point(drawn)
+        points = seed_points(self.space.point(drawn), self.settings.repeats)
         try:
-            plan = plan_run(self.config_of(point))
+            plans = [plan_run(self.config_of(point)) for point in points]
         except BenchError as error:
             return self.tell(trial, TrialState.FAIL, label, reason=str(error))
-        trial.set_user_attr(RUN, plan.folder)
-        if plan.finished:
-            return self.tell(trial, TrialState.COMPLETE, label, folder=plan.folder)
-        if plan.refused:
-            return self.tell(trial, TrialState.FAIL, label, reason=plan.refused)
-        config_file = self.scratch / f"trial{trial.number}.yaml"
-        config_file.write_text(yaml.safe_dump(point, sort_keys=False))
-        output = open(config_file.with_suffix(".out"), "w")
-        spec = {"storage": self.settings.storage_spec(), "study": self.settings.study, "trial_id": trial._trial_id,
-                "pruner": {"name": self.settings.pruner, "epochs": self.epochs,
-                           "min_epochs": self.settings.min_epochs,
-                           "reduction_factor": self.settings.reduction_factor}}
-        process = start_training(config_file, output=output, env={pruning.TRIAL_VARIABLE: json.dumps(spec)})
-        self.running[trial.number] = {"trial": trial, "process": process, "output": output, "label": label,
-                                      "folder": plan.folder, "started": time.time()}
+        trial.set_user_attr(RUN, plans[0].folder)
+        trial.set_user_attr(RUNS, [plan.folder for plan in plans])
+        refused = next((plan.refused for plan in plans if plan.refused), None)
+        if refused:
+            return self.tell(trial, TrialState.FAIL, label, reason=refused)
+        job = {"trial": trial, "label": label, "points": points, "plans": plans, "started": time.time()}
+        if not self._start_run(job):
+            return self.tell(trial, TrialState.COMPLETE, label, folders=[plan.folder for plan in plans])
+        self.running[trial.number] = job
         self._lease(trial)
         self.report.info(f"started {label}")
         return None
 
+    def _start_run(self, job):
+        """Start the trial's next unfinished run (its first seed's reports to the study; the
+        others train in full); False when all are finished."""
+        index = next((i for i, plan in enumerate(job["plans"]) if not plan.finished
+                      and i >= job.get("index", 0)), None)
+        if index is None:
+            return False
+        trial = job["trial"]
+        config_file = self.scratch / f"trial{trial.number}_{index}.yaml"
+        config_file.write_text(yaml.safe_dump(job["points"][index], sort_keys=False))
+        spec = {"storage": self.settings.storage_spec(), "study": self.settings.study, "trial_id": trial._trial_id,
+                "pruner": {"name": self.settings.pruner, "epochs": self.epochs,
+                           "min_epochs": self.settings.min_epochs,
+                           "reduction_factor": self.settings.reduction_factor}}
+        job.update(index=index, folder=job["plans"][index].folder, output=open(config_file.with_suffix(".out"), "w"))
+        env = {pruning.TRIAL_VARIABLE: json.dumps(spec)} if index == 0 else {}
+        job["process"] = start_training(config_file, output=job["output"], env=env)
+        return True
+
     def finish(self, job):
-        """Tell the study how a trial's process ended: its run finished, pruned, or failed."""
+        """Go on with a trial whose run's process ended: its next seed's run, or tell the study
+        that it finished, was pruned, or failed; None while it goes on."""
         from optuna.trial import TrialState
 
         job["output"].close()
@@ -250,34 +277,44 @@ class Search:
             status, damage = None, str(error)
         else:
             damage = None
+        folders = [plan.folder for plan in job["plans"]]
         if code == 0 and status == "finished":
-            return self.tell(job["trial"], TrialState.COMPLETE, job["label"], folder=job["folder"])
+            job["index"] += 1
+            if self._start_run(job):
+                self.running[job["trial"].number] = job
+                return None
+            return self.tell(job["trial"], TrialState.COMPLETE, job["label"], folders=folders)
         if code == 0 and status == "pruned":
-            return self.tell(job["trial"], TrialState.PRUNED, job["label"], folder=job["folder"])
+            return self.tell(job["trial"], TrialState.PRUNED, job["label"], folders=folders[:1])
         reason = last_error(job["output"].name) or damage or f"exit {code}, no error message"
         return self.tell(job["trial"], TrialState.FAIL, job["label"], reason=reason)
 
-    def tell(self, trial, state, label, folder=None, reason=None):
-        """Record a trial's end in the study, and say it; returns the state."""
+    def tell(self, trial, state, label, folders=(), reason=None):
+        """Record a trial's end in the study, and say it; returns the state. A finished trial's
+        value is the mean of its runs' best validation errors (their spread is kept with it)."""
         from optuna.trial import TrialState
 
         value = None
-        if folder is not None:
-            results = RunFolder(folder).read_results()
-            trial.set_user_attr(EPOCHS, results.get("epochs_done"))
+        if folders:
+            results = [RunFolder(folder).read_results() for folder in folders]
+            trial.set_user_attr(EPOCHS, sum(result.get("epochs_done") or 0 for result in results))
             if state == TrialState.COMPLETE:
-                value = results["best"]["validation"]["error"]
+                errors = [result["best"]["validation"]["error"] for result in results]
+                value = statistics.mean(errors)
+                if len(errors) > 1:
+                    trial.set_user_attr(STD, statistics.stdev(errors))
         if reason is not None:
             trial.set_user_attr(REASON, reason)
         try:
-            self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+            self.study.tell(trial, value, state=state)
         except (RuntimeError, ValueError) as error:  # another worker failed it as stale: its retry counts
             self.report.warning(f"{label}: already ended in the study ({error})")
             return state
         if state == TrialState.COMPLETE:
-            self.report.info(f"finished {label}: validation error {value:.5f} → {folder}")
+            over = f" (mean of {len(folders)} seeds)" if len(folders) > 1 else ""
+            self.report.info(f"finished {label}: validation error {value:.5f}{over} → {folders[0]}")
         elif state == TrialState.PRUNED:
-            self.report.info(f"pruned {label} after {trial.user_attrs.get(EPOCHS, '?')} epoch(s) → {folder}")
+            self.report.info(f"pruned {label} after {trial.user_attrs.get(EPOCHS, '?')} epoch(s) → {folders[0]}")
         else:
             self.report.warning(f"FAILED {label}: {reason}")
         return state

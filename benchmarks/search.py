@@ -1,0 +1,236 @@
+"""`bench search` against a grid on a third of its epoch budget, its overhead, and killed workers.
+
+    python benchmarks/search.py --data-dir ../shared/data --dataset MNIST --epochs 4 --seeds 5
+    python benchmarks/search.py --dataset Digits --epochs 1 --seeds 1 --small --strategies tpe-asha \\
+        --retrain-seeds 0 --workers 1 --chaos 0                       # a smoke run, offline
+
+1. The reference is a grid (`--sampler grid`, no pruning) of SingleLayerCAE settings:
+   learning rate × batch size × L2, 3 × 3 × 3 = 27 configurations (2 with --small),
+   each trained `--epochs` epochs. Its best configuration is retrained with
+   `--retrain-seeds` seeds: its mean and spread.
+2. Each strategy (TPE + ASHA, random + ASHA, TPE without pruning) searches with each of
+   `--seeds` sampler seeds until its trials have trained a third of the grid's epochs;
+   its winner is retrained with the same seeds. A search "finds the grid's best" when
+   its winner's mean is at most max(the grid best's std, --tolerance × its mean) above it.
+3. Overhead: from one trial's process start to its first training step (Python,
+   TensorFlow, the data, tracing), against the trial's whole time; and the cost of one
+   per-epoch report to the study.
+4. Chaos (`--chaos N`): N rounds of two workers on one study, one killed (SIGKILL) at a
+   random moment: trials lost, done twice, or left running.
+
+Every search and the grid run in their own log folder in a temporary directory (no
+run is reused across them); two trials at a time (`--workers`).
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+STRATEGIES = {"tpe-asha": ("tpe", "asha"), "random-asha": ("random", "asha"), "tpe-none": ("tpe", "none")}
+GRID = {"lr": [1e-3, 3e-3, 1e-2], "batch_size": [32, 64, 128], "l2_penalty": [0, 1e-5, 1e-4]}
+SMALL_GRID = {"lr": [1e-3, 1e-2], "batch_size": [64], "l2_penalty": [0]}
+
+
+def environment(args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if args.data_dir:
+        env["BENCH_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    return env
+
+
+def space_text(args, grid, searched):
+    """The space file: the grid's values as choices, or (searched) the learning rate drawn on
+    a log scale over the grid's range."""
+    lines = ["model: SingleLayerCAE", f"dataset: {args.dataset}", f"epochs: {args.epochs}"]
+    if searched and len(grid["lr"]) > 1:
+        lines.append(f"optimizer_args.learning_rate: {{log_uniform: [{min(grid['lr'])}, {max(grid['lr'])}]}}")
+    else:
+        lines.append(f"optimizer_args.learning_rate: {{choice: {json.dumps(grid['lr'])}}}")
+    lines.append(f"batch_size: {{choice: {json.dumps(grid['batch_size'])}}}")
+    lines.append(f"l2_penalty: {{choice: {json.dumps(grid['l2_penalty'])}}}")
+    return "\n".join(lines) + "\n"
+
+
+def bench(args, folder, *command, check=True):
+    done = subprocess.run([sys.executable, "-m", "bench", *command], cwd=folder, env=environment(args),
+                          capture_output=True, text=True)
+    if check and done.returncode != 0:
+        sys.exit(f"bench {' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return done
+
+
+def study(folder, name):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    backend = optuna.storages.journal.JournalFileBackend(str(folder / "log" / "_studies" / name / "journal.log"))
+    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(backend))
+
+
+def trained_epochs(found):
+    return sum(trial.user_attrs.get("epochs") or 0 for trial in found.trials)
+
+
+def search(args, folder, name, sampler, pruner, seed, trials=None, budget=None):
+    """Run `bench search` until `trials` trials, or until its trials have trained `budget` epochs."""
+    common = ["search", "--space", "space.yaml", "--study", name, "--sampler", sampler, "--pruner", pruner,
+              "--seed", str(seed), "--workers", str(args.workers)]
+    count = trials or args.workers
+    while True:
+        bench(args, folder, *common, "--trials", str(count))
+        found = study(folder, name)
+        used = trained_epochs(found)
+        if trials or used >= budget:
+            return found, used
+        count += max(1, round((budget - used) / args.epochs))
+
+
+def retrain(args, folder, trial):
+    """The mean and std of the validation error of a trial's settings over --retrain-seeds seeds
+    (a sweep in a log folder of its own); with 0 seeds, the trial's own value."""
+    if args.retrain_seeds == 0:
+        return trial.value, 0.0
+    params, log = trial.params, folder / "retrained"
+    point = ["--model", "SingleLayerCAE", "--dataset", args.dataset, "--epochs", str(args.epochs),
+             "--batch-size", str(params["batch_size"]), "--l2-penalty", str(params["l2_penalty"]),
+             "--optimizer-args", json.dumps({"learning_rate": params["optimizer_args.learning_rate"]}),
+             "--seed", ",".join(str(seed) for seed in range(100, 100 + args.retrain_seeds)),
+             "--jobs", str(args.workers), "--log-dir", str(log)]
+    bench(args, folder, "sweep", *point)
+    errors = [json.loads(path.read_text())["best"]["validation"]["error"]
+              for path in log.glob("SingleLayerCAE/*/results.json")]
+    return statistics.mean(errors), (statistics.stdev(errors) if len(errors) > 1 else 0.0)
+
+
+def overhead(found, folder):
+    """(median seconds from a trial's process start to its first step, median seconds of a trial)."""
+    firsts, totals = [], []
+    for trial in found.trials:
+        run = trial.user_attrs.get("run")
+        if trial.state.name not in ("COMPLETE", "PRUNED") or not run:
+            continue
+        results = json.loads((folder / run / "results.json").read_text())
+        if results.get("seconds_to_first_step"):
+            firsts.append(results["seconds_to_first_step"])
+        totals.append((trial.datetime_complete - trial.datetime_start).total_seconds())
+    return (statistics.median(firsts) if firsts else float("nan")), statistics.median(totals)
+
+
+def report_cost(folder, rounds=50):
+    """Seconds of one per-epoch report (report + should_prune) to a journal study."""
+    import optuna
+
+    from bench.run.pruning import make_pruner
+
+    backend = optuna.storages.journal.JournalFileBackend(str(folder / "cost.log"))
+    timed = optuna.create_study(storage=optuna.storages.JournalStorage(backend), pruner=make_pruner("asha", rounds))
+    trial = timed.ask()
+    started = time.perf_counter()
+    for epoch in range(1, rounds + 1):
+        trial.report(1.0 / epoch, epoch)
+        trial.should_prune()
+    return (time.perf_counter() - started) / rounds
+
+
+def chaos(args, folder, rounds):
+    """Kill one of two workers at a random moment, `rounds` times; (lost, twice, left running)."""
+    lost = twice = running = 0
+    rng = random.Random(args.chaos_seed)
+    for number in range(rounds):
+        name = f"chaos{number}"
+        command = [sys.executable, "-m", "bench", "search", "--space", "space.yaml", "--study", name, "--trials", "4",
+                   "--pruner", "none", "--lease-seconds", "3", "--log-dir", f"chaos{number}"]
+        workers = [subprocess.Popen([*command, "--seed", str(seed)], cwd=folder, env=environment(args),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for seed in (0, 1)]
+        time.sleep(rng.uniform(3, 15))
+        workers[0].kill()
+        workers[0].wait()
+        workers[1].wait(timeout=900)
+        found = _chaos_study(folder, number, name)
+        states = [trial.state.name for trial in found.trials]
+        running += states.count("RUNNING") + states.count("WAITING")
+        done = [trial for trial in found.trials if trial.state.name == "COMPLETE"]
+        runs = [trial.user_attrs.get("run") for trial in done]
+        twice += len(runs) - len(set(runs))
+        lost += max(0, 4 - len(done))
+        print(f"  chaos round {number + 1}: {dict((s, states.count(s)) for s in set(states))}", flush=True)
+    return lost, twice, running
+
+
+def _chaos_study(folder, number, name):
+    import optuna
+
+    backend = optuna.storages.journal.JournalFileBackend(
+        str(folder / f"chaos{number}" / "_studies" / name / "journal.log"))
+    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(backend))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="Digits")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=10, help="search seeds per strategy")
+    parser.add_argument("--retrain-seeds", type=int, default=3, help="0: each winner's own value")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tolerance", type=float, default=0.05, help="relative to the grid best's mean")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--small", action="store_true", help="a 2-point grid (a smoke run)")
+    parser.add_argument("--chaos", type=int, default=20, help="rounds of killing one of two workers")
+    parser.add_argument("--chaos-seed", type=int, default=0)
+    args = parser.parse_args()
+    grid = SMALL_GRID if args.small else GRID
+    size = len(grid["lr"]) * len(grid["batch_size"]) * len(grid["l2_penalty"])
+    with tempfile.TemporaryDirectory() as temporary:
+        root = Path(temporary)
+        (root / "grid").mkdir()
+        (root / "grid" / "space.yaml").write_text(space_text(args, grid, searched=False))
+        started = time.perf_counter()
+        grid_study, grid_epochs = search(args, root / "grid", "grid", "grid", "none", 0, trials=size)
+        grid_seconds = time.perf_counter() - started
+        best = grid_study.best_trial
+        grid_mean, grid_std = retrain(args, root / "grid", best)
+        margin = max(grid_std, args.tolerance * grid_mean)
+        print(f"grid: {size} configurations × {args.epochs} epochs = {grid_epochs} epochs in {grid_seconds:.0f} s; "
+              f"best {best.params}: {grid_mean:.5f} ± {grid_std:.5f} over {args.retrain_seeds} seed(s)", flush=True)
+        print("| strategy | found the grid's best | mean winner error | epochs trained | wall time |")
+        print("|---|---|---|---|---|")
+        first_step = trial_seconds = float("nan")
+        for strategy in args.strategies.split(","):
+            sampler, pruner = STRATEGIES[strategy]
+            hits, errors, epochs, seconds = 0, [], [], []
+            for seed in range(args.seeds):
+                folder = root / f"{strategy}-{seed}"
+                folder.mkdir()
+                (folder / "space.yaml").write_text(space_text(args, grid, searched=True))
+                started = time.perf_counter()
+                found, used = search(args, folder, "s", sampler, pruner, seed, budget=grid_epochs / 3)
+                seconds.append(time.perf_counter() - started)
+                first_step, trial_seconds = overhead(found, folder)
+                mean, _ = retrain(args, folder, found.best_trial)
+                hits += mean <= grid_mean + margin  # as good as the grid's best, or better
+                errors.append(mean)
+                epochs.append(used)
+            print(f"| {strategy} | {hits} of {args.seeds} | {statistics.mean(errors):.5f} | "
+                  f"{statistics.mean(epochs):.0f} of {grid_epochs} | {statistics.mean(seconds):.0f} s |", flush=True)
+        print(f"overhead: a trial's process start to its first step {first_step:.2f} s (median), a trial "
+              f"{trial_seconds:.1f} s; one per-epoch report to the study {report_cost(root) * 1000:.2f} ms")
+        if args.chaos:
+            (root / "space.yaml").write_text(space_text(args, grid, searched=True))
+            lost, twice, running = chaos(args, root, args.chaos)
+            print(f"chaos: {args.chaos} rounds, one of two workers killed: {lost} trial(s) lost, {twice} done twice, "
+                  f"{running} left running or queued")
+
+
+if __name__ == "__main__":
+    main()
