@@ -125,6 +125,16 @@ def test_inspect_single_layer_cae_encoder(workspace, dataset, weights):
 
 
 @pytest.mark.unit
+def test_inspect_a_model_alone_shows_its_options_and_defaults(workspace):
+    """What `bench list` ends with works as shown: no dataset needed for a model's options."""
+    result = bench("inspect", "--model", "ConvAE")
+    assert result.exit_code == 0, result
+    assert "filters=(16, 8, 8)" in result.stdout and "downsample='pool'" in result.stdout
+    assert "bench inspect --model ConvAE --dataset DATASET" in result.stdout
+    assert_one_line_error(bench("inspect"), "needs --model, --dataset or both", exit_code=2)
+
+
+@pytest.mark.unit
 def test_inspect_with_options_and_resizing(workspace):
     result = bench("inspect", "-m", "ConvAE", "-d", "MNIST", "--model-args", '{"filters": [32, 16, 8], "downsample": "stride"}')
     assert result.exit_code == 0 and "downsample='stride'" in result.stdout

@@ -11,8 +11,8 @@ from bench.commands.flags import JsonObject, data_options, verbose_option
 
 @click.command("inspect")
 @click.option("--model", "-m", default=None, help="Model plugin name (bench list models); without it, the dataset.")
-@click.option("--dataset", "-d", required=True, help="Dataset whose image shape to use (nothing is downloaded "
-              "for a model), or to show.")
+@click.option("--dataset", "-d", default=None, help="Dataset whose image shape to use (nothing is downloaded "
+              "for a model), or to show. A model without it: its options and their defaults.")
 @click.option("--model-args", "--model_args", type=JsonObject(), default="{}", help="The model's options as JSON.")
 @data_options
 @click.option("--samples", type=click.Path(dir_okay=False), default=None,
@@ -20,15 +20,23 @@ from bench.commands.flags import JsonObject, data_options, verbose_option
 @verbose_option
 def inspect_command(model, dataset, model_args, samples, **data):
     """A model's layers, output shapes and parameter counts; or, without --model, a
-    dataset's splits, sizes, shape and classes, and a PNG of sample images.
+    dataset's splits, sizes, shape and classes, and a PNG of sample images; or, without
+    --dataset, a model's options and their defaults.
 
     \b
     Examples:
+      bench inspect --model ConvAE
       bench inspect --model ConvAE --dataset Cifar10
       bench inspect --dataset folder:~/pictures/faces --image-size 64
     """
     from bench.console import Reporter
+    from bench.errors import BenchUsageError
 
+    if model is None and dataset is None:
+        raise BenchUsageError("bench inspect needs --model, --dataset or both (bench list shows them)")
+    if dataset is None:
+        inspect_options(model, Reporter())
+        return
     tf_runtime.import_tensorflow()
     if model is None:
         inspect_dataset(dataset, samples, Reporter(), **data)
@@ -37,6 +45,22 @@ def inspect_command(model, dataset, model_args, samples, **data):
 
 
 SAMPLES = 64
+
+
+def inspect_options(model_name, report):
+    """A model's description and its options with their defaults, read from its source
+    (nothing is built, TensorFlow is not imported); returns {option: default}."""
+    from bench import plugins
+    from bench.model import options
+
+    spec = plugins.find("model", model_name)
+    defaults = options.model_options(spec)
+    report.info(f"{spec.name} ({spec.where()}): {spec.description()}")
+    report.info(f"options (--model-args, defaults shown): "
+                + (", ".join(f"{key}={value!r}" for key, value in defaults.items()) or "none"))
+    report.info(f"its layers and parameter counts on a dataset's images: bench inspect --model {spec.name} "
+                "--dataset DATASET")
+    return defaults
 
 
 def inspect_dataset(dataset_name, samples, report, **data):
