@@ -137,3 +137,15 @@ def test_each_point_of_a_sweep_is_planned_from_its_run_folder(workspace):
         plan_run(config_of(dict(point, l2_penalty=-1)))
     with pytest.raises(BenchUsageError, match="epochs"):
         config_of(dict(point, epochs="two"))
+
+
+def test_one_run_has_one_folder_however_its_lists_are_spelt():
+    from bench.commands.train import config_of
+    from bench.run.planning import plan_run
+
+    def folder(augment, classes):
+        return plan_run(config_of({"model": "SingleLayerCAE", "dataset": "Digits", "augment": augment,
+                                   "classes": classes})).folder
+
+    assert folder("flip,,crop", "1,0,0") == folder("crop, flip", "0,1") == \
+        "log/SingleLayerCAE/Digits_Adam_lr=0.001_aug=flip,crop_classes=0,1"

@@ -12,6 +12,7 @@ from bench import plugins
 from bench.data import sources
 from bench.model.options import resolve_model_args
 from bench.run import optimizers
+from bench.run.config import AUGMENTATIONS
 from bench.run.runs import RunFolder
 
 
@@ -32,8 +33,17 @@ def resolve_config(config):
     model_spec, dataset_spec = find_plugins(config.model, config.dataset)
     resolved = dataclasses.replace(config, optimizer=optimizer, optimizer_args=optimizer_args,
                                    model=model_spec.name, dataset=dataset_spec.name,
-                                   model_args=resolve_model_args(model_spec, config.model_args))
+                                   model_args=resolve_model_args(model_spec, config.model_args),
+                                   **canonical_lists(config))
     return resolved, model_spec, dataset_spec
+
+
+def canonical_lists(config):
+    """--augment and --classes as one spelling each (`flip,,crop` is `flip,crop`, `1,0,0` is
+    `0,1`), so that one run is never two folders."""
+    names = set(config.augmentations())
+    return {"augment": ",".join(name for name in AUGMENTATIONS if name in names),
+            "classes": ",".join(map(str, config.class_subset()))}
 
 
 @dataclass(frozen=True)
