@@ -6,6 +6,7 @@ Everything runs through the model's ModelView (bench.model.view), as `bench expo
 functions do, so the exported model gives these numbers.
 """
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +67,15 @@ def write_png(path, image):
     atomic_write_with(path, lambda file: file.write(data))
 
 
+GRID_LEAST_SIDE = 256  # pixels: a grid of small images (Digits' 8x8) is enlarged to be readable
+
+
 def grid(images, columns):
-    """(n, h, w, c) images in [-1, 1] as one image in [-1, 1]: `columns` per row, 1-pixel white gaps."""
-    return pictures.tile((np.asarray(images, np.float32) + 1.0) / 2.0, columns)[0] * 2.0 - 1.0
+    """(n, h, w, c) images in [-1, 1] as one image in [-1, 1]: `columns` per row, 1-pixel white gaps,
+    enlarged by a whole factor (nearest neighbour) until its longer side has GRID_LEAST_SIDE pixels."""
+    tiled = pictures.tile((np.asarray(images, np.float32) + 1.0) / 2.0, columns)[0] * 2.0 - 1.0
+    factor = max(1, math.ceil(GRID_LEAST_SIDE / max(tiled.shape[:2])))
+    return tiled.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
 def require(model, method, command, instead):

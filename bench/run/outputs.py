@@ -147,9 +147,11 @@ def interpolate(trained, pairs, steps, out, report):
 
 def _write_grid(path, images, columns, report, what):
     rows = math.ceil(len(images) / columns)
-    codes.write_png(path, codes.grid(images, columns))
+    picture = codes.grid(images, columns)
+    codes.write_png(path, picture)
     height, width = images.shape[1:3]
-    report.info(f"wrote {what} to {path}: {rows} x {columns} grid of {height}x{width} images")
+    report.info(f"wrote {what} to {path}: {rows} x {columns} grid of {height}x{width} images "
+                f"({picture.shape[1]}x{picture.shape[0]} pixels)")
     return path, rows, columns
 
 
