@@ -24,7 +24,9 @@ def train(restart, repeats, **options):
 
     \b
     The run lives in <log-dir>/<Model>/<Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>]
-    [_<options>][_<precision>][_<comment>]/.
+    [_<model option>=<v>...][_noise=<f>][_<precision>][_<option>=<v>...: aug, classes,
+    bs, seed, ... in the options' order][_<optimizer argument>=<v>...][_<comment>]/:
+    every setting that differs from its default and changes what the run is.
     Ctrl-C saves a checkpoint; the same command resumes.
 
     \b
