@@ -33,7 +33,9 @@ os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
 
 PROJECT = Path(__file__).resolve().parent.parent
-README = (PROJECT / "README.md").read_text()
+# The README and the guide's pages (docs/reference.md is generated from the code, and checked apart).
+DOC_FILES = [PROJECT / "README.md", *sorted(path for path in (PROJECT / "docs").glob("*.md") if path.name != "reference.md")]
+README = "\n".join(path.read_text() for path in DOC_FILES)
 BUILTIN_MODELS = ["SingleLayerCAE", "StackedCAE", "StackedDenoisingCAE", "FullyConnectedAE", "ConvAE",
                   "UndercompleteCAE", "SparseAE", "ContractiveAE", "VAE"]
 
