@@ -336,3 +336,15 @@ def test_results_txt_says_when_the_probe_did_not_converge(tmp_path):
     assert "linear probe" in text and "not converged" in text
     run.update_results(lambda results: results_file.field_result(results, "probe", _probe(converged=True)))
     assert "not converged" not in run.sub("results.txt").read_text()
+
+
+def test_compare_below_a_usable_width_shows_a_block_per_run(tmp_path):
+    """At 30 columns no number is cut and no model name broken: one block per run; at 100, the table."""
+    for seed, errors in ((0, (0.05, 0.04)), (1, (0.06, 0.05))):
+        made_run(tmp_path / "log", seed=seed, errors=errors)
+    narrow = bench("compare", "--log-dir", tmp_path / "log", "--no-group", env={"COLUMNS": "30"})
+    assert narrow.exit_code == 0, narrow
+    assert narrow.stdout.count("SingleLayerCAE Digits") == 2 and "  val error: *0.04000" in narrow.stdout
+    assert "SingleLayer\n" not in narrow.stdout
+    wide = bench("compare", "--log-dir", tmp_path / "log", "--no-group", env={"COLUMNS": "100"})
+    assert "val error" in wide.stdout and "  val error:" not in wide.stdout

@@ -18,9 +18,11 @@ from bench.study.render import (
     legend_lines,
     render_csv,
     render_json,
+    render_blocks,
     render_markdown,
     render_table,
     table_columns,
+    table_width,
 )
 from bench.study.rows import check_sort_key, collect_rows, sort_rows
 from bench.study.statistics import difference_lines, differences, group_rows, interval_notes, should_group
@@ -31,7 +33,11 @@ def _print_table(rows, title, grouped, wide, columns, found):
     if "status" not in table_columns(rows, grouped, wide, columns):
         title = title.replace(" run(s) under ", " run(s), all finished, under ", 1)
     console.print(textwrap.fill(title, console.width), markup=False, highlight=False, soft_wrap=True)
-    console.print(render_table(rows, None, grouped, wide, columns))
+    if not wide and console.width < table_width(rows, grouped, wide, columns):  # too narrow: a block per run
+        for line in render_blocks(rows, grouped, columns):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.print(render_table(rows, None, grouped, wide, columns))
     for line in legend_lines(rows, grouped, wide, columns) + difference_lines(found):
         console.print(textwrap.fill(line, console.width, subsequent_indent="  " if line.startswith("  ") else ""),
                       markup=False, highlight=False, soft_wrap=True)

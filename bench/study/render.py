@@ -109,14 +109,45 @@ def render_table(rows, title, grouped=False, wide=False, columns=None):
     cells = [[_table_cell(row, key, index, best, grouped, wide) for key in keys] for index, row in enumerate(rows)]
     for position, key in enumerate(keys):
         metric = is_metric(key)
-        longest = max([len(line) for row in cells for line in _plain(row[position]).splitlines()] + [1])
         table.add_column("ep" if key == "epochs" and not wide else heading(key, columns),
                          justify="right" if metric or key in ("lr", "l2", "epochs", "seed", "n") else "left",
-                         no_wrap=metric, min_width=longest if metric else None,
+                         no_wrap=metric, min_width=_least_width(cells, position, whole_lines=metric),
                          overflow="fold", ratio=1 if key == "run" else None)
     for row in cells:
         table.add_row(*row)
     return table
+
+
+def _least_width(cells, position, whole_lines):
+    """The narrowest a column may be: its longest line (a number is never cut), or its longest
+    word (a model's name is never broken)."""
+    lines = [line for row in cells for line in _plain(row[position]).splitlines()]
+    pieces = lines if whole_lines else [word for line in lines for word in line.split()]
+    return max([len(piece) for piece in pieces] + [1])
+
+
+def table_width(rows, grouped, wide, columns):
+    """The narrowest the table can be drawn without cutting a number or a word."""
+    keys = table_columns(rows, grouped, wide, columns)
+    best = best_rows(rows, columns)
+    cells = [[_table_cell(row, key, index, best, grouped, wide) for key in keys] for index, row in enumerate(rows)]
+    return sum(max(_least_width(cells, position, is_metric(key)), len(heading(key, columns)) if is_metric(key)
+                   else 2) + 1 for position, key in enumerate(keys))
+
+
+def render_blocks(rows, grouped, columns):
+    """The table as one block per run (or configuration), for a terminal too narrow for it:
+    the run on its first line, then one `heading: value` line per column."""
+    best = best_rows(rows, columns)
+    keys = table_columns(rows, grouped, False, columns)
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append(_plain(_table_cell(row, "run", index, best, grouped, False)).replace("\n", " "))
+        for key in keys[1:]:
+            value = _plain(_table_cell(row, key, index, best, grouped, False)).replace("\n", " ")
+            if value.strip():
+                lines.append(f"  {heading(key, columns)}: {value}")
+    return lines
 
 
 def _plain(markup):
