@@ -108,7 +108,7 @@ def _styles():
 
 def _draw_series(axis, series, styles=None):
     """Curves of [(label, epochs, errors[, band or None])] on a log scale, each band shaded."""
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     for label, epochs, errors, *band in series:
         style = dict(next(styles)) if styles else {"marker": "o"}
@@ -119,9 +119,23 @@ def _draw_series(axis, series, styles=None):
             lows, highs = band[0]
             axis.fill_between(epochs, [max(low, 1e-12) for low in lows], highs, color=line.get_color(), alpha=0.2)
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    firsts, lasts = [min(epochs) for _, epochs, *_ in series if epochs], [max(epochs) for _, epochs, *_ in series
+                                                                           if epochs]
+    if firsts and min(firsts) == max(lasts):  # one epoch: a narrow axis around it, not 0.945 to 1.050
+        axis.set_xlim(min(firsts) - 1, min(firsts) + 1)
     axis.set_xlabel("epoch")
     axis.set_yscale("log")
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.2g}"))  # 0.3, not 3×10⁻¹
+    axis.yaxis.set_minor_formatter(FuncFormatter(_two_and_five))
     axis.grid(True, which="both", alpha=0.3)
+
+
+def _two_and_five(value, _):
+    """A log axis' minor label: only at 2 and 5 of each decade, written plainly."""
+    if value <= 0:
+        return ""
+    leading = round(value / 10 ** math.floor(math.log10(value)))
+    return f"{value:.2g}" if leading in (2, 5) else ""
 
 
 def save_curves(path, series, title):
@@ -143,7 +157,8 @@ def save_curve_panels(path, panels, title):
     plt = _pyplot()
     longest = max(len(series) for series in panels.values())
     height = max(3.2, 0.22 * longest + 1.0)
-    figure, axes = plt.subplots(len(panels), 1, figsize=(11, height * len(panels)), squeeze=False)
+    figure, axes = plt.subplots(len(panels), 1, figsize=(11, height * len(panels)), squeeze=False,
+                                layout="constrained")  # titles, labels and legends laid out without overlap
     for axis, (dataset, series) in zip(axes[:, 0], panels.items()):
         _draw_series(axis, series, _styles())
         axis.set_ylabel("validation error", fontsize=8)
