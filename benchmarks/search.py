@@ -5,7 +5,7 @@
         --retrain-seeds 0 --workers 1 --chaos 0                       # a smoke run, offline
 
 1. The reference is a grid (`--sampler grid`, no pruning) of SingleLayerCAE settings:
-   learning rate × batch size × L2, 3 × 3 × 3 = 27 configurations (2 with --small),
+   learning rate × batch size × L2, 3 × 3 × 3 = 27 configurations (1 with --small),
    each trained `--epochs` epochs. Its best configuration is retrained with
    `--retrain-seeds` seeds: its mean and spread.
 2. Each strategy (TPE + ASHA, random + ASHA, TPE without pruning) searches with each of
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 STRATEGIES = {"tpe-asha": ("tpe", "asha"), "random-asha": ("random", "asha"), "tpe-none": ("tpe", "none")}
 GRID = {"lr": [1e-3, 3e-3, 1e-2], "batch_size": [32, 64, 128], "l2_penalty": [0, 1e-5, 1e-4]}
-SMALL_GRID = {"lr": [1e-3, 1e-2], "batch_size": [64], "l2_penalty": [0]}
+SMALL_GRID = {"lr": [1e-2], "batch_size": [64], "l2_penalty": [0]}
 
 
 def environment(args):
@@ -185,7 +185,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tolerance", type=float, default=0.05, help="relative to the grid best's mean")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
-    parser.add_argument("--small", action="store_true", help="a 2-point grid (a smoke run)")
+    parser.add_argument("--small", action="store_true", help="a 1-point grid (a smoke run)")
     parser.add_argument("--chaos", type=int, default=20, help="rounds of killing one of two workers")
     parser.add_argument("--chaos-seed", type=int, default=0)
     args = parser.parse_args()

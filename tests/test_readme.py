@@ -34,13 +34,19 @@ def run_elsewhere(command):
 
 
 def commands_by_section():
-    """{README section heading: its offline `bench ...` lines, in order}."""
-    sections, heading = {}, None
+    """{section heading: its offline `bench ...` lines, in order}, over the README and the guide;
+    a line shown in two places runs in the later one (the guide's section, with its context)."""
+    shown, heading = [], None
     for line in README.splitlines():
         if line.startswith("## "):
             heading = line[3:]
         elif line.startswith("    bench ") and "<" not in line and offline(line.strip()) and not run_elsewhere(line):
-            sections.setdefault(heading, []).append(line.strip())
+            shown.append((heading, line.strip()))
+    last = {command: index for index, (_, command) in enumerate(shown)}
+    sections = {}
+    for index, (heading, command) in enumerate(shown):
+        if last[command] == index:
+            sections.setdefault(heading, []).append(command)
     return sections
 
 
@@ -50,7 +56,6 @@ LEFT_BEHIND = {
     "A first run (offline)": [run_dir("SingleLayerCAE") / "results.txt"],
     "Seeing inside and comparing runs": ["compare.png", run_dir("ConvAE") / "results.txt"],
     "Repeats, sweeps and search": [run_dir("SingleLayerCAE", "_seed=1") / "results.txt"],
-    "Using a trained model": ["model-export/savedmodel/saved_model.pb", "test-codes.npz"],
     "Models": [run_dir("SingleLayerCAE", "_noise=0.5") / "results.txt"],
     "Writing a dataset": [run_dir("TinyCAE", dataset="Stripes") / "results.txt"],
     "Your own images": ["shards/digits/manifest.json", "digits.png"],
