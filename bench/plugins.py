@@ -34,6 +34,13 @@ KINDS = {
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+# The plugins bench ships: another file in the clone's own models/ or inputs/ (the folder
+# bench's own plugins come from in an editable install) is the user's, and listed so.
+SHIPPED = {"model": ("ContractiveAE", "ConvAE", "FullyConnectedAE", "SingleLayerCAE", "SparseAE", "StackedCAE",
+                     "StackedDenoisingCAE", "UndercompleteCAE", "VAE"),
+           "dataset": ("Cifar10", "Digits", "FashionMNIST", "MNIST")}
+
+
 def builtin_dir(kind):
     """The folder of bench's own plugins of `kind` ("model" or "dataset")."""
     folder = KINDS[kind][0]
@@ -162,9 +169,12 @@ def discover(kind):
     builtin = builtin_dir(kind)
     workspace = Path.cwd() / folder
     found = {}
-    sources = [_files_in(builtin, kind, "built-in"), _entry_points(kind)]
+    shipped = [spec for spec in _files_in(builtin, kind, "built-in") if spec.name in SHIPPED[kind]]
+    sources = [shipped, _entry_points(kind)]
     if workspace.resolve() != builtin.resolve():
         sources.append(_files_in(workspace, kind, "workspace"))
+    else:  # running from the clone: its own folder is the workspace too, for what bench does not ship
+        sources.append([spec for spec in _files_in(workspace, kind, "workspace") if spec.name not in SHIPPED[kind]])
     for specs in sources:
         for spec in specs:
             found[spec.name] = spec

@@ -131,3 +131,20 @@ def test_every_training_option_comes_from_the_one_table(workspace, monkeypatch):
     parsed = config_of({"model": "SingleLayerCAE", "dataset": "Digits", "epochs": "3"})  # a sweep's point
     assert parsed == TrainConfig(model="SingleLayerCAE", dataset="Digits", epochs=3, data_dir=default_data_dir())
     assert set(TrainConfig.identity_keys()) == {option.name for option in OPTIONS} - set(RESUMABLE_KEYS)
+
+
+@pytest.mark.unit
+def test_a_model_added_to_the_clones_own_folder_is_listed_as_the_users(tmp_path, monkeypatch):
+    """Run from a clone, its models/ is where the built-ins come from: a file bench does not ship is
+    the user's (workspace), not built-in."""
+    from bench import plugins
+
+    clone = tmp_path / "clone"
+    (clone / "models").mkdir(parents=True)
+    for name in ("ConvAE", "MyAE"):
+        (clone / "models" / f"{name}.py").write_text(f"class {name}:\n    pass\n")
+    monkeypatch.chdir(clone)
+    monkeypatch.setattr(plugins, "builtin_dir", lambda kind: clone / "models")
+    found = plugins.discover("model")
+    assert (found["ConvAE"].origin, found["MyAE"].origin) == ("built-in", "workspace")
+    assert set(plugins.SHIPPED["model"]) == set(BUILTIN_MODELS)
