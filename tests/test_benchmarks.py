@@ -2,6 +2,7 @@
 generated images), that prints its figures. No figure is asserted: they are measurements of
 this machine, made by hand (the README says how); what is asserted is that they still come."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ SMOKE_RUNS = {  # script: (arguments, a line its figures are printed in)
                       "bench / bare:"),
     "zoo.py": (["--dataset", "Digits", "--epochs", "1", "--models", "SingleLayerCAE"], "| SingleLayerCAE |"),
     "fidelity.py": (["--configs", "dtb-blog-mnist", "--dataset", "Digits", "--epochs", "1"], "| dtb-blog-mnist |"),
-    "wall_time.py": (["--dataset", "Digits", "--rounds", "1", "--epochs", "1"], "bench / script"),
+    "wall_time.py": (["--dataset", "Digits", "--rounds", "1"], "bench / script"),
     "startup.py": (["--repeats", "1", "--runs", "2", "--data-dir", "no-data"], "first training step"),
     "memory.py": (["--dataset", "Digits", "--images", "2000"], "peak RSS of bench train"),
     "faults.py": (["--kills", "1", "--epochs", "2", "--batch-size", "64"], "same numbers as the reference: yes"),
@@ -59,7 +60,25 @@ def test_the_benchmarks_that_train_in_their_own_process_print_their_figures(tmp_
         assert SMOKE_RUNS[script][1] in printed[script], printed[script][-3000:]
 
 
-@pytest.mark.parametrize("script", [script for script in SMOKE_RUNS if script not in TOGETHER])
+# The scripts that start bench processes of their own (the trainings they time, kill or measure)
+# cost about 90 s of the suite's CPU together: .ci/run smoke-runs them after the suite, with
+# BENCH_BENCHMARK_SMOKE=1; in the suite each must at least start and parse its options.
+IN_PROCESSES = [script for script in SMOKE_RUNS if script not in TOGETHER]
+SMOKE = os.environ.get("BENCH_BENCHMARK_SMOKE") == "1"
+
+
+@pytest.mark.parametrize("script", IN_PROCESSES)
 def test_a_benchmark_runs_and_prints_its_figures(tmp_path, script):
+    if not SMOKE:
+        pytest.skip("a smoke run of its own processes: BENCH_BENCHMARK_SMOKE=1 (.ci/run sets it)")
     assert SMOKE_RUNS[script][1] in run_scripts(tmp_path, [script])[script]
+
+
+def test_every_benchmark_starts_and_reads_its_options(tmp_path):
+    """`--help` of each script that starts processes of its own: it imports and parses."""
+    env = process_env({"BENCH_DATA_DIR": str(tmp_path / "cache")})
+    for script in IN_PROCESSES:
+        done = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / script), "--help"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "usage:" in done.stdout, (script, done.stderr[-2000:])
 
