@@ -84,6 +84,12 @@ class Reporter:
         print(f"warning: {text}", file=sys.stderr, flush=True)
         self._log(f"warning: {text}")
 
+    def warnings_only(self):
+        """This reporter without its info lines (warnings, tables and progress kept): for
+        reading again what a run already said when it was trained (an image folder's scan,
+        its classes)."""
+        return _WarningsOnly(self)
+
     def table(self, table):
         """Print a rich Table (plain text when not on a terminal) and log it."""
         with self.console.capture() as captured:
@@ -121,3 +127,16 @@ class Reporter:
                 progress.update(task, completed=step, status=fields)
 
             yield update
+
+
+class _WarningsOnly:
+    """A Reporter that keeps everything but its info lines (Reporter.warnings_only)."""
+
+    def __init__(self, report):
+        self._report = report
+
+    def info(self, text):
+        """Not shown: the run said it when it was trained."""
+
+    def __getattr__(self, name):
+        return getattr(self._report, name)

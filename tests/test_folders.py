@@ -63,6 +63,7 @@ def test_a_class_folder_of_mixed_formats_and_sizes_trains_and_evaluates_in_anoth
     evaluated = bench_process("eval", run, "--split", "validation", cwd=workspace)
     out, err = evaluated.communicate(timeout=300)
     assert evaluated.returncode == 0, err
+    assert "validation, 5 test images" not in out  # the folder's scan line was said when it trained
     again = read_results(run)["evaluations"]["best checkpoint, validation"]
     assert again["error"] == pytest.approx(results["best"]["validation"]["error"], rel=1e-6)
 

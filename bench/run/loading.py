@@ -116,7 +116,9 @@ def load_trained(run_path, checkpoint="best", data_dir=None, report=None, model_
         _recorded_model(run, config.model)
     compute.set_precision(config.precision)  # measured as it was trained
     with compute.device_scope(config.device):
-        dataset, splits = datasets.load_data(dataset_spec, data_dir or config.data_dir, report,
+        # the data as the run read it: what its loading says was said when it was trained
+        quiet = report.warnings_only() if report is not None else None
+        dataset, splits = datasets.load_data(dataset_spec, data_dir or config.data_dir, quiet,
                                              **data_options(config))
         runs.check_same_data(run, run.read_results(), dataset)
         model = building.build_model(model_spec, dataset.image_shape, model_args=config.model_args)
