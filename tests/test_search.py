@@ -110,6 +110,10 @@ def test_an_unreachable_database_and_another_space_are_one_line(workspace):
     assert_one_line_error(bench("search", "--space", "space.yaml", "--study", "s"),
                           "study 's' was created with another space", exit_code=2)
     assert_one_line_error(bench("search", "--study", "nobody", "--show"), "no study 'nobody'", exit_code=2)
+    Path("log/_studies/s/journal.log").write_bytes(b'{"op_code": 0\nGARBAGE\x00\xff\n')
+    assert_one_line_error(bench("search", "--study", "s", "--show"), "the journal is damaged", exit_code=2)
+    assert_one_line_error(bench("search", "--space", "space.yaml", "--study", "s"), "the journal is damaged",
+                          exit_code=2)
 
 
 # -- searches that train ---------------------------------------------------------------

@@ -52,9 +52,11 @@ def open_storage(storage):
     except ImportError as error:
         raise BenchUsageError(f"the storage {_shown(storage)} needs a driver that is not installed ({error}); "
                               "pip install -e '.[search]' installs PostgreSQL's") from error
-    except Exception as error:  # sqlalchemy's and the drivers' errors: one line, not their tracebacks
+    except Exception as error:  # sqlalchemy's, the drivers' and a damaged journal's errors: one line
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise BenchUsageError(f"cannot open the search storage {_shown(storage)}: {first}") from error
+        what_to_do = ("check the URL, the server and the credentials" if "://" in storage else
+                      "the journal is damaged: restore it from a copy, or name a new study with --study")
+        raise BenchUsageError(f"cannot open the search storage {_shown(storage)}: {first}; {what_to_do}") from error
 
 
 def _database(url, attempts=3):
