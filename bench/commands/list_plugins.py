@@ -8,7 +8,8 @@ DESCRIPTION_ROOM = 24  # columns the last column keeps when the others are wide
 
 
 @click.command("list")
-@click.argument("what", required=False, type=click.Choice(["models", "datasets"]))
+# An explicit metavar: click 8.4 and 8.5 bracket an optional choice differently.
+@click.argument("what", required=False, type=click.Choice(["models", "datasets"]), metavar="[models|datasets]")
 @verbose_option
 def list_command(what):
     """List the models and datasets bench can use, and where each comes from."""
