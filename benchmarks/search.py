@@ -9,7 +9,9 @@
    each trained `--epochs` epochs. Its best configuration is retrained with
    `--retrain-seeds` seeds: its mean and spread.
 2. Each strategy (TPE + ASHA, random + ASHA, TPE without pruning) searches with each of
-   `--seeds` sampler seeds until its trials have trained a third of the grid's epochs;
+   `--seeds` sampler seeds until its trials have trained a third of the grid's epochs,
+   the learning rate drawn on a log scale over the grid's range widened `--range-factor`
+   times at each end (as a user who does not know where the best rate lies would);
    its winner is retrained with the same seeds. A search "finds the grid's best" when
    its winner's mean is at most max(the grid best's std, --tolerance × its mean) above it.
 3. Overhead: from one trial's process start to its first training step (Python,
@@ -50,10 +52,11 @@ def environment(args):
 
 def space_text(args, grid, searched):
     """The space file: the grid's values as choices, or (searched) the learning rate drawn on
-    a log scale over the grid's range."""
+    a log scale over the grid's range, widened --range-factor times at each end."""
     lines = ["model: SingleLayerCAE", f"dataset: {args.dataset}", f"epochs: {args.epochs}"]
     if searched and len(grid["lr"]) > 1:
-        lines.append(f"optimizer_args.learning_rate: {{log_uniform: [{min(grid['lr'])}, {max(grid['lr'])}]}}")
+        low, high = min(grid["lr"]) / args.range_factor, max(grid["lr"]) * args.range_factor
+        lines.append(f"optimizer_args.learning_rate: {{log_uniform: [{low:.3g}, {high:.3g}]}}")
     else:
         lines.append(f"optimizer_args.learning_rate: {{choice: {json.dumps(grid['lr'])}}}")
     lines.append(f"batch_size: {{choice: {json.dumps(grid['batch_size'])}}}")
@@ -84,7 +87,7 @@ def trained_epochs(found):
 def search(args, folder, name, sampler, pruner, seed, trials=None, budget=None):
     """Run `bench search` until `trials` trials, or until its trials have trained `budget` epochs."""
     common = ["search", "--space", "space.yaml", "--study", name, "--sampler", sampler, "--pruner", pruner,
-              "--seed", str(seed), "--workers", str(args.workers)]
+              "--seed", str(seed), "--workers", str(args.workers), "--min-epochs", str(args.min_epochs)]
     count = trials or args.workers
     while True:
         bench(args, folder, *common, "--trials", str(count))
@@ -184,6 +187,9 @@ def main():
     parser.add_argument("--retrain-seeds", type=int, default=3, help="0: each winner's own value")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tolerance", type=float, default=0.05, help="relative to the grid best's mean")
+    parser.add_argument("--range-factor", type=float, default=3.0,
+                        help="the searched learning-rate range: the grid's, widened this many times at each end")
+    parser.add_argument("--min-epochs", type=int, default=1, help="epochs before a trial can be pruned")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--small", action="store_true", help="a 1-point grid (a smoke run)")
     parser.add_argument("--chaos", type=int, default=20, help="rounds of killing one of two workers")

@@ -97,7 +97,7 @@ def test_a_space_puts_dotted_keys_inside_their_json_option_and_a_grid_needs_choi
 
 
 @pytest.mark.unit
-def test_an_unreachable_database_and_another_space_are_one_line(workspace):
+def test_an_unreachable_database_another_space_or_objective_are_one_line(workspace):
     Path("space.yaml").write_text(SPACE)
     port = free_ports(1)[0]
     assert_one_line_error(bench("search", "--space", "space.yaml", "--study", "s", "--storage",
@@ -110,6 +110,13 @@ def test_an_unreachable_database_and_another_space_are_one_line(workspace):
     assert_one_line_error(bench("search", "--space", "space.yaml", "--study", "s"),
                           "study 's' was created with another space", exit_code=2)
     assert_one_line_error(bench("search", "--study", "nobody", "--show"), "no study 'nobody'", exit_code=2)
+    Path("log/_studies/p").mkdir()
+    psnr_journal = optuna.storages.journal.JournalFileBackend(str(workspace / "log/_studies/p/journal.log"))
+    optuna.create_study(study_name="p", storage=optuna.storages.JournalStorage(psnr_journal),
+                        direction="maximize").set_user_attr("bench_objective", "validation_psnr")
+    assert_one_line_error(bench("search", "--space", "space.yaml", "--study", "p"),
+                          "study 'p' was created to maximize validation_psnr; give --objective validation_psnr",
+                          exit_code=2)
     Path("log/_studies/s/journal.log").write_bytes(b'{"op_code": 0\nGARBAGE\x00\xff\n')
     assert_one_line_error(bench("search", "--study", "s", "--show"), "the journal is damaged", exit_code=2)
     assert_one_line_error(bench("search", "--space", "space.yaml", "--study", "s"), "the journal is damaged",
@@ -226,34 +233,45 @@ def postgres():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_two_workers_share_a_study_in_postgresql_and_prune_at_the_first_epoch(workspace, postgres):
-    """Five finished trials that reached a validation error of 0 at epoch 1 are in the study:
-    the median pruner stops each new trial after its first epoch; two workers on one
-    PostgreSQL train one new trial each, each run once."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
-
-    Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 2"))
-    study = optuna.create_study(study_name="pg", storage=postgres)
-    distributions = {"optimizer_args.learning_rate": FloatDistribution(1e-4, 3e-2, log=True),
-                     "l2_penalty": CategoricalDistribution([0, 1e-4])}
-    for _ in range(5):
-        study.add_trial(optuna.trial.create_trial(params={"optimizer_args.learning_rate": 1e-3, "l2_penalty": 0},
-                                                  distributions=distributions, value=0.0,
-                                                  intermediate_values={1: 0.0, 2: 0.0}))
-    args = ("--study", "pg", "--trials", "7", "--storage", postgres, "--pruner", "median")
-    workers = [search_process(workspace, *args, "--seed", str(seed)) for seed in (0, 1)]
-    for worker in workers:
-        code, _, stderr = finished(worker)
-        assert code == 0, stderr
-    assert states(study) == {"COMPLETE": 5, "PRUNED": 2}
-    runs = [trial.user_attrs["run"] for trial in study.trials if trial.state.name == "PRUNED"]
+def test_two_workers_share_a_study_in_postgresql_and_the_heartbeat_retries_a_killed_workers_trial(
+        workspace, postgres):
+    """Two workers on one PostgreSQL, optimising the validation psnr; one is killed (SIGKILL) in
+    a trial's second epoch: Optuna's heartbeat fails its trial, the other worker queues it again
+    through Optuna's retry callback and resumes it from the checkpoint. Each run is trained for
+    one trial; each epoch's psnr is what the study saw, and a trial's value is its best model's."""
+    Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 4"))
+    args = ("--study", "pg", "--trials", "2", "--storage", postgres, "--pruner", "none", "--lease-seconds", "3",
+            "--objective", "validation_psnr")
+    doomed = search_process(workspace, *args, "--seed", "0")
+    deadline = time.time() + 240
+    while not any("epoch 2/" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*/train.log")):
+        assert time.time() < deadline and doomed.poll() is None, doomed.communicate()
+        time.sleep(0.05)
+    survivor = search_process(workspace, *args, "--seed", "1", "--workers", "2")
+    doomed.kill()
+    finished(doomed)
+    code, _, stderr = finished(survivor)
+    assert code == 0, stderr
+    assert "its worker is gone (heartbeat expired); queued again" in stderr
+    study = optuna.load_study(study_name="pg", storage=postgres)
+    assert study.direction.name == "MAXIMIZE" and states(study) == {"COMPLETE": 2, "FAIL": 1}
+    (stale,) = [trial for trial in study.trials if trial.state.name == "FAIL"]
+    (retry,) = [trial for trial in study.trials if trial.system_attrs.get("failed_trial") == stale.number]
+    assert retry.user_attrs["retry_of"] == stale.number
+    assert retry.state.name == "COMPLETE" and retry.user_attrs["run"] == stale.user_attrs["run"]
+    assert "resuming at epoch" in (Path(retry.user_attrs["run"]) / "train.log").read_text()
+    runs = [trial.user_attrs["run"] for trial in study.trials if trial.state.name == "COMPLETE"]
     assert len(set(runs)) == 2
-    for run in runs:
-        results = read_results(run)
-        assert (results["status"], results["epochs_done"], len(results["history"])) == ("pruned", 1, 1)
+    for trial in study.trials:
+        if trial.state.name == "COMPLETE":
+            results = read_results(trial.user_attrs["run"])
+            assert trial.value == results["best"]["validation"]["psnr"]
+            assert trial.intermediate_values == {entry["epoch"]: entry["validation_psnr"]
+                                                 for entry in results["history"]}
     code, stdout, _ = finished(bench_process("search", "--study", "pg", "--storage", postgres, "--show",
                                              "--format", "csv", cwd=workspace))
-    assert code == 0 and len(stdout.strip().splitlines()) == 8
+    assert code == 0 and stdout.splitlines()[0].startswith("number,state,validation_psnr,epochs")
+    assert len(stdout.strip().splitlines()) == 4 and "its worker is gone" in stdout
 
 
 def test_a_grid_trial_with_repeats_is_the_mean_of_its_seeds(workspace):

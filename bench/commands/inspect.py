@@ -56,7 +56,7 @@ def inspect_options(model_name, report):
     spec = plugins.find("model", model_name)
     defaults = options.model_options(spec)
     report.info(f"{spec.name} ({spec.where()}): {spec.description()}")
-    report.info(f"options (--model-args, defaults shown): "
+    report.info("options (--model-args, defaults shown): "
                 + (", ".join(f"{key}={value!r}" for key, value in defaults.items()) or "none"))
     report.info(f"its layers and parameter counts on a dataset's images: bench inspect --model {spec.name} "
                 "--dataset DATASET")

@@ -23,6 +23,10 @@ from bench.errors import BenchUsageError
               help="How settings are proposed (grid: every combination of the space's choices).")
 @click.option("--pruner", type=click.Choice(["none", "median", "asha", "hyperband"]), default="median",
               show_default=True, help="How hopeless trials are stopped at an epoch's end.")
+@click.option("--objective", type=click.Choice(["validation_error", "validation_mse", "validation_psnr"]),
+              default="validation_error", show_default=True,
+              help="What to optimise: a validation metric of each run's best model (error and mse: lower is "
+                   "better; psnr: higher). Each epoch's value is what the pruner sees.")
 @click.option("--min-epochs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Epochs every trial trains before it can be pruned.")
 @click.option("--reduction-factor", type=click.IntRange(min=2), default=3, show_default=True,
@@ -33,14 +37,15 @@ from bench.errors import BenchUsageError
               help="Runs per trial, seeds S..S+N-1 (S: the space's seed, 0 by default); a trial's value is their "
                    "mean, its spread kept beside it. The first seed's run is the one pruned.")
 @click.option("--lease-seconds", type=click.FloatRange(min=1), default=120.0, show_default=True,
-              help="A trial whose worker has not renewed its lease for this long is retried by another worker.")
+              help="A trial whose worker has not renewed its lease (journal) or beaten its heartbeat (database) "
+                   "for this long is retried by another worker.")
 @click.option("--show", is_flag=True, help="Show the study's trials, best first, and draw its pictures; train nothing.")
 @click.option("--format", "output_format", type=click.Choice(["table", "markdown", "csv", "json"]), default="table",
               show_default=True, help="With --show: the output format.")
 @verbose_option
 @click.pass_context
-def search(ctx, space, study, storage, trials, workers, sampler, pruner, min_epochs, reduction_factor, seed,
-           repeats, lease_seconds, show, output_format):
+def search(ctx, space, study, storage, trials, workers, sampler, pruner, objective, min_epochs, reduction_factor,
+           seed, repeats, lease_seconds, show, output_format):
     """Search settings with Optuna: each trial is a `bench train` run, pruned early when hopeless.
 
     \b
@@ -60,7 +65,8 @@ def search(ctx, space, study, storage, trials, workers, sampler, pruner, min_epo
     shared = _shared_options(ctx.args, names)
     settings = SearchSettings(study=study, storage=storage, trials=trials, workers=workers, sampler=sampler,
                               pruner=pruner, min_epochs=min_epochs, reduction_factor=reduction_factor, seed=seed,
-                              repeats=repeats, lease_s=lease_seconds, log_dir=shared.get("log_dir", "log"))
+                              repeats=repeats, lease_s=lease_seconds, log_dir=shared.get("log_dir", "log"),
+                              objective=objective)
     report = Reporter(interactive=False)
     if show:
         from bench.study.search_results import show_study

@@ -1,5 +1,6 @@
-"""A run trained as a trial of a search (`bench search`): after each epoch it reports its
-validation error to the study, and stops there, "pruned", when the study's pruner says so.
+"""A run trained as a trial of a search (`bench search`): after each epoch it reports the
+search's objective (its validation error by default) to the study, and stops there,
+"pruned", when the study's pruner says so.
 
 The search starts each trial as `bench train` with BENCH_SEARCH_TRIAL in its environment
 (TRIAL_VARIABLE: JSON naming the storage, the study, the trial and the pruner); without
@@ -14,6 +15,15 @@ from bench.errors import BenchUsageError
 
 TRIAL_VARIABLE = "BENCH_SEARCH_TRIAL"
 PRUNERS = ("none", "median", "asha", "hyperband")
+OBJECTIVES = {"validation_error": "minimize", "validation_mse": "minimize", "validation_psnr": "maximize"}
+"""What a search may optimise, with its direction: a metric of the validation split that every
+epoch records in the run's history, and whose value for the run is that of its best model
+(results.json's best.validation, which `bench eval` measures again)."""
+
+
+def objective_value(results, objective):
+    """The run's value of `objective`: its best model's validation metric (None when it has none)."""
+    return results.get("best", {}).get("validation", {}).get(objective.removeprefix("validation_"))
 
 
 def make_pruner(name, epochs, min_epochs=1, reduction_factor=3, startup_trials=5):
@@ -35,9 +45,14 @@ def make_pruner(name, epochs, min_epochs=1, reduction_factor=3, startup_trials=5
     raise BenchUsageError(f"unknown pruner '{name}'; the pruners are {', '.join(PRUNERS)}")
 
 
-def open_storage(storage):
+def open_storage(storage, heartbeat_s=None, on_stale=None):
     """An Optuna storage: a URL (postgresql://, mysql://, sqlite:///) as Optuna takes it, or the
     path of a journal file (the embedded storage: no server; one file several processes share).
+
+    With `heartbeat_s`, a database storage keeps Optuna's heartbeat: a running trial whose
+    heartbeat is older than `heartbeat_s` is failed by `optuna.storages.fail_stale_trials`,
+    which then calls `on_stale(study, trial)`. A journal has no heartbeat (the search keeps a
+    lease instead).
 
     Raises:
         BenchUsageError: a storage that cannot be reached or read, in one line.
@@ -47,7 +62,7 @@ def open_storage(storage):
 
     try:
         if "://" in storage:
-            return _database(storage)
+            return _database(storage, heartbeat_s, on_stale)
         return optuna.storages.JournalStorage(JournalFileBackend(storage))
     except ImportError as error:
         raise BenchUsageError(f"the storage {_shown(storage)} needs a driver that is not installed ({error}); "
@@ -59,16 +74,20 @@ def open_storage(storage):
         raise BenchUsageError(f"cannot open the search storage {_shown(storage)}: {first}; {what_to_do}") from error
 
 
-def _database(url, attempts=3):
+def _database(url, heartbeat_s=None, on_stale=None, attempts=3):
     """An RDBStorage; workers that start together race to create its tables, so a failed
     first opening is tried again."""
     import time
 
     import optuna
 
+    heartbeat = {}
+    if heartbeat_s:  # Optuna takes whole seconds; a few beats per grace period
+        heartbeat = {"heartbeat_interval": max(1, int(heartbeat_s / 4)), "grace_period": max(2, int(heartbeat_s)),
+                     "heartbeat_stale_trial_callback": on_stale}
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **heartbeat)
         except ImportError:
             raise
         except Exception:
@@ -87,7 +106,7 @@ def _shown(storage):
 
 
 class SearchTrial:
-    """The trial a run is trained as: reports each epoch's validation error, says when to stop."""
+    """The trial a run is trained as: reports each epoch's objective, says when to stop."""
 
     def __init__(self, spec):
         import optuna
@@ -97,6 +116,7 @@ class SearchTrial:
         self.study = optuna.load_study(study_name=spec["study"], storage=storage, pruner=make_pruner(**spec["pruner"]))
         self.trial = optuna.trial.Trial(self.study, spec["trial_id"])
         self.reported = set(storage.get_trial(spec["trial_id"]).intermediate_values)
+        self.objective = spec.get("objective", "validation_error")
 
     @classmethod
     def from_environment(cls):
@@ -105,10 +125,11 @@ class SearchTrial:
         return cls(json.loads(text)) if text else None
 
     def should_stop(self, history):
-        """Report the epochs of `history` ([{epoch, validation_error}]) not yet reported; True
-        when the pruner stops the trial after the last of them."""
+        """Report the epochs of `history` ([{epoch, validation_error, ...}]) not yet reported
+        (an epoch recorded before bench kept its objective is left out); True when the pruner
+        stops the trial after the last of them."""
         for entry in history:
-            if entry["epoch"] not in self.reported:
-                self.trial.report(entry["validation_error"], entry["epoch"])
+            if entry["epoch"] not in self.reported and self.objective in entry:
+                self.trial.report(entry[self.objective], entry["epoch"])
                 self.reported.add(entry["epoch"])
         return bool(history) and self.trial.should_prune()

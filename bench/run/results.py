@@ -35,7 +35,7 @@ MEASUREMENT = record({"error": number(0), "mse": number(0), "psnr": number(), **
 
 def epoch_done(results, entry, best_validation=None):
     """An epoch has ended: its history entry ({epoch, step, train_error, validation_error,
-    elapsed_s}) replaces any entry of that epoch or later; a new best model's validation
+    validation_mse, validation_psnr, elapsed_s}) replaces any entry of that epoch or later; a new best model's validation
     metrics replace the best ones."""
     history = [kept for kept in results.get("history", []) if kept["epoch"] < entry["epoch"]]
     results["history"] = history + [entry]
@@ -280,7 +280,8 @@ RESULTS = record({}, {
     "seconds_to_first_step": number(0),
     "updated": text(),
     "history": list_of(record({"epoch": integer(1), "step": integer(), "train_error": number(),
-                               "validation_error": number()}, {"elapsed_s": number()})),
+                               "validation_error": number()},
+                              {"validation_mse": number(0), "validation_psnr": number(), "elapsed_s": number()})),
     "best": record({}, {"validation": MEASUREMENT, "test": MEASUREMENT}),
     "evaluations": map_of(MEASUREMENT),
     "data": record({"images": map_of(integer())}, {"files_sha256": text(), "splits_sha256": map_of(text())}),

@@ -188,8 +188,10 @@ class Trainer:
                     with peers_watched(self.config, epoch, self.resume_from, chief_records):
                         self.train_epoch(epoch, signals)
                         self.end_epoch(epoch)
-                    if self.search_trial is not None and epoch + 1 < self.config.epochs and \
-                            self.search_trial.should_stop(self.run.read_results()["history"]):
+                    # Every epoch is reported, the last too; only an epoch before the last can be pruned.
+                    if self.search_trial is not None and \
+                            self.search_trial.should_stop(self.run.read_results()["history"]) and \
+                            epoch + 1 < self.config.epochs:
                         return self._pruned(epoch)
                 return ending.end_run(self, signals) if self.chief else None
         finally:
@@ -234,7 +236,8 @@ class Trainer:
         train_error = self.step.epoch_train_error()
         self.writers.scalars(self.writers.train, step, {"epoch_error": train_error})
         entry = {"epoch": epoch + 1, "step": step, "train_error": train_error,
-                 "validation_error": validation["error"],
+                 "validation_error": validation["error"], "validation_mse": validation["mse"],
+                 "validation_psnr": validation["psnr"],
                  "elapsed_s": round(time.perf_counter() - bench.STARTED, 2)}
         best_validation = dict(validation, **measured("best", epoch + 1, step, "validation")) if improved else None
         # The record before the checkpoint: a process killed between the two retrains this

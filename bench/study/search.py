@@ -5,19 +5,23 @@ Optuna's sampler proposes each trial's settings (bench.study.space says what may
 drawn); the run is planned without TensorFlow and trained as a normal run folder under
 the log folder, its name and identity keys as `bench train` gives them. The trial's
 process reports each epoch's validation error to the study and stops, "pruned", when
-the study's pruner says so (bench.run.pruning). The objective is the best validation
-error.
+the study's pruner says so (bench.run.pruning). The objective is a validation metric
+of the run's best model (`--objective`: its error by default, its mse, or its psnr).
 
 Nothing is lost and nothing is done twice:
 - a trial whose run is already finished is told from its results.json, not trained again;
 - Ctrl-C or SIGTERM stops the running trials at a checkpoint, marks them failed and
   queues their settings again, so the same command resumes them from their checkpoints;
-- a worker keeps a lease on each of its trials in the study, renewed while it lives; a
-  worker that finds another's lease expired (that worker was killed) fails the trial and
-  queues it again, once (the failing is atomic in the storage), and the retry resumes
-  from the run folder's checkpoint (the run lock keeps one writer per run).
+- a worker keeps each of its trials alive in the study while it lives: in a database
+  storage by Optuna's heartbeat, in the journal by a lease (a time in the trial's user
+  attributes, renewed). A worker that finds another's trial stale (that worker was
+  killed) fails it and queues its settings again, once (the failing is atomic in the
+  storage: Optuna's `fail_stale_trials` and retry callback for a database, the same steps
+  here for the journal), and the retry resumes from the run folder's checkpoint (the run
+  lock keeps one writer per run).
 """
 
+import copy
 import hashlib
 import json
 import os
@@ -44,10 +48,11 @@ STUDIES = "_studies"
 JOURNAL = "journal.log"
 SAMPLERS = ("tpe", "random", "grid")
 POLL_S = 0.5
-OBJECTIVE = "validation_error"
 # Trial user attributes bench keeps in the study.
-RUN, RUNS, LEASE, REASON, RETRIED, RETRY_OF, EPOCHS, STD, SPACE = (
-    "run", "runs", "lease_until", "reason", "retried", "retry_of", "epochs", "std", "bench_space")
+RUN, RUNS, LEASE, REASON, RETRIED, RETRY_OF, EPOCHS, STD = (
+    "run", "runs", "lease_until", "reason", "retried", "retry_of", "epochs", "std")
+# Study user attributes: what every worker of a study must agree on.
+SPACE, OBJECTIVE = "bench_space", "bench_objective"
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class SearchSettings:
     log_dir: str = "log"
     repeats: int = 1
     """Runs per trial, seeds S..S+N-1 (S: the space's seed, 0 by default); the value is their mean."""
+    objective: str = "validation_error"
+    """A key of bench.run.pruning.OBJECTIVES."""
 
     def storage_spec(self):
         """The storage as bench.run.pruning.open_storage takes it."""
@@ -90,23 +97,29 @@ def import_optuna():
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # bench beats the heartbeat of its ask/tell trials itself (Search._lease).
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
     return optuna
 
 
-def open_study(settings, space, epochs):
-    """The study named by `settings` (created with `space` when it does not exist yet).
+def open_study(settings, space, epochs, on_stale=None):
+    """The study named by `settings` (created with `space` when it does not exist yet); a
+    database storage keeps Optuna's heartbeat, and calls `on_stale(study, trial)` for each
+    trial it fails as stale.
 
     Raises:
-        BenchUsageError: the storage cannot be opened, or the study was created with another space.
+        BenchUsageError: the storage cannot be opened, or the study was created with another
+            space or objective.
     """
     optuna = import_optuna()
     if settings.storage is None:
         study_folder(settings.log_dir, settings.study).mkdir(parents=True, exist_ok=True)
-    storage = pruning.open_storage(settings.storage_spec())
+    storage = pruning.open_storage(settings.storage_spec(), heartbeat_s=settings.lease_s, on_stale=on_stale)
     pruner = pruning.make_pruner(settings.pruner, epochs, settings.min_epochs, settings.reduction_factor)
     created = False
     try:
-        optuna.create_study(study_name=settings.study, storage=storage, direction="minimize")
+        optuna.create_study(study_name=settings.study, storage=storage,
+                            direction=pruning.OBJECTIVES[settings.objective])
         created = True
     except optuna.exceptions.DuplicatedStudyError:
         pass
@@ -117,14 +130,24 @@ def open_study(settings, space, epochs):
     # never propose the same first trial.
     seed = settings.seed if created else _worker_seed(settings.seed)
     study = optuna.load_study(study_name=settings.study, storage=storage, pruner=pruner,
-                              sampler=make_sampler(settings.sampler, space, seed))
-    recorded = study.user_attrs.get(SPACE)
-    if recorded is None:
-        study.set_user_attr(SPACE, space.to_json())
-    elif recorded != space.to_json():
-        raise BenchUsageError(f"study '{settings.study}' was created with another space; give its space file, "
-                              "or name a new study with --study")
+                              sampler=make_sampler(settings.sampler, space, seed, settings.trials))
+    theirs = study.user_attrs.get(OBJECTIVE, "validation_error")
+    if study.direction.name.lower() != pruning.OBJECTIVES[settings.objective]:  # a study older than the attribute
+        raise BenchUsageError(f"study '{settings.study}' was created to {study.direction.name.lower()} "
+                              f"{theirs}; give --objective {theirs}, or name a new study with --study")
+    _agree(study, settings, OBJECTIVE, settings.objective, f"--objective {theirs}; give that objective")
+    _agree(study, settings, SPACE, space.to_json(), "another space; give its space file")
     return study
+
+
+def _agree(study, settings, key, mine, what_to_do):
+    """Record `mine` as the study's `key`, or refuse a study that recorded another."""
+    recorded = study.user_attrs.get(key)
+    if recorded is None:
+        study.set_user_attr(key, mine)
+    elif recorded != mine:
+        raise BenchUsageError(f"study '{settings.study}' was created with {what_to_do}, "
+                              "or name a new study with --study")
 
 
 def _worker_seed(seed):
@@ -132,17 +155,25 @@ def _worker_seed(seed):
     return int.from_bytes(digest[:4], "little")
 
 
-def make_sampler(name, space, seed):
+def make_sampler(name, space, seed, trials=40):
     """An Optuna sampler by name: tpe (with a constant liar, for trials running at once), random,
-    or grid (every combination of the space's choices, as `bench sweep` would train them)."""
+    or grid (every combination of the space's choices, as `bench sweep` would train them).
+
+    TPE draws its first trials at random: a quarter of the study's `trials`, 3 to 10 (Optuna's
+    10 would leave a 12-trial search nearly all random)."""
     optuna = import_optuna()
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=startup_trials(trials))
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
         return optuna.samplers.GridSampler(space.grid(), seed=seed)
     raise BenchUsageError(f"unknown sampler '{name}'; the samplers are {', '.join(SAMPLERS)}")
+
+
+def startup_trials(trials):
+    """How many of a study's `trials` TPE draws at random before it models the others."""
+    return max(3, min(10, trials // 4))
 
 
 def draw(trial, param):
@@ -165,12 +196,19 @@ def seed_points(point, repeats):
     return [dict(point, seed=first + k) for k in range(repeats)]
 
 
+def queued_again(trials):
+    """The numbers of the trials that were failed to be tried again (a retry names them)."""
+    return ({trial.number for trial in trials if trial.user_attrs.get(RETRIED)}
+            | {trial.user_attrs[RETRY_OF] for trial in trials if RETRY_OF in trial.user_attrs})
+
+
 def counted(study):
     """Trials that count towards --trials: all but those waiting and those queued again."""
     from optuna.trial import TrialState
 
-    return sum(1 for trial in study.get_trials(deepcopy=False)
-               if trial.state != TrialState.WAITING and not trial.user_attrs.get(RETRIED))
+    trials = study.get_trials(deepcopy=False)
+    again = queued_again(trials)
+    return sum(1 for trial in trials if trial.state != TrialState.WAITING and trial.number not in again)
 
 
 class Search:
@@ -183,7 +221,8 @@ class Search:
     def __init__(self, settings, space, config_of, report):
         self.settings, self.space, self.config_of, self.report = settings, space, config_of, report
         self.epochs = config_of(space.point({param.key: param.ends()[0] for param in space.params})).epochs
-        self.study = open_study(settings, space, self.epochs)
+        self.study = open_study(settings, space, self.epochs, on_stale=self._queue_stale)
+        self.heartbeat = settings.storage is not None and "://" in settings.storage
         self.running = {}  # trial number: job
         self.scratch = None
         self.last_lease = 0.0
@@ -256,7 +295,7 @@ class Search:
         config_file = self.scratch / f"trial{trial.number}_{index}.yaml"
         config_file.write_text(yaml.safe_dump(job["points"][index], sort_keys=False))
         spec = {"storage": self.settings.storage_spec(), "study": self.settings.study, "trial_id": trial._trial_id,
-                "pruner": {"name": self.settings.pruner, "epochs": self.epochs,
+                "objective": self.settings.objective, "pruner": {"name": self.settings.pruner, "epochs": self.epochs,
                            "min_epochs": self.settings.min_epochs,
                            "reduction_factor": self.settings.reduction_factor}}
         job.update(index=index, folder=job["plans"][index].folder, output=open(config_file.with_suffix(".out"), "w"))
@@ -291,18 +330,20 @@ class Search:
 
     def tell(self, trial, state, label, folders=(), reason=None):
         """Record a trial's end in the study, and say it; returns the state. A finished trial's
-        value is the mean of its runs' best validation errors (their spread is kept with it)."""
+        value is the mean of its runs' objective (their spread is kept with it)."""
         from optuna.trial import TrialState
 
         value = None
         if folders:
             results = [RunFolder(folder).read_results() for folder in folders]
             trial.set_user_attr(EPOCHS, sum(result.get("epochs_done") or 0 for result in results))
-            if state == TrialState.COMPLETE:
-                errors = [result["best"]["validation"]["error"] for result in results]
-                value = statistics.mean(errors)
-                if len(errors) > 1:
-                    trial.set_user_attr(STD, statistics.stdev(errors))
+            values = [pruning.objective_value(result, self.settings.objective) for result in results]
+            if state == TrialState.COMPLETE and None in values:
+                state, reason = TrialState.FAIL, f"{folders[values.index(None)]} has no {self.settings.objective}"
+            elif state == TrialState.COMPLETE:
+                value = statistics.mean(values)
+                if len(values) > 1:
+                    trial.set_user_attr(STD, statistics.stdev(values))
         if reason is not None:
             trial.set_user_attr(REASON, reason)
         try:
@@ -312,7 +353,8 @@ class Search:
             return state
         if state == TrialState.COMPLETE:
             over = f" (mean of {len(folders)} seeds)" if len(folders) > 1 else ""
-            self.report.info(f"finished {label}: validation error {value:.5f}{over} → {folders[0]}")
+            name = self.settings.objective.replace("_", " ")
+            self.report.info(f"finished {label}: {name} {value:.5f}{over} → {folders[0]}")
         elif state == TrialState.PRUNED:
             self.report.info(f"pruned {label} after {trial.user_attrs.get(EPOCHS, '?')} epoch(s) → {folders[0]}")
         else:
@@ -322,7 +364,11 @@ class Search:
     # -- leases, signals -------------------------------------------------------
 
     def _lease(self, trial):
-        trial.set_user_attr(LEASE, time.time() + self.settings.lease_s)
+        """Keep a trial alive in the study: a heartbeat (database) or a lease (journal)."""
+        if self.heartbeat:
+            self.study._storage.record_heartbeat(trial._trial_id)
+        else:
+            trial.set_user_attr(LEASE, time.time() + self.settings.lease_s)
 
     def renew_leases(self):
         """Renew this worker's leases (a few times per lease)."""
@@ -333,10 +379,15 @@ class Search:
             self._lease(job["trial"])
 
     def retry_stale(self):
-        """Fail each running trial whose lease has expired (its worker is gone) and queue its
-        settings again; the storage lets one worker fail it, and only that one queues it."""
+        """Fail each running trial whose heartbeat or lease has expired (its worker is gone) and
+        queue its settings again; the storage lets one worker fail it, and only that one queues it."""
         from optuna.trial import TrialState
 
+        if self.heartbeat:
+            from optuna.storages import fail_stale_trials
+
+            fail_stale_trials(self.study)  # which calls _queue_stale for each
+            return
         now = time.time()
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if trial.number in self.running or trial.user_attrs.get(LEASE, now + 1) > now:
@@ -345,6 +396,18 @@ class Search:
                 self.report.warning(f"trial {trial.number}: its worker is gone (lease expired); queued again, "
                                     f"to resume from {trial.user_attrs.get(RUN, 'its checkpoint')}")
                 self.study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number}, skip_if_exists=False)
+
+    def _queue_stale(self, study, trial):
+        """Optuna's heartbeat failed `trial` as stale: queue its settings again with Optuna's retry
+        callback (which keeps the chain of retries in the retry's system attributes; the failed
+        trial itself can no longer be changed, so the retry names it)."""
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        self.report.warning(f"trial {trial.number}: its worker is gone (heartbeat expired); queued again, "
+                            f"to resume from {trial.user_attrs.get(RUN, 'its checkpoint')}")
+        retry = copy.deepcopy(trial)
+        retry.user_attrs = {RETRY_OF: trial.number}  # the retry's own attributes start afresh
+        RetryHeartbeatStaleTrialCallback()(study, retry)
 
     def _fail_for_retry(self, trial_id, reason):
         """Fail a running trial to be tried again; False when it had already ended."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.errors import BenchUsageError
 from bench.run import pruning
-from bench.study.search import EPOCHS, REASON, RETRIED, RUN, import_optuna, study_folder
+from bench.study.search import EPOCHS, OBJECTIVE, REASON, RUN, import_optuna, queued_again, study_folder
 
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "WAITING": 3, "FAIL": 4}
 
@@ -28,13 +28,23 @@ def load_study(settings):
         raise missing from error
 
 
+def objective_of(study):
+    """The study's objective: the name of its metric (bench.run.pruning.OBJECTIVES)."""
+    return study.user_attrs.get(OBJECTIVE, "validation_error")
+
+
 def trial_rows(study):
-    """One row per trial, best first: {number, state, validation_error, epochs, params, run, reason}."""
-    rows = [{"number": trial.number, "state": trial.state.name, "validation_error": trial.value,
+    """One row per trial, best first: {number, state, value (of the study's objective), epochs,
+    params, run, reason, retried}."""
+    sign = -1.0 if pruning.OBJECTIVES[objective_of(study)] == "maximize" else 1.0
+    trials = study.get_trials(deepcopy=False)
+    again = queued_again(trials)
+    rows = [{"number": trial.number, "state": trial.state.name, "value": trial.value,
              "epochs": trial.user_attrs.get(EPOCHS), "params": trial.params, "run": trial.user_attrs.get(RUN),
-             "reason": trial.user_attrs.get(REASON), "retried": bool(trial.user_attrs.get(RETRIED))}
-            for trial in study.get_trials(deepcopy=False)]
-    return sorted(rows, key=lambda row: (STATE_ORDER.get(row["state"], 9), row["validation_error"] or 0.0,
+             "reason": trial.user_attrs.get(REASON) or ("its worker is gone" if trial.number in again else None),
+             "retried": trial.number in again}
+            for trial in trials]
+    return sorted(rows, key=lambda row: (STATE_ORDER.get(row["state"], 9), sign * (row["value"] or 0.0),
                                          row["number"]))
 
 
@@ -79,14 +89,16 @@ def show_study(settings, report, output_format="table"):
     command to print); the table is shown through `report` with the importances and the
     pictures, and None is returned."""
     study = load_study(settings)
-    rows = trial_rows(study)
+    rows, objective = trial_rows(study), objective_of(study)
     if output_format == "json":
-        return json.dumps({"study": settings.study, "trials": rows, "importances": importances(study)}, indent=2)
+        return json.dumps({"study": settings.study, "objective": objective,
+                           "direction": pruning.OBJECTIVES[objective], "trials": rows,
+                           "importances": importances(study)}, indent=2)
     if output_format == "csv":
-        return _csv(rows)
+        return _csv(rows, objective)
     if output_format == "markdown":
-        return _markdown(rows)
-    report.table(_table(rows, settings.study))
+        return _markdown(rows, objective)
+    report.table(_table(rows, settings.study, objective))
     ranked = importances(study)
     if ranked:
         report.info("importance of each setting (fANOVA): "
@@ -110,36 +122,41 @@ def _settings(row):
                     for key, value in row["params"].items())
 
 
-def _error(row):
-    return "" if row["validation_error"] is None else f"{row['validation_error']:.5f}"
+def _value(row):
+    return "" if row["value"] is None else f"{row['value']:.5f}"
 
 
-def _table(rows, study):
+def _heading(objective):
+    """'validation error' (lower is better) or 'validation psnr ↑'."""
+    return objective.replace("_", " ") + (" ↑" if pruning.OBJECTIVES[objective] == "maximize" else "")
+
+
+def _table(rows, study, objective):
     from rich.table import Table
 
     table = Table(title=f"study {study}: {len(rows)} trial(s) ({_counts(rows)}), best first")
-    for heading in ("#", "state", "validation error", "epochs", "settings", "run or reason"):
+    for heading in ("#", "state", _heading(objective), "epochs", "settings", "run or reason"):
         table.add_column(heading, overflow="fold")
     for row in rows:
         state = row["state"].lower() + (" (queued again)" if row["retried"] else "")
-        table.add_row(str(row["number"]), state, _error(row), str(row["epochs"] or ""), _settings(row),
+        table.add_row(str(row["number"]), state, _value(row), str(row["epochs"] or ""), _settings(row),
                       row["run"] if row["state"] != "FAIL" else (row["reason"] or ""))
     return table
 
 
-def _markdown(rows):
-    lines = ["| # | state | validation error | epochs | settings | run |", "|---|---|---|---|---|---|"]
-    lines += [f"| {row['number']} | {row['state'].lower()} | {_error(row)} | {row['epochs'] or ''} | "
+def _markdown(rows, objective):
+    lines = [f"| # | state | {_heading(objective)} | epochs | settings | run |", "|---|---|---|---|---|---|"]
+    lines += [f"| {row['number']} | {row['state'].lower()} | {_value(row)} | {row['epochs'] or ''} | "
               f"{_settings(row)} | {row['run'] or row['reason'] or ''} |" for row in rows]
     return "\n".join(lines)
 
 
-def _csv(rows):
+def _csv(rows, objective):
     keys = sorted({key for row in rows for key in row["params"]})
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["number", "state", "validation_error", "epochs", *keys, "run", "reason"])
+    writer.writerow(["number", "state", objective, "epochs", *keys, "run", "reason"])
     for row in rows:
-        writer.writerow([row["number"], row["state"].lower(), row["validation_error"], row["epochs"],
+        writer.writerow([row["number"], row["state"].lower(), row["value"], row["epochs"],
                          *(row["params"].get(key) for key in keys), row["run"], row["reason"]])
     return out.getvalue()
