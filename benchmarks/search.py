@@ -15,7 +15,8 @@
    its winner is retrained with the same seeds. A search "finds the grid's best" when
    its winner's mean is at most max(the grid best's std, --tolerance × its mean) above it.
 3. Overhead: from one trial's process start to its first training step (Python,
-   TensorFlow, the data, tracing), against the trial's whole time; and the cost of one
+   TensorFlow, the data, tracing), and from one trial's end to the next one's first step
+   (the worker's turn-around added), against the trial's whole time; and the cost of one
    per-epoch report to the study.
 4. Chaos (`--chaos N`): N rounds of two workers on one study, one killed (SIGKILL) at a
    random moment: trials lost, done twice, or left running.
@@ -129,6 +130,22 @@ def overhead(found, folder):
     return (statistics.median(firsts) if firsts else float("nan")), statistics.median(totals)
 
 
+def handover(found, folder):
+    """Median seconds from a trial's end to the first training step of the trial that took its
+    place: the next trial to start after it, its wait to be asked plus its process's start."""
+    ended = sorted(trial.datetime_complete for trial in found.trials if trial.datetime_complete)
+    gaps = []
+    for trial in found.trials:
+        run = trial.user_attrs.get("run")
+        before = [end for end in ended if end <= trial.datetime_start]
+        if trial.state.name not in ("COMPLETE", "PRUNED") or not run or not before:
+            continue
+        first = json.loads((folder / run / "results.json").read_text()).get("seconds_to_first_step")
+        if first:
+            gaps.append((trial.datetime_start - before[-1]).total_seconds() + first)
+    return statistics.median(gaps) if gaps else float("nan")
+
+
 def report_cost(folder, rounds=50):
     """Seconds of one per-epoch report (report + should_prune) to a journal study."""
     import optuna
@@ -211,7 +228,7 @@ def main():
               f"best {best.params}: {grid_mean:.5f} ± {grid_std:.5f} over {args.retrain_seeds} seed(s)", flush=True)
         print("| strategy | found the grid's best | mean winner error | epochs trained | wall time |")
         print("|---|---|---|---|---|")
-        first_step = trial_seconds = float("nan")
+        first_step = trial_seconds = handed_over = float("nan")
         for strategy in args.strategies.split(","):
             sampler, pruner = STRATEGIES[strategy]
             hits, errors, epochs, seconds = 0, [], [], []
@@ -223,14 +240,16 @@ def main():
                 found, used = search(args, folder, "s", sampler, pruner, seed, budget=grid_epochs / 3)
                 seconds.append(time.perf_counter() - started)
                 first_step, trial_seconds = overhead(found, folder)
+                handed_over = handover(found, folder)
                 mean, _ = retrain(args, folder, found.best_trial)
                 hits += mean <= grid_mean + margin  # as good as the grid's best, or better
                 errors.append(mean)
                 epochs.append(used)
             print(f"| {strategy} | {hits} of {args.seeds} | {statistics.mean(errors):.5f} | "
                   f"{statistics.mean(epochs):.0f} of {grid_epochs} | {statistics.mean(seconds):.0f} s |", flush=True)
-        print(f"overhead: a trial's process start to its first step {first_step:.2f} s (median), a trial "
-              f"{trial_seconds:.1f} s; one per-epoch report to the study {report_cost(root) * 1000:.2f} ms")
+        print(f"overhead: a trial's process start to its first step {first_step:.2f} s (median), a trial's end "
+              f"to the next one's first step {handed_over:.2f} s, a trial {trial_seconds:.1f} s; one per-epoch "
+              f"report to the study {report_cost(root) * 1000:.2f} ms")
         if args.chaos:
             (root / "space.yaml").write_text(space_text(args, grid, searched=True))
             lost, twice, running = chaos(args, root, args.chaos)
