@@ -134,6 +134,16 @@ def test_the_reference_is_generated_from_the_code():
         "docs/reference.md is out of date: python docs/reference.py"
 
 
+def test_the_screenshot_script_says_what_it_needs():
+    """docs/screenshots.py retakes the pictures in Chromium; without it, one line on how to get it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(PROJECT / "docs" / "screenshots.py"), "--chromium", ""],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.strip() == "Chromium is needed: apt install chromium (or --chromium PATH)"
+
+
 def test_the_readme_leads_in_one_screen_and_links_every_page():
     readme = (PROJECT / "README.md").read_text()
     assert len(readme.splitlines()) <= 250

@@ -42,6 +42,26 @@ def states(study):
     return counts
 
 
+def children(pid):
+    """The processes whose parent is `pid` (Linux's /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def search_process(workspace, *args, env=None):
     return bench_process("search", "--space", "space.yaml", *args, cwd=workspace, env=env)
 
@@ -177,9 +197,10 @@ def test_the_readme_search_prunes_resumes_after_ctrl_c_and_its_best_run_evaluate
 
 
 def test_two_workers_share_a_study_and_a_killed_workers_trial_is_retried_once(workspace):
-    """Two worker processes on one journal file; one is killed (SIGKILL, its trial's process with
-    it) in a trial's first epoch: the other fails that trial when its lease expires and its retry
-    resumes from the checkpoint; no trial is left running, no run trained for two trials."""
+    """Two worker processes on one journal file; one is killed (SIGKILL) in a trial's second
+    epoch: its trial's process ends with it (no orphan), the other worker fails that trial when
+    its lease expires, and its retry resumes from the checkpoint; no trial is left running, no
+    run trained for two trials."""
     Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 4"))
     args = ("--study", "s", "--trials", "2", "--pruner", "none", "--lease-seconds", "3")
     doomed = search_process(workspace, *args, "--seed", "0", "--workers", "1")
@@ -188,8 +209,14 @@ def test_two_workers_share_a_study_and_a_killed_workers_trial_is_retried_once(wo
         assert time.time() < deadline and doomed.poll() is None, doomed.communicate()
         time.sleep(0.05)
     survivor = search_process(workspace, *args, "--seed", "1", "--workers", "2")
+    trainers = children(doomed.pid)
+    assert trainers
     doomed.kill()
     finished(doomed)
+    deadline = time.time() + 60
+    while any(alive(pid) for pid in trainers):  # the trial's process dies with its worker: no orphan
+        assert time.time() < deadline, "a trial's process outlived its killed worker"
+        time.sleep(0.1)
     code, stdout, stderr = finished(survivor)
     assert code == 0, stderr
     assert "its worker is gone (lease expired); queued again" in stderr
