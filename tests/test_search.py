@@ -196,41 +196,41 @@ def test_the_readme_search_prunes_resumes_after_ctrl_c_and_its_best_run_evaluate
     assert len(shown["trials"]) == len(study.trials) and shown["trials"][0]["number"] == best.number
 
 
-def test_two_workers_share_a_study_and_a_killed_workers_trial_is_retried_once(workspace):
-    """Two worker processes on one journal file; one is killed (SIGKILL) in a trial's second
-    epoch: its trial's process ends with it (no orphan), the other worker fails that trial when
-    its lease expires, and its retry resumes from the checkpoint; no trial is left running, no
-    run trained for two trials."""
+def test_a_killed_workers_trial_is_retried_once_by_a_worker_that_waits_for_it(workspace):
+    """A worker on a journal file is killed (SIGKILL) in its trial's second epoch: the trial's
+    process ends with it (no orphan). A second worker of the same one-trial study finds nothing
+    left to ask, but waits for the running trial instead of leaving it: when its lease expires
+    it fails it, queues it again, and the retry resumes from the checkpoint. Nothing is left
+    running and no run is trained for two trials."""
     Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 4"))
-    args = ("--study", "s", "--trials", "2", "--pruner", "none", "--lease-seconds", "3")
-    doomed = search_process(workspace, *args, "--seed", "0", "--workers", "1")
+    args = ("--study", "s", "--trials", "1", "--pruner", "none", "--lease-seconds", "8")
+    doomed = search_process(workspace, *args, "--seed", "0")
     deadline = time.time() + 240
     while not any("epoch 2/" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*/train.log")):
         assert time.time() < deadline and doomed.poll() is None, doomed.communicate()
         time.sleep(0.05)
-    survivor = search_process(workspace, *args, "--seed", "1", "--workers", "2")
     trainers = children(doomed.pid)
     assert trainers
     doomed.kill()
     finished(doomed)
+    survivor = search_process(workspace, *args, "--seed", "1")  # while the lease (8 s) still holds
     deadline = time.time() + 60
     while any(alive(pid) for pid in trainers):  # the trial's process dies with its worker: no orphan
         assert time.time() < deadline, "a trial's process outlived its killed worker"
         time.sleep(0.1)
     code, stdout, stderr = finished(survivor)
     assert code == 0, stderr
+    assert "waiting for 1 trial(s) of other workers" in stdout + stderr
     assert "its worker is gone (lease expired); queued again" in stderr
     study = study_of(workspace, "s")
-    counts = states(study)
-    assert counts.get("RUNNING") is None and counts.get("WAITING") is None
-    retried = [trial for trial in study.trials if trial.user_attrs.get("retried")]
-    assert len(retried) == 1 and counts["COMPLETE"] == 2
-    again = [trial for trial in study.trials if trial.user_attrs.get("retry_of") == retried[0].number]
-    assert len(again) == 1 and again[0].user_attrs["run"] == retried[0].user_attrs["run"]
-    log = (Path(again[0].user_attrs["run"]) / "train.log").read_text()
+    assert states(study) == {"FAIL": 1, "COMPLETE": 1}
+    (stale,) = [trial for trial in study.trials if trial.state.name == "FAIL"]
+    (retry,) = [trial for trial in study.trials if trial.state.name == "COMPLETE"]
+    assert stale.user_attrs["retried"] and retry.user_attrs["retry_of"] == stale.number
+    assert retry.user_attrs["run"] == stale.user_attrs["run"] and retry.params == stale.params
+    log = (Path(retry.user_attrs["run"]) / "train.log").read_text()
     assert "resuming at epoch 2" in log or "resuming at epoch 3" in log
-    runs = [trial.user_attrs["run"] for trial in study.trials if trial.state.name == "COMPLETE"]
-    assert len(runs) == len(set(runs)) == 2
+    assert read_results(retry.user_attrs["run"])["epochs_done"] == 4
 
 
 @pytest.fixture(scope="module")

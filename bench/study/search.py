@@ -224,6 +224,7 @@ class Search:
         self.study = open_study(settings, space, self.epochs, on_stale=self._queue_stale)
         self.heartbeat = settings.storage is not None and "://" in settings.storage
         self.running = {}  # trial number: job
+        self.said_waiting = False
         self.scratch = None
         self.last_lease = 0.0
 
@@ -244,17 +245,34 @@ class Search:
                             told[state] += 1
                     if signals.received:
                         self.stop_all(signals.received)
-                    if not self.running:
+                    if not self.running and not self.others_running():
                         break
                     time.sleep(POLL_S)
                     self.renew_leases()
-                    for number in [n for n, job in self.running.items() if job["process"].poll() is not None]:
-                        state = self.finish(self.running.pop(number))
-                        if state is not None:  # None: the trial's next seed is training
-                            told[state] += 1
+                    self.reap(told)
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
         return told[TrialState.COMPLETE], told[TrialState.PRUNED], told[TrialState.FAIL]
+
+    def reap(self, told):
+        """Go on with each trial whose run's process has ended, counting what the study was told."""
+        for number in [n for n, job in self.running.items() if job["process"].poll() is not None]:
+            state = self.finish(self.running.pop(number))
+            if state is not None:  # None: the trial's next seed is training
+                told[state] += 1
+
+    def others_running(self):
+        """Whether trials of other workers are running in the study. A worker whose own trials
+        are done waits for them: each ends, or its worker is gone and this one retries it."""
+        from optuna.trial import TrialState
+
+        others = len(self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if others and not self.said_waiting:
+            self.said_waiting = True
+            self.report.info(f"waiting for {others} trial(s) of other workers; one whose worker is gone is "
+                             f"retried here once its {'heartbeat' if self.heartbeat else 'lease'} expires "
+                             f"({self.settings.lease_s:g} s)")
+        return others > 0
 
     # -- a trial's life --------------------------------------------------------
 
@@ -264,6 +282,7 @@ class Search:
         from optuna.trial import TrialState
 
         trial = self.study.ask()
+        self._lease(trial, first=True)  # at once: a worker killed from here on leaves a trial that expires
         drawn = {param.key: draw(trial, param) for param in self.space.params}
         label = f"trial {trial.number}: " + " ".join(f"{key}={_short(value)}" for key, value in drawn.items())
         points = seed_points(self.space.point(drawn), self.settings.repeats)
@@ -280,7 +299,6 @@ class Search:
         if not self._start_run(job):
             return self.tell(trial, TrialState.COMPLETE, label, folders=[plan.folder for plan in plans])
         self.running[trial.number] = job
-        self._lease(trial)
         self.report.info(f"started {label}")
         return None
 
@@ -363,11 +381,12 @@ class Search:
 
     # -- leases, signals -------------------------------------------------------
 
-    def _lease(self, trial):
-        """Keep a trial alive in the study: a heartbeat (database) or a lease (journal)."""
+    def _lease(self, trial, first=False):
+        """Keep a trial alive in the study: a heartbeat (database; its first beat also leaves a
+        lease, as a sign that the heartbeat now judges it) or a lease (journal)."""
         if self.heartbeat:
             self.study._storage.record_heartbeat(trial._trial_id)
-        else:
+        if first or not self.heartbeat:
             trial.set_user_attr(LEASE, time.time() + self.settings.lease_s)
 
     def renew_leases(self):
@@ -387,10 +406,13 @@ class Search:
             from optuna.storages import fail_stale_trials
 
             fail_stale_trials(self.study)  # which calls _queue_stale for each
-            return
         now = time.time()
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if trial.number in self.running or trial.user_attrs.get(LEASE, now + 1) > now:
+            lease = trial.user_attrs.get(LEASE)
+            if trial.number in self.running or (self.heartbeat and lease is not None):
+                continue  # this worker's own, or one the heartbeat judges
+            # A trial whose worker was killed before its first lease expires from its start.
+            if (lease if lease is not None else trial.datetime_start.timestamp() + self.settings.lease_s) > now:
                 continue
             if self._fail_for_retry(trial._trial_id, "its worker stopped renewing its lease"):
                 self.report.warning(f"trial {trial.number}: its worker is gone (lease expired); queued again, "
