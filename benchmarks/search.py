@@ -211,50 +211,60 @@ def main():
     parser.add_argument("--small", action="store_true", help="a 1-point grid (a smoke run)")
     parser.add_argument("--chaos", type=int, default=20, help="rounds of killing one of two workers")
     parser.add_argument("--chaos-seed", type=int, default=0)
+    parser.add_argument("--parts", default="search,chaos", help="search (the grid, the strategies, the overhead), "
+                                                                 "chaos, or both")
     args = parser.parse_args()
     grid = SMALL_GRID if args.small else GRID
     size = len(grid["lr"]) * len(grid["batch_size"]) * len(grid["l2_penalty"])
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
-        (root / "grid").mkdir()
-        (root / "grid" / "space.yaml").write_text(space_text(args, grid, searched=False))
-        started = time.perf_counter()
-        grid_study, grid_epochs = search(args, root / "grid", "grid", "grid", "none", 0, trials=size)
-        grid_seconds = time.perf_counter() - started
-        best = grid_study.best_trial
-        grid_mean, grid_std = retrain(args, root / "grid", best)
-        margin = max(grid_std, args.tolerance * grid_mean)
-        print(f"grid: {size} configurations × {args.epochs} epochs = {grid_epochs} epochs in {grid_seconds:.0f} s; "
-              f"best {best.params}: {grid_mean:.5f} ± {grid_std:.5f} over {args.retrain_seeds} seed(s)", flush=True)
-        print("| strategy | found the grid's best | mean winner error | epochs trained | wall time |")
-        print("|---|---|---|---|---|")
-        first_step = trial_seconds = handed_over = float("nan")
-        for strategy in args.strategies.split(","):
-            sampler, pruner = STRATEGIES[strategy]
-            hits, errors, epochs, seconds = 0, [], [], []
-            for seed in range(args.seeds):
-                folder = root / f"{strategy}-{seed}"
-                folder.mkdir()
-                (folder / "space.yaml").write_text(space_text(args, grid, searched=True))
-                started = time.perf_counter()
-                found, used = search(args, folder, "s", sampler, pruner, seed, budget=grid_epochs / 3)
-                seconds.append(time.perf_counter() - started)
-                first_step, trial_seconds = overhead(found, folder)
-                handed_over = handover(found, folder)
-                mean, _ = retrain(args, folder, found.best_trial)
-                hits += mean <= grid_mean + margin  # as good as the grid's best, or better
-                errors.append(mean)
-                epochs.append(used)
-            print(f"| {strategy} | {hits} of {args.seeds} | {statistics.mean(errors):.5f} | "
-                  f"{statistics.mean(epochs):.0f} of {grid_epochs} | {statistics.mean(seconds):.0f} s |", flush=True)
-        print(f"overhead: a trial's process start to its first step {first_step:.2f} s (median), a trial's end "
-              f"to the next one's first step {handed_over:.2f} s, a trial {trial_seconds:.1f} s; one per-epoch "
-              f"report to the study {report_cost(root) * 1000:.2f} ms")
-        if args.chaos:
+        if "search" in args.parts.split(","):
+            against_grid(args, root, grid, size)
+        if args.chaos and "chaos" in args.parts.split(","):
             (root / "space.yaml").write_text(space_text(args, grid, searched=True))
             lost, twice, running = chaos(args, root, args.chaos)
             print(f"chaos: {args.chaos} rounds, one of two workers killed: {lost} trial(s) lost, {twice} done twice, "
                   f"{running} left running or queued")
+
+
+def against_grid(args, root, grid, size):
+    """The grid, each strategy on a third of its epochs, and the overhead of a trial."""
+    grid_epochs, grid_mean, margin = grid_reference(args, root, grid, size)
+    print("| strategy | found the grid's best | mean winner error | epochs trained | wall time |")
+    print("|---|---|---|---|---|")
+    for strategy in args.strategies.split(","):
+        hits, errors, epochs, seconds, last = 0, [], [], [], None
+        for seed in range(args.seeds):
+            folder = root / f"{strategy}-{seed}"
+            folder.mkdir()
+            (folder / "space.yaml").write_text(space_text(args, grid, searched=True))
+            started = time.perf_counter()
+            last, used = search(args, folder, "s", *STRATEGIES[strategy], seed, budget=grid_epochs / 3)
+            seconds.append(time.perf_counter() - started)
+            mean, _ = retrain(args, folder, last.best_trial)
+            hits += mean <= grid_mean + margin  # as good as the grid's best, or better
+            errors.append(mean)
+            epochs.append(used)
+        print(f"| {strategy} | {hits} of {args.seeds} | {statistics.mean(errors):.5f} | "
+              f"{statistics.mean(epochs):.0f} of {grid_epochs} | {statistics.mean(seconds):.0f} s |", flush=True)
+    first_step, trial_seconds = overhead(last, folder)
+    print(f"overhead: a trial's process start to its first step {first_step:.2f} s (median), a trial's end "
+          f"to the next one's first step {handover(last, folder):.2f} s, a trial {trial_seconds:.1f} s; one "
+          f"per-epoch report to the study {report_cost(root) * 1000:.2f} ms")
+
+
+def grid_reference(args, root, grid, size):
+    """Train the grid; (its epochs, its best's mean over --retrain-seeds, the margin of "found")."""
+    (root / "grid").mkdir()
+    (root / "grid" / "space.yaml").write_text(space_text(args, grid, searched=False))
+    started = time.perf_counter()
+    grid_study, grid_epochs = search(args, root / "grid", "grid", "grid", "none", 0, trials=size)
+    grid_seconds = time.perf_counter() - started
+    best = grid_study.best_trial
+    grid_mean, grid_std = retrain(args, root / "grid", best)
+    print(f"grid: {size} configurations × {args.epochs} epochs = {grid_epochs} epochs in {grid_seconds:.0f} s; "
+          f"best {best.params}: {grid_mean:.5f} ± {grid_std:.5f} over {args.retrain_seeds} seed(s)", flush=True)
+    return grid_epochs, grid_mean, max(grid_std, args.tolerance * grid_mean)
 
 
 if __name__ == "__main__":
