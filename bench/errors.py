@@ -24,6 +24,13 @@ class DamagedFileError(BenchError):
     shape) or that is missing: that run alone is unusable until it is restored."""
 
 
+class RunBusyError(BenchError):
+    """Another process trains the run: exit code 75 (EX_TEMPFAIL, "try again later"), so a
+    sweep or search tells this refusal from a failure."""
+
+    exit_code = 75
+
+
 class PluginError(BenchError):
     """A model or dataset plugin could not be loaded, or raised while used."""
 

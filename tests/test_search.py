@@ -320,3 +320,21 @@ def test_a_grid_trial_with_repeats_is_the_mean_of_its_seeds(workspace):
     assert trained < 0.5 and trial.value == pytest.approx((0.5 + trained) / 2)
     assert trial.user_attrs["std"] == pytest.approx(abs(0.5 - trained) / 2 ** 0.5)
     assert trial.user_attrs["epochs"] == 2
+
+
+def test_two_trials_that_draw_the_same_settings_at_once_share_one_run(workspace):
+    """Two trials at once on a space of one point: one trains the run, the other's `bench
+    train` is refused by the run lock, waits for it, and reads the finished run; both finish
+    with its value, and the run is trained once."""
+    Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 2").replace(
+        "{log_uniform: [1.0e-4, 3.0e-2]}", "{choice: [0.001]}").replace("[0, 1.0e-4]", "[0]"))
+    code, stdout, stderr = finished(search_process(workspace, "--study", "same", "--trials", "2", "--workers", "2",
+                                                   "--sampler", "random", "--pruner", "none"))
+    assert code == 0, stderr
+    assert "another trial trains its run" in stdout + stderr
+    study = study_of(workspace, "same")
+    assert states(study) == {"COMPLETE": 2}
+    assert len({trial.user_attrs["run"] for trial in study.trials}) == 1
+    assert len({trial.value for trial in study.trials}) == 1
+    log = (Path(study.trials[0].user_attrs["run"]) / "train.log").read_text()
+    assert log.count("epoch 2/2") == 1 and "resuming" not in log

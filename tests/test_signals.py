@@ -102,7 +102,7 @@ def test_a_second_trainer_of_a_run_is_refused_at_once_while_readers_go_on(worksp
         assert holder.stdout.readline().strip() == "held"
         before = files_of(workspace / "log")
         assert_one_line_error(bench(*args), f"run {run_dir('SingleLayerCAE')} is being trained by process "
-                                            f"{holder.pid} on host", exit_code=1)
+                                            f"{holder.pid} on host", exit_code=75)
         assert files_of(workspace / "log") == before  # the refused process wrote nothing
         assert bench("compare").exit_code == 0
         assert bench("eval", run, "--checkpoint", "last").exit_code == 0

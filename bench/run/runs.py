@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 from bench import schema
-from bench.errors import BenchError, BenchUsageError, DamagedFileError, storage_problem
+from bench.errors import BenchError, BenchUsageError, DamagedFileError, RunBusyError, storage_problem
 from bench.files import atomic_write_text, remove_temporaries, shown
 from bench.run.config import TrainConfig, check_values, read_yaml_mapping, write_yaml
 from bench.run.results import ANOMALY_PNG, ANOMALY_SCORES, check_results, results_text  # noqa: F401 (run files)
@@ -130,7 +130,7 @@ class RunFolder:
             yield
 
     def _being_trained(self, holder):
-        return BenchError(f"run {self.path} is being trained by {holder}; wait for it to end, "
+        return RunBusyError(f"run {self.path} is being trained by {holder}; wait for it to end, "
                           "or stop it (Ctrl-C saves its checkpoint) and run again")
 
     def check_untrained_now(self):

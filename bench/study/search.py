@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.errors import BenchError, BenchUsageError, TrainingStopped
+from bench.errors import BenchError, BenchUsageError, RunBusyError, TrainingStopped
 from bench.files import scratch_folder
 from bench.run import pruning
 from bench.run.planning import plan_run
@@ -255,10 +255,18 @@ class Search:
         return told[TrialState.COMPLETE], told[TrialState.PRUNED], told[TrialState.FAIL]
 
     def reap(self, told):
-        """Go on with each trial whose run's process has ended, counting what the study was told."""
-        for number in [n for n, job in self.running.items() if job["process"].poll() is not None]:
-            state = self.finish(self.running.pop(number))
-            if state is not None:  # None: the trial's next seed is training
+        """Go on with each trial whose run's process has ended, or whose run another trial no
+        longer trains, counting what the study was told."""
+        for number, job in list(self.running.items()):
+            if isinstance(job["process"], WaitingForRun):
+                if RunFolder(job["folder"]).trainer() is not None:
+                    continue
+                state = self._after_waiting(self.running.pop(number))
+            elif job["process"].poll() is not None:
+                state = self.finish(self.running.pop(number))
+            else:
+                continue
+            if state is not None:  # None: the trial goes on (its next seed, or its run again)
                 told[state] += 1
 
     def others_running(self):
@@ -328,6 +336,11 @@ class Search:
 
         job["output"].close()
         code = job["process"].returncode
+        if code == RunBusyError.exit_code:  # refused: another trial (the same settings) trains this very run
+            job["process"] = WaitingForRun()
+            self.running[job["trial"].number] = job
+            self.report.info(f"{job['label']}: another trial trains its run {job['folder']}; waiting for it")
+            return None
         try:
             status = RunFolder(job["folder"]).read_results().get("status")
         except BenchError as error:
@@ -345,6 +358,17 @@ class Search:
             return self.tell(job["trial"], TrialState.PRUNED, job["label"], folders=folders[:1])
         reason = last_error(job["output"].name) or damage or f"exit {code}, no error message"
         return self.tell(job["trial"], TrialState.FAIL, job["label"], reason=reason)
+
+    def _after_waiting(self, job):
+        """The run a trial waited for is free: plan it again (the other trial may have finished
+        it) and go on, or tell the study the trial finished."""
+        from optuna.trial import TrialState
+
+        job["plans"][job["index"]] = plan_run(self.config_of(job["points"][job["index"]]))
+        if self._start_run(job):
+            self.running[job["trial"].number] = job
+            return None
+        return self.tell(job["trial"], TrialState.COMPLETE, job["label"], folders=[plan.folder for plan in job["plans"]])
 
     def tell(self, trial, state, label, folders=(), reason=None):
         """Record a trial's end in the study, and say it; returns the state. A finished trial's
@@ -459,6 +483,22 @@ class Search:
         raise TrainingStopped(f"{signal.Signals(signum).name} received: stopped the search; its {stopped} running "
                               "trial(s) saved their checkpoints and are queued again. Run the same command to "
                               "resume", exit_code=128 + signum)
+
+
+class WaitingForRun:
+    """Stands for a trial's process while another trial (the same settings drawn at once)
+    trains the same run: nothing to poll, signal or wait for."""
+
+    returncode = None
+
+    def poll(self):
+        return None
+
+    def wait(self):
+        return None
+
+    def send_signal(self, signum):
+        pass
 
 
 def _short(value):
