@@ -45,6 +45,11 @@ def make_pruner(name, epochs, min_epochs=1, reduction_factor=3, startup_trials=5
     raise BenchUsageError(f"unknown pruner '{name}'; the pruners are {', '.join(PRUNERS)}")
 
 
+def is_database(storage):
+    """Whether a storage spec is a database URL (else: a journal file's path)."""
+    return "://" in storage
+
+
 def open_storage(storage, heartbeat_s=None, on_stale=None):
     """An Optuna storage: a URL (postgresql://, mysql://, sqlite:///) as Optuna takes it, or the
     path of a journal file (the embedded storage: no server; one file several processes share).
@@ -61,7 +66,7 @@ def open_storage(storage, heartbeat_s=None, on_stale=None):
     from optuna.storages.journal import JournalFileBackend
 
     try:
-        if "://" in storage:
+        if is_database(storage):
             return _database(storage, heartbeat_s, on_stale)
         return optuna.storages.JournalStorage(JournalFileBackend(storage))
     except ImportError as error:
@@ -69,7 +74,7 @@ def open_storage(storage, heartbeat_s=None, on_stale=None):
                               "pip install -e '.[search]' installs PostgreSQL's") from error
     except Exception as error:  # sqlalchemy's, the drivers' and a damaged journal's errors: one line
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        what_to_do = ("check the URL, the server and the credentials" if "://" in storage else
+        what_to_do = ("check the URL, the server and the credentials" if is_database(storage) else
                       "the journal is damaged: restore it from a copy, or name a new study with --study")
         raise BenchUsageError(f"cannot open the search storage {_shown(storage)}: {first}; {what_to_do}") from error
 
@@ -98,7 +103,7 @@ def _database(url, heartbeat_s=None, on_stale=None, attempts=3):
 
 def _shown(storage):
     """A storage URL without its password."""
-    if "://" in storage and "@" in storage:
+    if is_database(storage) and "@" in storage:
         scheme, rest = storage.split("://", 1)
         credentials, host = rest.rsplit("@", 1)
         return f"{scheme}://{credentials.split(':', 1)[0]}@{host}"

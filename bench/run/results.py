@@ -35,8 +35,8 @@ MEASUREMENT = record({"error": number(0), "mse": number(0), "psnr": number(), **
 
 def epoch_done(results, entry, best_validation=None):
     """An epoch has ended: its history entry ({epoch, step, train_error, validation_error,
-    validation_mse, validation_psnr, elapsed_s}) replaces any entry of that epoch or later; a new best model's validation
-    metrics replace the best ones."""
+    validation_mse, validation_psnr, elapsed_s}) replaces any entry of that epoch or later;
+    a new best model's validation metrics replace the best ones."""
     history = [kept for kept in results.get("history", []) if kept["epoch"] < entry["epoch"]]
     results["history"] = history + [entry]
     if best_validation is not None:

@@ -131,7 +131,7 @@ class RunFolder:
 
     def _being_trained(self, holder):
         return RunBusyError(f"run {self.path} is being trained by {holder}; wait for it to end, "
-                          "or stop it (Ctrl-C saves its checkpoint) and run again")
+                            "or stop it (Ctrl-C saves its checkpoint) and run again")
 
     def check_untrained_now(self):
         """Refuse at once a run that another process trains (`lock` is what holds it)."""

@@ -222,7 +222,7 @@ class Search:
         self.settings, self.space, self.config_of, self.report = settings, space, config_of, report
         self.epochs = config_of(space.point({param.key: param.ends()[0] for param in space.params})).epochs
         self.study = open_study(settings, space, self.epochs, on_stale=self._queue_stale)
-        self.heartbeat = settings.storage is not None and "://" in settings.storage
+        self.heartbeat = pruning.is_database(settings.storage_spec())  # else a journal: leases
         self.running = {}  # trial number: job
         self.said_waiting = False
         self.scratch = None
@@ -368,7 +368,8 @@ class Search:
         if self._start_run(job):
             self.running[job["trial"].number] = job
             return None
-        return self.tell(job["trial"], TrialState.COMPLETE, job["label"], folders=[plan.folder for plan in job["plans"]])
+        folders = [plan.folder for plan in job["plans"]]
+        return self.tell(job["trial"], TrialState.COMPLETE, job["label"], folders=folders)
 
     def tell(self, trial, state, label, folders=(), reason=None):
         """Record a trial's end in the study, and say it; returns the state. A finished trial's
