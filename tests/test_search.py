@@ -197,13 +197,13 @@ def test_the_readme_search_prunes_resumes_after_ctrl_c_and_its_best_run_evaluate
 
 
 def test_a_killed_workers_trial_is_retried_once_by_a_worker_that_waits_for_it(workspace):
-    """A worker on a journal file is killed (SIGKILL) in its trial's second epoch: the trial's
-    process ends with it (no orphan). A second worker of the same one-trial study finds nothing
-    left to ask, but waits for the running trial instead of leaving it: when its lease expires
-    it fails it, queues it again, and the retry resumes from the checkpoint. Nothing is left
-    running and no run is trained for two trials."""
-    Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 4"))
-    args = ("--study", "s", "--trials", "1", "--pruner", "none", "--lease-seconds", "8")
+    """Two worker processes on one journal file, a one-trial study: the first trains the trial,
+    the second finds nothing left to ask but waits for the running trial instead of leaving.
+    The first is killed (SIGKILL) in the middle of the trial, and the trial's process ends with
+    it (no orphan); when the lease expires the second fails the trial, queues it again, and the
+    retry resumes from the checkpoint. Nothing is left running; the run is trained once."""
+    Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 20"))  # long enough to be killed in
+    args = ("--study", "s", "--trials", "1", "--pruner", "none", "--lease-seconds", "5")
     doomed = search_process(workspace, *args, "--seed", "0")
     deadline = time.time() + 240
     while not any("epoch 2/" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*/train.log")):
@@ -211,16 +211,17 @@ def test_a_killed_workers_trial_is_retried_once_by_a_worker_that_waits_for_it(wo
         time.sleep(0.05)
     trainers = children(doomed.pid)
     assert trainers
+    survivor = search_process(workspace, *args, "--seed", "1")  # two worker processes share the journal
+    waiting = survivor.stdout.readline()  # it has found the study's one trial running, and waits for it
+    assert "waiting for 1 trial(s) of other workers" in waiting, waiting
     doomed.kill()
     finished(doomed)
-    survivor = search_process(workspace, *args, "--seed", "1")  # while the lease (8 s) still holds
     deadline = time.time() + 60
     while any(alive(pid) for pid in trainers):  # the trial's process dies with its worker: no orphan
         assert time.time() < deadline, "a trial's process outlived its killed worker"
         time.sleep(0.1)
     code, stdout, stderr = finished(survivor)
     assert code == 0, stderr
-    assert "waiting for 1 trial(s) of other workers" in stdout + stderr
     assert "its worker is gone (lease expired); queued again" in stderr
     study = study_of(workspace, "s")
     assert states(study) == {"FAIL": 1, "COMPLETE": 1}
@@ -229,8 +230,8 @@ def test_a_killed_workers_trial_is_retried_once_by_a_worker_that_waits_for_it(wo
     assert stale.user_attrs["retried"] and retry.user_attrs["retry_of"] == stale.number
     assert retry.user_attrs["run"] == stale.user_attrs["run"] and retry.params == stale.params
     log = (Path(retry.user_attrs["run"]) / "train.log").read_text()
-    assert "resuming at epoch 2" in log or "resuming at epoch 3" in log
-    assert read_results(retry.user_attrs["run"])["epochs_done"] == 4
+    assert "resuming at epoch" in log and log.count("epoch 20/20") == 1
+    assert read_results(retry.user_attrs["run"])["epochs_done"] == 20
 
 
 @pytest.fixture(scope="module")
