@@ -32,14 +32,17 @@ def kind_of(value):
 
 # -- checkers: each is a function (value, where) that raises Invalid ---------------
 
-def number(low=None, high=None, nullable=False):
+def number(low=None, high=None, nullable=False, finite=False):
     """A JSON number (not true/false), within [low, high] when they are given (NaN and
-    infinities are numbers bench writes: a diverged loss, the psnr of a perfect copy)."""
+    infinities are numbers bench writes: a diverged loss, the psnr of a perfect copy;
+    `finite`: not here, e.g. a best model's error)."""
     def check(value, where):
         if value is None and nullable:
             return
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise Invalid(f"{where} is {shown(value)}, not a number")
+        if finite and not math.isfinite(value):
+            raise Invalid(f"{where} is {value!r}, not a finite number")
         if math.isfinite(value) and ((low is not None and value < low) or (high is not None and value > high)):
             raise Invalid(f"{where} is {value!r}, outside [{low}, {high}]")
     return check

@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import json
 import math
 import re
 from dataclasses import field
@@ -171,6 +172,13 @@ class _TrainConfigMethods:
     def identity_keys(cls):
         """The keys that make a run what it is (all but RESUMABLE_KEYS), in field order."""
         return [f.name for f in dataclasses.fields(cls) if f.name not in RESUMABLE_KEYS]
+
+    def identity(self):
+        """{identity key: value}: what the run is (results.json keeps it, with its digest, so
+        that a config.yaml edited by hand is told from the one the run was trained with)."""
+        values = self.to_dict()
+        # as JSON has it (lists, not tuples): what results.json gives back compares equal
+        return json.loads(json.dumps({key: values[key] for key in self.identity_keys()}, default=str))
 
     def to_dict(self):
         """A plain dict, as written to config.yaml."""

@@ -88,7 +88,8 @@ OPTIONS = (
     Option("noise_factor", 0.0, "Denoising: train on inputs with Gaussian noise of this std (on [0, 1] pixels), "
            "scored against the clean images.", ("--noise_factor",), hparam=True, in_name="apart",
            check="non-negative"),
-    Option("epochs", 150, "Epochs to train in all; more continues a run.", resumable=True, hparam=True,
+    Option("epochs", 150, "Epochs to train in all: part of the run's identity (in its name unless 150, DTB's "
+           "length); more than a finished run's makes a new, longer run from that run's state.", hparam=True,
            check="positive"),
     Option("batch_size", 128, "Images per step.", ("--batch_size",), hparam=True, in_name="bs", check="positive"),
     Option("optimizer", "Adam", "Any Keras optimizer (Adam, SGD, RMSprop, ...) or DTB's TF1 name (AdamOptimizer, "

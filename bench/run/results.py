@@ -14,6 +14,8 @@ a new one is one entry plus its own code.
 Nothing here imports TensorFlow.
 """
 
+import hashlib
+import json
 import math
 import time
 
@@ -28,7 +30,8 @@ FRACTION = number(0, 1)
 PROVENANCE = {"checkpoint": text(("best", "last")), "epoch": integer(), "step": integer(), "split": text(SPLIT_NAMES)}
 """Where a number came from: every measurement carries it (`measured`)."""
 PROVENANCE_OPTIONAL = {"noise_factor": number(0), "when": text()}
-MEASUREMENT = record({"error": number(0), "mse": number(0), "psnr": number(), **PROVENANCE}, PROVENANCE_OPTIONAL)
+MEASUREMENT = record({"error": number(0, finite=True), "mse": number(0, finite=True), "psnr": number(), **PROVENANCE},
+                     PROVENANCE_OPTIONAL)
 
 
 # -- the records ---------------------------------------------------------------------
@@ -285,6 +288,9 @@ RESULTS = record({}, {
     "best": record({}, {"validation": MEASUREMENT, "test": MEASUREMENT}),
     "evaluations": map_of(MEASUREMENT),
     "data": record({"images": map_of(integer())}, {"files_sha256": text(), "splits_sha256": map_of(text())}),
+    "identity": map_of(lambda value, where: None),
+    "identity_sha256": text(),
+    "continued_from": record({"run": text(), "epochs_done": integer(1), "steps": integer(), "status": text()}),
     **{field.key: field.checker for field in FIELDS},
 })
 
@@ -301,6 +307,22 @@ def check_results(document):
         raise Invalid(f"history's epochs are out of order ({epochs[:10]}...)")
     if document.get("best_epoch", 0) > document.get("epochs_done", math.inf):
         raise Invalid(f"best_epoch {document['best_epoch']} is after epochs_done {document['epochs_done']}")
+    if "epochs_done" in document and epochs != list(range(1, document["epochs_done"] + 1)):
+        raise Invalid(f"its history has {len(epochs)} epoch(s), but epochs_done is {document['epochs_done']}")
+    if "identity" in document and document.get("identity_sha256") != identity_sha256(document["identity"]):
+        raise Invalid("identity_sha256 is not the digest of its identity")
+
+
+def identity_sha256(identity):
+    """The digest of a run's identity ({key: value}, bench.run.config.TrainConfig.identity)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def identity_record(results, identity):
+    """What the run is, as it was trained: its identity keys and their digest (a config.yaml
+    edited since is told by them)."""
+    results.update(identity=identity, identity_sha256=identity_sha256(identity))
+    return results
 
 
 # -- results.txt -----------------------------------------------------------------------

@@ -182,7 +182,26 @@ class RunFolder:
             raise DamagedFileError(f"{error}; {UNCHANGED}") from error
         except schema.Invalid as error:
             raise DamagedFileError(f"{path} is damaged ({error}); {UNCHANGED}") from error
+        self._check_identity(values)
         return values
+
+    def _check_identity(self, values):
+        """Refuse a config.yaml whose identity is not the one results.json recorded when the run
+        was trained (edited by hand): name the first key that differs."""
+        try:
+            recorded = self.read_results().get("identity")
+        except DamagedFileError:
+            return  # read_results names that damage to whoever reads the results
+        if recorded is None:
+            return  # a run from before identities were recorded
+        now = TrainConfig.from_dict(values).identity()
+        differing = sorted(key for key in set(now) | set(recorded) if now.get(key) != recorded.get(key))
+        if differing:
+            key = differing[0]
+            raise DamagedFileError(
+                f"{self.sub(CONFIG_FILE)} does not match the run its folder holds: {key} is {now.get(key)!r} there, "
+                f"but the run was trained with {recorded.get(key)!r} (results.json's identity"
+                f"{f', and {len(differing) - 1} more key(s)' if len(differing) > 1 else ''}); {UNCHANGED}")
 
     def read_config(self):
         """The run's TrainConfig (see `read_config_values`)."""
@@ -283,7 +302,7 @@ class RunFolder:
                                        f"its history cannot be rebuilt: {UNCHANGED}")
             return {}
         try:
-            results = json.loads(path.read_text(encoding="utf-8"))
+            results = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
             check_results(results)
             return results
         except RecursionError:
@@ -324,6 +343,15 @@ class RunFolder:
             results = change(self.read_results())
             self.write_results(results)
         return results
+
+
+def _unique_keys(pairs):
+    """json.loads' object hook that refuses a key given twice (where the last would silently win)."""
+    keys = [key for key, _ in pairs]
+    twice = next((key for key in keys if keys.count(key) > 1), None)
+    if twice is not None:
+        raise ValueError(f"the key '{twice}' is given twice")
+    return dict(pairs)
 
 
 def _flock(handle, operation, wait_s):

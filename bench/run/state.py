@@ -69,6 +69,11 @@ class LoopState:
         """
         path = checkpoints.latest(resume_from.sub(CHECKPOINTS))
         if path is None:
+            trained = resume_from.read_results().get("epochs_done", 0) if chief else 0
+            if trained:  # its history would be trained over from scratch
+                raise checkpoints.CheckpointError(
+                    f"{resume_from.sub(CHECKPOINTS)} holds no checkpoint, but {resume_from.path} has trained "
+                    f"{trained} epoch(s); {checkpoints.RESTART_HINT}")
             return
         with_sums = checkpoints.holds(path, next(iter(self.step.epoch_sums())))
         checkpoints.restore(self.latest.checkpoint if with_sums else self.without_sums, path, self.weights)

@@ -23,9 +23,9 @@ from bench.data import splits as split_forms
 from bench.errors import BenchUsageError
 from bench.model import building
 from bench.model.view import ModelView
-from bench.run import compute, ending, fingerprint, loading, optimizers, planning, runs, summaries
+from bench.run import compute, continuing, ending, fingerprint, loading, optimizers, planning, runs, summaries
 from bench.run.recorder import Recorder
-from bench.run.results import data_used, epoch_done, measured
+from bench.run.results import data_used, epoch_done, identity_record, measured
 from bench.run.pruning import SearchTrial
 from bench.run.runs import CONFIG_FILE, DATA_FILES, LOG_FILE, RunFolder
 from bench.run.state import LoopState
@@ -79,12 +79,15 @@ def _train(config, restart, report, strategy, run, chief, model_spec, dataset, s
 
 def _train_as_chief(trainer, config, restart, run, model_spec, model, report):
     changed = None
+    if not restart and continuing.make_longer_if_shorter_exists(run, config, report):
+        trainer.continued = True
     if not restart and run.path.is_dir():  # everything is checked before anything is written
         changed = runs.check_same_data(run, run.read_results(), trainer.dataset, resuming=True)
         fingerprint.check(run, model, trainer.state.weights, report)
         trainer.state.restore(run, report)
         trainer.state.check_length(config.epochs)
     resuming = run.prepare(config, restart)
+    _record_identity(run, config)
     if fingerprint.read(run) is None:
         fingerprint.record(run, model_spec, model, trainer.state.weights)
     if changed:
@@ -98,6 +101,14 @@ def _train_as_chief(trainer, config, restart, run, model_spec, model, report):
         return trainer.fit()
     finally:
         report.detach_log()
+
+
+def _record_identity(run, config):
+    """What the run is, in results.json, once (a finished run started again stays byte for byte,
+    and so does one finished before identities were recorded)."""
+    results = run.read_results()
+    if "identity" not in results and results.get("status") != "finished":
+        run.update_results(lambda results: identity_record(results, config.identity()))
 
 
 def _record_data(run, dataset, splits):
@@ -162,6 +173,7 @@ class Trainer:
         self.grid_images = tf.convert_to_tensor(splits["validation"].first(ending.GRID_IMAGES)[0])
         self.activation_images = self.view.model_pixels(self.view.scaled(self.grid_images[:ACTIVATION_IMAGES]))
         self.writers = None  # open_writers(), from fit(): nothing is written before the state is restored
+        self.continued = False  # made from a shorter run's state (bench.run.continuing): its HParams are its own
         self.search_trial = SearchTrial.from_environment() if chief else None  # a trial of `bench search`
 
     def open_writers(self):
@@ -175,11 +187,11 @@ class Trainer:
         try:
             epochs_done, step = self.state.value("epochs_done"), self.state.value("step")
             if epochs_done >= self.config.epochs:
-                self.report.info(f"{self.resume_from.path} has already trained {epochs_done} epochs "
-                                 f"(--epochs {self.config.epochs}); pass more --epochs to continue")
+                self.report.info(f"{self.resume_from.path} has already trained its {epochs_done} epochs; "
+                                 "a larger --epochs makes a longer run from its state, in a folder of its own")
             elif epochs_done or step:
                 self.report.info(f"resuming at epoch {epochs_done + 1} (step {step})")
-            elif self.chief:
+            if self.chief and (self.continued or not (epochs_done or step)):
                 summaries.write_experiment_config(self.config.log_dir)
                 self.writers.hparams(self.config, trial=f"{self.config.model}/{self.run.path.name}")
             chief_records = self.recorder if self.chief else None
