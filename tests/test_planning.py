@@ -118,21 +118,29 @@ def test_a_sweep_grid_is_read_from_the_command_line_and_a_file(tmp_path):
 
 
 def test_each_point_of_a_sweep_is_planned_from_its_run_folder(workspace):
-    """Finished with the epochs asked: skipped; longer than asked: refused; another seed or
-    --restart: trained; an impossible value: refused before any process starts."""
+    """Finished with the epochs asked: skipped; another length: a folder of its own (a longer one
+    made from the shorter's state); another seed or --restart: trained; an impossible value:
+    refused before any process starts."""
     from bench.commands.train import config_of
     from bench.errors import BenchUsageError
     from bench.run.planning import Plan, plan_run
 
-    made_run(workspace / "log", seed=0, epochs=2)
+    run = made_run(workspace / "log", seed=0, epochs=2)
+    (run.path / "checkpoints").mkdir()  # the planner looks for a state to continue from, not into it
+    (run.path / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-20"\n')
     point = {"model": "SingleLayerCAE", "dataset": "Digits", "optimizer_args": '{"learning_rate": 0.001}',
              "log_dir": str(workspace / "log")}
     finished = plan_run(config_of(dict(point, epochs=2)))
-    assert finished.finished and finished.folder.endswith("SingleLayerCAE/Digits_Adam_lr=0.001")
+    assert finished.finished and finished.folder.endswith("SingleLayerCAE/Digits_Adam_lr=0.001_epochs=2")
+    assert finished.continues is None
     shorter = plan_run(config_of(dict(point, epochs=1)))
-    assert not shorter.finished and "2 epochs" in shorter.refused
+    assert shorter.folder.endswith("_epochs=1") and not shorter.finished and shorter.continues is None
+    longer = plan_run(config_of(dict(point, epochs=3)))
+    assert longer.folder.endswith("_epochs=3") and not longer.finished and longer.continues == finished.folder
+    dtb = plan_run(config_of(point))
+    assert dtb.folder.endswith("SingleLayerCAE/Digits_Adam_lr=0.001") and dtb.continues == finished.folder
     assert not plan_run(config_of(dict(point, epochs=2, seed=1))).finished
-    assert plan_run(config_of(dict(point, epochs=2)), restart=True) == Plan(finished.folder, False, None)
+    assert plan_run(config_of(dict(point, epochs=2)), restart=True) == Plan(finished.folder, False)
     with pytest.raises(BenchUsageError, match="--l2-penalty must be zero or positive"):
         plan_run(config_of(dict(point, l2_penalty=-1)))
     with pytest.raises(BenchUsageError, match="epochs"):

@@ -1,7 +1,7 @@
 """Planning a run without TensorFlow: the configuration `bench train` trains,
 resolved (the optimizer's Keras name and full arguments, the plugins' own names,
 the model options that differ from their defaults), its run folder, and
-whether that run is finished or would be refused. A sweep's or a search's
+whether that run is finished or would be made from a shorter one's state. A sweep's or a search's
 parent plans its runs here, and `bench train` resolves its configuration here.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from bench import plugins
 from bench.data import sources
 from bench.model.options import resolve_model_args
-from bench.run import optimizers
+from bench.run import continuing, optimizers
 from bench.run.config import AUGMENTATIONS
 from bench.run.runs import RunFolder
 
@@ -53,9 +53,9 @@ class Plan:
     folder: str
     """The run folder it trains."""
     finished: bool
-    """The run is finished, with the epochs asked for: nothing to train."""
-    refused: str | None
-    """Why it would be refused without training (a run longer than asked), or None."""
+    """The run is finished: nothing to train."""
+    continues: str | None = None
+    """The shorter run whose state a new run folder would be made from (bench.run.continuing), or None."""
 
 
 def plan_run(config, restart=False):
@@ -67,5 +67,7 @@ def plan_run(config, restart=False):
     config.check()
     resolved = resolve_config(config)[0]
     run = RunFolder.for_config(resolved)
-    return Plan(str(run.path), not restart and run.is_finished(resolved),
-                None if restart else run.longer_than(resolved))
+    if restart:
+        return Plan(str(run.path), False)
+    shorter = [] if run.is_run() else continuing.shorter_runs(resolved)
+    return Plan(str(run.path), run.is_finished(resolved), str(shorter[0][2].path) if shorter else None)

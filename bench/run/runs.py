@@ -245,19 +245,6 @@ class RunFolder:
         return (not config.differences(saved) and results.get("status") == "finished"
                 and results.get("epochs_done", 0) == config.epochs)
 
-    def longer_than(self, config):
-        """Why `config`'s run would be refused: its folder holds more epochs than it asks for
-        (`bench train` refuses it too, once its checkpoint is read); None otherwise."""
-        try:
-            trained = self.read_results().get("epochs_done", 0) if self.is_run() else 0
-        except BenchError:
-            return None  # its process will name the damage
-        if trained <= config.epochs:
-            return None
-        return (f"{self.path} has trained {trained} epochs, more than --epochs {config.epochs}: its numbers are those "
-                f"of {trained} epochs. Ask for --epochs {trained} (or more, to continue it), train a "
-                f"{config.epochs}-epoch run apart with --comment, or start over with --restart")
-
     def prepare(self, config, restart):
         """Create (or, with restart, empty) the folder and write config.yaml
         (`check_can_hold` has said the folder may hold `config`).

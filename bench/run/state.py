@@ -11,7 +11,6 @@ import math
 
 import tensorflow as tf
 
-from bench.errors import BenchUsageError
 from bench.model import checkpoints
 from bench.run.runs import BEST, CHECKPOINTS
 
@@ -90,16 +89,6 @@ class LoopState:
                 f"{checkpoints.RESTART_HINT}")
         if best_path is not None:  # read now, not at the end of hours of training
             checkpoints.verify(best_path, self.weights)
-
-    def check_length(self, epochs):
-        """Refuse to count a run that has trained more epochs than asked as done (its numbers
-        are those of its own length), before anything is written."""
-        trained = self.value("epochs_done")
-        if trained > epochs:
-            raise BenchUsageError(
-                f"{self.run.path} has trained {trained} epochs, more than --epochs {epochs}: its numbers "
-                f"are those of {trained} epochs. Ask for --epochs {trained} (or more, to continue it), train a "
-                f"{epochs}-epoch run apart with --comment, or start over with --restart")
 
     def epoch_ended(self, epoch, step, validation_error):
         """Epoch `epoch` (from 0) ended at `step` with this validation error: keep the model in

@@ -85,7 +85,6 @@ def _train_as_chief(trainer, config, restart, run, model_spec, model, report):
         changed = runs.check_same_data(run, run.read_results(), trainer.dataset, resuming=True)
         fingerprint.check(run, model, trainer.state.weights, report)
         trainer.state.restore(run, report)
-        trainer.state.check_length(config.epochs)
     resuming = run.prepare(config, restart)
     _record_identity(run, config)
     if fingerprint.read(run) is None:

@@ -300,9 +300,6 @@ class Search:
             return self.tell(trial, TrialState.FAIL, label, reason=str(error))
         trial.set_user_attr(RUN, plans[0].folder)
         trial.set_user_attr(RUNS, [plan.folder for plan in plans])
-        refused = next((plan.refused for plan in plans if plan.refused), None)
-        if refused:
-            return self.tell(trial, TrialState.FAIL, label, reason=refused)
         job = {"trial": trial, "label": label, "points": points, "plans": plans, "started": time.time()}
         if not self._start_run(job):
             return self.tell(trial, TrialState.COMPLETE, label, folders=[plan.folder for plan in plans])
