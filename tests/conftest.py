@@ -286,10 +286,12 @@ def closed_port_url():
 DEFAULT_RUN_NAME = "Adam_lr=0.001"  # bench train's defaults: Adam at its learning rate
 
 
-def run_dir(model, parts="", dataset="Digits", log_dir="log"):
-    """The folder of a run trained with bench's default optimizer: <log>/<model>/<dataset>_Adam_lr=0.001<parts>
-    (`parts` as the name spells them, e.g. "_l2=0.01" or "_seed=2")."""
-    return Path(log_dir) / model / f"{dataset}_{DEFAULT_RUN_NAME}{parts}"
+def run_dir(model, parts="", dataset="Digits", log_dir="log", epochs=2):
+    """The folder of a run of `epochs` epochs trained with bench's default optimizer:
+    <log>/<model>/<dataset>_Adam_lr=0.001<parts>_epochs=<epochs> (`parts` as the name spells
+    them, e.g. "_l2=0.01" or "_seed=2"; no length for DTB's 150)."""
+    length = "" if epochs == 150 else f"_epochs={epochs}"
+    return Path(log_dir) / model / f"{dataset}_{DEFAULT_RUN_NAME}{parts}{length}"
 
 
 def read_results(run_folder):

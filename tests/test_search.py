@@ -19,6 +19,10 @@ from conftest import (assert_one_line_error, bench, bench_process, free_ports, h
 
 optuna = pytest.importorskip("optuna")
 
+from bench.commands.flags import option_names  # noqa: E402 (after the skip: bench search needs Optuna)
+from bench.commands.train import train  # noqa: E402
+from bench.study.space import read_space  # noqa: E402
+
 SPACE = """\
 model: SingleLayerCAE
 dataset: Digits
@@ -125,10 +129,16 @@ def test_an_unreachable_database_another_space_or_objective_are_one_line(workspa
                           f"cannot open the search storage postgresql://bench@127.0.0.1:{port}/bench", exit_code=2)
     Path("log/_studies/s").mkdir(parents=True)
     journal = optuna.storages.journal.JournalFileBackend(str(workspace / "log/_studies/s/journal.log"))
+    Path("shorter.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 2"))
     optuna.create_study(study_name="s", storage=optuna.storages.JournalStorage(journal)).set_user_attr(
-        "bench_space", "{}")
+        "bench_space", read_space("shorter.yaml", option_names(train)).to_json())
     assert_one_line_error(bench("search", "--space", "space.yaml", "--study", "s"),
-                          "study 's' was created with another space", exit_code=2)
+                          "study 's' was created with epochs: 2 (now 3); give the study's settings, or name a new "
+                          "study with --study", exit_code=2)
+    for name in ("../x", "/abs/path", "", "a/b", ".hidden", ".."):
+        assert_one_line_error(bench("search", "--space", "space.yaml", "--study", name), "--study must be one plain "
+                              "name", exit_code=2)
+    assert not Path("x").exists() and sorted(p.name for p in Path("log/_studies").iterdir()) == ["s"]
     assert_one_line_error(bench("search", "--study", "nobody", "--show"), "no study 'nobody'", exit_code=2)
     Path("log/_studies/p").mkdir()
     psnr_journal = optuna.storages.journal.JournalFileBackend(str(workspace / "log/_studies/p/journal.log"))

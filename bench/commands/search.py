@@ -39,13 +39,16 @@ from bench.errors import BenchUsageError
 @click.option("--lease-seconds", type=click.FloatRange(min=1), default=120.0, show_default=True,
               help="A trial whose worker has not renewed its lease (journal) or beaten its heartbeat (database) "
                    "for this long is retried by another worker.")
+@click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="How many times a trial whose process or worker was killed is tried again, from its checkpoint "
+                   "(a trial that fails by itself, e.g. a plugin that raises, is not).")
 @click.option("--show", is_flag=True, help="Show the study's trials, best first, and draw its pictures; train nothing.")
 @click.option("--format", "output_format", type=click.Choice(["table", "markdown", "csv", "json"]), default="table",
               show_default=True, help="With --show: the output format.")
 @verbose_option
 @click.pass_context
 def search(ctx, space, study, storage, trials, workers, sampler, pruner, objective, min_epochs, reduction_factor,
-           seed, repeats, lease_seconds, show, output_format):
+           seed, repeats, lease_seconds, max_retries, show, output_format):
     """Search settings with Optuna: each trial is a `bench train` run, pruned early when hopeless.
 
     \b
@@ -59,13 +62,14 @@ def search(ctx, space, study, storage, trials, workers, sampler, pruner, objecti
     the running trials at a checkpoint; the same command resumes them.
     """
     from bench.console import Reporter
-    from bench.study.search import SearchSettings
+    from bench.study.search import SearchSettings, check_study_name
 
+    check_study_name(study)  # before anything is read or written
     names = option_names(train)
     shared = _shared_options(ctx.args, names)
     settings = SearchSettings(study=study, storage=storage, trials=trials, workers=workers, sampler=sampler,
                               pruner=pruner, min_epochs=min_epochs, reduction_factor=reduction_factor, seed=seed,
-                              repeats=repeats, lease_s=lease_seconds, log_dir=shared.get("log_dir", "log"),
+                              repeats=repeats, lease_s=lease_seconds, max_retries=max_retries, log_dir=shared.get("log_dir", "log"),
                               objective=objective)
     report = Reporter(interactive=False)
     if show:

@@ -25,9 +25,11 @@ def train(restart, repeats, **options):
     \b
     The run lives in <log-dir>/<Model>/<Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>]
     [_<model option>=<v>...][_noise=<f>][_<precision>][_<option>=<v>...: aug, classes,
-    bs, seed, ... in the options' order][_<optimizer argument>=<v>...][_<comment>]/:
-    every setting that differs from its default and changes what the run is.
-    Ctrl-C saves a checkpoint; the same command resumes.
+    bs, seed, ... in the options' order][_<optimizer argument>=<v>...][_epochs=<n>]
+    [_<comment>]/: every setting that differs from its default and changes what the run
+    is, its length included (unless DTB's 150). Ctrl-C saves a checkpoint; the same
+    command resumes. A larger --epochs than a finished run's makes a new, longer run
+    from its state; the finished run stays as it is.
 
     \b
     Examples:

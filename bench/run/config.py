@@ -138,14 +138,16 @@ class _TrainConfigMethods:
 
     def run_name(self):
         """The run's folder name: DTB's <Dataset>_<Optimizer>_lr=<lr>[_exp_lr][_l2=<l2>], then
-        every other identity key that differs from its default (`option_parts`), then
-        [_<comment>]: so every sweep point, seeds included, has a folder of its own."""
+        every other identity key that differs from its default (`option_parts`), then the
+        length [_epochs=<n>] unless it is DTB's 150, then [_<comment>]: so every sweep point, seeds included, has a folder of its own."""
         name = f"{sources.label(self.dataset)}_{self.optimizer}_lr={self.learning_rate()!r}"
         if self.lr_decay:
             name += "_exp_lr"
         if self.l2_penalty:
             name += f"_l2={self.l2_penalty!r}"
         name += "".join(f"_{part}" for part in self.option_parts())
+        if self.epochs != BY_NAME["epochs"].default:  # the length, last: one folder, one experiment
+            name += f"_epochs={self.epochs}"
         if self.comment:
             name += f"_{self.comment}"
         return fold_long_name(name)

@@ -90,7 +90,7 @@ OPTIONS = (
            check="non-negative"),
     Option("epochs", 150, "Epochs to train in all: part of the run's identity (in its name unless 150, DTB's "
            "length); more than a finished run's makes a new, longer run from that run's state.", hparam=True,
-           check="positive"),
+           in_name="apart", check="positive"),
     Option("batch_size", 128, "Images per step.", ("--batch_size",), hparam=True, in_name="bs", check="positive"),
     Option("optimizer", "Adam", "Any Keras optimizer (Adam, SGD, RMSprop, ...) or DTB's TF1 name (AdamOptimizer, "
            "MomentumOptimizer), with TF1's defaults (AdamOptimizer: epsilon 1e-8).", hparam=True, in_name="apart"),

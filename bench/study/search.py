@@ -24,10 +24,9 @@ Nothing is lost and nothing is done twice:
 import copy
 import hashlib
 import json
-import os
+import re
 import shutil
 import signal
-import socket
 import statistics
 import time
 from dataclasses import dataclass
@@ -49,8 +48,10 @@ JOURNAL = "journal.log"
 SAMPLERS = ("tpe", "random", "grid")
 POLL_S = 0.5
 # Trial user attributes bench keeps in the study.
-RUN, RUNS, LEASE, REASON, RETRIED, RETRY_OF, EPOCHS, STD = (
-    "run", "runs", "lease_until", "reason", "retried", "retry_of", "epochs", "std")
+RUN, RUNS, LEASE, REASON, RETRIED, RETRY_OF, EPOCHS, STD, RUN_STATES, ATTEMPT = (
+    "run", "runs", "lease_until", "reason", "retried", "retry_of", "epochs", "std", "run_states", "attempt")
+KILLED_EXITS = (128 + signal.SIGINT, 128 + signal.SIGTERM)
+"""A trial process's exits after a signal it did not cause (bench train saves and exits 128 + N)."""
 # Study user attributes: what every worker of a study must agree on.
 SPACE, OBJECTIVE = "bench_space", "bench_objective"
 
@@ -76,6 +77,8 @@ class SearchSettings:
     """Runs per trial, seeds S..S+N-1 (S: the space's seed, 0 by default); the value is their mean."""
     objective: str = "validation_error"
     """A key of bench.run.pruning.OBJECTIVES."""
+    max_retries: int = 2
+    """How many times a trial whose process or worker died is tried again (from its checkpoint)."""
 
     def storage_spec(self):
         """The storage as bench.run.pruning.open_storage takes it."""
@@ -84,7 +87,23 @@ class SearchSettings:
 
 def study_folder(log_dir, study):
     """The study's own folder, beside the runs: log/_studies/<study>/."""
-    return Path(log_dir) / STUDIES / study
+    return Path(log_dir) / STUDIES / check_study_name(study)
+
+
+STUDY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=@,-]{0,99}")
+
+
+def check_study_name(name):
+    """`name` when it is one plain name (letters, digits and _ . + = @ , -, at most 100, not
+    starting with a dot), so that the study's folder stays inside log/_studies/.
+
+    Raises:
+        BenchUsageError: a path, `..`, an empty or hidden name.
+    """
+    if not STUDY_NAME.fullmatch(name or "") or ".." in name:
+        raise BenchUsageError(f"--study must be one plain name (letters, digits, _ . + = @ , -; not starting with "
+                              f"a dot, no '/' or '..'), got {name!r}; e.g. --study cae-lr")
+    return name
 
 
 def import_optuna():
@@ -126,18 +145,35 @@ def open_study(settings, space, epochs, on_stale=None):
     except Exception as error:  # the database said no: one line
         raise BenchUsageError(f"cannot create study '{settings.study}' in {settings.storage_spec()}: "
                               f"{str(error).splitlines()[0]}") from error
-    # The creator draws from --seed; a worker joining it from a seed of its own, so two machines
-    # never propose the same first trial.
-    seed = settings.seed if created else _worker_seed(settings.seed)
+    # Each trial draws from (--seed, its number): Search.start_next seeds the sampler anew.
     study = optuna.load_study(study_name=settings.study, storage=storage, pruner=pruner,
-                              sampler=make_sampler(settings.sampler, space, seed, settings.trials))
+                              sampler=make_sampler(settings.sampler, space, settings.seed, settings.trials))
     theirs = study.user_attrs.get(OBJECTIVE, "validation_error")
     if study.direction.name.lower() != pruning.OBJECTIVES[settings.objective]:  # a study older than the attribute
         raise BenchUsageError(f"study '{settings.study}' was created to {study.direction.name.lower()} "
                               f"{theirs}; give --objective {theirs}, or name a new study with --study")
     _agree(study, settings, OBJECTIVE, settings.objective, f"--objective {theirs}; give that objective")
+    recorded = study.user_attrs.get(SPACE)
+    if recorded is not None and recorded != space.to_json():
+        raise BenchUsageError(f"study '{settings.study}' was created with {space_difference(recorded, space.to_json())}; "
+                              "give the study's settings, or name a new study with --study")
     _agree(study, settings, SPACE, space.to_json(), "another space; give its space file")
     return study
+
+
+def space_difference(recorded, mine):
+    """The first setting in which two spaces (Space.to_json) differ, in words."""
+    before, now = json.loads(recorded), json.loads(mine)
+    fixed_before, fixed_now = before.get("fixed", {}), now.get("fixed", {})
+    for key in sorted(set(fixed_before) | set(fixed_now)):
+        if fixed_before.get(key) != fixed_now.get(key):
+            return f"{key}: {fixed_before.get(key, 'its default')} (now {fixed_now.get(key, 'its default')})"
+    drawn_before = {param[0]: param[1:] for param in before.get("params", [])}
+    drawn_now = {param[0]: param[1:] for param in now.get("params", [])}
+    for key in sorted(set(drawn_before) | set(drawn_now)):
+        if drawn_before.get(key) != drawn_now.get(key):
+            return f"{key} drawn from {drawn_before.get(key) or 'nothing'} (now {drawn_now.get(key) or 'nothing'})"
+    return "another space"
 
 
 def _agree(study, settings, key, mine, what_to_do):
@@ -150,8 +186,11 @@ def _agree(study, settings, key, mine, what_to_do):
                               "or name a new study with --study")
 
 
-def _worker_seed(seed):
-    digest = hashlib.sha256(f"{seed}:{socket.gethostname()}:{os.getpid()}:{time.time_ns()}".encode()).digest()
+def trial_seed(seed, number):
+    """The sampler's seed for trial `number` of a study searched with --seed `seed`: a study
+    extended with a larger --trials draws as one run straight would, and two workers asking
+    at once draw apart."""
+    digest = hashlib.sha256(f"{seed}:{number}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
 
 
@@ -186,6 +225,13 @@ def draw(trial, param):
     if param.kind == "int":
         return trial.suggest_int(param.key, low_high[0], low_high[1])
     return trial.suggest_categorical(param.key, list(param.values))
+
+
+def run_state(folder, results, objective):
+    """What the study was told of a run: its folder, epochs done, status and value of
+    `objective`; `bench search --show` checks each against the folder (bench.study.trial_check)."""
+    return {"run": str(folder), "epochs_done": results.get("epochs_done", 0), "status": results.get("status"),
+            "value": pruning.objective_value(results, objective)}
 
 
 def seed_points(point, repeats):
@@ -289,7 +335,7 @@ class Search:
         already finished, a setting bench train refuses), or None when it is training."""
         from optuna.trial import TrialState
 
-        trial = self.study.ask()
+        trial = self._ask()
         self._lease(trial, first=True)  # at once: a worker killed from here on leaves a trial that expires
         drawn = {param.key: draw(trial, param) for param in self.space.params}
         label = f"trial {trial.number}: " + " ".join(f"{key}={_short(value)}" for key, value in drawn.items())
@@ -306,6 +352,19 @@ class Search:
         self.running[trial.number] = job
         self.report.info(f"started {label}")
         return None
+
+    def _ask(self):
+        """A new trial, its settings drawn from (--seed, its number) and the study's history."""
+        expected = len(self.study.get_trials(deepcopy=False))
+        self.study.sampler = self._sampler(expected)  # a grid picks its point as the trial is made
+        trial = self.study.ask()
+        if trial.number != expected:  # another worker asked meanwhile
+            self.study.sampler = self._sampler(trial.number)
+        return trial
+
+    def _sampler(self, number):
+        settings = self.settings
+        return make_sampler(settings.sampler, self.space, trial_seed(settings.seed, number), settings.trials)
 
     def _start_run(self, job):
         """Start the trial's next unfinished run (its first seed's reports to the study; the
@@ -353,8 +412,34 @@ class Search:
             return self.tell(job["trial"], TrialState.COMPLETE, job["label"], folders=folders)
         if code == 0 and status == "pruned":
             return self.tell(job["trial"], TrialState.PRUNED, job["label"], folders=folders[:1])
+        if code < 0 or code in KILLED_EXITS:
+            return self._retry_killed(job, code)
         reason = last_error(job["output"].name) or damage or f"exit {code}, no error message"
         return self.tell(job["trial"], TrialState.FAIL, job["label"], reason=reason)
+
+    def _retry_killed(self, job, code):
+        """A trial's process was killed (a signal it did not cause: the OOM killer, kill -9, a
+        SIGTERM): queue its settings again, to resume from its run's checkpoint, up to
+        --max-retries times; None when it was queued again, else the FAIL told."""
+        from optuna.trial import TrialState
+
+        trial, how = job["trial"], _death(code)
+        attempt = trial.user_attrs.get(ATTEMPT, 0)
+        if attempt >= self.settings.max_retries:
+            return self.tell(trial, TrialState.FAIL, job["label"],
+                             reason=f"its training process {how}, and it was tried {attempt + 1} times "
+                                    f"(--max-retries {self.settings.max_retries})")
+        if self._fail_for_retry(trial._trial_id, f"its training process {how}; queued again"):
+            self.queue_again(trial)
+            self.report.warning(f"{job['label']}: its training process {how}; queued again (retry {attempt + 1} of "
+                                f"{self.settings.max_retries}), to resume from {job['folder']}")
+        return None
+
+    def queue_again(self, trial):
+        """Queue a failed trial's settings again: the retry names it and counts its attempt."""
+        self.study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number,
+                                                           ATTEMPT: trial.user_attrs.get(ATTEMPT, 0) + 1},
+                                 skip_if_exists=False)
 
     def _after_waiting(self, job):
         """The run a trial waited for is free: plan it again (the other trial may have finished
@@ -378,6 +463,8 @@ class Search:
             results = [RunFolder(folder).read_results() for folder in folders]
             trial.set_user_attr(EPOCHS, sum(result.get("epochs_done") or 0 for result in results))
             values = [pruning.objective_value(result, self.settings.objective) for result in results]
+            trial.set_user_attr(RUN_STATES, [run_state(folder, result, self.settings.objective)
+                                             for folder, result in zip(folders, results)])
             if state == TrialState.COMPLETE and None in values:
                 state, reason = TrialState.FAIL, f"{folders[values.index(None)]} has no {self.settings.objective}"
             elif state == TrialState.COMPLETE:
@@ -436,10 +523,13 @@ class Search:
             # A trial whose worker was killed before its first lease expires from its start.
             if (lease if lease is not None else trial.datetime_start.timestamp() + self.settings.lease_s) > now:
                 continue
-            if self._fail_for_retry(trial._trial_id, "its worker stopped renewing its lease"):
+            if trial.user_attrs.get(ATTEMPT, 0) >= self.settings.max_retries:
+                self._fail_for_good(trial._trial_id, f"its worker stopped renewing its lease, and it was tried "
+                                                     f"{trial.user_attrs.get(ATTEMPT, 0) + 1} times")
+            elif self._fail_for_retry(trial._trial_id, "its worker stopped renewing its lease"):
                 self.report.warning(f"trial {trial.number}: its worker is gone (lease expired); queued again, "
                                     f"to resume from {trial.user_attrs.get(RUN, 'its checkpoint')}")
-                self.study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number}, skip_if_exists=False)
+                self.queue_again(trial)
 
     def _queue_stale(self, study, trial):
         """Optuna's heartbeat failed `trial` as stale: queue its settings again with Optuna's retry
@@ -450,16 +540,23 @@ class Search:
         self.report.warning(f"trial {trial.number}: its worker is gone (heartbeat expired); queued again, "
                             f"to resume from {trial.user_attrs.get(RUN, 'its checkpoint')}")
         retry = copy.deepcopy(trial)
-        retry.user_attrs = {RETRY_OF: trial.number}  # the retry's own attributes start afresh
+        # the retry's own attributes start afresh
+        retry.user_attrs = {RETRY_OF: trial.number, ATTEMPT: trial.user_attrs.get(ATTEMPT, 0) + 1}
         RetryHeartbeatStaleTrialCallback()(study, retry)
 
     def _fail_for_retry(self, trial_id, reason):
         """Fail a running trial to be tried again; False when it had already ended."""
+        return self._fail_for_good(trial_id, reason, retried=True)
+
+    def _fail_for_good(self, trial_id, reason, retried=False):
+        """Fail a running trial, saying why (`retried`: its retry is queued); False when it had
+        already ended."""
         from optuna.trial import TrialState
 
         storage = self.study._storage
         try:
-            storage.set_trial_user_attr(trial_id, RETRIED, True)
+            if retried:
+                storage.set_trial_user_attr(trial_id, RETRIED, True)
             storage.set_trial_user_attr(trial_id, REASON, reason)
             return storage.set_trial_state_values(trial_id, TrialState.FAIL)
         except (RuntimeError, ValueError):  # finished meanwhile (UpdateFinishedTrialError is a RuntimeError)
@@ -475,7 +572,9 @@ class Search:
             job["process"].wait()
             job["output"].close()
             if self._fail_for_retry(job["trial"]._trial_id, "stopped by a signal; queued again"):
-                self.study.enqueue_trial(job["trial"].params, user_attrs={RETRY_OF: number}, skip_if_exists=False)
+                self.study.enqueue_trial(job["trial"].params, user_attrs={RETRY_OF: number,
+                                                                          ATTEMPT: job["trial"].user_attrs.get(ATTEMPT, 0)},
+                                         skip_if_exists=False)
         stopped = len(self.running)
         self.running = {}
         raise TrainingStopped(f"{signal.Signals(signum).name} received: stopped the search; its {stopped} running "
@@ -497,6 +596,15 @@ class WaitingForRun:
 
     def send_signal(self, signum):
         pass
+
+
+def _death(code):
+    """How a trial's process ended, in words: "was killed (SIGKILL)"."""
+    number = -code if code < 0 else code - 128
+    try:
+        return f"was killed ({signal.Signals(number).name})"
+    except ValueError:
+        return f"was killed (signal {number})"
 
 
 def _short(value):

@@ -7,9 +7,11 @@ import io
 import json
 from pathlib import Path
 
-from bench.errors import BenchUsageError
+from bench.errors import BenchError, BenchUsageError
 from bench.run import pruning
-from bench.study.search import EPOCHS, OBJECTIVE, REASON, RUN, import_optuna, queued_again, study_folder
+from bench.run.runs import RunFolder
+from bench.study.search import (EPOCHS, OBJECTIVE, REASON, RUN, RUN_STATES, import_optuna, queued_again, run_state,
+                                 study_folder)
 
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "WAITING": 3, "FAIL": 4}
 
@@ -34,18 +36,53 @@ def objective_of(study):
 
 
 def trial_rows(study):
-    """One row per trial, best first: {number, state, value (of the study's objective), epochs,
-    params, run, reason, retried}."""
-    sign = -1.0 if pruning.OBJECTIVES[objective_of(study)] == "maximize" else 1.0
+    """One row per trial, best first: {number, state, value (of the study's objective: a pruned
+    trial's is its run's best so far, as a finished trial's), epochs, params, run, reason,
+    retried, check (None when every run folder still holds what the study was told, else what
+    changed)}."""
+    objective = objective_of(study)
+    sign = -1.0 if pruning.OBJECTIVES[objective] == "maximize" else 1.0
     trials = study.get_trials(deepcopy=False)
     again = queued_again(trials)
-    rows = [{"number": trial.number, "state": trial.state.name, "value": trial.value,
-             "epochs": trial.user_attrs.get(EPOCHS), "params": trial.params, "run": trial.user_attrs.get(RUN),
-             "reason": trial.user_attrs.get(REASON) or ("its worker is gone" if trial.number in again else None),
-             "retried": trial.number in again}
-            for trial in trials]
-    return sorted(rows, key=lambda row: (STATE_ORDER.get(row["state"], 9), sign * (row["value"] or 0.0),
-                                         row["number"]))
+    rows = []
+    for trial in trials:
+        states = trial.user_attrs.get(RUN_STATES) or []
+        value = trial.value
+        if trial.state.name == "PRUNED" and states:
+            value = states[0]["value"]  # its run's best model, not its last epoch
+        rows.append({"number": trial.number, "state": trial.state.name, "value": value,
+                     "epochs": trial.user_attrs.get(EPOCHS), "params": trial.params, "run": trial.user_attrs.get(RUN),
+                     "reason": trial.user_attrs.get(REASON) or ("its worker is gone" if trial.number in again else None),
+                     "retried": trial.number in again, "check": changed_runs(states, objective)})
+    return sorted(rows, key=lambda row: (STATE_ORDER.get(row["state"], 9), row["value"] is None,
+                                         sign * (row["value"] or 0.0), row["number"]))
+
+
+def changed_runs(states, objective):
+    """What changed in the run folders a trial was told from (bench.study.search.run_state),
+    in words, or None when each still holds it."""
+    changes = []
+    for told in states:
+        run = RunFolder(told["run"])
+        if not run.path.is_dir():
+            changes.append(f"{told['run']} was removed")
+            continue
+        try:
+            now = run_state(told["run"], run.read_results(), objective)
+        except BenchError:
+            changes.append(f"{told['run']} is damaged")
+            continue
+        differing = [f"{key} {now[key]!r} (told {told[key]!r})" for key in ("epochs_done", "status", "value")
+                     if not _same(now[key], told[key])]
+        if differing:
+            changes.append(f"{told['run']} changed since: " + ", ".join(differing))
+    return "; ".join(changes) or None
+
+
+def _same(a, b):
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b))
+    return a == b
 
 
 def importances(study):
@@ -99,6 +136,9 @@ def show_study(settings, report, output_format="table"):
     if output_format == "markdown":
         return _markdown(rows, objective)
     report.table(_table(rows, settings.study, objective))
+    for row in rows:
+        if row["check"]:
+            report.warning(f"trial {row['number']}: its figure no longer matches its run: {row['check']}")
     ranked = importances(study)
     if ranked:
         report.info("importance of each setting (fANOVA): "
@@ -123,7 +163,9 @@ def _settings(row):
 
 
 def _value(row):
-    return "" if row["value"] is None else f"{row['value']:.5f}"
+    """The trial's figure, marked when its run has changed since (never shown as if it held)."""
+    text = "" if row["value"] is None else f"{row['value']:.5f}"
+    return text + (" (run changed!)" if row["check"] else "")
 
 
 def _heading(objective):
@@ -155,8 +197,8 @@ def _csv(rows, objective):
     keys = sorted({key for row in rows for key in row["params"]})
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["number", "state", objective, "epochs", *keys, "run", "reason"])
+    writer.writerow(["number", "state", objective, "epochs", *keys, "run", "reason", "check"])
     for row in rows:
         writer.writerow([row["number"], row["state"].lower(), row["value"], row["epochs"],
-                         *(row["params"].get(key) for key in keys), row["run"], row["reason"]])
+                         *(row["params"].get(key) for key in keys), row["run"], row["reason"], row["check"] or ""])
     return out.getvalue()
