@@ -143,6 +143,26 @@ def test_an_image_too_large_to_decode_is_refused_from_its_header(workspace):
     assert skipped.exit_code == 0 and "000_bomb.png (10000x10000 pixels" in skipped.stderr, skipped
 
 
+def gif_of_frames(path, side, frames):
+    """An animated GIF of `frames` frames (alternately black and white) on a side x side screen."""
+    from PIL import Image
+
+    images = [Image.new("L", (side, side), 255 * (k % 2)) for k in range(frames)]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=10, optimize=False)
+
+
+def test_a_gif_is_limited_by_its_frames_times_its_pixels(workspace):
+    """A GIF decodes to every frame at the screen's size: a small file of many frames is refused
+    before decoding, like a large image (here at a limit of 100,000 pixels)."""
+    write_images(workspace / "shots", 12, sizes=((16, 16),))
+    gif_of_frames(workspace / "shots" / "000_frames.gif", 100, 30)
+    args = ("train", "-m", "SingleLayerCAE", "-d", "folder:shots", "--epochs", "1", "--max-image-pixels", "100000")
+    assert_one_line_error(bench(*args), "000_frames.gif (100x100 pixels x 30 frames, more than "
+                          "--max-image-pixels 100,000", exit_code=2)
+    skipped = bench(*args, "--on-bad-file", "skip")
+    assert skipped.exit_code == 0 and "000_frames.gif (100x100 pixels x 30 frames" in skipped.stderr, skipped
+
+
 def test_a_file_name_that_is_not_utf8_is_trained_and_listed_as_its_bytes(workspace):
     paths = write_images(workspace / "shots", 12, sizes=((16, 16),))
     odd = os.fsencode(str(paths[0].parent)) + b"/caf\xe9.png"

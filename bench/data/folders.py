@@ -190,10 +190,41 @@ def head_check(path, max_pixels=None):
     width, height = header_size(path, head)
     if width is None:
         return "its header cannot be read", size
-    if width * height > max_pixels:
-        return (f"{width}x{height} pixels, more than --max-image-pixels {max_pixels:,}: too large to decode "
+    frames = gif_frames(path) if head.startswith((b"GIF87a", b"GIF89a")) else 1
+    if frames is None:
+        return "its GIF blocks cannot be read", size
+    if width * height * frames > max_pixels:
+        times = f" x {frames:,} frames" if frames > 1 else ""
+        return (f"{width}x{height} pixels{times}, more than --max-image-pixels {max_pixels:,}: too large to decode "
                 "safely"), size
     return None, size
+
+
+def gif_frames(path):
+    """How many frames a GIF holds, counted from its block structure without decoding (each
+    frame decodes to the whole screen: frames x screen pixels is what decoding costs); None
+    when the blocks are not a GIF's."""
+    with open(path, "rb") as file:
+        data = file.read()
+    flags = data[10] if len(data) > 10 else 0
+    at = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)  # the global colour table
+    frames = 0
+    while at < len(data):
+        block = data[at]
+        if block == 0x3B:  # the trailer
+            break
+        if block == 0x21:  # an extension: its label, then sub-blocks
+            at += 2
+        elif block == 0x2C:  # an image: its descriptor, a local colour table, the LZW code size, sub-blocks
+            frames += 1
+            local = data[at + 9] if at + 9 < len(data) else 0
+            at += 10 + (3 * 2 ** ((local & 7) + 1) if local & 0x80 else 0) + 1
+        else:
+            return None
+        while at < len(data) and data[at]:  # sub-blocks, each led by its size, until an empty one
+            at += data[at] + 1
+        at += 1
+    return max(frames, 1)
 
 
 def header_size(path, head=b""):
