@@ -1,5 +1,6 @@
 """Several processes on one run: an evaluation while the run trains, on a disk whose renames
-are slow, loses no record of either, whichever reads results.json first."""
+are slow, loses no record of either, whichever reads results.json first; a reader that holds
+a checkpoint keeps it while the trainer writes newer bests."""
 
 import json
 import subprocess
@@ -7,6 +8,10 @@ import sys
 import time
 
 
+import tensorflow as tf
+
+from bench.model import checkpoints
+from bench.model.kept import held_latest
 from conftest import process_env, run_dir
 
 
@@ -29,7 +34,7 @@ main()
 """
 EPOCHS = 6
 TRAIN = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", str(EPOCHS), "--batch-size", "32")
-RUN = run_dir("SingleLayerCAE", "_bs=32")
+RUN = run_dir("SingleLayerCAE", "_bs=32", epochs=EPOCHS)
 
 
 def slow(workspace, seconds, *args):
@@ -51,10 +56,16 @@ def test_an_evaluation_during_training_loses_no_record_in_either_order(workspace
     # 2.5 s); the other writes while the trainer, which read before, waits on its own rename
     long_window = slow(workspace, 2.5, "eval", RUN, "--split", "validation")
     short_window = slow(workspace, 0.0, "eval", RUN, "--split", "test", "--checkpoint", "last")
-    for evaluation in (long_window, short_window):
-        assert evaluation.wait(timeout=240) == 0, evaluation.communicate()
-    out, err = trainer.communicate(timeout=240)
-    assert trainer.returncode == 0, err
+    # a reader slowed on purpose: this process holds the best checkpoint until training ends
+    with held_latest(workspace / RUN / "best") as held:
+        for evaluation in (long_window, short_window):
+            assert evaluation.wait(timeout=240) == 0, evaluation.communicate()
+        out, err = trainer.communicate(timeout=240)
+        assert trainer.returncode == 0, err
+        newest = checkpoints.latest(workspace / RUN / "best")
+        assert newest != held, "the trainer wrote no newer best: the hold was not tried"
+        assert tf.train.load_checkpoint(held).get_variable_to_shape_map()  # still whole, still readable
+    assert "best checkpoint (epoch" in long_window.communicate()[0]
     results = json.loads((workspace / RUN / "results.json").read_text())
     assert [entry["epoch"] for entry in results["history"]] == list(range(1, EPOCHS + 1))
     assert set(results["evaluations"]) == {"best checkpoint, validation", "last checkpoint, test"}

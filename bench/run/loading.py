@@ -10,6 +10,7 @@ from bench.data import datasets, sources
 from bench.data.datasets import load_data
 from bench.errors import BenchUsageError
 from bench.model import building, checkpoints
+from bench.model.kept import held_latest
 from bench.run import compute, fingerprint, runs
 from bench.run.config import TrainConfig
 from bench.run.results import measured, provenance
@@ -39,14 +40,14 @@ def data_options(config):
 def restore(weights, run, checkpoint):
     """Load the `checkpoint` ("best" or "last") of `run` into a model's {path: weight},
     strictly; returns what was loaded: {"checkpoint", "epoch", "step"}."""
-    path = checkpoints.latest(run.sub(CHECKPOINT_FOLDERS[checkpoint]))
-    if path is None:
-        trained = checkpoint == "best" and checkpoints.latest(run.sub(CHECKPOINTS)) is not None
-        raise checkpoints.CheckpointError(
-            f"{run.path} has no {checkpoint} checkpoint"
-            + (f" ({run.sub(BEST)} is missing or empty, though {run.sub(CHECKPOINTS)} holds a trained state); "
-               f"{checkpoints.RESTART_HINT}" if trained else " yet; train it first (or choose --checkpoint)"))
-    scalars = checkpoints.load_weights(path, weights)
+    with held_latest(run.sub(CHECKPOINT_FOLDERS[checkpoint])) as path:  # a trainer does not delete it meanwhile
+        if path is None:
+            trained = checkpoint == "best" and checkpoints.latest(run.sub(CHECKPOINTS)) is not None
+            raise checkpoints.CheckpointError(
+                f"{run.path} has no {checkpoint} checkpoint"
+                + (f" ({run.sub(BEST)} is missing or empty, though {run.sub(CHECKPOINTS)} holds a trained state); "
+                   f"{checkpoints.RESTART_HINT}" if trained else " yet; train it first (or choose --checkpoint)"))
+        scalars = checkpoints.load_weights(path, weights)
     epoch = scalars.get("epoch") if checkpoint == "best" else scalars.get("epochs_done")
     return {"checkpoint": checkpoint, "epoch": int(epoch or 0), "step": int(scalars.get("step", 0))}
 

@@ -12,6 +12,7 @@ import math
 import tensorflow as tf
 
 from bench.model import checkpoints
+from bench.model.kept import KeptCheckpoint
 from bench.run.runs import BEST, CHECKPOINTS
 
 
@@ -46,9 +47,10 @@ class LoopState:
         checkpoint = tf.train.Checkpoint(**loop, **step.epoch_sums())
         # The layout of checkpoints written before the epoch's error sums were kept (restored strictly as such).
         self.without_sums = tf.train.Checkpoint(**loop)
-        self.latest = tf.train.CheckpointManager(checkpoint, str(run.sub(CHECKPOINTS)), max_to_keep=1)
+        # One checkpoint kept in each folder; an older one a reader holds goes at the next save.
+        self.latest = KeptCheckpoint(checkpoint, run.sub(CHECKPOINTS))
         best = tf.train.Checkpoint(**{checkpoints.WEIGHTS: self.weights}, **self.best_marks)
-        self.best = tf.train.CheckpointManager(best, str(run.sub(BEST)), max_to_keep=1)
+        self.best = KeptCheckpoint(best, run.sub(BEST))
 
     def value(self, name):
         """A loop-state counter as a Python int (on any number of replicas: a mirrored
