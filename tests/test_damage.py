@@ -10,7 +10,7 @@ import pytest
 from conftest import assert_one_line_error, bench, files_of, read_results, run_dir, write_plugin
 
 RUN = run_dir("ConvAE")
-TRAIN = ("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "3")
+TRAIN = ("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "2")  # the shared run again: it reads the state
 
 
 @pytest.fixture
@@ -110,12 +110,60 @@ def test_damaged_state_is_named_and_nothing_changes(trained, workspace, damage, 
     assert files_of(workspace / "log") == before
 
 
-def test_a_run_longer_than_asked_is_refused_not_counted_as_done(trained, workspace):
+def test_another_length_is_a_run_of_its_own_and_the_finished_run_stays_byte_for_byte(trained, workspace):
+    """--epochs 1 trains a 1-epoch run apart; --epochs 3 makes the 3-epoch run from the finished
+    2-epoch run's state and trains one epoch; the 2-epoch run's files never change."""
+    before = files_of(trained)
+    shorter = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "1")
+    assert shorter.exit_code == 0, shorter
+    assert read_results(run_dir("ConvAE", epochs=1))["epochs_done"] == 1
+    longer = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "3")
+    assert longer.exit_code == 0, longer
+    assert f"continuing {RUN} (2 epochs) as a 3-epoch run" in longer.stdout
+    assert "epoch 3/3" in longer.stdout and "epoch 1/3" not in longer.stdout
+    two, three = read_results(RUN), read_results(run_dir("ConvAE", epochs=3))
+    assert three["continued_from"] == {"run": str(RUN), "epochs_done": 2, "steps": two["steps"], "status": "finished"}
+    assert three["history"][:2] == two["history"] and three["epochs_done"] == 3 and three["status"] == "finished"
+    assert files_of(trained) == before
+
+
+def test_a_finished_run_whose_checkpoints_were_emptied_is_refused_not_retrained(trained, workspace):
+    for path in (trained / "checkpoints").iterdir():
+        path.unlink()
     before = files_of(workspace / "log")
-    result = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "1")
-    assert_one_line_error(result, "has trained 2 epochs, more than --epochs 1", "--epochs 2", "--comment", "--restart",
-                          exit_code=2)
+    assert_one_line_error(bench(*TRAIN), "checkpoints holds no checkpoint", "has trained 2 epoch(s)", exit_code=1)
     assert files_of(workspace / "log") == before
+
+
+def test_what_bench_did_not_write_is_not_believed(trained, workspace):
+    """A config.yaml whose learning rate was edited by hand, a NaN best, a key given twice, a
+    history shorter than its epochs_done: each named by train, eval and compare."""
+    results = read_results(trained)
+    assert results["identity"]["optimizer_args"]["learning_rate"] == 0.001
+    edits = {
+        "config.yaml": (lambda: (trained / "config.yaml").write_text(
+            (trained / "config.yaml").read_text().replace("learning_rate: 0.001", "learning_rate: 0.01")),
+            "config.yaml does not match the run its folder holds: optimizer_args.learning_rate is 0.01 there, "
+            "but the run was trained with 0.001"),
+        "NaN best": (lambda: rewrite_results(trained, lambda r: r["best"]["validation"].update(error=float("nan"))),
+                     "results.best.validation.error is nan, not a finite number"),
+        "key twice": (lambda: (trained / "results.json").write_text(
+            (trained / "results.json").read_text().replace('{\n', '{\n  "status": "finished",\n', 1)),
+            "the key 'status' is given twice"),
+        "short history": (lambda: rewrite_results(trained, lambda r: r.update(history=r["history"][:1])),
+                          "its history has 1 epoch(s), but epochs_done is 2"),
+    }
+    original = {name: (trained / name).read_bytes() for name in ("config.yaml", "results.json")}
+    for what, (harm, fragment) in edits.items():
+        harm()
+        before = files_of(workspace / "log")
+        for command in (TRAIN, ("eval", RUN)):
+            assert_one_line_error(bench(*command), fragment, exit_code=1)
+        shown = bench("compare", "--format", "json")
+        assert shown.exit_code == 0 and fragment in shown.stdout.replace('\\"', '"'), (what, shown)
+        assert files_of(workspace / "log") == before, what
+        for name, data in original.items():
+            (trained / name).write_bytes(data)
 
 
 def test_compare_names_each_damaged_file_and_shows_the_rest(trained, workspace, zoo_runs):
@@ -167,7 +215,7 @@ TINY = '''
             code = self.{encoder}(images)  {comment}
             return code, self.decoder(code)
     '''
-EDITABLE_RUN = run_dir("Editable")
+EDITABLE_RUN = run_dir("Editable", epochs=1)
 
 
 def _evaluated(result):

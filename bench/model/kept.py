@@ -27,7 +27,7 @@ def hold_file(prefix):
 @contextlib.contextmanager
 def held_latest(folder):
     """Yield the newest checkpoint's prefix in `folder` (None when it holds none), held against
-    the trainer's deletion until the block ends.
+    the trainer's deletion until the block ends; the hold leaves no file behind.
 
     Raises:
         CheckpointError: the index is damaged, or names a checkpoint deleted twice in a row.
@@ -37,13 +37,51 @@ def held_latest(folder):
         if prefix is None:
             yield None
             return
-        with open(hold_file(prefix), "a", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_SH)  # the trainer holds it a moment, to delete it
+        handle = _locked(hold_file(prefix), fcntl.LOCK_SH)
+        if handle is None:  # a folder nobody can write: nobody deletes in it either
+            yield prefix
+            return
+        try:
             if Path(f"{prefix}.index").is_file():
                 yield prefix
                 return
+        finally:
+            _release(handle, hold_file(prefix))
     raise checkpoints.CheckpointError(f"{folder}'s newest checkpoint was replaced twice while it was being "
                                       "opened; run the same command again")
+
+
+def _locked(path, operation):
+    """An open lock file at `path` holding `operation` (a blocking flock, or None with LOCK_NB
+    when another holds it; None when the folder cannot be written). The file is the one at
+    `path` once locked: one that another process unlinked meanwhile is opened anew."""
+    while True:
+        try:
+            handle = open(path, "a", encoding="utf-8")
+        except OSError:
+            return None
+        try:
+            fcntl.flock(handle, operation)
+        except BlockingIOError:
+            handle.close()
+            return None
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()
+
+
+def _release(handle, path):
+    """Let go of a hold; the last holder removes the file (when no other process holds it)."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(path)
+    except (BlockingIOError, FileNotFoundError):
+        pass
+    finally:
+        handle.close()
 
 
 class KeptCheckpoint:
@@ -72,11 +110,10 @@ class KeptCheckpoint:
             prefix = str(index)[:-len(".index")]
             if prefix == str(keep):
                 continue
-            with open(hold_file(prefix), "a", encoding="utf-8") as handle:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a reader holds it: deleted at the next save
+            handle = _locked(hold_file(prefix), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if handle is None:
+                continue  # a reader holds it: deleted at the next save
+            with handle:
                 for path in self.folder.glob(f"{Path(prefix).name}.*"):
                     path.unlink(missing_ok=True)
                 os.unlink(hold_file(prefix))

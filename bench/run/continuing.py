@@ -12,6 +12,7 @@ they stay byte for byte as they were.
 Nothing here imports TensorFlow.
 """
 
+import contextlib
 import json
 import shutil
 
@@ -81,6 +82,21 @@ def continued_results(results, source, config):
     if "validation" in kept.get("best", {}):
         kept["best"] = {"validation": kept["best"]["validation"]}
     return identity_record(kept, config.identity())
+
+
+@contextlib.contextmanager
+def removed_if_unusable(run, just_made):
+    """Remove a run folder `just_made` from a shorter run's state when what it copied cannot be
+    used (a damaged checkpoint, another model): the error then names the shorter run's files."""
+    try:
+        yield
+    except BenchError as error:
+        if not just_made:
+            raise
+        source = run.read_results().get(CONTINUED_FROM, {}).get("run", "the shorter run")
+        shutil.rmtree(run.path, ignore_errors=True)
+        message = str(error).replace(str(run.path), str(source))
+        raise type(error)(f"{message} (it was to be continued as {run.path}, which was not kept)") from error
 
 
 def make_longer_if_shorter_exists(run, config, report):

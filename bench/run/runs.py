@@ -194,14 +194,13 @@ class RunFolder:
             return  # read_results names that damage to whoever reads the results
         if recorded is None:
             return  # a run from before identities were recorded
-        now = TrainConfig.from_dict(values).identity()
-        differing = sorted(key for key in set(now) | set(recorded) if now.get(key) != recorded.get(key))
+        differing = _differing(TrainConfig.from_dict(values).identity(), recorded)
         if differing:
-            key = differing[0]
+            key, there, trained = differing[0]
+            more = f"; {len(differing) - 1} more key(s) differ" if len(differing) > 1 else ""
             raise DamagedFileError(
-                f"{self.sub(CONFIG_FILE)} does not match the run its folder holds: {key} is {now.get(key)!r} there, "
-                f"but the run was trained with {recorded.get(key)!r} (results.json's identity"
-                f"{f', and {len(differing) - 1} more key(s)' if len(differing) > 1 else ''}); {UNCHANGED}")
+                f"{self.sub(CONFIG_FILE)} does not match the run its folder holds: {key} is {there!r} there, "
+                f"but the run was trained with {trained!r} (results.json's identity{more}); {UNCHANGED}")
 
     def read_config(self):
         """The run's TrainConfig (see `read_config_values`)."""
@@ -330,6 +329,18 @@ class RunFolder:
             results = change(self.read_results())
             self.write_results(results)
         return results
+
+
+def _differing(now, recorded, prefix=""):
+    """[(dotted key, value now, value recorded)] where two identities differ, mappings looked into."""
+    found = []
+    for key in sorted(set(now) | set(recorded)):
+        mine, theirs = now.get(key), recorded.get(key)
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            found += _differing(mine, theirs, f"{prefix}{key}.")
+        elif mine != theirs:
+            found.append((f"{prefix}{key}", mine, theirs))
+    return found
 
 
 def _unique_keys(pairs):

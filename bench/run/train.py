@@ -82,9 +82,10 @@ def _train_as_chief(trainer, config, restart, run, model_spec, model, report):
     if not restart and continuing.make_longer_if_shorter_exists(run, config, report):
         trainer.continued = True
     if not restart and run.path.is_dir():  # everything is checked before anything is written
-        changed = runs.check_same_data(run, run.read_results(), trainer.dataset, resuming=True)
-        fingerprint.check(run, model, trainer.state.weights, report)
-        trainer.state.restore(run, report)
+        with continuing.removed_if_unusable(run, trainer.continued):
+            changed = runs.check_same_data(run, run.read_results(), trainer.dataset, resuming=True)
+            fingerprint.check(run, model, trainer.state.weights, report)
+            trainer.state.restore(run, report)
     resuming = run.prepare(config, restart)
     _record_identity(run, config)
     if fingerprint.read(run) is None:
