@@ -54,45 +54,64 @@ def test_first_run_makes_a_complete_run_folder(workspace):
 def test_l2_penalty_is_logged_and_named(workspace):
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--l2-penalty", "1e-3")
     assert result.exit_code == 0, result
-    run = run_dir("SingleLayerCAE", "_l2=0.001")
+    run = run_dir("SingleLayerCAE", "_l2=0.001", epochs=1)
     l2 = scalar_values(run / "train", "l2_loss")
     assert l2 and all(value > 0 for _, value in l2)
     loss, reconstruction = scalar_values(run / "train", "loss"), scalar_values(run / "train", "reconstruction_loss")
     assert loss[-1][1] == pytest.approx(reconstruction[-1][1] + l2[-1][1], rel=1e-5)
 
 
-def test_more_epochs_resume_with_optimizer_state(workspace):
+def test_more_epochs_make_a_longer_run_that_equals_a_straight_one(workspace):
+    """A 1-epoch run, then --epochs 3: the 3-epoch run is made from the 1-epoch run's state (the
+    optimizer's included), and its every epoch equals a straight 3-epoch run's."""
     assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1").exit_code == 0
     again = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
-    assert again.exit_code == 0 and "already trained 1 epochs" in again.stdout
+    assert again.exit_code == 0 and "already trained its 1 epochs" in again.stdout
     more = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3")
     assert more.exit_code == 0, more
-    assert "resuming at epoch 2" in more.stdout
-    results = read_results(RUN)
+    assert "as a 3-epoch run" in more.stdout and "resuming at epoch 2" in more.stdout
+    longer = run_dir("SingleLayerCAE", epochs=3)
+    results = read_results(longer)
     assert results["epochs_done"] == 3 and results["steps"] == 3 * DIGITS_STEPS_PER_EPOCH
-    reader = tf.train.load_checkpoint(str(RUN / "checkpoints"))
+    assert results["continued_from"]["run"] == str(run_dir("SingleLayerCAE", epochs=1))
+    assert read_results(run_dir("SingleLayerCAE", epochs=1))["epochs_done"] == 1
+    reader = tf.train.load_checkpoint(str(longer / "checkpoints"))
     iterations = [key for key in reader.get_variable_to_shape_map() if key.startswith("optimizer/") and "iteration" in key]
     assert iterations and reader.get_tensor(iterations[0]) == 3 * DIGITS_STEPS_PER_EPOCH
-    steps = [step for step, _ in scalar_values(RUN / "validation", "error")]
+    steps = [step for step, _ in scalar_values(longer / "validation", "error")]
     assert steps == [DIGITS_STEPS_PER_EPOCH * k for k in (1, 2, 3)]  # one continuous curve
+    straight = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--log-dir", "straight")
+    assert straight.exit_code == 0, straight
+    timed = ("elapsed_s", "when")
+    same = read_results("straight" / longer.relative_to("log"))
+
+    def untimed(history):
+        return [{key: value for key, value in entry.items() if key not in timed} for entry in history]
+
+    assert untimed(results["history"]) == untimed(same["history"])
+    for split in ("validation", "test"):
+        assert {k: results["best"][split][k] for k in ("error", "mse", "psnr", "epoch", "step")} == \
+            {k: same["best"][split][k] for k in ("error", "mse", "psnr", "epoch", "step")}
 
 
 def test_every_identity_key_names_its_run_and_a_mismatched_folder_is_refused(workspace):
     assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1").exit_code == 0
     other = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--seed", "7", "--batch-size", "64")
     assert other.exit_code == 0, other
-    assert yaml.safe_load((run_dir("SingleLayerCAE", "_bs=64_seed=7") / "config.yaml").read_text())["seed"] == 7
-    # a config.yaml that does not belong to its folder's name (edited by hand) is refused, untouched
-    edited = yaml.safe_load((RUN / "config.yaml").read_text())
-    (RUN / "config.yaml").write_text(yaml.safe_dump(dict(edited, seed=3, batch_size=64)))
-    before = (RUN / "config.yaml").read_text()
+    assert yaml.safe_load((run_dir("SingleLayerCAE", "_bs=64_seed=7", epochs=1) / "config.yaml").read_text())["seed"] == 7
+    # a config.yaml that does not belong to its folder (edited by hand) is refused, untouched
+    run = run_dir("SingleLayerCAE", epochs=1)
+    edited = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump(dict(edited, seed=3, batch_size=64)))
+    before = (run / "config.yaml").read_text()
     refused = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
-    assert refused.exit_code == 2
-    assert "batch_size" in refused.stderr and "seed" in refused.stderr and "--restart" in refused.stderr
-    assert (RUN / "config.yaml").read_text() == before
+    assert refused.exit_code == 1
+    assert "batch_size is 64 there, but the run was trained with 128" in refused.stderr
+    assert "1 more key(s) differ" in refused.stderr and "--restart" in refused.stderr
+    assert (run / "config.yaml").read_text() == before
     restarted = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--restart")
     assert restarted.exit_code == 0, restarted
-    assert yaml.safe_load((RUN / "config.yaml").read_text())["seed"] == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["seed"] == 0
     assert "resuming" not in restarted.stdout
 
 
@@ -102,7 +121,7 @@ def test_yaml_config_env_and_command_line_precedence(workspace):
         "optimizer_args:\n  learning_rate: 0.01\ncomment: fromyaml\n")
     result = bench("train", "--config", "run.yaml", "--epochs", "1", env={"BENCH_BATCH_SIZE": "32"})
     assert result.exit_code == 0, result
-    config = yaml.safe_load(Path("log/SingleLayerCAE/Digits_Adam_lr=0.01_bs=32_fromyaml/config.yaml").read_text())
+    config = yaml.safe_load(Path("log/SingleLayerCAE/Digits_Adam_lr=0.01_bs=32_epochs=1_fromyaml/config.yaml").read_text())
     assert config["epochs"] == 1  # the command line wins
     assert config["batch_size"] == 32  # BENCH_* beats the file
     assert config["optimizer_args"]["learning_rate"] == 0.01
@@ -114,7 +133,7 @@ def test_dtb_spellings_and_optimizer_names(workspace):
                    "--optimizer_args", '{"learning_rate": 0.01, "momentum": 0.9, "use_nesterov": true}',
                    "--train_device", "/cpu:0")
     assert result.exit_code == 0, result
-    run = Path("log/SingleLayerCAE/Digits_SGD_lr=0.01_l2=1e-09_bs=64_momentum=0.9_nesterov=True")
+    run = Path("log/SingleLayerCAE/Digits_SGD_lr=0.01_l2=1e-09_bs=64_momentum=0.9_nesterov=True_epochs=1")
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["optimizer_args"] == {"learning_rate": 0.01, "momentum": 0.9, "nesterov": True}
     assert config["batch_size"] == 64 and config["device"] == "/cpu:0"
@@ -124,7 +143,7 @@ def test_staircase_learning_rate_decay(workspace):
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--lr-decay",
                    "--lr-decay-epochs", "1", "--lr-decay-factor", "0.5")
     assert result.exit_code == 0, result
-    run = run_dir("SingleLayerCAE", "_exp_lr_decay_epochs=1_decay_factor=0.5")
+    run = run_dir("SingleLayerCAE", "_exp_lr_decay_epochs=1_decay_factor=0.5", epochs=3)
     rates = dict(scalar_values(run / "train", "learning_rate"))
     assert rates[DIGITS_STEPS_PER_EPOCH] == pytest.approx(0.0005)  # step 10 is the first of epoch 2
     assert rates[3 * DIGITS_STEPS_PER_EPOCH] == pytest.approx(0.000125)
@@ -158,7 +177,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(workspace):
     result = bench("train", "-m", "Diverging", "-d", "Digits", "--epochs", "3")
     assert result.exit_code == 1
     assert "loss became nan" in result.stderr and "after epoch 1" in result.stderr
-    run = run_dir("Diverging")
+    run = run_dir("Diverging", epochs=3)
     reader = tf.train.load_checkpoint(str(run / "checkpoints"))
     assert reader.get_tensor("epochs_done/.ATTRIBUTES/VARIABLE_VALUE") == 1
     assert read_results(run)["status"] == "diverged"
@@ -184,7 +203,8 @@ def test_step_is_traced_once_and_several_steps_per_call_train_the_same(workspace
     four = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--log-dir", "four",
                  "--steps-per-call", "4")
     assert one.exit_code == 0 and four.exit_code == 0, (one, four)
-    one_results, four_results = read_results("one" / RUN.relative_to("log")), read_results("four" / RUN.relative_to("log"))
+    three = run_dir("SingleLayerCAE", epochs=3).relative_to("log")
+    one_results, four_results = read_results("one" / three), read_results("four" / three)
     assert one_results["train_step_traces"] == 1 and four_results["train_step_traces"] == 1
     assert four_results["steps"] == one_results["steps"] == 3 * DIGITS_STEPS_PER_EPOCH
     for a, b in zip(one_results["history"], four_results["history"]):
@@ -197,9 +217,10 @@ def test_xla_and_mixed_precision(workspace):
     jit = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--log-dir", "jit", "--jit")
     bf16 = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--precision", "mixed_bfloat16")
     assert plain.exit_code == 0 and jit.exit_code == 0 and bf16.exit_code == 0, (plain, jit, bf16)
-    plain_error = read_results("plain" / RUN.relative_to("log"))["best"]["validation"]["error"]
-    assert read_results("jit" / RUN.relative_to("log"))["best"]["validation"]["error"] == pytest.approx(plain_error, rel=1e-3)
-    run = run_dir("SingleLayerCAE", "_mixed_bfloat16")  # another precision is another run
+    one = run_dir("SingleLayerCAE", epochs=1).relative_to("log")
+    plain_error = read_results("plain" / one)["best"]["validation"]["error"]
+    assert read_results("jit" / one)["best"]["validation"]["error"] == pytest.approx(plain_error, rel=1e-3)
+    run = run_dir("SingleLayerCAE", "_mixed_bfloat16", epochs=1)  # another precision is another run
     assert yaml.safe_load((run / "config.yaml").read_text())["precision"] == "mixed_bfloat16"
     # bfloat16 keeps 8 bits of mantissa: the same training to within a few percent
     assert read_results(run)["best"]["validation"]["error"] == pytest.approx(plain_error, rel=0.05)
