@@ -19,7 +19,7 @@ import shutil
 from bench.errors import BenchError
 from bench.files import atomic_write_text, new_folder
 from bench.run.config import write_yaml
-from bench.run.results import BY_KEY, identity_record
+from bench.run.results import identity_record
 from bench.run.runs import (BEST, CHECKPOINTS, CONFIG_FILE, DATA_FILES, LOG_FILE, MODEL_FILE, MODEL_SOURCE,
                             RESULTS_JSON, TRAIN_EVENTS, VALIDATION_EVENTS, RunFolder)
 
@@ -72,10 +72,10 @@ def continue_from(source, target, config, report):
 
 
 def continued_results(results, source, config):
-    """The shorter run's results as the longer run's start: its history, best and progress kept,
-    its ending's measures and its evaluations left to the new run, where it began recorded."""
-    kept = {key: value for key, value in results.items()
-            if key not in ("evaluations", "updated", *BY_KEY)}
+    """The shorter run's results as the longer run's start: its history, best, progress and
+    evaluations kept (each with its checkpoint's epoch: one the longer run replaces is marked
+    stale), its ending's test measure left to the new run's end, where it began recorded."""
+    kept = {key: value for key, value in results.items() if key != "updated"}
     kept.update(status="interrupted", epochs_planned=config.epochs,
                 **{CONTINUED_FROM: {"run": str(source.path), "epochs_done": results.get("epochs_done", 0),
                                     "steps": results.get("steps", 0), "status": results.get("status", "?")}})

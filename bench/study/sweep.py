@@ -21,7 +21,7 @@ import yaml
 
 from bench.errors import BenchError, BenchUsageError, TrainingStopped
 from bench.files import scratch_folder
-from bench.run.planning import Plan, plan_run
+from bench.run.planning import plan_run
 from bench.run.runs import RunFolder
 from bench.signals import StopSignals
 from bench.study.processes import last_error, start_training
@@ -142,20 +142,19 @@ def run_sweep(grid, jobs, report, config_of, echo=False, restart=False):
             try:
                 plan = plan_run(config_of(point), restart)
             except BenchError as error:  # an impossible value: refused here, as bench train would refuse it
-                plan = Plan(None, False, str(error))
-            if plan.folder is not None and plan.folder in seen:  # two points, one run: train it once
+                report.warning(f"REFUSED: {label}: {error}")
+                failures.append((label, str(error)))
+                continue
+            if plan.folder in seen:  # two points, one run: train it once
                 report.warning(f"{label} is the same run as {seen[plan.folder]} ({plan.folder}): trained once")
                 continue
-            if plan.folder is not None:
-                seen[plan.folder] = label
+            seen[plan.folder] = label
             if plan.finished:
                 report.info(f"already finished: {label} → {plan.folder}")
                 folders.append(plan.folder)
                 continue
-            if plan.refused:
-                report.warning(f"REFUSED: {label}: {plan.refused}")
-                failures.append((label, plan.refused))
-                continue
+            if plan.continues:
+                report.info(f"{label}: made from the shorter run {plan.continues}, which stays as it is")
             pending.append((config_file, plan.folder, label))
         refused_points = len(failures)
         report.info(f"sweep: {len(pending)} run(s) to train, {jobs} at a time")
