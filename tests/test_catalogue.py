@@ -44,7 +44,7 @@ def test_a_prepared_tfds_dataset_trains_with_its_validation_carved_from_train(wo
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
     assert "no validation split: the last tenth of its train split" in out
-    results = read_results(workspace / "log" / "SingleLayerCAE" / "tfds-bench-tiny_Adam_lr=0.001")
+    results = read_results(workspace / "log" / "SingleLayerCAE" / "tfds-bench-tiny_Adam_lr=0.001_epochs=2")
     assert results["status"] == "finished" and results["data"]["images"] == {"train": 36, "validation": 4, "test": 10}
     assert "best" in results and results["best"]["test"]["error"] > 0
 

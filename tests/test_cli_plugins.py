@@ -109,7 +109,7 @@ def test_entry_point_plugin_is_found_and_trains(workspace, tmp_path, monkeypatch
     assert "A model from an installed package." in listed.stdout
     trained = bench("train", "-m", "AcmeCAE", "-d", "Digits", "--epochs", "1")
     assert trained.exit_code == 0, trained
-    assert (workspace / run_dir("AcmeCAE") / "results.txt").exists()
+    assert (workspace / run_dir("AcmeCAE", epochs=1) / "results.txt").exists()
 
 
 @pytest.mark.unit

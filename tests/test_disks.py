@@ -32,7 +32,7 @@ found = {"train on a full disk": bench(*TRAIN, "--epochs", "2", "--log-dir", ful
 found["compare of it"] = json.loads(CliRunner().invoke(cli, ["compare", "--log-dir", str(full / "log"), "--format",
                                                              "json"]).stdout)["runs"]
 (full / "filler").write_bytes(b"x" * (os.statvfs(full).f_bavail * os.statvfs(full).f_frsize))  # full again
-run = read_only / "log" / "SingleLayerCAE" / "Digits_Adam_lr=0.001"
+run = read_only / "log" / "SingleLayerCAE" / "Digits_Adam_lr=0.001_epochs=1"
 assert bench(*TRAIN, "--epochs", "1", "--log-dir", read_only / "log")["exit"] == 0
 subprocess.run(["mount", "-o", "remount,ro", str(read_only)], check=True)
 found["eval on a read-only disk"] = bench("eval", run)

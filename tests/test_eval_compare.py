@@ -12,7 +12,7 @@ import pytest
 from conftest import PROJECT, assert_one_line_error, bench, inside, read_results, run_dir, train_quietly
 
 RUN = run_dir("SingleLayerCAE")
-RUN_L2 = run_dir("SingleLayerCAE", "_l2=0.01")
+RUN_L2 = run_dir("SingleLayerCAE", "_l2=0.01", epochs=1)
 
 
 @pytest.fixture(scope="module")

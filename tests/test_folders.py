@@ -3,6 +3,7 @@ that streams its own tf.data.Dataset or lists files, and --image-size for any da
 
 import json
 import os
+import re
 import struct
 import tempfile
 import zlib
@@ -36,7 +37,7 @@ def write_images(folder, count, seed=0, sizes=((20, 24), (22, 24), (24, 20)), mo
 def folder_run(workspace, parts="_size=12"):
     """The one run under log/SingleLayerCAE/ (its name starts with folder-<name>-<hash>)."""
     runs = [path for path in (workspace / "log" / "SingleLayerCAE").iterdir() if not path.name.startswith(".")]
-    assert len(runs) == 1 and runs[0].name.endswith(parts), runs
+    assert len(runs) == 1 and re.sub(r"_epochs=\d+$", "", runs[0].name).endswith(parts), runs
     return runs[0]
 
 
@@ -112,7 +113,7 @@ def test_a_damaged_image_behind_a_good_header_is_named_skipped_or_removed(worksp
     skipped = bench(*args, "--on-bad-file", "skip")  # decoded once before training: left out, named
     assert skipped.exit_code == 0, skipped
     assert "left out 1 image file(s) that cannot be decoded" in skipped.stderr and str(damaged) in skipped.stderr
-    listing = (next((workspace / "log" / "SingleLayerCAE").glob("*_bad_files=skip")) / "data_files.tsv").read_text()
+    listing = (next((workspace / "log" / "SingleLayerCAE").glob("*_bad_files=skip_epochs=1")) / "data_files.tsv").read_text()
     assert damaged.name not in listing and listing.count("\n") == 30
     damaged.unlink()  # the advice: remove it and run the same command
     again = bench(*args)
@@ -222,7 +223,7 @@ def test_bad_image_options_are_one_line_and_exit_code_2(workspace, args, fragmen
 def test_image_size_resizes_an_in_memory_dataset(workspace):
     result = bench("train", "-m", "FullyConnectedAE", "-d", "Digits", "--epochs", "1", "--image-size", "16x12")
     assert result.exit_code == 0, result
-    run = workspace / run_dir("FullyConnectedAE", "_size=16x12")
+    run = workspace / run_dir("FullyConnectedAE", "_size=16x12", epochs=1)
     weights = json.loads((run / "model.json").read_text())["weights"]
     assert weights["hidden/0/kernel"][0] == weights["output_layer/kernel"][1] == 16 * 12  # Digits are 8x8
     with Image.open(run / "reconstructions.png") as grid:
@@ -326,14 +327,14 @@ def test_list_datasets_shows_the_prefixes(workspace):
 
 
 def test_augmentations_are_reproducible_and_change_training_only(workspace):
-    def history(*extra, name=""):
+    def history(*extra, name="", comment=""):
         result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", *extra)
         assert result.exit_code == 0, result
-        return read_results(workspace / run_dir("SingleLayerCAE", name))["history"][0]
+        return read_results(f"{workspace / run_dir('SingleLayerCAE', name, epochs=1)}{comment}")["history"][0]
 
     plain = history()
     augmented = history("--augment", "flip,crop", name="_aug=flip,crop")
-    again = history("--augment", "flip,crop", "--comment", "again", name="_aug=flip,crop_again")
+    again = history("--augment", "flip,crop", "--comment", "again", name="_aug=flip,crop", comment="_again")
     assert augmented["train_error"] != plain["train_error"]
     assert again["train_error"] == augmented["train_error"] and again["validation_error"] == augmented["validation_error"]
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--augment", "flip,spin")

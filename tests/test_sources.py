@@ -159,7 +159,7 @@ def test_a_config_trains_through_the_cli_with_tf1_defaults(tmp_path):
                    "--log-dir", tmp_path)
     assert result.exit_code == 0, result
     (run,) = (path for path in (tmp_path / "FullyConnectedAE").iterdir() if not path.name.startswith("."))
-    assert run.name == "Digits_Adam_lr=0.001_exp_lr_l2=1e-05_bs=256_decay_epochs=5_decay_factor=0.96_epsilon=1e-08"
+    assert run.name == "Digits_Adam_lr=0.001_exp_lr_l2=1e-05_bs=256_decay_epochs=5_decay_factor=0.96_epsilon=1e-08_epochs=1"
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["optimizer_args"] == {"learning_rate": 0.001, "epsilon": 1e-08}
     assert (config["batch_size"], config["l2_penalty"], config["lr_decay_epochs"]) == (256, 1e-05, 5)

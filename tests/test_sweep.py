@@ -48,7 +48,7 @@ def test_a_yaml_grid_runs_on_when_a_point_fails(workspace):
     assert "sweep: 2 run(s) to train" in result.stdout  # the refused points started no process
     assert "FAILED (exit 1)" in result.stderr and "vanished.bin" in result.stderr
     assert "3 of 4 run(s) failed" in result.stderr
-    assert read_results("log/SingleLayerCAE/Digits_Adam_lr=0.01")["status"] == "finished"
+    assert read_results("log/SingleLayerCAE/Digits_Adam_lr=0.01_epochs=1")["status"] == "finished"
 
 
 @pytest.mark.unit
@@ -73,7 +73,7 @@ def test_sigterm_stops_the_sweep_and_its_trainings_and_no_scratch_is_left(worksp
     gone.wait()
     stale = Path(tempfile.gettempdir()) / f"bench-sweep-{gone.pid}-killed"  # a killed sweep's scratch
     stale.mkdir(exist_ok=True)
-    runs = [workspace / run_dir("SingleLayerCAE", f"_bs=4{seed}") for seed in ("", "_seed=1")]
+    runs = [workspace / run_dir("SingleLayerCAE", f"_bs=4{seed}", epochs=6) for seed in ("", "_seed=1")]
     sweep = bench_process("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--batch-size", "4",
                           "--seed", "0,1", "--epochs", "6", "--jobs", "2", cwd=workspace)
     deadline = time.time() + 240

@@ -146,9 +146,9 @@ def test_model_options_name_the_run_and_are_checked(workspace):
     options = '{"filters": [32, 16, 8], "downsample": "stride"}'
     result = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "1", "--model-args", options)
     assert result.exit_code == 0, result
-    assert (run_dir("ConvAE", "_downsample=stride_filters=32-16-8") / "config.yaml").exists()
+    assert (run_dir("ConvAE", "_downsample=stride_filters=32-16-8", epochs=1) / "config.yaml").exists()
     default = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "1", "--model-args", '{"filters": [16, 8, 8]}')
-    assert default.exit_code == 0 and run_dir("ConvAE").exists()  # defaults add nothing
+    assert default.exit_code == 0 and run_dir("ConvAE", epochs=1).exists()  # defaults add nothing
     compared = bench("compare", "--model", "ConvAE").stdout
     assert "downsample=stride filters=32-16-8" in compared
     unknown = bench("train", "-m", "ConvAE", "-d", "Digits", "--model-args", '{"filter": [8]}')
@@ -165,7 +165,7 @@ def test_model_args_from_yaml(workspace):
                                 "model_args:\n  hidden_units: [64, 16]\n  loss: mse\n  pixel_range: [-1, 1]\n")
     result = bench("train", "--config", "run.yaml")
     assert result.exit_code == 0, result
-    run = run_dir("FullyConnectedAE", "_hidden_units=64-16_loss=mse_pixel_range=-1-1")
+    run = run_dir("FullyConnectedAE", "_hidden_units=64-16_loss=mse_pixel_range=-1-1", epochs=1)
     results = read_results(run)["best"]["validation"]
     assert results["mse"] == pytest.approx(results["error"] / 2)  # the metrics keep their scale
 
@@ -173,13 +173,13 @@ def test_model_args_from_yaml(workspace):
 def test_denoising_for_any_model(workspace):
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--noise-factor", "0.5")
     assert result.exit_code == 0, result
-    run = run_dir("SingleLayerCAE", "_noise=0.5")
+    run = run_dir("SingleLayerCAE", "_noise=0.5", epochs=3)
     assert run.exists()
     import matplotlib.image
 
     noisy_rows = matplotlib.image.imread(run / "reconstructions.png").shape[0]
     assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1").exit_code == 0
-    clean_rows = matplotlib.image.imread(run_dir("SingleLayerCAE") / "reconstructions.png").shape[0]
+    clean_rows = matplotlib.image.imread(run_dir("SingleLayerCAE", epochs=1) / "reconstructions.png").shape[0]
     assert noisy_rows > clean_rows  # the noisy inputs are a row of their own
     clean = bench("eval", run)
     noisy = bench("eval", run, "--noise-factor", "0.5")
@@ -242,7 +242,7 @@ def test_a_plugin_hands_loss_its_arguments_and_adds_a_named_term(workspace):
     write_plugin(workspace / "models", "Handed", ARGUMENTS_FOR_LOSS)
     result = bench("train", "-m", "Handed", "-d", "Digits", "--epochs", "1")
     assert result.exit_code == 0, result
-    run = workspace / run_dir("Handed")
+    run = workspace / run_dir("Handed", epochs=1)
     total, reconstruction, activity = (dict(scalar_values(run / "train", tag))
                                        for tag in ("loss", "reconstruction_loss", "activity_loss"))
     step = max(total)
