@@ -63,10 +63,10 @@ def test_mirrored_over_two_cpu_devices_matches_one_device_and_resumes_on_one_and
     assert results["steps"] == single_device["steps"] == 2 * 10  # 1,257 images in global batches of 128
     assert_same_training(results, single_device)
 
-    # the same run goes on with one replica: the checkpoint does not depend on the replica count
+    # a longer run goes on from it with one replica: the checkpoint does not depend on the replica count
     out = finished(bench_process(*ARGS[:-1], "3", cwd=workspace))
     assert "resuming at epoch 3" in out
-    assert read_results(workspace / "log" / RUN)["epochs_done"] == 3
+    assert read_results(workspace / "log" / run_dir("SingleLayerCAE", log_dir=".", epochs=3))["epochs_done"] == 3
 
 
 def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(workspace, single_device):
@@ -94,7 +94,7 @@ def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(work
     long = (*ARGS[:-1], "1000", "--strategy", "multi-worker")
     chief = bench_process(*long, cwd=workspace, env=cluster_env(ports, 0))
     worker = bench_process(*long, cwd=workspace, env=cluster_env(ports, 1), start_new_session=True)
-    run = workspace / "log" / RUN
+    run = workspace / "log" / run_dir("SingleLayerCAE", log_dir=".", epochs=1000)  # made from the 2-epoch run
     wait_for_epochs(run / "results.json", 3, chief)
     os.killpg(worker.pid, signal.SIGKILL)  # the worker's process and its training child, at once
     worker.communicate()
@@ -186,5 +186,5 @@ def test_two_workers_stream_an_image_folder_as_one_device_does(workspace):
     assert "on 2 replicas (multi-worker)" in outputs[0]
     runs = {path.name.rsplit("_", 1)[-1]: read_results(path) for path in (workspace / "log" / "SingleLayerCAE").iterdir()
             if not path.name.startswith(".")}
-    assert set(runs) == {"one", "bs=16"} and runs["bs=16"]["data"]["images"]["train"] == 64
-    assert_same_training(runs["bs=16"], runs["one"])
+    assert set(runs) == {"one", "epochs=2"} and runs["epochs=2"]["data"]["images"]["train"] == 64
+    assert_same_training(runs["epochs=2"], runs["one"])

@@ -1,5 +1,8 @@
 """The README's examples work as shown: its plugin files and its offline commands."""
 
+import fcntl
+import json
+import os
 import re
 import shlex
 import shutil
@@ -7,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (DOC_FILES, PROJECT, README, README_RUN_ELSEWHERE, bench, heredoc_files, readme_command,
-                      readme_plugin_examples, run_dir)
+from conftest import (DOC_FILES, PROJECT, README, README_RUN_ELSEWHERE, bench, heredoc_files, inside, read_results,
+                      readme_command, readme_plugin_examples, run_dir, shared_folder)
 
 
 
@@ -34,10 +37,12 @@ def run_elsewhere(command):
 
 
 def commands_by_section():
-    """{section heading: its offline `bench ...` lines, in order}, over the README and the guide;
-    a line shown in two places runs in the later one (the guide's section, with its context)."""
+    """{section heading: its offline `bench ...` lines, in order}, over the guide's pages (the
+    README's own commands run top to bottom in one test); a line shown in two places runs in
+    the later one (the guide's section, with its context)."""
     shown, heading = [], None
-    for line in README.splitlines():
+    guide = "\n".join(path.read_text() for path in DOC_FILES if path.name != "README.md")
+    for line in guide.splitlines():
         if line.startswith("## "):
             heading = line[3:]
         elif line.startswith("    bench ") and "<" not in line and offline(line.strip()) and not run_elsewhere(line):
@@ -50,19 +55,70 @@ def commands_by_section():
     return sections
 
 
+README_MD = (PROJECT / "README.md").read_text()
 SECTIONS = commands_by_section()
 # What a section's commands leave behind, besides their exit code 0.
 LEFT_BEHIND = {
-    "A first run (offline)": [run_dir("SingleLayerCAE") / "results.txt"],
     "Seeing inside and comparing runs": ["compare.png", run_dir("ConvAE") / "results.txt"],
-    "Repeats, sweeps and search": [run_dir("SingleLayerCAE", "_seed=1") / "results.txt"],
-    "Models": [run_dir("SingleLayerCAE", "_noise=0.5") / "results.txt"],
-    "Writing a dataset": [run_dir("TinyCAE", dataset="Stripes") / "results.txt"],
+    "Models": [run_dir("SingleLayerCAE", "_noise=0.5", epochs=5) / "results.txt"],
+    "Writing a dataset": [run_dir("TinyCAE", dataset="Stripes", epochs=5) / "results.txt"],
     "Your own images": ["shards/digits/manifest.json", "digits.png"],
     "Using what you trained": ["exported/savedmodel/saved_model.pb", "encoder-tflite/model.tflite", "codes.npz",
-                               run_dir("SingleLayerCAE") / "interpolations.png",
-                               run_dir("VAE") / "samples.png"],
+                               run_dir("SingleLayerCAE", epochs=5) / "interpolations.png",
+                               run_dir("VAE", epochs=30) / "samples.png"],
 }
+FIRST_RUN = "bench train --model SingleLayerCAE --dataset Digits --epochs 5"
+
+
+@pytest.fixture(scope="session")
+def first_run(tmp_path_factory, worker_id):
+    """The README's first run, trained once per session whatever the number of workers: the
+    run folder the guide's sections start from."""
+    folder = shared_folder(tmp_path_factory, worker_id, "first_run")
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {key: None for key in os.environ if key.startswith("BENCH_") or key == "TF_CONFIG"}
+    env["BENCH_DATA_DIR"] = str(folder / "cache")
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "done").exists():
+            with inside(folder):
+                assert bench(*shlex.split(FIRST_RUN)[1:], env=env).exit_code == 0
+            (folder / "done").write_text("")
+    return folder / run_dir("SingleLayerCAE", epochs=5)
+
+
+def readme_md_commands():
+    """README.md's `bench ...` lines that work offline, in the order a reader meets them."""
+    return [line.strip() for line in README_MD.splitlines()
+            if line.startswith("    bench ") and "<" not in line and offline(line.strip())]
+
+
+def test_the_readme_top_to_bottom_in_one_folder(workspace):
+    """Every offline command of README.md, in order, in one folder, as a newcomer types them:
+    a first run of 5 epochs, then repeats and a sweep of 2 epochs (runs of their own, never
+    refused for their length), a search, using the first run, a model of one's own."""
+    for path, source in readme_plugin_examples().items():
+        (workspace / path).parent.mkdir(exist_ok=True)
+        (workspace / path).write_text(source)
+    for name, text in heredoc_files().items():
+        Path(name).write_text(text)
+    commands = readme_md_commands()
+    assert commands[0] == FIRST_RUN and any("bench search --space" in command for command in commands)
+    for command in commands:
+        result = bench(*shlex.split(command)[1:])
+        assert result.exit_code == 0, (command, result)
+    first = read_results(run_dir("SingleLayerCAE", epochs=5))
+    assert first["status"] == "finished" and first["epochs_done"] == 5
+    for seed in ("", "_seed=1"):
+        assert read_results(run_dir("SingleLayerCAE", seed))["epochs_done"] == 2
+    assert read_results(run_dir("SingleLayerCAE", "_l2=0.001"))["epochs_done"] == 2
+    assert Path("codes.npz").is_file() and Path("exported/savedmodel/saved_model.pb").is_file()
+    assert read_results(run_dir("TinyCAE", epochs=5))["status"] == "finished"
+    shown = json.loads(bench("search", "--study", "digits-lr", "--show", "--format", "json").stdout)
+    assert len(shown["trials"]) == 8 and not any(trial["check"] for trial in shown["trials"])
+    again = bench(*shlex.split(next(c for c in commands if c.startswith("bench sweep")))[1:])
+    assert again.exit_code == 0 and "sweep: 0 run(s) to train" in again.stdout  # nothing trained twice
+    assert read_results(run_dir("SingleLayerCAE", epochs=5)) == first  # the first run, as it was
 
 
 def test_the_commands_run_elsewhere_are_run_there_as_shown():
@@ -75,7 +131,7 @@ def test_the_commands_run_elsewhere_are_run_there_as_shown():
 def test_the_readme_shows_what_its_tests_rely_on():
     assert set(readme_plugin_examples()) == {"models/TinyCAE.py", "inputs/Stripes.py"}
     commands = [command for section in SECTIONS.values() for command in section]
-    assert SECTIONS["A first run (offline)"][0] == "bench train --model SingleLayerCAE --dataset Digits --epochs 5"
+    assert readme_md_commands()[0] == FIRST_RUN
     assert "bench train --model TinyCAE --dataset Stripes --epochs 5" in commands
     assert any(command.startswith("bench inspect") for command in commands)
     assert any("--noise-factor" in command and command.startswith("bench eval") for command in commands)
@@ -84,16 +140,15 @@ def test_the_readme_shows_what_its_tests_rely_on():
 
 
 @pytest.mark.parametrize("section", list(SECTIONS))
-def test_readme_commands_work_as_shown(workspace, zoo_runs, section):
-    """Each section's commands in order, in a workspace with the README's plugin and YAML
-    files and, but for the first run's section, the first run already trained (2 epochs)."""
+def test_readme_commands_work_as_shown(workspace, first_run, section):
+    """Each of the guide's sections' commands in order, in a workspace with the README's plugin
+    and YAML files and the README's first run already trained."""
     for path, source in readme_plugin_examples().items():
         (workspace / path).parent.mkdir(exist_ok=True)
         (workspace / path).write_text(source)
     for name, text in heredoc_files().items():
         Path(name).write_text(text)
-    if section != "A first run (offline)":
-        shutil.copytree(zoo_runs[1]["SingleLayerCAE"], run_dir("SingleLayerCAE"))
+    shutil.copytree(first_run, run_dir("SingleLayerCAE", epochs=5))
     for command in SECTIONS[section]:
         result = bench(*shlex.split(command)[1:])
         assert result.exit_code == 0, (command, result)
@@ -114,7 +169,7 @@ def test_readme_yaml_example(workspace):
     result = bench("train", "--config", "run.yaml", "--epochs", "3")
     assert result.exit_code == 0, result
     assert "epoch 3/3" in result.stdout
-    assert Path("log/SingleLayerCAE/Digits_Adam_lr=0.01/results.txt").exists()
+    assert Path("log/SingleLayerCAE/Digits_Adam_lr=0.01_epochs=3/results.txt").exists()
 
 
 def test_readme_pictures_exist():

@@ -326,7 +326,7 @@ def test_a_grid_trial_with_repeats_is_the_mean_of_its_seeds(workspace):
     assert code == 0, stderr
     (trial,) = study_of(workspace, "g").trials
     assert [Path(run).name for run in trial.user_attrs["runs"]] == [
-        "Digits_Adam_lr=0.001_bs=64", "Digits_Adam_lr=0.001_bs=64_seed=1"]
+        "Digits_Adam_lr=0.001_bs=64_epochs=1", "Digits_Adam_lr=0.001_bs=64_seed=1_epochs=1"]
     trained = read_results(trial.user_attrs["runs"][1])["best"]["validation"]["error"]
     assert trained < 0.5 and trial.value == pytest.approx((0.5 + trained) / 2)
     assert trial.user_attrs["std"] == pytest.approx(abs(0.5 - trained) / 2 ** 0.5)

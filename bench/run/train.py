@@ -128,8 +128,11 @@ def _train_as_worker(config, run, dataset, splits, model, report, strategy):
     scratch = RunFolder(compute.scratch_folder())
     try:
         report.info(f"worker {strategy.cluster_resolver.task_id}: training {run.path} with the chief")
-        trainer = Trainer(config, scratch, dataset, splits, model, report, strategy, chief=False, resume_from=run)
-        trainer.state.restore(run, report, chief=False)
+        # A new run the chief makes from a shorter one starts from that one's state, which stays as it is.
+        shorter = [] if run.is_run() else continuing.shorter_runs(config)
+        start = shorter[0][2] if shorter else run
+        trainer = Trainer(config, scratch, dataset, splits, model, report, strategy, chief=False, resume_from=start)
+        trainer.state.restore(start, report, chief=False)
         trainer.fit()
         report.info("done; the chief writes the results")
     finally:

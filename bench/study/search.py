@@ -206,8 +206,21 @@ def make_sampler(name, space, seed, trials=40):
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+        return grid_sampler(space.grid(), seed)
     raise BenchUsageError(f"unknown sampler '{name}'; the samplers are {', '.join(SAMPLERS)}")
+
+
+def grid_sampler(grid, seed):
+    """Optuna's GridSampler for ask and tell: its after_trial calls Study.stop once the grid is
+    covered, which raises outside Study.optimize (the trial is stored all the same); the search
+    stops by itself once every point is covered (Search.wanted)."""
+    optuna = import_optuna()
+
+    class AskTellGrid(optuna.samplers.GridSampler):
+        def after_trial(self, study, trial, state, values):
+            pass
+
+    return AskTellGrid(grid, seed=seed)
 
 
 def startup_trials(trials):
@@ -248,6 +261,22 @@ def queued_again(trials):
             | {trial.user_attrs[RETRY_OF] for trial in trials if RETRY_OF in trial.user_attrs})
 
 
+def _point_key(params):
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def taken_points(study, but=None):
+    """The settings that trials have taken (finished, pruned, running, queued, or failed for good;
+    not those failed to be queued again), but trial `but`'s."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    again = queued_again(trials)
+    return {_point_key(trial.params) for trial in trials
+            if trial.number != but and trial.params and trial.number not in again
+            and (trial.state != TrialState.FAIL or not trial.user_attrs.get(RETRIED))}
+
+
 def counted(study):
     """Trials that count towards --trials: all but those waiting and those queued again."""
     from optuna.trial import TrialState
@@ -284,8 +313,7 @@ class Search:
             with StopSignals() as signals:
                 while True:
                     self.retry_stale()
-                    while (len(self.running) < self.settings.workers and not signals.received
-                           and counted(self.study) < self.settings.trials):
+                    while len(self.running) < self.settings.workers and not signals.received and self.wanted():
                         state = self.start_next()
                         if state is not None:
                             told[state] += 1
@@ -315,6 +343,18 @@ class Search:
             if state is not None:  # None: the trial goes on (its next seed, or its run again)
                 told[state] += 1
 
+    def wanted(self):
+        """Whether the study wants another trial: fewer than --trials counted, or with the grid
+        sampler, a point of the grid that no trial has taken (a point taken twice by workers
+        asking at once counts once)."""
+        if self.settings.sampler != "grid":
+            return counted(self.study) < self.settings.trials
+        grid = self.space.grid()
+        size = 1
+        for values in grid.values():
+            size *= len(values)
+        return len(taken_points(self.study)) < min(size, self.settings.trials)
+
     def others_running(self):
         """Whether trials of other workers are running in the study. A worker whose own trials
         are done waits for them: each ends, or its worker is gone and this one retries it."""
@@ -339,6 +379,11 @@ class Search:
         self._lease(trial, first=True)  # at once: a worker killed from here on leaves a trial that expires
         drawn = {param.key: draw(trial, param) for param in self.space.params}
         label = f"trial {trial.number}: " + " ".join(f"{key}={_short(value)}" for key, value in drawn.items())
+        if self.settings.sampler == "grid" and _point_key(drawn) in taken_points(self.study, but=trial.number):
+            # another worker took this point at the same moment: not a trial of its own
+            self._fail_for_good(trial._trial_id, "its grid point was taken by another trial", retried=True)
+            self.report.info(f"{label}: another worker took this grid point; asking for another")
+            return None
         points = seed_points(self.space.point(drawn), self.settings.repeats)
         try:
             plans = [plan_run(self.config_of(point)) for point in points]
