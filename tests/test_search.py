@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import (assert_one_line_error, bench, bench_process, free_ports, heredoc_files, read_results,
                       readme_command)
@@ -349,3 +350,74 @@ def test_two_trials_that_draw_the_same_settings_at_once_share_one_run(workspace)
     assert len({trial.value for trial in study.trials}) == 1
     log = (Path(study.trials[0].user_attrs["run"]) / "train.log").read_text()
     assert log.count("epoch 2/2") == 1 and "resuming" not in log
+
+
+def trial_training(workers, deadline, run=None):
+    """(pid, run folder) of a trial process of `workers` (training `run`, when given) once its run
+    has ended an epoch since that process started it."""
+    import re
+
+    from bench.commands.train import config_of
+    from bench.run.planning import plan_run
+
+    while time.time() < deadline:
+        for worker in workers:
+            assert worker.poll() is None, finished(worker)
+            for pid in children(worker.pid):
+                try:
+                    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                    point = yaml.safe_load(Path(command[command.index(b"--config") + 1].decode()).read_text())
+                except (OSError, ValueError):  # ended meanwhile, or not a trial
+                    continue
+                trained = Path(plan_run(config_of(point)).folder)
+                log = trained / "train.log"
+                if (run is None or trained == run) and log.is_file() and \
+                        "train error" in re.split(r"(?:starting|resuming) ", log.read_text())[-1]:
+                    return pid, trained
+        time.sleep(0.05)
+    raise AssertionError("no trial ended an epoch in time")
+
+
+def test_a_grid_on_two_workers_survives_killed_trials_a_killed_retry_and_ctrl_c(workspace):
+    """Two worker processes on one 4-point grid. One's trial process is killed with SIGKILL (as
+    the OOM killer would) in its second epoch, and then its retry too; the other worker gets
+    Ctrl-C mid-trial and is started again. Every point is completed exactly once, each run
+    trained to its end once, none left running, and the twice-killed point's numbers equal an
+    uninterrupted run's."""
+    Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 10").replace(
+        "{log_uniform: [1.0e-4, 3.0e-2]}", "{choice: [0.001, 0.003]}"))
+    args = ("--study", "grid", "--trials", "4", "--sampler", "grid", "--pruner", "none", "--lease-seconds", "5")
+    first, second = search_process(workspace, *args), search_process(workspace, *args)
+    deadline = time.time() + 300
+    pid, killed_run = trial_training([first], deadline)
+    os.kill(pid, signal.SIGKILL)
+    pid, _ = trial_training([first, second], deadline, run=killed_run)  # its retry, on either worker
+    os.kill(pid, signal.SIGKILL)
+    trial_training([second], deadline)
+    second.send_signal(signal.SIGINT)
+    code, _, stderr = finished(second)
+    assert code == 130 and "SIGINT received: stopped the search" in stderr, stderr
+    again = search_process(workspace, *args)
+    for worker in (first, again):
+        code, stdout, stderr = finished(worker)
+        assert code == 0, stderr
+    study = study_of(workspace, "grid")
+    complete = [trial for trial in study.trials if trial.state.name == "COMPLETE"]
+    points = [json.dumps(trial.params, sort_keys=True) for trial in complete]
+    assert len(points) == 4 and len(set(points)) == 4, points  # every point once
+    assert states(study).get("RUNNING") is None and states(study).get("WAITING") is None
+    killed = [trial for trial in study.trials if "was killed (SIGKILL)" in trial.user_attrs.get("reason", "")]
+    assert len(killed) == 2 and all(trial.state.name == "FAIL" for trial in killed)
+    (final,) = [trial for trial in complete if trial.user_attrs["run"] == str(killed_run)]
+    assert final.user_attrs["attempt"] == 2 and final.user_attrs["retry_of"] in {trial.number for trial in killed}
+    for trial in complete:
+        results = read_results(trial.user_attrs["run"])
+        assert results["status"] == "finished" and results["epochs_done"] == 10
+        assert (Path(trial.user_attrs["run"]) / "train.log").read_text().count("epoch 10/10") == 1
+    shown = json.loads(bench("search", "--study", "grid", "--show", "--format", "json").stdout)
+    assert not any(trial["check"] for trial in shown["trials"])
+    straight = bench("train", "--config", killed_run / "config.yaml", "--log-dir", "straight")
+    assert straight.exit_code == 0, straight
+    untimed = [[{k: v for k, v in entry.items() if k != "elapsed_s"} for entry in read_results(folder)["history"]]
+               for folder in (killed_run, Path("straight") / killed_run.relative_to("log"))]
+    assert untimed[0] == untimed[1]
