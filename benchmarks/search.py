@@ -18,8 +18,9 @@
    TensorFlow, the data, tracing), and from one trial's end to the next one's first step
    (the worker's turn-around added), against the trial's whole time; and the cost of one
    per-epoch report to the study.
-4. Chaos (`--chaos N`): N rounds of two workers on one study, one killed (SIGKILL) at a
-   random moment: trials lost, done twice, or left running.
+4. Chaos (`--chaos N`): N rounds of two workers on one study (TPE, and a 4-point grid every
+   other round); at a random moment one of them, a trial's own process, or a trial's process
+   and then its retry's is killed (SIGKILL): points lost, done twice, left running.
 
 Every search and the grid run in their own log folder in a temporary directory (no
 run is reused across them); two trials at a time (`--workers`).
@@ -162,36 +163,80 @@ def report_cost(folder, rounds=50):
     return (time.perf_counter() - started) / rounds
 
 
+CHAOS_GRID = {"lr": [1e-3, 1e-2], "batch_size": [32, 64], "l2_penalty": [0]}
+KILLS = ("worker", "trial", "retry")
+
+
 def chaos(args, folder, rounds):
-    """Kill one of two workers at a random moment, `rounds` times; (lost, twice, left running)."""
-    lost = twice = running = 0
+    """`rounds` rounds of two workers on one 4-trial study (TPE, or a 4-point grid every other
+    round); in each, at a random moment, one of: a worker killed (SIGKILL), a trial's own
+    process killed (as the OOM killer would), or a trial's process and then its retry's.
+    Returns (points lost, points done twice, trials left running or queued, runs left running)."""
+    lost = twice = running = runs_running = 0
     rng = random.Random(args.chaos_seed)
     for number in range(rounds):
-        name = f"chaos{number}"
+        name, sampler, kill = f"chaos{number}", ("tpe", "grid")[number % 2], rng.choice(KILLS)
+        log_dir = folder / f"chaos{number}"
+        log_dir.mkdir()
+        (log_dir / "space.yaml").write_text(space_text(args, CHAOS_GRID, searched=sampler == "tpe"))
         command = [sys.executable, "-m", "bench", "search", "--space", "space.yaml", "--study", name, "--trials", "4",
-                   "--pruner", "none", "--lease-seconds", "3", "--log-dir", f"chaos{number}"]
-        workers = [subprocess.Popen([*command, "--seed", str(seed)], cwd=folder, env=environment(args),
+                   "--sampler", sampler, "--pruner", "none", "--lease-seconds", "3", "--log-dir", "log"]
+        workers = [subprocess.Popen([*command, "--seed", str(seed)], cwd=log_dir, env=environment(args),
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for seed in (0, 1)]
-        time.sleep(rng.uniform(3, 15))
-        workers[0].kill()
-        workers[0].wait()
-        workers[1].wait(timeout=900)
-        found = _chaos_study(folder, number, name)
+        time.sleep(rng.uniform(3, 12))
+        _kill(workers, kill, rng)
+        for worker in workers:
+            worker.wait(timeout=900)
+        found = _chaos_study(log_dir, name)
         states = [trial.state.name for trial in found.trials]
         running += states.count("RUNNING") + states.count("WAITING")
         done = [trial for trial in found.trials if trial.state.name == "COMPLETE"]
         runs = [trial.user_attrs.get("run") for trial in done]
+        points = {json.dumps(trial.params, sort_keys=True) for trial in done}
         twice += len(runs) - len(set(runs))
-        lost += max(0, 4 - len(done))
-        print(f"  chaos round {number + 1}: {dict((s, states.count(s)) for s in set(states))}", flush=True)
-    return lost, twice, running
+        lost += max(0, 4 - len(points))
+        left = [path for path in (log_dir / "log").glob("*/*/results.json")
+                if json.loads(path.read_text()).get("status") == "running"]
+        runs_running += len(left)
+        print(f"  chaos round {number + 1} ({sampler}, {kill} killed): "
+              f"{dict((s, states.count(s)) for s in sorted(set(states)))}, {len(points)} points done, "
+              f"{len(left)} run(s) left running", flush=True)
+    return lost, twice, running, runs_running
 
 
-def _chaos_study(folder, number, name):
+def _kill(workers, kill, rng):
+    """Kill a worker, a trial's process, or a trial's process and then its retry's."""
+    if kill == "worker":
+        workers[0].kill()
+        workers[0].wait()
+        return
+    for _ in range(1 if kill == "trial" else 2):
+        trials = [pid for worker in workers if worker.poll() is None for pid in _children(worker.pid)]
+        if not trials:
+            return
+        try:
+            os.kill(rng.choice(trials), 9)
+        except ProcessLookupError:
+            pass
+        time.sleep(rng.uniform(4, 8))  # the retry starts (a live worker queues it at once)
+
+
+def _children(pid):
+    """The processes whose parent is `pid` (Linux's /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _chaos_study(log_dir, name):
     import optuna
 
-    backend = optuna.storages.journal.JournalFileBackend(
-        str(folder / f"chaos{number}" / "_studies" / name / "journal.log"))
+    backend = optuna.storages.journal.JournalFileBackend(str(log_dir / "log" / "_studies" / name / "journal.log"))
     return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(backend))
 
 
@@ -209,7 +254,7 @@ def main():
     parser.add_argument("--min-epochs", type=int, default=1, help="epochs before a trial can be pruned")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--small", action="store_true", help="a 1-point grid (a smoke run)")
-    parser.add_argument("--chaos", type=int, default=20, help="rounds of killing one of two workers")
+    parser.add_argument("--chaos", type=int, default=20, help="rounds of killing a worker, a trial or a retry")
     parser.add_argument("--chaos-seed", type=int, default=0)
     parser.add_argument("--parts", default="search,chaos", help="search (the grid, the strategies, the overhead), "
                                                                  "chaos, or both")
@@ -221,10 +266,10 @@ def main():
         if "search" in args.parts.split(","):
             against_grid(args, root, grid, size)
         if args.chaos and "chaos" in args.parts.split(","):
-            (root / "space.yaml").write_text(space_text(args, grid, searched=True))
-            lost, twice, running = chaos(args, root, args.chaos)
-            print(f"chaos: {args.chaos} rounds, one of two workers killed: {lost} trial(s) lost, {twice} done twice, "
-                  f"{running} left running or queued")
+            lost, twice, running, runs_running = chaos(args, root, args.chaos)
+            print(f"chaos: {args.chaos} rounds (TPE and a grid; a worker, a trial's process or a retry killed): "
+                  f"{lost} point(s) lost, {twice} done twice, {running} trial(s) left running or queued, "
+                  f"{runs_running} run(s) left running")
 
 
 def against_grid(args, root, grid, size):

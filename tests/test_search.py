@@ -421,3 +421,37 @@ def test_a_grid_on_two_workers_survives_killed_trials_a_killed_retry_and_ctrl_c(
     untimed = [[{k: v for k, v in entry.items() if k != "elapsed_s"} for entry in read_results(folder)["history"]]
                for folder in (killed_run, Path("straight") / killed_run.relative_to("log"))]
     assert untimed[0] == untimed[1]
+
+
+@pytest.mark.unit
+def test_a_study_extended_with_more_trials_draws_as_one_run_straight(workspace):
+    """--trials 3, then the same command with --trials 6, proposes what --trials 6 at once does
+    (each trial draws from --seed and its number). Every point's run is already finished, so
+    the trials are read, not trained."""
+    from test_run_files import made_run
+
+    sizes, penalties = (16, 32, 64, 128), (0.0, 0.001)
+    for log in ("log", "other"):
+        for batch_size in sizes:
+            for l2 in penalties:
+                made_run(workspace / log, epochs=1, errors=(0.1 + batch_size / 1000 + l2,), batch_size=batch_size,
+                         l2_penalty=l2)
+    Path("space.yaml").write_text("model: SingleLayerCAE\ndataset: Digits\nepochs: 1\n"
+                                  f"batch_size: {{choice: {list(sizes)}}}\nl2_penalty: {{choice: {list(penalties)}}}\n")
+    common = ("search", "--space", "space.yaml", "--study", "s", "--sampler", "random", "--seed", "7")
+    for trials, log in (("3", "log"), ("6", "log"), ("6", "other")):
+        result = bench(*common, "--trials", trials, "--log-dir", log)
+        assert result.exit_code == 0, result
+    extended, straight = (optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(workspace / log / "_studies" / "s" / "journal.log")))).trials
+        for log in ("log", "other"))
+    assert [trial.params for trial in extended] == [trial.params for trial in straight]
+    assert len({json.dumps(trial.params, sort_keys=True) for trial in extended}) > 1
+    # --show checks each trial's figure against its run folder: a removed run is flagged, never shown as if it held
+    shown = json.loads(bench("search", "--study", "s", "--show", "--format", "json").stdout)
+    assert not any(trial["check"] for trial in shown["trials"])
+    assert shown["trials"][0]["value"] == read_results(shown["trials"][0]["run"])["best"]["validation"]["error"]
+    gone = extended[0].user_attrs["run"]
+    shutil.rmtree(gone)
+    table = bench("search", "--study", "s", "--show")
+    assert table.exit_code == 0 and f"{gone} was removed" in table.stderr and "(run changed!)" in table.stdout
