@@ -308,11 +308,8 @@ def readme_command(fragment):
 
 # README commands that a test file runs as shown, with more checks, instead of test_readme.py.
 README_RUN_ELSEWHERE = {
-    "--l2-penalty 0,0.001 --epochs 2 --jobs 2": "test_sweep.py",
     "--epochs 10 --classes 0,1,2,3,4": "test_use.py",
     "--anomaly --probe-labels 10,50": "test_use.py",
-    "--study digits-lr --trials 8 --workers 2": "test_search.py",
-    "--study digits-lr --show": "test_search.py",
 }
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (DOC_FILES, PROJECT, README, README_RUN_ELSEWHERE, bench, heredoc_files, inside, read_results,
-                      readme_command, readme_plugin_examples, run_dir, shared_folder)
+from conftest import (DOC_FILES, PROJECT, README, README_RUN_ELSEWHERE, bench, heredoc_files, inside, process_env,
+                      read_results, readme_command, readme_plugin_examples, run_dir, shared_folder)
 
 
 
@@ -105,6 +105,8 @@ def test_the_readme_top_to_bottom_in_one_folder(workspace):
     commands = readme_md_commands()
     assert commands[0] == FIRST_RUN and any("bench search --space" in command for command in commands)
     for command in commands:
+        if command.startswith("bench search --space"):
+            stopped_by_ctrl_c(workspace, command)  # then the same command again, as the README says
         result = bench(*shlex.split(command)[1:])
         assert result.exit_code == 0, (command, result)
     first = read_results(run_dir("SingleLayerCAE", epochs=5))
@@ -114,11 +116,68 @@ def test_the_readme_top_to_bottom_in_one_folder(workspace):
     assert read_results(run_dir("SingleLayerCAE", "_l2=0.001"))["epochs_done"] == 2
     assert Path("codes.npz").is_file() and Path("exported/savedmodel/saved_model.pb").is_file()
     assert read_results(run_dir("TinyCAE", epochs=5))["status"] == "finished"
-    shown = json.loads(bench("search", "--study", "digits-lr", "--show", "--format", "json").stdout)
-    assert len(shown["trials"]) == 8 and not any(trial["check"] for trial in shown["trials"])
+    the_search_resumed_and_its_best_run_evaluates_to_its_number(workspace)
     again = bench(*shlex.split(next(c for c in commands if c.startswith("bench sweep")))[1:])
     assert again.exit_code == 0 and "sweep: 0 run(s) to train" in again.stdout  # nothing trained twice
+    assert again.stdout.count("already finished") == 2 and "the 2 run(s) of the sweep" in again.stdout
     assert read_results(run_dir("SingleLayerCAE", epochs=5)) == first  # the first run, as it was
+
+
+def stopped_by_ctrl_c(workspace, command):
+    """The README's search, in a process of its own, stopped by Ctrl-C in its first trials: they
+    stop at a checkpoint and are queued again."""
+    import signal
+    import time
+
+    from conftest import bench_process
+
+    first = bench_process(*shlex.split(command)[1:], cwd=workspace)
+    deadline = time.time() + 240
+    while not any("epoch 1/" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*_epochs=3/train.log")):
+        assert time.time() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 130, stderr
+    assert "SIGINT received: stopped the search" in stderr and "Traceback" not in stderr
+    statuses = [read_results(path.parent)["status"] for path in workspace.glob("log/SingleLayerCAE/*_epochs=3/results.json")]
+    assert "interrupted" in statuses and set(statuses) <= {"interrupted", "finished", "pruned"}, statuses
+
+
+def the_search_resumed_and_its_best_run_evaluates_to_its_number(workspace):
+    """After the README's search: its 8 trials ended, the stopped ones resumed, a pruned trial's
+    run stopped early, each run trained for one trial, `bench eval` of the best trial's run gives
+    its value exactly, and `--show` (a new process) lists every trial, each checked against its run."""
+    import subprocess
+    import sys
+
+    optuna = pytest.importorskip("optuna")
+    backend = optuna.storages.journal.JournalFileBackend(str(workspace / "log/_studies/digits-lr/journal.log"))
+    study = optuna.load_study(study_name="digits-lr", storage=optuna.storages.JournalStorage(backend))
+    counts = {}
+    for trial in study.trials:
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    retried = sum(1 for trial in study.trials if trial.user_attrs.get("retried"))
+    assert counts.get("RUNNING") is None and counts.get("WAITING") is None
+    assert counts["COMPLETE"] + counts.get("PRUNED", 0) == 8 and counts.get("FAIL", 0) == retried >= 1, counts
+    assert any("resuming" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*_epochs=3/train.log"))
+    for trial in study.trials:
+        if trial.state.name == "PRUNED":
+            results = read_results(trial.user_attrs["run"])
+            assert results["status"] == "pruned" and results["epochs_done"] < 3
+    runs = [trial.user_attrs["run"] for trial in study.trials if trial.state.name in ("COMPLETE", "PRUNED")]
+    assert len(runs) == len(set(runs))  # each run trained for one trial
+    best = study.best_trial
+    evaluated = bench("eval", best.user_attrs["run"], "--split", "validation")
+    assert evaluated.exit_code == 0, evaluated
+    (measured,) = read_results(best.user_attrs["run"])["evaluations"].values()
+    assert measured["error"] == best.value  # exactly: the same checkpoint, images and batches
+    shown = subprocess.run([sys.executable, "-m", "bench", "search", "--study", "digits-lr", "--show", "--format",
+                            "json"], cwd=workspace, capture_output=True, text=True, env=process_env({}))
+    trials = json.loads(shown.stdout)["trials"]
+    assert len(trials) == len(study.trials) and trials[0]["number"] == best.number
+    assert not any(trial["check"] for trial in trials)  # every figure is its run folder's
+    assert (workspace / "log/_studies/digits-lr/history.png").is_file()  # drawn by the README's --show
 
 
 def test_the_commands_run_elsewhere_are_run_there_as_shown():

@@ -4,26 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error, bench, read_results, readme_command, run_dir, write_plugin
-
-
-RUNS = [run_dir("SingleLayerCAE"), run_dir("SingleLayerCAE", "_l2=0.001")]
-
-
-def test_sweep_runs_the_grid_in_parallel_and_skips_finished_runs(workspace):
-    """The README's sweep, as shown, then again: nothing is trained twice. (A sweep's point
-    planned as finished, refused or pending: tests/test_planning.py; runs resumed in a
-    process of their own: tests/test_signals.py and the search's tests.)"""
-    command = readme_command("--l2-penalty 0,0.001 --epochs 2 --jobs 2")
-    result = bench(*command)
-    assert result.exit_code == 0, result
-    assert "sweep: 2 run(s) to train, 2 at a time" in result.stdout
-    for run in RUNS:
-        assert read_results(run)["status"] == "finished"
-    assert "the 2 run(s) of the sweep" in result.stdout and result.stdout.count("SingleLayerCAE") >= 2
-    done = bench(*command[:command.index("--jobs")])
-    assert done.exit_code == 0 and "sweep: 0 run(s) to train" in done.stdout  # nothing started again
-    assert done.stdout.count("already finished") == 2 and "the 2 run(s) of the sweep" in done.stdout
+from conftest import assert_one_line_error, bench, read_results, run_dir, write_plugin
 
 
 def test_a_yaml_grid_runs_on_when_a_point_fails(workspace):
