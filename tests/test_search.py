@@ -364,6 +364,8 @@ def test_a_grid_on_two_workers_survives_killed_trials_a_killed_retry_and_ctrl_c(
         assert (Path(trial.user_attrs["run"]) / "train.log").read_text().count("epoch 6/6") == 1
     shown = json.loads(bench("search", "--study", "grid", "--show", "--format", "json").stdout)
     assert not any(trial["check"] for trial in shown["trials"])
+    (row,) = [row for row in shown["trials"] if row["number"] == final.number]
+    assert row["attempt"] == 2 and row["retry_of"] == final.user_attrs["retry_of"]  # the chain of retries
     straight = bench("train", "--config", killed_run / "config.yaml", "--log-dir", "straight")
     assert straight.exit_code == 0, straight
     untimed = [[{k: v for k, v in entry.items() if k != "elapsed_s"} for entry in read_results(folder)["history"]]
@@ -403,3 +405,39 @@ def test_a_study_extended_with_more_trials_draws_as_one_run_straight(workspace):
     shutil.rmtree(gone)
     table = bench("search", "--study", "s", "--show")
     assert table.exit_code == 0 and f"{gone} was removed" in table.stderr and "(run changed!)" in table.stdout
+
+
+def test_a_users_inspect_py_does_not_break_a_trial_and_a_broken_environment_stops_the_worker(workspace):
+    """A file named inspect.py in the folder the search runs from no longer breaks every trial
+    (a trial's process runs with `python -P`, and still finds the folder's models/). A
+    PYTHONPATH that does shadow a library breaks every trial before its first step: after 3 in
+    a row, with the reason named, the worker stops, the trials are queued again (none counts
+    toward --trials), and each trial's whole output is kept in the study's folder."""
+    from conftest import PROJECT
+
+    Path("inspect.py").write_text("raise RuntimeError('the inspect.py beside the space was imported')\n")
+    Path("models").mkdir()
+    Path("models/Mine.py").write_text((PROJECT / "models" / "SingleLayerCAE.py").read_text().replace(
+        "class SingleLayerCAE", "class Mine"))
+    Path("space.yaml").write_text(SPACE.replace("SingleLayerCAE", "Mine").replace("epochs: 3", "epochs: 1"))
+    fine = bench("search", "--space", "space.yaml", "--study", "fine", "--trials", "1", "--pruner", "none")
+    assert fine.exit_code == 0, fine
+    assert states(study_of(workspace, "fine")) == {"COMPLETE": 1}
+
+    Path("shadow").mkdir()
+    Path("shadow/inspect.py").write_text("raise RuntimeError('a shadowed library')\n")
+    broken = bench("search", "--space", "space.yaml", "--study", "broken", "--trials", "5", "--pruner", "none", "--seed", "1",
+                   env={"PYTHONPATH": os.pathsep.join([str(workspace / "shadow"), str(PROJECT)])})
+    assert_one_line_error(broken, "3 trials in a row failed before their first step",
+                          "RuntimeError: a shadowed library", "queued again", exit_code=1)
+    study = study_of(workspace, "broken")
+    assert states(study) == {"FAIL": 3, "WAITING": 3}
+    from bench.study.search import counted
+
+    assert counted(study) == 0  # none counts toward --trials
+    failed = [trial for trial in study.trials if trial.state.name == "FAIL"]
+    assert all("RuntimeError: a shadowed library" in trial.user_attrs["reason"] for trial in failed)
+    outputs = sorted((workspace / "log/_studies/broken/outputs").glob("*.log"))
+    assert len(outputs) == 3 and all("Traceback" in path.read_text() for path in outputs)
+    shown = bench("search", "--study", "broken", "--show", "--format", "csv")
+    assert shown.stdout.count("RuntimeError: a shadowed library") == 3

@@ -21,19 +21,36 @@ def _die_with_parent():
         pass
 
 
+BENCH_HOME = str(Path(__file__).resolve().parents[2])
+"""The folder that holds the bench package (a clone's root, or site-packages)."""
+
+
 def start_training(config_file, restart=False, output=None, env=None):
     """Start `bench train --config CONFIG_FILE` (with --restart); its output goes to the open
-    file `output` (None: this console), its environment is this one with `env` added."""
-    command = [sys.executable, "-m", "bench", "train", "--config", str(config_file), *(["--restart"] if restart else [])]
+    file `output` (None: this console), its environment is this one with `env` added.
+
+    The child runs with `python -P`: the current folder is not put ahead of the standard
+    library, so a user's `inspect.py` or `random.py` beside their models cannot break it (its
+    plugins are found by path from the current folder, as ever); bench itself is found
+    where this process found it."""
+    command = [sys.executable, "-P", "-m", "bench", "train", "--config", str(config_file),
+               *(["--restart"] if restart else [])]
+    path = os.pathsep.join(part for part in (BENCH_HOME, os.environ.get("PYTHONPATH")) if part)
     return subprocess.Popen(command, stdout=output, stderr=None if output is None else subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
+                            stdin=subprocess.DEVNULL,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path, **(env or {})),
                             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
 
 
 def last_error(output_file):
-    """The last `error: ...` line of a child's output, or None."""
-    error = None
+    """Why a child failed, from its output: its last `error: ...` line, else the last line of
+    its last traceback ("ValueError: ..."), else None."""
+    error, in_traceback, traceback_end = None, False, None
     for line in Path(output_file).read_text(errors="replace").splitlines():
         if line.startswith("error: "):
             error = line[len("error: "):]
-    return error
+        elif line.startswith("Traceback (most recent call last):"):
+            in_traceback = True
+        elif in_traceback and line.strip() and not line.startswith((" ", "\t")):
+            traceback_end, in_traceback = line.strip(), False
+    return error or traceback_end

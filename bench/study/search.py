@@ -45,6 +45,10 @@ from bench.study.processes import last_error, start_training
 STUDIES = "_studies"
 """log/_studies/<study>/ holds the embedded storage (JOURNAL) and the pictures of --show."""
 JOURNAL = "journal.log"
+OUTPUTS = "outputs"
+"""log/_studies/<study>/outputs/trial<N>_<run>.log: each trial process's whole output."""
+STARTUP_FAILURES = 3
+"""Trials failing in a row before their first step, for one reason, that stop a worker."""
 SAMPLERS = ("tpe", "random", "grid")
 POLL_S = 0.5
 # Trial user attributes bench keeps in the study.
@@ -301,6 +305,8 @@ class Search:
         self.running = {}  # trial number: job
         self.said_waiting = False
         self.scratch = None
+        self.outputs = study_folder(settings.log_dir, settings.study) / OUTPUTS
+        self.startup_failures = []  # (trial, reason) of the latest trials that failed before their first step
         self.last_lease = 0.0
 
     def run(self):
@@ -425,7 +431,10 @@ class Search:
                 "objective": self.settings.objective, "pruner": {"name": self.settings.pruner, "epochs": self.epochs,
                            "min_epochs": self.settings.min_epochs,
                            "reduction_factor": self.settings.reduction_factor}}
-        job.update(index=index, folder=job["plans"][index].folder, output=open(config_file.with_suffix(".out"), "w"))
+        # the child's whole output, kept in the study's folder: a failed trial's full story
+        output = self.outputs / f"trial{trial.number}_{index}.log"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        job.update(index=index, folder=job["plans"][index].folder, output=open(output, "a"))
         env = {pruning.TRIAL_VARIABLE: json.dumps(spec)} if index == 0 else {}
         job["process"] = start_training(config_file, output=job["output"], env=env)
         return True
@@ -460,7 +469,32 @@ class Search:
         if code < 0 or code in KILLED_EXITS:
             return self._retry_killed(job, code)
         reason = last_error(job["output"].name) or damage or f"exit {code}, no error message"
-        return self.tell(job["trial"], TrialState.FAIL, job["label"], reason=reason)
+        state = self.tell(job["trial"], TrialState.FAIL, job["label"], reason=f"{reason} (output: {job['output'].name})")
+        self._watch_startup(job, reason)
+        return state
+
+    def _watch_startup(self, job, reason):
+        """Count the trials that failed before their first step for the same reason in a row;
+        at STARTUP_FAILURES, the environment is broken: queue them again (they do not count
+        toward --trials) and stop this worker, naming the reason."""
+        try:
+            started = RunFolder(job["folder"]).read_results().get("steps", 0) > 0
+        except BenchError:
+            started = False
+        if started or any(reason != seen for _, seen in self.startup_failures):
+            self.startup_failures = []
+        if started:
+            return
+        self.startup_failures.append((job["trial"], reason))
+        if len(self.startup_failures) < STARTUP_FAILURES:
+            return
+        for trial, _ in self.startup_failures:
+            self.queue_again(trial)
+        self.stop_running()
+        raise BenchError(f"{STARTUP_FAILURES} trials in a row failed before their first step, each with: {reason}. "
+                         "This looks like the environment, not the settings (a file in this folder shadowing a "
+                         "library, a missing package, a plugin that fails to load): fix it and run the same command "
+                         f"again; those trials are queued again (their output: {self.outputs})")
 
     def _retry_killed(self, job, code):
         """A trial's process was killed (a signal it did not cause: the OOM killer, kill -9, a
@@ -523,6 +557,8 @@ class Search:
         except (RuntimeError, ValueError) as error:  # another worker failed it as stale: its retry counts
             self.report.warning(f"{label}: already ended in the study ({error})")
             return state
+        if state in (TrialState.COMPLETE, TrialState.PRUNED):
+            self.startup_failures = []
         if state == TrialState.COMPLETE:
             over = f" (mean of {len(folders)} seeds)" if len(folders) > 1 else ""
             name = self.settings.objective.replace("_", " ")
@@ -610,6 +646,14 @@ class Search:
     def stop_all(self, signum):
         """Pass a signal on to the running trials (each saves its checkpoint), queue their settings
         again, and stop the search."""
+        stopped = self.stop_running(signum)
+        raise TrainingStopped(f"{signal.Signals(signum).name} received: stopped the search; its {stopped} running "
+                              "trial(s) saved their checkpoints and are queued again. Run the same command to "
+                              "resume", exit_code=128 + signum)
+
+    def stop_running(self, signum=signal.SIGTERM):
+        """Stop this worker's running trials with `signum` (each saves its checkpoint) and queue
+        their settings again; returns how many there were."""
         for job in self.running.values():
             if job["process"].poll() is None:
                 job["process"].send_signal(signum)
@@ -622,9 +666,7 @@ class Search:
                                          skip_if_exists=False)
         stopped = len(self.running)
         self.running = {}
-        raise TrainingStopped(f"{signal.Signals(signum).name} received: stopped the search; its {stopped} running "
-                              "trial(s) saved their checkpoints and are queued again. Run the same command to "
-                              "resume", exit_code=128 + signum)
+        return stopped
 
 
 class WaitingForRun:

@@ -10,8 +10,8 @@ from pathlib import Path
 from bench.errors import BenchError, BenchUsageError
 from bench.run import pruning
 from bench.run.runs import RunFolder
-from bench.study.search import (EPOCHS, OBJECTIVE, REASON, RUN, RUN_STATES, import_optuna, queued_again, run_state,
-                                 study_folder)
+from bench.study.search import (ATTEMPT, EPOCHS, OBJECTIVE, REASON, RETRY_OF, RUN, RUN_STATES, import_optuna,
+                                 queued_again, run_state, study_folder)
 
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "WAITING": 3, "FAIL": 4}
 
@@ -38,8 +38,8 @@ def objective_of(study):
 def trial_rows(study):
     """One row per trial, best first: {number, state, value (of the study's objective: a pruned
     trial's is its run's best so far, as a finished trial's), epochs, params, run, reason,
-    retried, check (None when every run folder still holds what the study was told, else what
-    changed)}."""
+    retried, retry_of (the trial it retries, or None), attempt (0 for a first try), check
+    (None when every run folder still holds what the study was told, else what changed)}."""
     objective = objective_of(study)
     sign = -1.0 if pruning.OBJECTIVES[objective] == "maximize" else 1.0
     trials = study.get_trials(deepcopy=False)
@@ -53,7 +53,8 @@ def trial_rows(study):
         rows.append({"number": trial.number, "state": trial.state.name, "value": value,
                      "epochs": trial.user_attrs.get(EPOCHS), "params": trial.params, "run": trial.user_attrs.get(RUN),
                      "reason": trial.user_attrs.get(REASON) or ("its worker is gone" if trial.number in again else None),
-                     "retried": trial.number in again, "check": changed_runs(states, objective)})
+                     "retried": trial.number in again, "retry_of": trial.user_attrs.get(RETRY_OF),
+                     "attempt": trial.user_attrs.get(ATTEMPT, 0), "check": changed_runs(states, objective)})
     return sorted(rows, key=lambda row: (STATE_ORDER.get(row["state"], 9), row["value"] is None,
                                          sign * (row["value"] or 0.0), row["number"]))
 
@@ -181,6 +182,8 @@ def _table(rows, study, objective):
         table.add_column(heading, overflow="fold")
     for row in rows:
         state = row["state"].lower() + (" (queued again)" if row["retried"] else "")
+        if row["retry_of"] is not None:
+            state += f" (retry {row['attempt']} of #{row['retry_of']})" if row["attempt"] else f" (of #{row['retry_of']})"
         table.add_row(str(row["number"]), state, _value(row), str(row["epochs"] or ""), _settings(row),
                       row["run"] if row["state"] != "FAIL" else (row["reason"] or ""))
     return table
