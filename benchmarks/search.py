@@ -180,14 +180,15 @@ def chaos(args, folder, rounds):
         log_dir.mkdir()
         (log_dir / "space.yaml").write_text(space_text(args, CHAOS_GRID, searched=sampler == "tpe"))
         command = [sys.executable, "-m", "bench", "search", "--space", "space.yaml", "--study", name, "--trials", "4",
-                   "--sampler", sampler, "--pruner", "none", "--lease-seconds", "3", "--log-dir", "log"]
+                   "--sampler", sampler, "--pruner", "none", "--lease-seconds", "3", "--log-dir", "log",
+                   *(["--storage", args.chaos_storage] if args.chaos_storage else [])]
         workers = [subprocess.Popen([*command, "--seed", str(seed)], cwd=log_dir, env=environment(args),
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for seed in (0, 1)]
         time.sleep(rng.uniform(3, 12))
         _kill(workers, kill, rng)
         for worker in workers:
             worker.wait(timeout=900)
-        found = _chaos_study(log_dir, name)
+        found = _chaos_study(log_dir, name, args.chaos_storage)
         states = [trial.state.name for trial in found.trials]
         running += states.count("RUNNING") + states.count("WAITING")
         done = [trial for trial in found.trials if trial.state.name == "COMPLETE"]
@@ -233,9 +234,11 @@ def _children(pid):
     return found
 
 
-def _chaos_study(log_dir, name):
+def _chaos_study(log_dir, name, storage=None):
     import optuna
 
+    if storage:
+        return optuna.load_study(study_name=name, storage=storage)
     backend = optuna.storages.journal.JournalFileBackend(str(log_dir / "log" / "_studies" / name / "journal.log"))
     return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(backend))
 
@@ -256,6 +259,9 @@ def main():
     parser.add_argument("--small", action="store_true", help="a 1-point grid (a smoke run)")
     parser.add_argument("--chaos", type=int, default=20, help="rounds of killing a worker, a trial or a retry")
     parser.add_argument("--chaos-seed", type=int, default=0)
+    parser.add_argument("--chaos-storage", default=None,
+                        help="an Optuna storage URL for the chaos rounds (PostgreSQL: Optuna's heartbeat); "
+                             "default: each round's journal file")
     parser.add_argument("--parts", default="search,chaos", help="search (the grid, the strategies, the overhead), "
                                                                  "chaos, or both")
     args = parser.parse_args()
@@ -267,7 +273,9 @@ def main():
             against_grid(args, root, grid, size)
         if args.chaos and "chaos" in args.parts.split(","):
             lost, twice, running, runs_running = chaos(args, root, args.chaos)
-            print(f"chaos: {args.chaos} rounds (TPE and a grid; a worker, a trial's process or a retry killed): "
+            where = "PostgreSQL" if args.chaos_storage else "the journal"
+            print(f"chaos on {where}: {args.chaos} rounds (TPE and a grid; a worker, a trial's process or a retry "
+                  "killed): "
                   f"{lost} point(s) lost, {twice} done twice, {running} trial(s) left running or queued, "
                   f"{runs_running} run(s) left running")
 
