@@ -104,11 +104,15 @@ def test_the_readme_top_to_bottom_in_one_folder(workspace):
         Path(name).write_text(text)
     commands = readme_md_commands()
     assert commands[0] == FIRST_RUN and any("bench search --space" in command for command in commands)
+    said = {}
     for command in commands:
         if command.startswith("bench search --space"):
             stopped_by_ctrl_c(workspace, command)  # then the same command again, as the README says
         result = bench(*shlex.split(command)[1:])
         assert result.exit_code == 0, (command, result)
+        said[command.split()[1]] = result.stdout
+    for reader in ("eval", "export", "encode"):  # each says which epoch's checkpoint it used
+        assert "best checkpoint (epoch " in said[reader], (reader, said[reader])
     first = read_results(run_dir("SingleLayerCAE", epochs=5))
     assert first["status"] == "finished" and first["epochs_done"] == 5
     for seed in ("", "_seed=1"):

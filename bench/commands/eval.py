@@ -55,7 +55,8 @@ def eval_command(run_folder, splits, checkpoint, batch_size, data_dir, noise_fac
     asked.check()
 
     report = Reporter()
-    evaluate(load_trained(run_folder, checkpoint, data_dir, report, model_file, writing=True), asked, report)
+    evaluate(load_trained(run_folder, checkpoint, data_dir, report, model_file, writing=True, say_checkpoint=False),
+             asked, report)
 
 
 def label_counts(text):

@@ -96,7 +96,8 @@ class TrainedRun:
         return provenance(dict(self.loaded, noise_factor=noise_factor), with_split=False)
 
 
-def load_trained(run_path, checkpoint="best", data_dir=None, report=None, model_file=None, writing=False):
+def load_trained(run_path, checkpoint="best", data_dir=None, report=None, model_file=None, writing=False,
+                 say_checkpoint=True):
     """A TrainedRun: the run's configuration and data read as it was trained, its model
     built and checked against the run's record, the checkpoint's weights loaded strictly.
 
@@ -106,6 +107,8 @@ def load_trained(run_path, checkpoint="best", data_dir=None, report=None, model_
         model_file: build the model from this file (e.g. the run's recorded copy
             in model_source/) instead of the plugin found by name.
         writing: the caller will write into the run folder: refuse now when it cannot.
+        say_checkpoint: say which checkpoint (its epoch and step) was loaded (bench eval says
+            it itself, with the input it measured).
     """
     run = RunFolder(run_path)
     config = run.read_config()
@@ -126,4 +129,7 @@ def load_trained(run_path, checkpoint="best", data_dir=None, report=None, model_
         weights, _ = checkpoints.model_groups(model)
         fingerprint.check(run, model, weights, report)
         loaded = restore(weights, run, checkpoint)
-    return TrainedRun(run, config, dataset, splits, model, loaded)
+    trained = TrainedRun(run, config, dataset, splits, model, loaded)
+    if report is not None and say_checkpoint:  # which epoch's checkpoint the command uses
+        report.info(f"{run.path}: {trained.checkpoint_words()}")
+    return trained
