@@ -226,7 +226,7 @@ def test_two_workers_share_a_study_in_postgresql_and_the_heartbeat_retries_a_kil
     a trial's second epoch: Optuna's heartbeat fails its trial, the other worker queues it again
     through Optuna's retry callback and resumes it from the checkpoint. Each run is trained for
     one trial; each epoch's psnr is what the study saw, and a trial's value is its best model's."""
-    Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 4"))
+    Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 6"))
     args = ("--study", "pg", "--trials", "2", "--storage", postgres, "--pruner", "none", "--lease-seconds", "3",
             "--objective", "validation_psnr")
     doomed = search_process(workspace, *args, "--seed", "0")
@@ -237,16 +237,29 @@ def test_two_workers_share_a_study_in_postgresql_and_the_heartbeat_retries_a_kil
     survivor = search_process(workspace, *args, "--seed", "1", "--workers", "2")
     doomed.kill()
     finished(doomed)
+    # the survivor's own trial process is killed mid-training (as the OOM killer would), then its retry
+    pid, killed_run = trial_training([survivor], deadline)
+    os.kill(pid, signal.SIGKILL)
+    pid, _ = trial_training([survivor], deadline, run=killed_run)
+    os.kill(pid, signal.SIGKILL)
     code, _, stderr = finished(survivor)
     assert code == 0, stderr
     assert "its worker is gone (heartbeat expired); queued again" in stderr
+    assert stderr.count("its training process was killed (SIGKILL); queued again") == 2
     study = optuna.load_study(study_name="pg", storage=postgres)
-    assert study.direction.name == "MAXIMIZE" and states(study) == {"COMPLETE": 2, "FAIL": 1}
-    (stale,) = [trial for trial in study.trials if trial.state.name == "FAIL"]
+    assert study.direction.name == "MAXIMIZE" and states(study) == {"COMPLETE": 2, "FAIL": 3}
+    straight = bench("train", "--config", killed_run / "config.yaml", "--log-dir", "straight")
+    assert straight.exit_code == 0, straight
+    untimed = [[{k: v for k, v in entry.items() if k != "elapsed_s"} for entry in read_results(folder)["history"]]
+               for folder in (killed_run, Path("straight") / killed_run.relative_to("log"))]
+    assert untimed[0] == untimed[1]  # the twice-killed point ends with an uninterrupted run's numbers
+    (stale,) = [trial for trial in study.trials
+                if trial.state.name == "FAIL" and "was killed" not in trial.user_attrs.get("reason", "")]
     (retry,) = [trial for trial in study.trials if trial.system_attrs.get("failed_trial") == stale.number]
-    assert retry.user_attrs["retry_of"] == stale.number
-    assert retry.state.name == "COMPLETE" and retry.user_attrs["run"] == stale.user_attrs["run"]
-    assert "resuming at epoch" in (Path(retry.user_attrs["run"]) / "train.log").read_text()
+    assert retry.user_attrs["retry_of"] == stale.number and retry.user_attrs["run"] == stale.user_attrs["run"]
+    (final,) = [trial for trial in study.trials if trial.state.name == "COMPLETE"
+                and trial.user_attrs["run"] == stale.user_attrs["run"]]
+    assert "resuming at epoch" in (Path(final.user_attrs["run"]) / "train.log").read_text()
     runs = [trial.user_attrs["run"] for trial in study.trials if trial.state.name == "COMPLETE"]
     assert len(set(runs)) == 2
     for trial in study.trials:
@@ -258,7 +271,7 @@ def test_two_workers_share_a_study_in_postgresql_and_the_heartbeat_retries_a_kil
     code, stdout, _ = finished(bench_process("search", "--study", "pg", "--storage", postgres, "--show",
                                              "--format", "csv", cwd=workspace))
     assert code == 0 and stdout.splitlines()[0].startswith("number,state,validation_psnr,epochs")
-    assert len(stdout.strip().splitlines()) == 4 and "its worker is gone" in stdout
+    assert len(stdout.strip().splitlines()) == 6 and "its worker is gone" in stdout
 
 
 def test_a_grid_trial_with_repeats_is_the_mean_of_its_seeds(workspace):
@@ -432,7 +445,7 @@ def test_a_users_inspect_py_does_not_break_a_trial_and_a_broken_environment_stop
                           "RuntimeError: a shadowed library", "queued again", exit_code=1)
     study = study_of(workspace, "broken")
     assert states(study) == {"FAIL": 3, "WAITING": 3}
-    from bench.study.search import counted
+    from bench.study.study import counted
 
     assert counted(study) == 0  # none counts toward --trials
     failed = [trial for trial in study.trials if trial.state.name == "FAIL"]

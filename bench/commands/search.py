@@ -62,7 +62,7 @@ def search(ctx, space, study, storage, trials, workers, sampler, pruner, objecti
     the running trials at a checkpoint; the same command resumes them.
     """
     from bench.console import Reporter
-    from bench.study.search import SearchSettings, check_study_name
+    from bench.study.study import SearchSettings, check_study_name
 
     check_study_name(study)  # before anything is read or written
     names = option_names(train)

@@ -1,293 +1,41 @@
-"""Searches (behind `bench search`): an Optuna study whose trials are ordinary `bench train`
-runs, each in a process of its own, K at a time on each machine that works the study.
+"""A worker of `bench search`: it asks the study (bench.study.study) for trials and trains each
+as an ordinary `bench train` run in a process of its own, K at a time; the trial's process
+reports each epoch's objective and stops, "pruned", when the study's pruner says so.
 
-Optuna's sampler proposes each trial's settings (bench.study.space says what may be
-drawn); the run is planned without TensorFlow and trained as a normal run folder under
-the log folder, its name and identity keys as `bench train` gives them. The trial's
-process reports each epoch's validation error to the study and stops, "pruned", when
-the study's pruner says so (bench.run.pruning). The objective is a validation metric
-of the run's best model (`--objective`: its error by default, its mse, or its psnr).
-
-Nothing is lost and nothing is done twice:
-- a trial whose run is already finished is told from its results.json, not trained again;
-- Ctrl-C or SIGTERM stops the running trials at a checkpoint, marks them failed and
-  queues their settings again, so the same command resumes them from their checkpoints;
-- a worker keeps each of its trials alive in the study while it lives: in a database
-  storage by Optuna's heartbeat, in the journal by a lease (a time in the trial's user
-  attributes, renewed). A worker that finds another's trial stale (that worker was
-  killed) fails it and queues its settings again, once (the failing is atomic in the
-  storage: Optuna's `fail_stale_trials` and retry callback for a database, the same steps
-  here for the journal), and the retry resumes from the run folder's checkpoint (the run
-  lock keeps one writer per run).
+Nothing is lost and nothing is done twice: a trial whose run is finished is read, not
+trained; Ctrl-C or SIGTERM stops the running trials at a checkpoint and queues them again;
+a trial whose process is killed is queued again, up to --max-retries; a worker keeps its
+trials alive by Optuna's heartbeat (database) or a lease (journal), and a worker that finds
+another's trial stale fails it and queues it again once (the run lock keeps one writer per
+run, so every retry resumes from the run's checkpoint). A trial's whole output is kept in
+the study's folder; trials failing in a row before their first step stop the worker.
 """
 
 import copy
-import hashlib
 import json
-import re
 import shutil
 import signal
 import statistics
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import yaml
 
-from bench.errors import BenchError, BenchUsageError, RunBusyError, TrainingStopped
+from bench.errors import BenchError, RunBusyError, TrainingStopped
 from bench.files import scratch_folder
 from bench.run import pruning
 from bench.run.planning import plan_run
 from bench.run.runs import RunFolder
 from bench.signals import StopSignals
 from bench.study.processes import last_error, start_training
+from bench.study.study import (ATTEMPT, EPOCHS, LEASE, OUTPUTS, REASON, RETRIED, RETRY_OF, RUN, RUN_STATES, RUNS, STD,
+                               counted, draw, make_sampler, open_study, point_key, run_state,
+                               seed_points, study_folder, taken_points, trial_seed)
 
-STUDIES = "_studies"
-"""log/_studies/<study>/ holds the embedded storage (JOURNAL) and the pictures of --show."""
-JOURNAL = "journal.log"
-OUTPUTS = "outputs"
-"""log/_studies/<study>/outputs/trial<N>_<run>.log: each trial process's whole output."""
 STARTUP_FAILURES = 3
 """Trials failing in a row before their first step, for one reason, that stop a worker."""
-SAMPLERS = ("tpe", "random", "grid")
 POLL_S = 0.5
-# Trial user attributes bench keeps in the study.
-RUN, RUNS, LEASE, REASON, RETRIED, RETRY_OF, EPOCHS, STD, RUN_STATES, ATTEMPT = (
-    "run", "runs", "lease_until", "reason", "retried", "retry_of", "epochs", "std", "run_states", "attempt")
 KILLED_EXITS = (128 + signal.SIGINT, 128 + signal.SIGTERM)
 """A trial process's exits after a signal it did not cause (bench train saves and exits 128 + N)."""
-# Study user attributes: what every worker of a study must agree on.
-SPACE, OBJECTIVE = "bench_space", "bench_objective"
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """How a search runs (the options of `bench search` beyond the space)."""
-
-    study: str
-    storage: str | None = None
-    """An Optuna storage URL; None: the journal file under log/_studies/<study>/."""
-    trials: int = 20
-    """Trials of the whole study (every worker's), failed ones included."""
-    workers: int = 1
-    sampler: str = "tpe"
-    pruner: str = "median"
-    min_epochs: int = 1
-    reduction_factor: int = 3
-    seed: int = 0
-    lease_s: float = 120.0
-    log_dir: str = "log"
-    repeats: int = 1
-    """Runs per trial, seeds S..S+N-1 (S: the space's seed, 0 by default); the value is their mean."""
-    objective: str = "validation_error"
-    """A key of bench.run.pruning.OBJECTIVES."""
-    max_retries: int = 2
-    """How many times a trial whose process or worker died is tried again (from its checkpoint)."""
-
-    def storage_spec(self):
-        """The storage as bench.run.pruning.open_storage takes it."""
-        return self.storage or str(study_folder(self.log_dir, self.study) / JOURNAL)
-
-
-def study_folder(log_dir, study):
-    """The study's own folder, beside the runs: log/_studies/<study>/."""
-    return Path(log_dir) / STUDIES / check_study_name(study)
-
-
-STUDY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=@,-]{0,99}")
-
-
-def check_study_name(name):
-    """`name` when it is one plain name (letters, digits and _ . + = @ , -, at most 100, not
-    starting with a dot), so that the study's folder stays inside log/_studies/.
-
-    Raises:
-        BenchUsageError: a path, `..`, an empty or hidden name.
-    """
-    if not STUDY_NAME.fullmatch(name or "") or ".." in name:
-        raise BenchUsageError(f"--study must be one plain name (letters, digits, _ . + = @ , -; not starting with "
-                              f"a dot, no '/' or '..'), got {name!r}; e.g. --study cae-lr")
-    return name
-
-
-def import_optuna():
-    """Optuna, quietly, or one line on how to install it."""
-    try:
-        import optuna
-    except ImportError as error:
-        raise BenchUsageError("bench search needs Optuna: pip install -e '.[search]'") from error
-    import warnings
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # bench beats the heartbeat of its ask/tell trials itself (Search._lease).
-    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-    return optuna
-
-
-def open_study(settings, space, epochs, on_stale=None):
-    """The study named by `settings` (created with `space` when it does not exist yet); a
-    database storage keeps Optuna's heartbeat, and calls `on_stale(study, trial)` for each
-    trial it fails as stale.
-
-    Raises:
-        BenchUsageError: the storage cannot be opened, or the study was created with another
-            space or objective.
-    """
-    optuna = import_optuna()
-    if settings.storage is None:
-        study_folder(settings.log_dir, settings.study).mkdir(parents=True, exist_ok=True)
-    storage = pruning.open_storage(settings.storage_spec(), heartbeat_s=settings.lease_s, on_stale=on_stale)
-    pruner = pruning.make_pruner(settings.pruner, epochs, settings.min_epochs, settings.reduction_factor)
-    created = False
-    try:
-        optuna.create_study(study_name=settings.study, storage=storage,
-                            direction=pruning.OBJECTIVES[settings.objective])
-        created = True
-    except optuna.exceptions.DuplicatedStudyError:
-        pass
-    except Exception as error:  # the database said no: one line
-        raise BenchUsageError(f"cannot create study '{settings.study}' in {settings.storage_spec()}: "
-                              f"{str(error).splitlines()[0]}") from error
-    # Each trial draws from (--seed, its number): Search.start_next seeds the sampler anew.
-    study = optuna.load_study(study_name=settings.study, storage=storage, pruner=pruner,
-                              sampler=make_sampler(settings.sampler, space, settings.seed, settings.trials))
-    theirs = study.user_attrs.get(OBJECTIVE, "validation_error")
-    if study.direction.name.lower() != pruning.OBJECTIVES[settings.objective]:  # a study older than the attribute
-        raise BenchUsageError(f"study '{settings.study}' was created to {study.direction.name.lower()} "
-                              f"{theirs}; give --objective {theirs}, or name a new study with --study")
-    _agree(study, settings, OBJECTIVE, settings.objective, f"--objective {theirs}; give that objective")
-    recorded = study.user_attrs.get(SPACE)
-    if recorded is not None and recorded != space.to_json():
-        raise BenchUsageError(f"study '{settings.study}' was created with {space_difference(recorded, space.to_json())}; "
-                              "give the study's settings, or name a new study with --study")
-    _agree(study, settings, SPACE, space.to_json(), "another space; give its space file")
-    return study
-
-
-def space_difference(recorded, mine):
-    """The first setting in which two spaces (Space.to_json) differ, in words."""
-    before, now = json.loads(recorded), json.loads(mine)
-    fixed_before, fixed_now = before.get("fixed", {}), now.get("fixed", {})
-    for key in sorted(set(fixed_before) | set(fixed_now)):
-        if fixed_before.get(key) != fixed_now.get(key):
-            return f"{key}: {fixed_before.get(key, 'its default')} (now {fixed_now.get(key, 'its default')})"
-    drawn_before = {param[0]: param[1:] for param in before.get("params", [])}
-    drawn_now = {param[0]: param[1:] for param in now.get("params", [])}
-    for key in sorted(set(drawn_before) | set(drawn_now)):
-        if drawn_before.get(key) != drawn_now.get(key):
-            return f"{key} drawn from {drawn_before.get(key) or 'nothing'} (now {drawn_now.get(key) or 'nothing'})"
-    return "another space"
-
-
-def _agree(study, settings, key, mine, what_to_do):
-    """Record `mine` as the study's `key`, or refuse a study that recorded another."""
-    recorded = study.user_attrs.get(key)
-    if recorded is None:
-        study.set_user_attr(key, mine)
-    elif recorded != mine:
-        raise BenchUsageError(f"study '{settings.study}' was created with {what_to_do}, "
-                              "or name a new study with --study")
-
-
-def trial_seed(seed, number):
-    """The sampler's seed for trial `number` of a study searched with --seed `seed`: a study
-    extended with a larger --trials draws as one run straight would, and two workers asking
-    at once draw apart."""
-    digest = hashlib.sha256(f"{seed}:{number}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
-
-
-def make_sampler(name, space, seed, trials=40):
-    """An Optuna sampler by name: tpe (with a constant liar, for trials running at once), random,
-    or grid (every combination of the space's choices, as `bench sweep` would train them).
-
-    TPE draws its first trials at random: a quarter of the study's `trials`, 3 to 10 (Optuna's
-    10 would leave a 12-trial search nearly all random)."""
-    optuna = import_optuna()
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=startup_trials(trials))
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "grid":
-        return grid_sampler(space.grid(), seed)
-    raise BenchUsageError(f"unknown sampler '{name}'; the samplers are {', '.join(SAMPLERS)}")
-
-
-def grid_sampler(grid, seed):
-    """Optuna's GridSampler for ask and tell: its after_trial calls Study.stop once the grid is
-    covered, which raises outside Study.optimize (the trial is stored all the same); the search
-    stops by itself once every point is covered (Search.wanted)."""
-    optuna = import_optuna()
-
-    class AskTellGrid(optuna.samplers.GridSampler):
-        def after_trial(self, study, trial, state, values):
-            pass
-
-    return AskTellGrid(grid, seed=seed)
-
-
-def startup_trials(trials):
-    """How many of a study's `trials` TPE draws at random before it models the others."""
-    return max(3, min(10, trials // 4))
-
-
-def draw(trial, param):
-    """The value of `param` for `trial` (an enqueued trial's own value, when it was queued again)."""
-    low_high = param.values
-    if param.kind == "log_uniform":
-        return trial.suggest_float(param.key, low_high[0], low_high[1], log=True)
-    if param.kind == "uniform":
-        return trial.suggest_float(param.key, low_high[0], low_high[1])
-    if param.kind == "int":
-        return trial.suggest_int(param.key, low_high[0], low_high[1])
-    return trial.suggest_categorical(param.key, list(param.values))
-
-
-def run_state(folder, results, objective):
-    """What the study was told of a run: its folder, epochs done, status and value of
-    `objective`; `bench search --show` checks each against the folder (bench.study.trial_check)."""
-    return {"run": str(folder), "epochs_done": results.get("epochs_done", 0), "status": results.get("status"),
-            "value": pruning.objective_value(results, objective)}
-
-
-def seed_points(point, repeats):
-    """A trial's runs: its point with seeds S..S+repeats-1 (S: the point's seed, 0 by default)."""
-    if repeats <= 1:
-        return [point]
-    first = int(point.get("seed", 0))
-    return [dict(point, seed=first + k) for k in range(repeats)]
-
-
-def queued_again(trials):
-    """The numbers of the trials that were failed to be tried again (a retry names them)."""
-    return ({trial.number for trial in trials if trial.user_attrs.get(RETRIED)}
-            | {trial.user_attrs[RETRY_OF] for trial in trials if RETRY_OF in trial.user_attrs})
-
-
-def _point_key(params):
-    return json.dumps(params, sort_keys=True, default=str)
-
-
-def taken_points(study, but=None):
-    """The settings that trials have taken (finished, pruned, running, queued, or failed for good;
-    not those failed to be queued again), but trial `but`'s."""
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    again = queued_again(trials)
-    return {_point_key(trial.params) for trial in trials
-            if trial.number != but and trial.params and trial.number not in again
-            and (trial.state != TrialState.FAIL or not trial.user_attrs.get(RETRIED))}
-
-
-def counted(study):
-    """Trials that count towards --trials: all but those waiting and those queued again."""
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    again = queued_again(trials)
-    return sum(1 for trial in trials if trial.state != TrialState.WAITING and trial.number not in again)
 
 
 class Search:
@@ -385,7 +133,7 @@ class Search:
         self._lease(trial, first=True)  # at once: a worker killed from here on leaves a trial that expires
         drawn = {param.key: draw(trial, param) for param in self.space.params}
         label = f"trial {trial.number}: " + " ".join(f"{key}={_short(value)}" for key, value in drawn.items())
-        if self.settings.sampler == "grid" and _point_key(drawn) in taken_points(self.study, but=trial.number):
+        if self.settings.sampler == "grid" and point_key(drawn) in taken_points(self.study, but=trial.number):
             # another worker took this point at the same moment: not a trial of its own
             self._fail_for_good(trial._trial_id, "its grid point was taken by another trial", retried=True)
             self.report.info(f"{label}: another worker took this grid point; asking for another")

@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.errors import BenchError, BenchUsageError
 from bench.run import pruning
 from bench.run.runs import RunFolder
-from bench.study.search import (ATTEMPT, EPOCHS, OBJECTIVE, REASON, RETRY_OF, RUN, RUN_STATES, import_optuna,
+from bench.study.study import (ATTEMPT, EPOCHS, OBJECTIVE, REASON, RETRY_OF, RUN, RUN_STATES, import_optuna,
                                  queued_again, run_state, study_folder)
 
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "WAITING": 3, "FAIL": 4}
@@ -60,7 +60,7 @@ def trial_rows(study):
 
 
 def changed_runs(states, objective):
-    """What changed in the run folders a trial was told from (bench.study.search.run_state),
+    """What changed in the run folders a trial was told from (bench.study.study.run_state),
     in words, or None when each still holds it."""
     changes = []
     for told in states:
