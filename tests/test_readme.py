@@ -113,6 +113,11 @@ def test_the_readme_top_to_bottom_in_one_folder(workspace):
         said[command.split()[1]] = result.stdout
     for reader in ("eval", "export", "encode"):  # each says which epoch's checkpoint it used
         assert "best checkpoint (epoch " in said[reader], (reader, said[reader])
+    groups = json.loads(bench("compare", "--group", "--model", "SingleLayerCAE", "--format", "json").stdout)["groups"]
+    lengths = [(group["epochs"], group["n"]) for group in groups]
+    assert (2, 2) in lengths and (5, 1) in lengths, lengths  # the repeats; the first run
+    for group in groups:  # lengths never share a group
+        assert len({re.search(r"_epochs=\d+", path).group() for path in group["paths"]}) == 1, group
     first = read_results(run_dir("SingleLayerCAE", epochs=5))
     assert first["status"] == "finished" and first["epochs_done"] == 5
     for seed in ("", "_seed=1"):

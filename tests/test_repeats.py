@@ -112,17 +112,10 @@ def test_best_is_marked_per_dataset(in_swept):
         assert marked == 4, (dataset, markdown)  # val, test error, test mse, test psnr: one best each
 
 
-def test_repeats_of_another_length_train_apart_and_never_group_with_it(workspace):
-    """(`--repeats N` training N seeds and comparing them is the README's example, run as shown.)"""
-    assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "2", "--seed", "5").exit_code == 0
-    before = read_results(f"{DIGITS}_seed=5_epochs=2")
-    result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--repeats", "2", "--seed", "5")
-    assert result.exit_code == 0, result
-    assert "2 run(s) to train" in result.stdout and "already finished" not in result.stdout
-    assert read_results(f"{DIGITS}_seed=5_epochs=2") == before
-    assert [read_results(f"{DIGITS}_seed={seed}_epochs=1")["epochs_done"] for seed in (5, 6)] == [1, 1]
-    groups = json.loads(bench("compare", "--group", "--format", "json").stdout)["groups"]
-    assert sorted((group["epochs"], group["n"]) for group in groups) == [(1, 2), (2, 1)]
+@pytest.mark.unit
+def test_repeats_take_their_seeds_from_seed(workspace):
+    """(Repeats of another length than a finished run train apart and never group with it: the
+    README's order, a 5-epoch run then `--repeats 2` of 2 epochs, in tests/test_readme.py.)"""
     assert_one_line_error(bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--seed", "0,1",
                                 "--repeats", "2"),
                           "--repeats", exit_code=2)

@@ -227,7 +227,7 @@ def test_two_workers_share_a_study_in_postgresql_and_the_heartbeat_retries_a_kil
     through Optuna's retry callback and resumes it from the checkpoint. Each run is trained for
     one trial; each epoch's psnr is what the study saw, and a trial's value is its best model's."""
     Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 6"))
-    args = ("--study", "pg", "--trials", "2", "--storage", postgres, "--pruner", "none", "--lease-seconds", "3",
+    args = ("--study", "pg", "--trials", "2", "--storage", postgres, "--pruner", "none", "--lease-seconds", "3", "--max-retries", "3",
             "--objective", "validation_psnr")
     doomed = search_process(workspace, *args, "--seed", "0")
     deadline = time.time() + 240
