@@ -28,6 +28,8 @@ import yaml
 
 PROJECT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, PYTHONPATH=str(PROJECT))
+sys.path.insert(0, str(PROJECT))
+from bench.run.results import identity_sha256  # noqa: E402 (after the project is importable)
 
 
 def run(args, folder):
@@ -42,13 +44,18 @@ def run(args, folder):
 def make_runs(folder, count):
     """One real Digits run, copied into `count` run folders that differ in seed and name."""
     run(["train", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "1"], folder)
-    source = folder / "log/SingleLayerCAE/Digits_Adam_lr=0.001"
+    source = folder / "log/SingleLayerCAE/Digits_Adam_lr=0.001_epochs=1"
     for seed in range(1, count):
         target = source.with_name(f"{source.name}_seed{seed}")
         shutil.copytree(source, target)
         config = yaml.safe_load((target / "config.yaml").read_text())
         config.update(seed=seed, comment=f"seed{seed}")
         (target / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        # the copy's results.json says what it now is, as a run trained with that seed would
+        results = json.loads((target / "results.json").read_text())
+        identity = dict(results["identity"], seed=seed, comment=f"seed{seed}")
+        results.update(identity=identity, identity_sha256=identity_sha256(identity))
+        (target / "results.json").write_text(json.dumps(results))
     return json.loads((source / "results.json").read_text())
 
 
@@ -82,7 +89,7 @@ def main():
         mnist.mkdir()
         run(["train", "--model", "SingleLayerCAE", "--dataset", "MNIST", "--epochs", "1", "--data-dir",
              str(Path(args.data_dir).resolve())], mnist)
-        results = json.loads((mnist / "log/SingleLayerCAE/MNIST_Adam_lr=0.001/results.json").read_text())
+        results = json.loads((mnist / "log/SingleLayerCAE/MNIST_Adam_lr=0.001_epochs=1/results.json").read_text())
         print(f"{'first training step':>26}: {results['seconds_to_first_step']:.2f} s after bench started "
               "(real MNIST from --data-dir, SingleLayerCAE)")
 

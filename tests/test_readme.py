@@ -186,6 +186,9 @@ def the_search_resumed_and_its_best_run_evaluates_to_its_number(workspace):
     trials = json.loads(shown.stdout)["trials"]
     assert len(trials) == len(study.trials) and trials[0]["number"] == best.number
     assert not any(trial["check"] for trial in trials)  # every figure is its run folder's
+    for row in trials:  # a pruned trial is ranked by its run's best, as a finished one is
+        if row["state"] in ("COMPLETE", "PRUNED"):
+            assert row["value"] == read_results(row["run"])["best"]["validation"]["error"], row
     assert (workspace / "log/_studies/digits-lr/history.png").is_file()  # drawn by the README's --show
 
 
