@@ -133,19 +133,20 @@ def test_the_readme_top_to_bottom_in_one_folder(workspace):
 
 
 def stopped_by_ctrl_c(workspace, command):
-    """The README's search, in a process of its own, stopped by Ctrl-C in its first trials: they
-    stop at a checkpoint and are queued again."""
+    """The README's search, in a process of its own, stopped by Ctrl-C in its first trials (the
+    signal reaches its trials' processes too, as at a terminal): they stop at a checkpoint and
+    are queued again."""
     import signal
     import time
 
     from conftest import bench_process
 
-    first = bench_process(*shlex.split(command)[1:], cwd=workspace)
+    first = bench_process(*shlex.split(command)[1:], cwd=workspace, start_new_session=True)
     deadline = time.time() + 240
     while not any("epoch 1/" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*_epochs=3/train.log")):
         assert time.time() < deadline and first.poll() is None, first.communicate()
         time.sleep(0.05)
-    first.send_signal(signal.SIGINT)
+    os.killpg(first.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the worker and its trials' processes
     _, stderr = first.communicate(timeout=300)
     assert first.returncode == 130, stderr
     assert "SIGINT received: stopped the search" in stderr and "Traceback" not in stderr
@@ -167,6 +168,8 @@ def the_search_resumed_and_its_best_run_evaluates_to_its_number(workspace):
     for trial in study.trials:
         counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
     retried = sum(1 for trial in study.trials if trial.user_attrs.get("retried"))
+    assert not any("was killed" in trial.user_attrs.get("reason", "") for trial in study.trials)  # a stop, not a death
+    assert all(trial.user_attrs.get("attempt", 0) == 0 for trial in study.trials)
     assert counts.get("RUNNING") is None and counts.get("WAITING") is None
     assert counts["COMPLETE"] + counts.get("PRUNED", 0) == 8 and counts.get("FAIL", 0) == retried >= 1, counts
     assert any("resuming" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*_epochs=3/train.log"))
@@ -190,6 +193,12 @@ def the_search_resumed_and_its_best_run_evaluates_to_its_number(workspace):
         if row["state"] in ("COMPLETE", "PRUNED"):
             assert row["value"] == read_results(row["run"])["best"]["validation"]["error"], row
     assert (workspace / "log/_studies/digits-lr/history.png").is_file()  # drawn by the README's --show
+    # a pruned trial's run continued by hand (as the pruned line suggests) is flagged, never shown as if it held
+    pruned = next(trial for trial in study.trials if trial.state.name == "PRUNED")
+    assert bench("train", "--config", Path(pruned.user_attrs["run"]) / "config.yaml").exit_code == 0
+    shown = json.loads(bench("search", "--study", "digits-lr", "--show", "--format", "json").stdout)["trials"]
+    (row,) = [row for row in shown if row["number"] == pruned.number]
+    assert "changed since: epochs_done 3" in row["check"] and "status 'finished' (told 'pruned')" in row["check"]
 
 
 def test_the_commands_run_elsewhere_are_run_there_as_shown():

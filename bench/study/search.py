@@ -55,6 +55,7 @@ class Search:
         self.scratch = None
         self.outputs = study_folder(settings.log_dir, settings.study) / OUTPUTS
         self.startup_failures = []  # (trial, reason) of the latest trials that failed before their first step
+        self.signals = None  # this worker's StopSignals while it runs
         self.last_lease = 0.0
 
     def run(self):
@@ -65,6 +66,7 @@ class Search:
         told = {TrialState.COMPLETE: 0, TrialState.PRUNED: 0, TrialState.FAIL: 0}
         try:
             with StopSignals() as signals:
+                self.signals = signals
                 while True:
                     self.retry_stale()
                     while len(self.running) < self.settings.workers and not signals.received and self.wanted():
@@ -251,6 +253,11 @@ class Search:
         from optuna.trial import TrialState
 
         trial, how = job["trial"], _death(code)
+        if self.signals is not None and self.signals.received and _death_by(code) in (signal.SIGINT, signal.SIGTERM):
+            # a Ctrl-C at the terminal reaches the trials too: the user's stop, not a death to count
+            if self._fail_for_retry(trial._trial_id, "stopped by a signal; queued again"):
+                self.queue_again(trial, attempt=False)
+            return None
         attempt = trial.user_attrs.get(ATTEMPT, 0)
         if attempt >= self.settings.max_retries:
             return self.tell(trial, TrialState.FAIL, job["label"],
@@ -262,10 +269,11 @@ class Search:
                                 f"{self.settings.max_retries}), to resume from {job['folder']}")
         return None
 
-    def queue_again(self, trial):
-        """Queue a failed trial's settings again: the retry names it and counts its attempt."""
+    def queue_again(self, trial, attempt=True):
+        """Queue a failed trial's settings again: the retry names it and (`attempt`: a death, not
+        a user's stop) counts one more attempt."""
         self.study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number,
-                                                           ATTEMPT: trial.user_attrs.get(ATTEMPT, 0) + 1},
+                                                           ATTEMPT: trial.user_attrs.get(ATTEMPT, 0) + int(attempt)},
                                  skip_if_exists=False)
 
     def _after_waiting(self, job):
@@ -405,13 +413,11 @@ class Search:
         for job in self.running.values():
             if job["process"].poll() is None:
                 job["process"].send_signal(signum)
-        for number, job in self.running.items():
+        for job in self.running.values():
             job["process"].wait()
             job["output"].close()
             if self._fail_for_retry(job["trial"]._trial_id, "stopped by a signal; queued again"):
-                self.study.enqueue_trial(job["trial"].params, user_attrs={RETRY_OF: number,
-                                                                          ATTEMPT: job["trial"].user_attrs.get(ATTEMPT, 0)},
-                                         skip_if_exists=False)
+                self.queue_again(job["trial"], attempt=False)
         stopped = len(self.running)
         self.running = {}
         return stopped
@@ -433,9 +439,14 @@ class WaitingForRun:
         pass
 
 
+def _death_by(code):
+    """The signal a trial's process ended by (its exit code -N, or 128 + N after saving)."""
+    return -code if code < 0 else code - 128
+
+
 def _death(code):
     """How a trial's process ended, in words: "was killed (SIGKILL)"."""
-    number = -code if code < 0 else code - 128
+    number = _death_by(code)
     try:
         return f"was killed ({signal.Signals(number).name})"
     except ValueError:
