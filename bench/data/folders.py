@@ -26,6 +26,7 @@ whole and split by split, and the run records it, so a run is tied to its data.
 
 import concurrent.futures
 import hashlib
+import mmap
 import os
 import struct
 from dataclasses import dataclass
@@ -205,7 +206,16 @@ def gif_frames(path):
     frame decodes to the whole screen: frames x screen pixels is what decoding costs); None
     when the blocks are not a GIF's."""
     with open(path, "rb") as file:
-        data = file.read()
+        try:  # mapped, not read: a huge file costs address space, not memory
+            data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):  # empty, or not a regular file
+            return None
+    with data:
+        return _count_gif_frames(data)
+
+
+def _count_gif_frames(data):
+    """gif_frames' walk over a GIF's bytes (a bytes-like object)."""
     flags = data[10] if len(data) > 10 else 0
     at = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)  # the global colour table
     frames = 0
