@@ -70,3 +70,37 @@ def test_an_evaluation_during_training_loses_no_record_in_either_order(workspace
     assert [entry["epoch"] for entry in results["history"]] == list(range(1, EPOCHS + 1))
     assert set(results["evaluations"]) == {"best checkpoint, validation", "last checkpoint, test"}
     assert results["status"] == "finished" and results["epochs_done"] == EPOCHS
+
+
+def test_a_held_checkpoint_outlives_newer_saves_and_a_replaced_one_is_taken_anew_once(tmp_path, monkeypatch):
+    """The trainer's KeptCheckpoint deletes older checkpoints but one a reader holds (it goes
+    at the next save, and the hold leaves no file); a reader whose named checkpoint was deleted
+    before it could hold it takes the newer one, once."""
+    from bench.model.kept import KeptCheckpoint, hold_file
+
+    folder = tmp_path / "best"
+    folder.mkdir()
+    value = tf.Variable(1.0)
+    kept = KeptCheckpoint(tf.train.Checkpoint(value=value), folder)
+    first = kept.save(checkpoint_number=1)
+    with held_latest(folder) as held:
+        assert held == first
+        value.assign(2.0)
+        kept.save(checkpoint_number=2)
+        assert tf.train.load_checkpoint(held).get_tensor("value/.ATTRIBUTES/VARIABLE_VALUE") == 1.0  # still whole
+    assert hold_file(first).exists() is False and sorted(p.name for p in folder.glob("*.index")) == [
+        "ckpt-1.index", "ckpt-2.index"]
+    kept.save(checkpoint_number=3)
+    assert sorted(p.name for p in folder.glob("*.index")) == ["ckpt-3.index"]  # the released one went
+
+    named = iter([str(folder / "ckpt-2"), None])  # named, then deleted by the trainer before it is held
+
+    def latest(where):
+        stale = next(named, None)
+        return stale if stale is not None else real_latest(where)
+
+    real_latest = checkpoints.latest
+    monkeypatch.setattr(checkpoints, "latest", latest)
+    with held_latest(folder) as held:
+        assert held == str(folder / "ckpt-3")
+    assert not list(folder.glob(".*.hold"))  # no hold leaves a file behind

@@ -437,6 +437,18 @@ def test_a_users_inspect_py_does_not_break_a_trial_and_a_broken_environment_stop
     assert fine.exit_code == 0, fine
     assert states(study_of(workspace, "fine")) == {"COMPLETE": 1}
 
+    # a trial that fails by itself (its plugin raises) is not retried, and says why
+    Path("models/Raising.py").write_text((PROJECT / "models" / "SingleLayerCAE.py").read_text().replace(
+        "class SingleLayerCAE", "class Raising").replace(
+        "def get(self, images, train_phase=False, l2_penalty=0.0):",
+        "def get(self, images, train_phase=False, l2_penalty=0.0):\n        raise ValueError('the plugin is broken')"))
+    Path("raising.yaml").write_text(Path("space.yaml").read_text().replace("model: Mine", "model: Raising"))
+    raising = bench("search", "--space", "raising.yaml", "--study", "raising", "--trials", "1", "--pruner", "none")
+    assert raising.exit_code == 0 and "FAILED trial 0" in raising.stderr, raising
+    (failed,) = study_of(workspace, "raising").trials
+    assert failed.state.name == "FAIL" and "the plugin is broken" in failed.user_attrs["reason"]
+    assert "retried" not in failed.user_attrs  # not queued again
+
     Path("shadow").mkdir()
     Path("shadow/inspect.py").write_text("raise RuntimeError('a shadowed library')\n")
     broken = bench("search", "--space", "space.yaml", "--study", "broken", "--trials", "5", "--pruner", "none", "--seed", "1",
