@@ -40,7 +40,8 @@ def shorter_runs(config):
         if folder.name.startswith(".") or not run.is_run() or run.trainer() is not None:
             continue
         try:
-            saved, results = run.read_config_values(), run.read_results()
+            results = run.read_results()
+            saved = run.read_config_values(results=results)
         except BenchError:
             continue
         done = results.get("epochs_done", 0)

@@ -159,8 +159,11 @@ class RunFolder:
         """Whether the folder holds a run (a config.yaml)."""
         return self.sub(CONFIG_FILE).is_file()
 
-    def read_config_values(self):
-        """The run's config.yaml as a mapping, checked against its schema (bench.schema).
+    def read_config_values(self, results=None, check_identity=True):
+        """The run's config.yaml as a mapping, checked against its schema (bench.schema) and
+        against the identity results.json recorded (`results`: results.json already read, so
+        that it is not read twice; `check_identity=False`: the caller checks it with
+        `check_identity` once it has read results.json).
 
         Raises:
             BenchUsageError: the folder does not exist or holds no config.yaml.
@@ -182,16 +185,23 @@ class RunFolder:
             raise DamagedFileError(f"{error}; {UNCHANGED}") from error
         except schema.Invalid as error:
             raise DamagedFileError(f"{path} is damaged ({error}); {UNCHANGED}") from error
-        self._check_identity(values)
+        if check_identity:
+            if results is None:
+                try:
+                    results = self.read_results()
+                except DamagedFileError:
+                    results = {}  # read_results names that damage to whoever reads the results
+            self.check_identity(values, results)
         return values
 
-    def _check_identity(self, values):
-        """Refuse a config.yaml whose identity is not the one results.json recorded when the run
-        was trained (edited by hand): name the first key that differs."""
-        try:
-            recorded = self.read_results().get("identity")
-        except DamagedFileError:
-            return  # read_results names that damage to whoever reads the results
+    def check_identity(self, values, results):
+        """Refuse a config.yaml (`values`) whose identity is not the one results.json (`results`)
+        recorded when the run was trained (edited by hand): name the first key that differs.
+
+        Raises:
+            DamagedFileError: naming the key, its value there and the value trained with.
+        """
+        recorded = results.get("identity")
         if recorded is None:
             return  # a run from before identities were recorded
         differing = _differing(TrainConfig.from_dict(values).identity(), recorded)
@@ -221,8 +231,7 @@ class RunFolder:
         and a run whose config.yaml or results.json is damaged (unless restarting)."""
         if restart or not self.is_run():
             return
-        self.read_results()
-        saved = self.read_config_values()
+        saved = self.read_config_values(results=self.read_results())
         differing = config.differences(saved)
         if differing:
             details = ", ".join(f"{key} ({saved.get(key)!r} there, {getattr(config, key, None)!r} now)"
@@ -238,7 +247,8 @@ class RunFolder:
         if not self.is_run():
             return False
         try:
-            saved, results = self.read_config_values(), self.read_results()
+            results = self.read_results()
+            saved = self.read_config_values(results=results)
         except BenchError:
             return False
         return (not config.differences(saved) and results.get("status") == "finished"

@@ -48,13 +48,17 @@ def run_row(run):
     row without numbers, its status naming the file and "damage" the reason; a "running"
     run that no process trains is "stopped"."""
     try:
-        config = run.read_config_values()
+        config = run.read_config_values(check_identity=False)
     except BenchError as error:
         return _damaged_row(run, CONFIG_FILE, error)
     try:
         results = run.read_results()
     except BenchError as error:
         return _damaged_row(run, RESULTS_JSON, error, config)
+    try:
+        run.check_identity(config, results)
+    except BenchError as error:
+        return _damaged_row(run, CONFIG_FILE, error)
     status = results.get("status", "not started")
     if status == "running" and run.trainer() is None:
         status = STOPPED
