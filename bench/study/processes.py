@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+TAIL_BYTES = 256 * 1024  # how much of a child's output's end last_error reads
 
 
 def _die_with_parent():
@@ -46,7 +47,10 @@ def last_error(output_file):
     """Why a child failed, from its output: its last `error: ...` line, else the last line of
     its last traceback ("ValueError: ..."), else None."""
     error, in_traceback, traceback_end = None, False, None
-    for line in Path(output_file).read_text(errors="replace").splitlines():
+    with open(output_file, "rb") as file:  # its end: a chatty child's output may be large
+        file.seek(max(0, os.fstat(file.fileno()).st_size - TAIL_BYTES))
+        tail = file.read().decode("utf-8", "replace")
+    for line in tail.splitlines():
         if line.startswith("error: "):
             error = line[len("error: "):]
         elif line.startswith("Traceback (most recent call last):"):
