@@ -55,7 +55,8 @@ def environment(args):
 def space_text(args, grid, searched):
     """The space file: the grid's values as choices, or (searched) the learning rate drawn on
     a log scale over the grid's range, widened --range-factor times at each end."""
-    lines = ["model: SingleLayerCAE", f"dataset: {args.dataset}", f"epochs: {args.epochs}"]
+    lines = [f"model: {args.model}", f"dataset: {args.dataset}", f"epochs: {args.epochs}"]
+    lines += [f"model_args.{key}: {json.dumps(value)}" for key, value in json.loads(args.model_args).items()]
     if searched and len(grid["lr"]) > 1:
         low, high = min(grid["lr"]) / args.range_factor, max(grid["lr"]) * args.range_factor
         lines.append(f"optimizer_args.learning_rate: {{log_uniform: [{low:.3g}, {high:.3g}]}}")
@@ -86,10 +87,11 @@ def trained_epochs(found):
     return sum(trial.user_attrs.get("epochs") or 0 for trial in found.trials)
 
 
-def search(args, folder, name, sampler, pruner, seed, trials=None, budget=None):
+def search(args, folder, name, sampler, pruner, seed, trials=None, budget=None, extra=()):
     """Run `bench search` until `trials` trials, or until its trials have trained `budget` epochs."""
     common = ["search", "--space", "space.yaml", "--study", name, "--sampler", sampler, "--pruner", pruner,
-              "--seed", str(seed), "--workers", str(args.workers), "--min-epochs", str(args.min_epochs)]
+              "--seed", str(seed), "--workers", str(args.workers), "--confirm", "0", *extra,
+              *(["--min-epochs", str(args.min_epochs)] if args.min_epochs else [])]
     count = trials or args.workers
     while True:
         bench(args, folder, *common, "--trials", str(count))
@@ -100,21 +102,31 @@ def search(args, folder, name, sampler, pruner, seed, trials=None, budget=None):
         count += max(1, round((budget - used) / args.epochs))
 
 
-def retrain(args, folder, trial):
-    """The mean and std of the validation error of a trial's settings over --retrain-seeds seeds
-    (a sweep in a log folder of its own); with 0 seeds, the trial's own value."""
-    if args.retrain_seeds == 0:
+def retrain(args, folder, trial, seeds=None, log_name="retrained"):
+    """The mean and std of the validation error of a trial's settings over `seeds` (default:
+    --retrain-seeds seeds from 100), a sweep in a log folder of its own; with no seeds, the
+    trial's own value. A trial may be a FrozenTrial or its params."""
+    params = trial if isinstance(trial, dict) else trial.params
+    seeds = list(range(100, 100 + args.retrain_seeds)) if seeds is None else seeds
+    if not seeds:
         return trial.value, 0.0
-    params, log = trial.params, folder / "retrained"
-    point = ["--model", "SingleLayerCAE", "--dataset", args.dataset, "--epochs", str(args.epochs),
+    errors = retrained_errors(args, folder, params, seeds, log_name)
+    return statistics.mean(errors), (statistics.stdev(errors) if len(errors) > 1 else 0.0)
+
+
+def retrained_errors(args, folder, params, seeds, log_name):
+    """The validation errors of `params` trained with each of `seeds` (a sweep of its own)."""
+    log = folder / log_name
+    model_args = dict(json.loads(args.model_args))
+    model_args.update({key.split(".", 1)[1]: value for key, value in params.items() if key.startswith("model_args.")})
+    point = ["--model", args.model, "--dataset", args.dataset, "--epochs", str(args.epochs),
              "--batch-size", str(params["batch_size"]), "--l2-penalty", str(params["l2_penalty"]),
              "--optimizer-args", json.dumps({"learning_rate": params["optimizer_args.learning_rate"]}),
-             "--seed", ",".join(str(seed) for seed in range(100, 100 + args.retrain_seeds)),
-             "--jobs", str(args.workers), "--log-dir", str(log)]
+             *(["--model-args", json.dumps(model_args)] if model_args else []),
+             "--seed", ",".join(str(seed) for seed in seeds), "--jobs", str(args.workers), "--log-dir", str(log)]
     bench(args, folder, "sweep", *point)
-    errors = [json.loads(path.read_text())["best"]["validation"]["error"]
-              for path in log.glob("SingleLayerCAE/*/results.json")]
-    return statistics.mean(errors), (statistics.stdev(errors) if len(errors) > 1 else 0.0)
+    return [json.loads(path.read_text())["best"]["validation"]["error"]
+            for path in log.glob(f"{args.model}/*/results.json")]
 
 
 def overhead(found, folder):
@@ -246,6 +258,8 @@ def _chaos_study(log_dir, name, storage=None):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="Digits")
+    parser.add_argument("--model", default="SingleLayerCAE")
+    parser.add_argument("--model-args", default="{}", help='JSON every run shares, e.g. {"downsample": "stride"}')
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seeds", type=int, default=10, help="search seeds per strategy")
@@ -254,7 +268,8 @@ def main():
     parser.add_argument("--tolerance", type=float, default=0.05, help="relative to the grid best's mean")
     parser.add_argument("--range-factor", type=float, default=3.0,
                         help="the searched learning-rate range: the grid's, widened this many times at each end")
-    parser.add_argument("--min-epochs", type=int, default=1, help="epochs before a trial can be pruned")
+    parser.add_argument("--min-epochs", type=int, default=None,
+                        help="epochs before a trial can be pruned (default: bench search's)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--small", action="store_true", help="a 1-point grid (a smoke run)")
     parser.add_argument("--chaos", type=int, default=20, help="rounds of killing a worker, a trial or a retry")
@@ -263,7 +278,10 @@ def main():
                         help="an Optuna storage URL for the chaos rounds (PostgreSQL: Optuna's heartbeat); "
                              "default: each round's journal file")
     parser.add_argument("--parts", default="search,chaos", help="search (the grid, the strategies, the overhead), "
-                                                                 "chaos, or both")
+                                                                 "honesty, chaos: one or several, comma-separated")
+    parser.add_argument("--honesty-strategies", default=",".join(HONESTY))
+    parser.add_argument("--confirm", type=int, default=2, help="honesty: candidates confirmed")
+    parser.add_argument("--confirm-repeats", type=int, default=3, help="honesty: seeds per candidate")
     args = parser.parse_args()
     grid = SMALL_GRID if args.small else GRID
     size = len(grid["lr"]) * len(grid["batch_size"]) * len(grid["l2_penalty"])
@@ -271,6 +289,8 @@ def main():
         root = Path(temporary)
         if "search" in args.parts.split(","):
             against_grid(args, root, grid, size)
+        if "honesty" in args.parts.split(","):
+            honesty(args, root, grid, size)
         if args.chaos and "chaos" in args.parts.split(","):
             lost, twice, running, runs_running = chaos(args, root, args.chaos)
             where = "PostgreSQL" if args.chaos_storage else "the journal"
@@ -306,17 +326,89 @@ def against_grid(args, root, grid, size):
           f"per-epoch report to the study {report_cost(root) * 1000:.2f} ms")
 
 
-def grid_reference(args, root, grid, size):
-    """Train the grid; (its epochs, its best's mean over --retrain-seeds, the margin of "found")."""
+HONESTY = ("confirm", "plain", "asha-min1")
+"""The honesty part's strategies, each within the same epochs (half the grid's): bench search's
+defaults with --confirm (the winner: the best confirmed mean), the same search without
+confirmation given all the epochs (the winner: the best trial's single value), and the same
+with ASHA pruning from epoch 1 (the schedule that starved TPE)."""
+INDEPENDENT_SEEDS = (2000, 2001, 2002)
+"""Each winner's independent retrain: seeds neither a search nor a confirmation uses."""
+
+
+def honesty(args, root, grid, size):
+    """For each strategy and each of --seeds search seeds: is the grid's best found, what is the
+    winner's reported figure, and does it lie in the 95% interval of an independent 3-seed retrain."""
+    from scipy import stats
+
+    grid_epochs, grid_mean, margin = grid_reference(args, root, grid, size, seeds=list(INDEPENDENT_SEEDS))
+    budget = grid_epochs / 2
+    confirming = args.confirm * args.confirm_repeats * args.epochs
+    print(f"budget per search: {budget:.0f} epochs (half the grid's); with confirmation, {budget - confirming:.0f} "
+          f"for the trials and {confirming} for {args.confirm} × {args.confirm_repeats} confirmation runs")
+    print("| strategy | found the grid's best | mean retrained winner | winner's curse (reported vs retrained) | "
+          "reported inside the retrain's 95% interval | trials finished / pruned | epochs |")
+    print("|---|---|---|---|---|---|---|")
+    for strategy in args.honesty_strategies.split(","):
+        found, retrained, curses, inside, finished, pruned, epochs = 0, [], [], 0, [], [], []
+        for seed in range(args.seeds):
+            folder = root / f"honesty-{strategy}-{seed}"
+            folder.mkdir()
+            (folder / "space.yaml").write_text(space_text(args, grid, searched=True))
+            params, reported, used, study_trials = honest_search(args, folder, strategy, seed, budget, confirming)
+            errors = retrained_errors(args, folder, params, list(INDEPENDENT_SEEDS), "independent")
+            mean = statistics.mean(errors)
+            half = stats.t.ppf(0.975, len(errors) - 1) * statistics.stdev(errors) / len(errors) ** 0.5
+            found += mean <= grid_mean + margin
+            inside += abs(reported - mean) <= half
+            retrained.append(mean)
+            curses.append((reported - mean) / mean)
+            states = [trial.state.name for trial in study_trials]
+            finished.append(states.count("COMPLETE"))
+            pruned.append(states.count("PRUNED"))
+            epochs.append(used)
+            print(f"  {strategy} seed {seed}: winner {params}, reported {reported:.5f}, retrained {mean:.5f} ± "
+                  f"{statistics.stdev(errors):.5f} [{mean - half:.5f}, {mean + half:.5f}], {used} epochs, "
+                  f"{states.count('COMPLETE')} finished / {states.count('PRUNED')} pruned", flush=True)
+        print(f"| {strategy} | {found} of {args.seeds} | {statistics.mean(retrained):.5f} | "
+              f"{statistics.mean(curses) * 100:+.1f}% (range {min(curses) * 100:+.1f}% to {max(curses) * 100:+.1f}%) | "
+              f"{inside} of {args.seeds} | {statistics.mean(finished):.1f} / {statistics.mean(pruned):.1f} | "
+              f"{statistics.mean(epochs):.0f} of {budget:.0f} |", flush=True)
+
+
+def honest_search(args, folder, strategy, seed, budget, confirming):
+    """One search of `strategy`; (the winner's params, its reported figure, epochs used, the trials)."""
+    sampler, pruner, extra = "tpe", "median", ()
+    if strategy == "asha-min1":
+        pruner, extra = "asha", ("--min-epochs", "1")
+    spend = budget - confirming if strategy == "confirm" else budget
+    found, used = search(args, folder, "s", sampler, pruner, seed, budget=spend, extra=extra)
+    if strategy != "confirm":
+        best = found.best_trial
+        return best.params, best.value, used, found.trials
+    trials = len(found.trials)
+    bench(args, folder, "search", "--space", "space.yaml", "--study", "s", "--seed", str(seed), "--trials",
+          str(trials), "--workers", str(args.workers), "--confirm", str(args.confirm),
+          "--confirm-repeats", str(args.confirm_repeats), *extra)
+    shown = json.loads(bench(args, folder, "search", "--study", "s", "--show", "--format", "json").stdout)
+    confirmation = shown["confirmation"]
+    winner = next(c for c in confirmation["candidates"] if c["trial"] == confirmation["winner"])
+    used += sum(len(c["runs"]) for c in confirmation["candidates"]) * args.epochs
+    return winner["settings"], winner["mean"], used, found.trials
+
+
+def grid_reference(args, root, grid, size, seeds=None):
+    """Train the grid; (its epochs, its best's mean over `seeds` (--retrain-seeds from 100),
+    the margin of "found")."""
     (root / "grid").mkdir()
     (root / "grid" / "space.yaml").write_text(space_text(args, grid, searched=False))
     started = time.perf_counter()
     grid_study, grid_epochs = search(args, root / "grid", "grid", "grid", "none", 0, trials=size)
     grid_seconds = time.perf_counter() - started
     best = grid_study.best_trial
-    grid_mean, grid_std = retrain(args, root / "grid", best)
+    grid_mean, grid_std = retrain(args, root / "grid", best, seeds)
     print(f"grid: {size} configurations × {args.epochs} epochs = {grid_epochs} epochs in {grid_seconds:.0f} s; "
-          f"best {best.params}: {grid_mean:.5f} ± {grid_std:.5f} over {args.retrain_seeds} seed(s)", flush=True)
+          f"best {best.params}: {best.value:.5f} in the grid, retrained {grid_mean:.5f} ± {grid_std:.5f} over "
+          f"{len(seeds) if seeds is not None else args.retrain_seeds} seed(s)", flush=True)
     return grid_epochs, grid_mean, max(grid_std, args.tolerance * grid_mean)
 
 

@@ -27,8 +27,9 @@ from bench.errors import BenchUsageError
               default="validation_error", show_default=True,
               help="What to optimise: a validation metric of each run's best model (error and mse: lower is "
                    "better; psnr: higher). Each epoch's value is what the pruner sees.")
-@click.option("--min-epochs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Epochs every trial trains before it can be pruned.")
+@click.option("--min-epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs every trial trains before it can be pruned [default: half a trial's epochs, rounded "
+                   "up: earlier, seed noise decides, and the sampler is left few finished trials to learn from].")
 @click.option("--reduction-factor", type=click.IntRange(min=2), default=3, show_default=True,
               help="asha, hyperband: one trial in this many goes on at each rung.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -42,13 +43,19 @@ from bench.errors import BenchUsageError
 @click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="How many times a trial whose process or worker was killed is tried again, from its checkpoint "
                    "(a trial that fails by itself, e.g. a plugin that raises, is not).")
+@click.option("--confirm", type=click.IntRange(min=0), default=2, show_default=True,
+              help="When the trials are done, retrain this many of the best over fresh seeds: the winner is the "
+                   "best confirmed mean, tested against the runner-up (0: report the best trial's own value). "
+                   "Run on a finished study, it confirms it.")
+@click.option("--confirm-repeats", type=click.IntRange(min=2), default=3, show_default=True,
+              help="Seeds each confirmed trial is retrained with (seeds no trial used).")
 @click.option("--show", is_flag=True, help="Show the study's trials, best first, and draw its pictures; train nothing.")
 @click.option("--format", "output_format", type=click.Choice(["table", "markdown", "csv", "json"]), default="table",
               show_default=True, help="With --show: the output format.")
 @verbose_option
 @click.pass_context
 def search(ctx, space, study, storage, trials, workers, sampler, pruner, objective, min_epochs, reduction_factor,
-           seed, repeats, lease_seconds, max_retries, show, output_format):
+           seed, repeats, lease_seconds, max_retries, confirm, confirm_repeats, show, output_format):
     """Search settings with Optuna: each trial is a `bench train` run, pruned early when hopeless.
 
     \b
@@ -70,7 +77,7 @@ def search(ctx, space, study, storage, trials, workers, sampler, pruner, objecti
     settings = SearchSettings(study=study, storage=storage, trials=trials, workers=workers, sampler=sampler,
                               pruner=pruner, min_epochs=min_epochs, reduction_factor=reduction_factor, seed=seed,
                               repeats=repeats, lease_s=lease_seconds, max_retries=max_retries, log_dir=shared.get("log_dir", "log"),
-                              objective=objective)
+                              objective=objective, confirm=confirm, confirm_repeats=confirm_repeats)
     report = Reporter(interactive=False)
     if show:
         from bench.study.search_results import show_study
@@ -102,6 +109,7 @@ def _search(space_file, shared, settings, names, report):
 
     from bench.run.planning import plan_run
     from bench.study.search import Search
+    from bench.study.search_results import starving_lines, trial_rows
     from bench.study.space import check_space, read_space
 
     space = read_space(space_file, names, refused=COMMAND_LINE_ONLY)
@@ -111,3 +119,9 @@ def _search(space_file, shared, settings, names, report):
     complete, pruned, failed = worker.run()
     report.info(f"search {settings.study}: this worker's trials: {complete} finished, {pruned} pruned, "
                 f"{failed} failed; bench search --study {settings.study} --show lists the study's")
+    for line in starving_lines(trial_rows(worker.study)):
+        report.warning(line)
+    if settings.confirm:
+        from bench.study.confirming import confirm
+
+        confirm(worker.study, space, settings, config_of, report)

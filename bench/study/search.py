@@ -178,9 +178,7 @@ class Search:
         config_file = self.scratch / f"trial{trial.number}_{index}.yaml"
         config_file.write_text(yaml.safe_dump(job["points"][index], sort_keys=False))
         spec = {"storage": self.settings.storage_spec(), "study": self.settings.study, "trial_id": trial._trial_id,
-                "objective": self.settings.objective, "pruner": {"name": self.settings.pruner, "epochs": self.epochs,
-                           "min_epochs": self.settings.min_epochs,
-                           "reduction_factor": self.settings.reduction_factor}}
+                "objective": self.settings.objective, "pruner": self.settings.pruner_spec(self.epochs)}
         # the child's whole output, kept in the study's folder: a failed trial's full story
         output = self.outputs / f"trial{trial.number}_{index}.log"
         output.parent.mkdir(parents=True, exist_ok=True)

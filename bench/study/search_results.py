@@ -1,17 +1,22 @@
-"""`bench search --show`: a study's trials, best first (settings, objective, epochs run, state,
-run folder), the settings' importances, and two pictures in log/_studies/<study>/: the
-optimization history and the parallel coordinates of the trials."""
+"""`bench search --show`: a study's trials, best first (settings, objective with its spread
+over repeats, epochs run, state, run folder), its confirmation (bench.study.confirmation),
+the expected best score against the number of trials, the settings' importances when
+there are trials enough, and three pictures in log/_studies/<study>/
+(bench.study.search_pictures)."""
 
 import csv
 import io
 import json
+import textwrap
 from pathlib import Path
 
 from bench.errors import BenchError, BenchUsageError
 from bench.run import pruning
 from bench.run.runs import RunFolder
-from bench.study.study import (ATTEMPT, EPOCHS, OBJECTIVE, REASON, RETRY_OF, RUN, RUN_STATES, import_optuna,
-                                 queued_again, run_state, study_folder)
+from bench.study.confirmation import settings_text
+from bench.study.search_table import print_trials, value_text
+from bench.study.study import (ATTEMPT, EPOCHS, OBJECTIVE, REASON, RETRY_OF, RUN, RUN_STATES, RUNS, SPACE, STD,
+                               import_optuna, queued_again, run_state, study_folder)
 
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "WAITING": 3, "FAIL": 4}
 
@@ -37,7 +42,8 @@ def objective_of(study):
 
 def trial_rows(study):
     """One row per trial, best first: {number, state, value (of the study's objective: a pruned
-    trial's is its run's best so far, as a finished trial's), epochs, params, run, reason,
+    trial's is its run's best so far, as a finished trial's; with repeats, their mean), std and
+    n (the spread over its repeats, and their number), epochs, params, run, reason,
     retried, retry_of (the trial it retries, or None), attempt (0 for a first try), check
     (None when every run folder still holds what the study was told, else what changed)}."""
     objective = objective_of(study)
@@ -54,7 +60,8 @@ def trial_rows(study):
                      "epochs": trial.user_attrs.get(EPOCHS), "params": trial.params, "run": trial.user_attrs.get(RUN),
                      "reason": trial.user_attrs.get(REASON) or ("its worker is gone" if trial.number in again else None),
                      "retried": trial.number in again, "retry_of": trial.user_attrs.get(RETRY_OF),
-                     "attempt": trial.user_attrs.get(ATTEMPT, 0), "check": changed_runs(states, objective)})
+                     "attempt": trial.user_attrs.get(ATTEMPT, 0), "check": changed_runs(states, objective),
+                     "std": trial.user_attrs.get(STD), "n": len(trial.user_attrs.get(RUNS) or [])})
     return sorted(rows, key=lambda row: (STATE_ORDER.get(row["state"], 9), row["value"] is None,
                                          sign * (row["value"] or 0.0), row["number"]))
 
@@ -86,87 +93,137 @@ def _same(a, b):
     return a == b
 
 
+IMPORTANCE_TRIALS = 10
+"""Finished trials below which fANOVA's importances are not shown (at least 3 per drawn setting
+too): from fewer, a forest ranks seed noise ("learning_rate 0.99" from 2 trials)."""
+
+
 def importances(study):
-    """{setting: importance} (fANOVA, normalised), or {} with fewer than two complete trials."""
+    """({setting: importance} (fANOVA, normalised), or {} and why not): importances need
+    IMPORTANCE_TRIALS finished trials, and 3 per drawn setting."""
     from optuna.trial import TrialState
 
     optuna = import_optuna()
-    if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 2:
-        return {}
+    finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    drawn = len(json.loads(study.user_attrs.get(SPACE, '{"params": []}')).get("params", []))
+    needed = max(IMPORTANCE_TRIALS, 3 * drawn)
+    if finished < needed:
+        return {}, (f"importances need {needed} finished trials (this study has {finished}): from fewer, "
+                    "fANOVA ranks seed noise")
     try:
-        return optuna.importance.get_param_importances(study)
-    except (ValueError, RuntimeError):  # one setting varied, or every value the same
-        return {}
+        return optuna.importance.get_param_importances(study), None
+    except (ValueError, RuntimeError) as error:  # one setting varied, or every value the same
+        return {}, f"no importances: {error}"
 
 
-def draw_pictures(study, folder):
-    """The optimization history and the parallel coordinates as PNG files; returns their paths."""
-    import matplotlib
+def starving_lines(rows):
+    """A warning when the first rung pruned most ended trials: the sampler then learns from few
+    finished ones, and a pruned trial's value is from fewer epochs than a finished one's."""
+    ended = [row for row in rows if row["state"] in ("COMPLETE", "PRUNED")]
+    pruned = [row["epochs"] for row in ended if row["state"] == "PRUNED" and row["epochs"]]
+    if len(ended) < 4 or not pruned:
+        return []
+    first = min(pruned)
+    at_first = pruned.count(first)
+    if at_first * 2 <= len(ended):
+        return []
+    return [f"{at_first} of {len(ended)} ended trials were pruned at epoch {first}, the first rung: the sampler "
+            f"learns from only {len(ended) - len(pruned)} finished trial(s). Give a later --min-epochs, "
+            "--pruner median, or --pruner none"]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as plots
 
-    written = []
-    for name, plot in (("history.png", plots.plot_optimization_history),
-                       ("parallel_coordinates.png", plots.plot_parallel_coordinate)):
-        try:
-            axes = plot(study)
-        except (ValueError, RuntimeError):  # no complete trial yet
-            continue
-        figure = axes.figure if hasattr(axes, "figure") else axes.flatten()[0].figure
-        figure.tight_layout()
-        figure.savefig(folder / name, dpi=100)
-        plt.close(figure)
-        written.append(folder / name)
-    return written
+def expected_best_curve(rows, objective):
+    """The expected best value from k trials (bench.study.statistics.expected_best) over the
+    ended trials: finished ones and pruned ones (at their run's best when stopped)."""
+    from bench.study.statistics import expected_best
+
+    values = [row["value"] for row in rows if row["state"] in ("COMPLETE", "PRUNED") and row["value"] is not None]
+    return expected_best(values, lower_is_better=pruning.OBJECTIVES[objective] == "minimize")
+
+
+def confirmation_of(study, objective):
+    """The study's confirmation figures (bench.study.confirmation), or None when it has none."""
+    from bench.study.confirmation import CONFIRMATION, confirmation_figures
+
+    record = study.user_attrs.get(CONFIRMATION)
+    return confirmation_figures(record, objective) if record else None
 
 
 def show_study(settings, report, output_format="table"):
     """A study's trials in `output_format`: markdown, csv and json are returned as text (for the
-    command to print); the table is shown through `report` with the importances and the
-    pictures, and None is returned."""
-    study = load_study(settings)
-    rows, objective = trial_rows(study), objective_of(study)
-    if output_format == "json":
-        return json.dumps({"study": settings.study, "objective": objective,
-                           "direction": pruning.OBJECTIVES[objective], "trials": rows,
-                           "importances": importances(study)}, indent=2)
-    if output_format == "csv":
-        return _csv(rows, objective)
-    if output_format == "markdown":
-        return _markdown(rows, objective)
-    report.table(_table(rows, settings.study, objective))
-    for row in rows:
-        if row["check"]:
-            report.warning(f"trial {row['number']}: its figure no longer matches its run: {row['check']}")
-    ranked = importances(study)
-    if ranked:
-        report.info("importance of each setting (fANOVA): "
-                    + ", ".join(f"{key} {value:.2f}" for key, value in ranked.items()))
-    folder = study_folder(settings.log_dir, settings.study)
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in draw_pictures(study, folder):
-        report.info(f"wrote {path}")
+    command to print); the table is shown through `report` with the confirmation, the
+    expected best, the importances and the pictures, and None is returned."""
+    import warnings
+
+    with warnings.catch_warnings():  # a library's warnings are not the user's business here
+        warnings.simplefilter("ignore")
+        study = load_study(settings)
+        rows, objective = trial_rows(study), objective_of(study)
+        confirmation = confirmation_of(study, objective)
+        if output_format == "json":
+            ranked, why_not = importances(study)
+            return json.dumps({"study": settings.study, "objective": objective,
+                               "direction": pruning.OBJECTIVES[objective], "trials": rows,
+                               "importances": ranked, "importances_note": why_not,
+                               "expected_best": expected_best_curve(rows, objective),
+                               "confirmation": confirmation}, indent=2, default=str)
+        if output_format == "csv":
+            return _csv(rows, objective)
+        if output_format == "markdown":
+            return _markdown(rows, objective)
+        _show_table(study, settings, rows, objective, confirmation, report)
     return None
 
 
-def _counts(rows):
-    counts = {}
+def _show_table(study, settings, rows, objective, confirmation, report):
+    from bench.study.confirmation import confirmation_lines
+
+    print_trials(rows, settings.study, _heading(objective), report)
+    width = report.console.width
+
+    def say(line, warn=False):
+        indent = "    " if line.startswith("  ") else "  "
+        text = textwrap.fill(line, width - (9 if warn else 0), subsequent_indent=indent, break_long_words=False,
+                             break_on_hyphens=False)
+        (report.warning if warn else report.info)(text)
+
     for row in rows:
-        counts[row["state"].lower()] = counts.get(row["state"].lower(), 0) + 1
-    return ", ".join(f"{count} {state}" for state, count in counts.items())
+        if row["check"]:
+            say(f"trial {row['number']}: its figure no longer matches its run: {row['check']}", warn=True)
+    for line in starving_lines(rows):
+        say(line, warn=True)
+    curve = expected_best_curve(rows, objective)
+    if curve:
+        marks = sorted({1, min(5, len(curve)), min(10, len(curve)), len(curve)})
+        say("expected best from k trials (Dodge et al., 2019): " +
+            ", ".join(f"k={k} {curve[k - 1]['mean']:.5f} ± {curve[k - 1]['std']:.5f}" for k in marks))
+    for line in confirmation_lines(confirmation) if confirmation else []:
+        say(line)
+    if not confirmation:
+        say("the best trial's value is one draw, and the best of many draws is optimistic: confirm it over "
+            f"fresh seeds with bench search --space FILE --study {settings.study} --confirm 2")
+    ranked, why_not = importances(study)
+    say("importance of each setting (fANOVA): " + ", ".join(f"{key} {value:.2f}" for key, value in ranked.items())
+        if ranked else why_not)
+    folder = study_folder(settings.log_dir, settings.study)
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in draw_pictures(study, rows, objective, curve, folder):
+        report.info(f"wrote {path}")
 
 
-def _settings(row):
-    return " ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
-                    for key, value in row["params"].items())
+def draw_pictures(study, rows, objective, curve, folder):
+    """history.png, parallel_coordinates.png and expected_best.png; returns the paths written."""
+    from bench.study import search_pictures as pictures
 
-
-def _value(row):
-    """The trial's figure, marked when its run has changed since (never shown as if it held)."""
-    text = "" if row["value"] is None else f"{row['value']:.5f}"
-    return text + (" (run changed!)" if row["check"] else "")
+    lower = pruning.OBJECTIVES[objective] == "minimize"
+    space = json.loads(study.user_attrs.get(SPACE, '{"params": []}'))
+    log_keys = {param[0] for param in space.get("params", []) if param[1] == "log_uniform"}
+    heading = _heading(objective)
+    drawn = [(folder / "history.png", pictures.draw_history(rows, heading, folder / "history.png", lower)),
+             (folder / "parallel_coordinates.png",
+              pictures.draw_parallel(rows, heading, folder / "parallel_coordinates.png", lower, log_keys)),
+             (folder / "expected_best.png", pictures.draw_expected_best(curve, heading, folder / "expected_best.png"))]
+    return [path for path, written in drawn if written]
 
 
 def _heading(objective):
@@ -174,25 +231,10 @@ def _heading(objective):
     return objective.replace("_", " ") + (" ↑" if pruning.OBJECTIVES[objective] == "maximize" else "")
 
 
-def _table(rows, study, objective):
-    from rich.table import Table
-
-    table = Table(title=f"study {study}: {len(rows)} trial(s) ({_counts(rows)}), best first")
-    for heading in ("#", "state", _heading(objective), "epochs", "settings", "run or reason"):
-        table.add_column(heading, overflow="fold")
-    for row in rows:
-        state = row["state"].lower() + (" (queued again)" if row["retried"] else "")
-        if row["retry_of"] is not None:
-            state += f" (retry {row['attempt']} of #{row['retry_of']})" if row["attempt"] else f" (of #{row['retry_of']})"
-        table.add_row(str(row["number"]), state, _value(row), str(row["epochs"] or ""), _settings(row),
-                      row["run"] if row["state"] != "FAIL" else (row["reason"] or ""))
-    return table
-
-
 def _markdown(rows, objective):
     lines = [f"| # | state | {_heading(objective)} | epochs | settings | run |", "|---|---|---|---|---|---|"]
-    lines += [f"| {row['number']} | {row['state'].lower()} | {_value(row)} | {row['epochs'] or ''} | "
-              f"{_settings(row)} | {row['run'] or row['reason'] or ''} |" for row in rows]
+    lines += [f"| {row['number']} | {row['state'].lower()} | {value_text(row)} | {row['epochs'] or ''} | "
+              f"{settings_text(row['params'])} | {row['run'] or row['reason'] or ''} |" for row in rows]
     return "\n".join(lines)
 
 
@@ -200,8 +242,8 @@ def _csv(rows, objective):
     keys = sorted({key for row in rows for key in row["params"]})
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["number", "state", objective, "epochs", *keys, "run", "reason", "check"])
+    writer.writerow(["number", "state", objective, f"{objective}_std", "n", "epochs", *keys, "run", "reason", "check"])
     for row in rows:
-        writer.writerow([row["number"], row["state"].lower(), row["value"], row["epochs"],
+        writer.writerow([row["number"], row["state"].lower(), row["value"], row["std"], row["n"], row["epochs"],
                          *(row["params"].get(key) for key in keys), row["run"], row["reason"], row["check"] or ""])
     return out.getvalue()

@@ -171,3 +171,50 @@ def difference_lines(found):
                      f"(n={item['n_b']}), difference {item['difference']:+.5g}; {verdict}")
     return lines
 
+
+
+BOOTSTRAP_ROUNDS = 10_000
+
+
+def welch_p(values_a, values_b):
+    """Welch's t-test p-value of two samples (None when neither varies, or a side has < 2)."""
+    from scipy import stats
+
+    if len(values_a) < 2 or len(values_b) < 2:
+        return None
+    p_value = float(stats.ttest_ind(values_a, values_b, equal_var=False).pvalue)
+    return None if math.isnan(p_value) else p_value
+
+
+def probability_better(values_a, values_b, lower_is_better=True, rounds=BOOTSTRAP_ROUNDS, seed=0):
+    """The probability that configuration A's mean beats B's, by bootstrap: each sample
+    resampled with replacement `rounds` times (a fixed seed: the same figure in every
+    process), ties counted half (Bouthillier et al., 2021, "Accounting for variance")."""
+    import numpy as np
+
+    if not values_a or not values_b:
+        return None
+    rng = np.random.default_rng(seed)
+    means_a = rng.choice(np.asarray(values_a, float), (rounds, len(values_a))).mean(axis=1)
+    means_b = rng.choice(np.asarray(values_b, float), (rounds, len(values_b))).mean(axis=1)
+    better = means_a < means_b if lower_is_better else means_a > means_b
+    return float(better.mean() + 0.5 * (means_a == means_b).mean())
+
+
+def expected_best(values, lower_is_better=True):
+    """The best score expected from k trials drawn from `values` (with replacement), for k =
+    1..len(values), with its standard deviation (Dodge et al., 2019, "Show your work").
+
+    Returns:
+        [{k, mean, std}]: for the k-th, E[best of k] = Σ_i v_(i) · (P(best ≤ rank i) − P(best ≤ rank i−1)),
+        the values ranked from worst to best, P(best ≤ rank i) = (i/N)^k.
+    """
+    ranked = sorted(values, reverse=lower_is_better)  # worst first
+    count = len(ranked)
+    curve = []
+    for k in range(1, count + 1):
+        weights = [((i + 1) / count) ** k - (i / count) ** k for i in range(count)]
+        mean = sum(w * v for w, v in zip(weights, ranked))
+        second = sum(w * v * v for w, v in zip(weights, ranked))
+        curve.append({"k": k, "mean": mean, "std": math.sqrt(max(0.0, second - mean * mean))})
+    return curve

@@ -41,7 +41,8 @@ class SearchSettings:
     workers: int = 1
     sampler: str = "tpe"
     pruner: str = "median"
-    min_epochs: int = 1
+    min_epochs: int | None = None
+    """Epochs before a trial can be pruned; None: half a trial's epochs (SearchSettings.first_rung)."""
     reduction_factor: int = 3
     seed: int = 0
     lease_s: float = 120.0
@@ -52,6 +53,22 @@ class SearchSettings:
     """A key of bench.run.pruning.OBJECTIVES."""
     max_retries: int = 2
     """How many times a trial whose process or worker died is tried again (from its checkpoint)."""
+    confirm: int = 0
+    """How many of the best trials are retrained over fresh seeds when the trials are done (0: none)."""
+    confirm_repeats: int = 3
+    """Seeds each confirmed trial is retrained with (seeds no trial used)."""
+
+    def first_rung(self, epochs):
+        """Epochs every trial trains before it can be pruned: --min-epochs, or half of a trial's
+        `epochs`, rounded up. An earlier first rung prunes most trials on seed noise before their
+        curves part, and leaves the sampler few finished trials to learn from."""
+        return self.min_epochs if self.min_epochs is not None else max(1, -(-epochs // 2))
+
+    def pruner_spec(self, epochs):
+        """The pruner as bench.run.pruning.make_pruner takes it (for the search and its trials):
+        the median pruner waits for the sampler's random start-up trials."""
+        return {"name": self.pruner, "epochs": epochs, "min_epochs": self.first_rung(epochs),
+                "reduction_factor": self.reduction_factor, "startup_trials": startup_trials(self.trials)}
 
     def storage_spec(self):
         """The storage as bench.run.pruning.open_storage takes it."""
@@ -107,7 +124,7 @@ def open_study(settings, space, epochs, on_stale=None):
     if settings.storage is None:
         study_folder(settings.log_dir, settings.study).mkdir(parents=True, exist_ok=True)
     storage = pruning.open_storage(settings.storage_spec(), heartbeat_s=settings.lease_s, on_stale=on_stale)
-    pruner = pruning.make_pruner(settings.pruner, epochs, settings.min_epochs, settings.reduction_factor)
+    pruner = pruning.make_pruner(**settings.pruner_spec(epochs))
     try:
         optuna.create_study(study_name=settings.study, storage=storage,
                             direction=pruning.OBJECTIVES[settings.objective])
