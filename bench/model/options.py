@@ -14,6 +14,7 @@ and its options read from the class.
 import ast
 import difflib
 import inspect
+import json
 from pathlib import Path
 
 from bench import plugins, tf_runtime
@@ -29,13 +30,46 @@ class _NotPlain(Exception):
 def model_options(model_spec):
     """{option: default} of a model plugin, from its source when it says them plainly,
     else from its imported class."""
+    return model_options_and_choices(model_spec)[0]
+
+
+def model_choices(model_spec):
+    """{option: (allowed values)} of a model plugin's options that declare them with a
+    `typing.Literal` annotation in `__init__` (`downsample: Literal["pool", "stride"] = "pool"`)."""
+    return model_options_and_choices(model_spec)[1]
+
+
+def model_options_and_choices(model_spec):
+    """({option: default}, {option: allowed values}) of a model plugin."""
     try:
-        return read_options(model_spec)
+        return _read(model_spec)
     except _NotPlain:
         tf_runtime.import_tensorflow()
         from bench.model.building import model_class_of
 
-        return options_of_class(model_class_of(model_spec))
+        model_class = model_class_of(model_spec)
+        return options_of_class(model_class), choices_of_class(model_class)
+
+
+def choices_of_class(model_class):
+    """{option: allowed values} of an imported model class's Literal-annotated keywords."""
+    import typing
+
+    choices = {}
+    for cls in model_class.__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        for parameter in inspect.signature(cls.__init__).parameters.values():
+            if typing.get_origin(parameter.annotation) is typing.Literal:
+                choices.setdefault(parameter.name, tuple(typing.get_args(parameter.annotation)))
+    return choices
+
+
+def check_choice(model_name, key, value, choices):
+    """BenchUsageError when `value` is not one of the option's declared choices."""
+    if key in choices and value not in choices[key]:
+        allowed = ", ".join(json.dumps(choice) for choice in choices[key])
+        raise BenchUsageError(f"model {model_name}'s option {key} is one of {allowed}; got {json.dumps(value)}")
 
 
 def options_of_class(model_class):
@@ -60,7 +94,7 @@ def options_of_class(model_class):
 def resolve_model_args(model_spec, args):
     """The model options of a run: unknown names refused, values equal to the
     default dropped (so one architecture always gets one run name)."""
-    options = model_options(model_spec)
+    options, choices = model_options_and_choices(model_spec)
     resolved = {}
     for key, value in args.items():
         if key not in options:
@@ -68,6 +102,7 @@ def resolve_model_args(model_spec, args):
             hint = f"did you mean '{close[0]}'? " if close else ""
             known = f"its options are {', '.join(options)}" if options else "it takes no options"
             raise BenchUsageError(f"model {model_spec.name} has no option '{key}'; {hint}{known}")
+        check_choice(model_spec.name, key, value, choices)
         default = options[key]
         if value != default and not (isinstance(default, tuple) and list(default) == value):
             resolved[key] = value
@@ -78,15 +113,43 @@ def resolve_model_args(model_spec, args):
 
 def read_options(model_spec):
     """{option: default} of a model plugin read from its source; _NotPlain when it does not say."""
+    return _read(model_spec)[0]
+
+
+def _read(model_spec):
+    """({option: default}, {option: allowed values}) read from a plugin's source."""
     source = model_spec.source_file()
     if source is None:
         raise _NotPlain(model_spec.name)
-    options = {}
+    options, choices = {}, {}
     for init in _init_chain(Path(source), model_spec.name, seen=set()):
         for name, default in _keywords(init):
             options.setdefault(name, default)
+        for name, allowed in _literal_choices(init).items():
+            choices.setdefault(name, allowed)
     options.pop("name", None)
-    return options
+    return options, choices
+
+
+def _literal_choices(init):
+    """{keyword: allowed values} of an __init__'s keywords annotated `Literal[...]` (or
+    `typing.Literal[...]`) with literal values; other annotations say nothing here."""
+    arguments = init.args
+    choices = {}
+    for argument in [*arguments.args[1:], *arguments.kwonlyargs]:
+        annotation = argument.annotation
+        if not isinstance(annotation, ast.Subscript):
+            continue
+        name = annotation.value.attr if isinstance(annotation.value, ast.Attribute) else \
+            getattr(annotation.value, "id", None)
+        if name != "Literal":
+            continue
+        try:
+            allowed = ast.literal_eval(annotation.slice)
+        except (ValueError, TypeError, SyntaxError) as error:
+            raise _NotPlain(argument.arg) from error
+        choices[argument.arg] = allowed if isinstance(allowed, tuple) else (allowed,)
+    return choices
 
 
 def _parsed(path):

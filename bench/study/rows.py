@@ -115,32 +115,66 @@ def _typed(text):
 
 
 def parse_where(conditions):
-    """[(key, value)] from KEY=VALUE strings; BenchUsageError for a malformed one."""
+    """[(key, value, text)] from KEY=VALUE strings (value typed, text as given);
+    BenchUsageError for a malformed one."""
     parsed = []
     for condition in conditions:
         key, sep, value = condition.partition("=")
         if not sep or not key.strip():
             raise BenchUsageError(f"--where {condition!r} is not KEY=VALUE, e.g. --where l2_penalty=1e-9")
-        parsed.append((key.strip().replace("-", "_"), _typed(value.strip())))
+        parsed.append((key.strip().replace("-", "_"), _typed(value.strip()), value.strip()))
     return parsed
 
 
-def _matches(row, key, wanted):
-    config = row["config"]
+def _significant_digits(text):
+    """How many significant digits a number is written with ("0.0006806": 4, "1e-3": 1)."""
+    mantissa = text.lower().split("e")[0].lstrip("+-").replace(".", "").lstrip("0")
+    return max(1, len(mantissa))
+
+
+def same_number(value, wanted, text):
+    """Whether `value` is the number written `text` (`wanted`), as compare and search print it:
+    `value` rounded to as many significant digits as `text` has, at least 4 (search prints 4),
+    so that 0.0006806073438985096 is "0.0006806" while 0.0012 is not "0.001"."""
+    if float(value) == float(wanted):
+        return True
+    digits = max(4, _significant_digits(text))
+    return float(f"{float(value):.{digits}g}") == float(wanted)
+
+
+def setting_of(row, key):
+    """(True, value) of a run's (or a group's) setting `key`: a bench train option, a model
+    option, a table column, or a dotted key inside a JSON option (optimizer_args.learning_rate);
+    (False, None) when it has none."""
+    config = row.get("config") or {}
+    option, dot, inner = key.partition(".")
+    if dot:
+        values = config.get(option) or {}
+        return (inner in values), values.get(inner)
     for source in (config, config.get("model_args") or {}, row):
         if key in source:
-            value = source[key]
-            if isinstance(value, list):
-                value = name_part(value)
-            if isinstance(wanted, (int, float)) and isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value) == float(wanted)
-            return str(value) == str(wanted)
-    return False
+            return True, source[key]
+    return False, None
+
+
+def matches(row, key, wanted, text=None):
+    """Whether a row's setting `key` is `wanted` (numbers as they are printed: see same_number)."""
+    found, value = setting_of(row, key)
+    if not found:
+        return False
+    if isinstance(value, list):
+        value = name_part(value)
+    numbers = (isinstance(wanted, (int, float)) and isinstance(value, (int, float))
+               and not isinstance(value, bool) and not isinstance(wanted, bool))
+    if numbers:
+        return same_number(value, wanted, text if text is not None else repr(wanted))
+    return str(value) == str(wanted)
 
 
 def _settings_of(row):
     config = row["config"]
-    return set(config) | set(config.get("model_args") or {}) | set(row)
+    dotted = {f"{option}.{inner}" for option in ("optimizer_args", "model_args") for inner in (config.get(option) or {})}
+    return set(config) | set(config.get("model_args") or {}) | set(row) | dotted
 
 
 def collect_rows(log_dir, model=None, dataset=None, where=()):
@@ -152,15 +186,16 @@ def collect_rows(log_dir, model=None, dataset=None, where=()):
     rows = [run_row(run) for run in find_runs(log_dir)]
     conditions = parse_where(where)
     known = set(TrainConfig.identity_keys()).union(*(_settings_of(row) for row in rows))
-    for key, _ in conditions:
+    for key, _, _ in conditions:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=3)
             hint = f"did you mean {', '.join(close)}? " if close else ""
             raise BenchUsageError(f"--where {key}: no run under {log_dir} has a setting '{key}'; {hint}"
-                                  "the keys are bench train's options and the models' options")
+                                  "the keys are bench train's options, the models' options, and dotted keys "
+                                  "such as optimizer_args.learning_rate")
     return [row for row in rows
             if (model is None or row["model"] == model) and (dataset is None or row["dataset"] == dataset)
-            and all(_matches(row, key, value) for key, value in conditions)]
+            and all(matches(row, key, value, text) for key, value, text in conditions)]
 
 
 # -- sorting and marking ----------------------------------------------------------------

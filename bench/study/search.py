@@ -29,7 +29,7 @@ from bench.signals import StopSignals
 from bench.study.processes import last_error, start_training
 from bench.study.study import (ATTEMPT, EPOCHS, LEASE, OUTPUTS, REASON, RETRIED, RETRY_OF, RUN, RUN_STATES, RUNS, STD,
                                counted, draw, make_sampler, open_study, point_key, run_state,
-                               seed_points, study_folder, taken_points, trial_seed)
+                               seed_points, study_folder, taken_points)
 
 STARTUP_FAILURES = 3
 """Trials failing in a row before their first step, for one reason, that stop a worker."""
@@ -165,7 +165,7 @@ class Search:
 
     def _sampler(self, number):
         settings = self.settings
-        return make_sampler(settings.sampler, self.space, trial_seed(settings.seed, number), settings.trials)
+        return make_sampler(settings.sampler, self.space, settings.seed, settings.trials, number)
 
     def _start_run(self, job):
         """Start the trial's next unfinished run (its first seed's reports to the study; the

@@ -141,6 +141,16 @@ def expected_best_curve(rows, objective):
     return expected_best(values, lower_is_better=pruning.OBJECTIVES[objective] == "minimize")
 
 
+def study_runs(study):
+    """Every run folder of a study: its trials' (each repeat's) and its confirmation's."""
+    from bench.study.confirmation import CONFIRMATION
+
+    runs = [run for trial in study.get_trials(deepcopy=False) for run in trial.user_attrs.get(RUNS) or []]
+    record = study.user_attrs.get(CONFIRMATION) or {}
+    runs += [run for candidate in record.get("candidates", []) for run in candidate.get("runs", [])]
+    return list(dict.fromkeys(runs))
+
+
 def confirmation_of(study, objective):
     """The study's confirmation figures (bench.study.confirmation), or None when it has none."""
     from bench.study.confirmation import CONFIRMATION, confirmation_figures

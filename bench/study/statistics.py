@@ -99,7 +99,7 @@ def _group(members, columns):
         n=len(members), seeds=[row["seed"] for row in members], epochs=first["epochs"],
         status=(first["status"] if len(members) == 1 else
                 "finished" if finished == len(members) else f"{finished} of {len(members)} finished"),
-        paths=[row["path"] for row in members],
+        paths=[row["path"] for row in members], config=first.get("config") or {},
         identity=dict(identity(first["config"]), epochs=first["epochs"]) if not first.get("damage") else {},
         history=_mean_history([row for row in members if row["history"]]),
         values={key: [v for v in (metric_value(row, key) for row in members) if v is not None] for key in columns},
@@ -127,29 +127,64 @@ def differences(groups):
         differing = [key for key in a["identity"] if a["identity"][key] != b["identity"].get(key)]
         if len(differing) != 1:
             continue
-        setting = differing[0]
+        setting, value_a, value_b = _differing(differing[0], a["identity"], b["identity"])
         try:  # from the smaller value of the setting to the larger, whatever the sort order
-            if b["identity"][setting] < a["identity"][setting]:
-                a, b = b, a
+            if value_b < value_a:
+                a, b, value_a, value_b = b, a, value_b, value_a
         except TypeError:
             pass
-        found += [_welch(a, b, setting, metric) for metric in TESTED_METRICS
+        found += [dict(test_pair(a, b, metric), setting=setting, a=value_a, b=value_b) for metric in TESTED_METRICS
                   if len(a["values"][metric]) >= 2 and len(b["values"][metric]) >= 2]
     return found
 
 
-def _welch(a, b, setting, metric):
-    from scipy import stats
+def _differing(key, identity_a, identity_b):
+    """(setting, value in a, value in b): inside a JSON option, its one differing key, dotted
+    (optimizer_args.learning_rate), rather than the whole mapping."""
+    value_a, value_b = identity_a[key], identity_b.get(key)
+    if isinstance(value_a, dict) and isinstance(value_b, dict):
+        inner = [name for name in sorted(set(value_a) | set(value_b)) if value_a.get(name) != value_b.get(name)]
+        if len(inner) == 1:
+            return f"{key}.{inner[0]}", value_a.get(inner[0]), value_b.get(inner[0])
+    return key, value_a, value_b
 
+
+def test_pair(a, b, metric):
+    """Welch's t-test of two groups' `metric`, and the bootstrap probability that B's mean is
+    better than A's (lower, for the errors TESTED_METRICS holds)."""
     values_a, values_b = a["values"][metric], b["values"][metric]
-    p_value = float(stats.ttest_ind(values_a, values_b, equal_var=False).pvalue)
-    return {"dataset": a["dataset"], "model": a["model"], "setting": setting,
-            "a": a["identity"][setting], "b": b["identity"][setting], "metric": metric,
+    p_value = welch_p(values_a, values_b)
+    return {"dataset": a["dataset"], "model": a["model"], "metric": metric,
             "mean_a": a[metric]["mean"], "mean_b": b[metric]["mean"], "std_a": a[metric]["std"],
             "std_b": b[metric]["std"], "n_a": len(values_a), "n_b": len(values_b),
-            "difference": b[metric]["mean"] - a[metric]["mean"],
-            "p_value": None if math.isnan(p_value) else p_value,
-            "larger_than_spread": bool(p_value < SIGNIFICANCE) if not math.isnan(p_value) else False}
+            "difference": b[metric]["mean"] - a[metric]["mean"], "p_value": p_value,
+            "probability_b_better": probability_better(values_b, values_a),
+            "larger_than_spread": p_value is not None and p_value < SIGNIFICANCE}
+
+
+def versus(groups, selectors):
+    """Welch's t-test and the probability of improvement between the two groups that the
+    selectors ("key=value,key=value", as --where takes them) pick, whatever their settings.
+
+    Raises:
+        BenchUsageError: a selector that picks no group, or several.
+    """
+    from bench.errors import BenchUsageError
+    from bench.study.rows import matches, parse_where
+
+    picked = []
+    for selector in selectors:
+        conditions = parse_where([part for part in selector.split(",") if part.strip()])
+        chosen = [group for group in groups if not group.get("damage")
+                  and all(matches(group, key, value, text) for key, value, text in conditions)]
+        if len(chosen) != 1:
+            what = "no configuration" if not chosen else f"{len(chosen)} configurations"
+            raise BenchUsageError(f"--versus {selector!r} picks {what} among those shown; each side must pick "
+                                  "one, e.g. --versus lr=0.001 lr=0.01,batch_size=32")
+        picked.append(chosen[0])
+    a, b = picked
+    return [dict(test_pair(a, b, metric), setting=None, a=selectors[0], b=selectors[1]) for metric in TESTED_METRICS
+            if len(a["values"][metric]) >= 2 and len(b["values"][metric]) >= 2]
 
 
 def difference_lines(found):
@@ -157,20 +192,23 @@ def difference_lines(found):
     if not found:
         return []
     lines = [f"Welch's t-test (scipy.stats.ttest_ind, equal_var=False) of configurations that differ in one "
-             f"setting; p < {SIGNIFICANCE} reads as a difference larger than the seed spread:"]
+             f"setting, and of those --versus names; p < {SIGNIFICANCE} reads as a difference larger than the seed "
+             "spread, and the probability that the second is better comes from resampling their runs:"]
     for item in found:
         metric = item["metric"]
         p_value = item["p_value"]
         verdict = ("no spread to compare with (identical runs)" if p_value is None else
                    f"p = {p_value:.3g}: " + ("larger than the seed spread" if item["larger_than_spread"]
                                              else "within the seed spread"))
-        subject = item["dataset"] if item["setting"] == "model" else f"{item['model']} on {item['dataset']}"
-        lines.append(f"  {subject}, {item['setting']} {item['a']} → {item['b']}: "
+        subject = item["dataset"] if item["setting"] in ("model", None) else f"{item['model']} on {item['dataset']}"
+        chance = item.get("probability_b_better")
+        verdict += "" if chance is None else f"; probability that the second is better (bootstrap): {chance:.2f}"
+        pair = f"{item['setting']} {item['a']} → {item['b']}" if item["setting"] else f"{item['a']} → {item['b']}"
+        lines.append(f"  {subject}, {pair}: "
                      f"{heading(metric)} {number(metric, item['mean_a'])} ± {number(metric, item['std_a'])} "
                      f"(n={item['n_a']}) → {number(metric, item['mean_b'])} ± {number(metric, item['std_b'])} "
                      f"(n={item['n_b']}), difference {item['difference']:+.5g}; {verdict}")
     return lines
-
 
 
 BOOTSTRAP_ROUNDS = 10_000

@@ -182,33 +182,46 @@ def trial_seed(seed, number):
     return int.from_bytes(digest[:4], "little")
 
 
-def make_sampler(name, space, seed, trials=40):
-    """An Optuna sampler by name: tpe (with a constant liar, for trials running at once), random,
-    or grid (every combination of the space's choices, as `bench sweep` would train them).
+def make_sampler(name, space, seed, trials=40, number=None):
+    """An Optuna sampler by name for trial `number` of a study searched with --seed `seed`
+    (None: the study's own, as it is opened): tpe (with a constant liar, for trials running
+    at once), random, or grid (every combination of the space's choices, as `bench sweep`
+    would train them). Each trial draws from trial_seed(seed, number).
 
     TPE draws its first trials at random: a quarter of the study's `trials`, 3 to 10 (Optuna's
     10 would leave a 12-trial search nearly all random)."""
     optuna = import_optuna()
+    drawn = seed if number is None else trial_seed(seed, number)
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=startup_trials(trials))
+        return optuna.samplers.TPESampler(seed=drawn, constant_liar=True, n_startup_trials=startup_trials(trials))
     if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.RandomSampler(seed=drawn)
     if name == "grid":
-        return grid_sampler(space.grid(), seed)
+        return grid_sampler(space.grid(), seed, drawn)
     raise BenchUsageError(f"unknown sampler '{name}'; the samplers are {', '.join(SAMPLERS)}")
 
 
-def grid_sampler(grid, seed):
-    """Optuna's GridSampler for ask and tell: its after_trial calls Study.stop once the grid is
-    covered, which raises outside Study.optimize (the trial is stored all the same); the search
-    stops by itself once every point is covered (Search.wanted)."""
+def grid_sampler(grid, seed, choice_seed=None):
+    """Optuna's GridSampler for ask and tell, made anew for each trial.
+
+    Its grid ids must mean the same points in every trial's sampler: Optuna shuffles the grid
+    with the sampler's seed, so the shuffle takes the study's `seed` and only the choice among
+    the points not yet taken takes the trial's `choice_seed` (two workers asking at once then
+    choose apart). Its after_trial calls Study.stop once the grid is covered, which raises
+    outside Study.optimize (the trial is stored all the same); the search stops by itself
+    once every point is covered (Search.wanted)."""
     optuna = import_optuna()
 
     class AskTellGrid(optuna.samplers.GridSampler):
+        def __init__(self):
+            super().__init__(grid, seed=seed)
+            if choice_seed is not None:
+                self._rng.rng.seed(choice_seed)  # Optuna's private state: the choice only, after the shuffle
+
         def after_trial(self, study, trial, state, values):
             pass
 
-    return AskTellGrid(grid, seed=seed)
+    return AskTellGrid()
 
 
 def startup_trials(trials):
