@@ -1,6 +1,9 @@
-"""`bench search` against a grid on a third of its epoch budget, its overhead, and killed workers.
+"""`bench search` against a grid on a third of its epoch budget, its overhead, killed workers, and
+whether the winner it reports holds when retrained.
 
     python benchmarks/search.py --data-dir ../shared/data --dataset MNIST --epochs 4 --seeds 5
+    python benchmarks/search.py --parts honesty --model ConvAE --model-args '{"downsample": "stride"}' \\
+        --epochs 6 --seeds 10
     python benchmarks/search.py --dataset Digits --epochs 1 --seeds 1 --small --strategies tpe-asha \\
         --retrain-seeds 0 --workers 1 --chaos 0                       # a smoke run, offline
 
@@ -21,6 +24,14 @@
 4. Chaos (`--chaos N`): N rounds of two workers on one study (TPE, and a 4-point grid every
    other round); at a random moment one of them, a trial's own process, or a trial's process
    and then its retry's is killed (SIGKILL): points lost, done twice, left running.
+
+5. Honesty (`--parts honesty`, e.g. `--model ConvAE --model-args '{"downsample": "stride"}'
+   --epochs 6`): on the same grid, each of HONESTY's strategies searches with each of
+   `--seeds` sampler seeds, within half the grid's epochs, confirmation included. Each
+   winner is retrained over 3 independent seeds (2000-2002): is the grid's best found (as in
+   2), how far is the winner's reported figure (its confirmed mean, or the best trial's own
+   value without confirmation) from that retrain (the winner's curse), and does it lie
+   inside the retrain's 95% interval; and how many trials finished or were pruned.
 
 Every search and the grid run in their own log folder in a temporary directory (no
 run is reused across them); two trials at a time (`--workers`).

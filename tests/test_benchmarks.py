@@ -23,7 +23,8 @@ SMOKE_RUNS = {  # script: (arguments, a line its figures are printed in)
     "faults.py": (["--kills", "1", "--epochs", "2", "--batch-size", "64"], "same numbers as the reference: yes"),
     "streaming.py": (["--small", "200", "--large", "0", "--rounds", "1", "--modes", "folder"], "PNG decoding alone"),
     "search.py": (["--dataset", "Digits", "--epochs", "1", "--seeds", "1", "--small", "--strategies", "tpe-asha",
-                   "--retrain-seeds", "0", "--workers", "1", "--chaos", "0"], "| tpe-asha | "),
+                   "--retrain-seeds", "0", "--workers", "1", "--chaos", "0", "--parts", "search,honesty",
+                   "--honesty-strategies", "confirm", "--confirm", "1", "--confirm-repeats", "2"], "| confirm | "),
 }
 # These three train in their own process and start no other: one process runs them in turn.
 TOGETHER = ("throughput.py", "zoo.py", "fidelity.py")

@@ -272,7 +272,7 @@ def test_two_workers_share_a_study_in_postgresql_and_the_heartbeat_retries_a_kil
                                                  for entry in results["history"]}
     code, stdout, _ = finished(bench_process("search", "--study", "pg", "--storage", postgres, "--show",
                                              "--format", "csv", cwd=workspace))
-    assert code == 0 and stdout.splitlines()[0].startswith("number,state,validation_psnr,epochs")
+    assert code == 0 and stdout.splitlines()[0].startswith("number,state,validation_psnr,validation_psnr_std,n,epochs")
     assert len(stdout.strip().splitlines()) == 6 and "its worker is gone" in stdout
 
 

@@ -112,7 +112,7 @@ def test_inspect_totals(workspace, args, total):
     result = bench("inspect", *args)
     assert result.exit_code == 0, result
     assert f"total parameters: {total}" in result.stdout
-    assert "options (--model-args, defaults shown): " in result.stdout and "loss='" in result.stdout
+    assert "options (--model-args, as JSON, defaults shown): " in result.stdout and 'loss="' in result.stdout
     assert not Path("log").exists() and not list(Path(workspace).parent.glob("cache/*"))  # nothing downloaded
 
 
@@ -129,7 +129,7 @@ def test_inspect_a_model_alone_shows_its_options_and_defaults(workspace):
     """What `bench list` ends with works as shown: no dataset needed for a model's options."""
     result = bench("inspect", "--model", "ConvAE")
     assert result.exit_code == 0, result
-    assert "filters=(16, 8, 8)" in result.stdout and "downsample='pool'" in result.stdout
+    assert "filters=[16, 8, 8]" in result.stdout and 'downsample="pool" (one of "pool", "stride")' in result.stdout
     assert "bench inspect --model ConvAE --dataset DATASET" in result.stdout
     assert_one_line_error(bench("inspect"), "needs --model, --dataset or both", exit_code=2)
 
@@ -137,7 +137,7 @@ def test_inspect_a_model_alone_shows_its_options_and_defaults(workspace):
 @pytest.mark.unit
 def test_inspect_with_options_and_resizing(workspace):
     result = bench("inspect", "-m", "ConvAE", "-d", "MNIST", "--model-args", '{"filters": [32, 16, 8], "downsample": "stride"}')
-    assert result.exit_code == 0 and "downsample='stride'" in result.stdout
+    assert result.exit_code == 0 and 'downsample="stride"' in result.stdout
     undercomplete = bench("inspect", "-m", "UndercompleteCAE", "-d", "MNIST")
     assert "resized to (32, 32, 1)" in undercomplete.stdout and "(2, 2, 8)" in undercomplete.stdout
 

@@ -168,6 +168,7 @@ def show_study(settings, report, output_format="table"):
     with warnings.catch_warnings():  # a library's warnings are not the user's business here
         warnings.simplefilter("ignore")
         study = load_study(settings)
+        import_optuna().logging.set_verbosity(import_optuna().logging.ERROR)
         rows, objective = trial_rows(study), objective_of(study)
         confirmation = confirmation_of(study, objective)
         if output_format == "json":
