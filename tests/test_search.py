@@ -118,6 +118,8 @@ def test_a_space_puts_dotted_keys_inside_their_json_option_and_a_grid_needs_choi
     point = space.point({"optimizer_args.learning_rate": 0.01, "l2_penalty": 0})
     assert point["optimizer_args"] == {"epsilon": 1e-7, "learning_rate": 0.01} and point["epochs"] == 3
     assert space.fixed["optimizer_args"] == {"epsilon": 1e-7}  # the space's own settings are left as they were
+    Path("space.yaml").write_text(SPACE.replace("[0, 1.0e-4]", "[0, 1e-5]"))  # YAML 1.1 would read "1e-5" as text
+    assert read_space("space.yaml", option_names(train)).params[1].values == (0, 1e-5)
     with pytest.raises(BenchUsageError, match="optimizer_args.learning_rate is a range"):
         space.grid()
 

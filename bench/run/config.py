@@ -243,6 +243,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# YAML 1.1, which PyYAML reads, takes `1e-5` for text (a float needs a dot there: 1.0e-5); a
+# space's `{choice: [0, 1e-5]}` would then draw the string "1e-05". Read it as YAML 1.2 does.
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
 def load_yaml(stream):
     """yaml.safe_load, but a key given twice in a mapping is an error (yaml.YAMLError)."""
     return yaml.load(stream, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
