@@ -40,6 +40,36 @@ BUILTIN_MODELS = ["SingleLayerCAE", "StackedCAE", "StackedDenoisingCAE", "FullyC
                   "UndercompleteCAE", "SparseAE", "ContractiveAE", "VAE"]
 
 
+# -- the unit tier: no TensorFlow --------------------------------------------------
+
+class _TensorFlowWhenUsed:
+    """`tf` for the test modules: TensorFlow imported at its first use inside a test, not when
+    the module is collected (the unit tier collects every module and imports no TensorFlow)."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):  # pytest's collector asks what the module's names are
+            raise AttributeError(name)
+        import tensorflow
+
+        return getattr(tensorflow, name)
+
+
+tf = _TensorFlowWhenUsed()
+
+
+@pytest.fixture(autouse=True)
+def unit_tests_import_no_tensorflow(request):
+    """A test marked `unit` must not import TensorFlow (the unit tier runs in under a minute
+    because none does): it fails when TensorFlow was not imported before it and is after."""
+    unit = request.node.get_closest_marker("unit") is not None
+    before = "tensorflow" in sys.modules
+    yield
+    if unit and not before:
+        assert "tensorflow" not in sys.modules, (
+            f"{request.node.nodeid} is marked unit but imported TensorFlow: mark it otherwise, or keep "
+            "TensorFlow out of what it runs")
+
+
 # -- the workspace and the CLI ---------------------------------------------------
 
 @pytest.fixture

@@ -8,33 +8,35 @@ import pytest
 
 from conftest import assert_one_line_error, bench, bench_process, read_results
 
-tfds = pytest.importorskip("tensorflow_datasets")  # the [tfds] extra; CI installs it
+def bench_tiny(tfds):
+    """A TFDS builder: 40 training and 10 test images of 8x8x1 in two classes; no validation
+    split (defined when used: importing TensorFlow Datasets imports TensorFlow)."""
 
+    class BenchTiny(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
 
-class BenchTiny(tfds.core.GeneratorBasedBuilder):
-    """40 training and 10 test images of 8x8x1 in two classes; no validation split."""
+        def _info(self):
+            features = tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(8, 8, 1)),
+                                                    "label": tfds.features.ClassLabel(names=["even", "odd"])})
+            return tfds.core.DatasetInfo(builder=self, features=features)
 
-    VERSION = tfds.core.Version("1.0.0")
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples(40, 0), "test": self._generate_examples(10, 1)}
 
-    def _info(self):
-        features = tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(8, 8, 1)),
-                                                "label": tfds.features.ClassLabel(names=["even", "odd"])})
-        return tfds.core.DatasetInfo(builder=self, features=features)
+        def _generate_examples(self, count, seed):
+            rng = np.random.default_rng(seed)
+            for index in range(count):
+                yield index, {"image": rng.integers(0, 256, (8, 8, 1), dtype=np.uint8), "label": index % 2}
 
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples(40, 0), "test": self._generate_examples(10, 1)}
-
-    def _generate_examples(self, count, seed):
-        rng = np.random.default_rng(seed)
-        for index in range(count):
-            yield index, {"image": rng.integers(0, 256, (8, 8, 1), dtype=np.uint8), "label": index % 2}
+    return BenchTiny  # TFDS names the dataset after the class: bench_tiny
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     """A data folder holding bench_tiny, prepared (no download: its examples are generated)."""
+    tfds = pytest.importorskip("tensorflow_datasets")  # the [tfds] extra; CI installs it
     folder = tmp_path_factory.mktemp("tfds")
-    BenchTiny(data_dir=str(folder)).download_and_prepare()
+    bench_tiny(tfds)(data_dir=str(folder)).download_and_prepare()
     return folder
 
 
@@ -55,6 +57,7 @@ def test_a_prepared_tfds_dataset_trains_with_its_validation_carved_from_train(wo
 ])
 @pytest.mark.unit
 def test_a_missing_tfds_dataset_is_one_line(workspace, monkeypatch, dataset, fragments):
+    pytest.importorskip("tensorflow_datasets")
     monkeypatch.setenv("TFDS_DATA_DIR", str(workspace / "tfds-home"))  # TFDS's own folder: empty too
     result = bench("train", "-m", "SingleLayerCAE", "-d", dataset, "--data-dir", workspace / "empty", "--epochs", "1")
     assert_one_line_error(result, *fragments, exit_code=2)

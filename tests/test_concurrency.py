@@ -7,12 +7,7 @@ import subprocess
 import sys
 import time
 
-
-import tensorflow as tf
-
-from bench.model import checkpoints
-from bench.model.kept import held_latest
-from conftest import process_env, run_dir
+from conftest import process_env, run_dir, tf
 
 
 # `python slow_disk.py SECONDS bench-arguments...`: bench, with every rename onto results.json taking SECONDS.
@@ -46,6 +41,9 @@ def slow(workspace, seconds, *args):
 
 
 def test_an_evaluation_during_training_loses_no_record_in_either_order(workspace):
+    from bench.model import checkpoints
+    from bench.model.kept import held_latest
+
     trainer = slow(workspace, 0.6, *TRAIN)
     log = workspace / RUN / "train.log"
     deadline = time.monotonic() + 240
@@ -76,7 +74,8 @@ def test_a_held_checkpoint_outlives_newer_saves_and_a_replaced_one_is_taken_anew
     """The trainer's KeptCheckpoint deletes older checkpoints but one a reader holds (it goes
     at the next save, and the hold leaves no file); a reader whose named checkpoint was deleted
     before it could hold it takes the newer one, once."""
-    from bench.model.kept import KeptCheckpoint, hold_file
+    from bench.model import checkpoints
+    from bench.model.kept import KeptCheckpoint, held_latest, hold_file
 
     folder = tmp_path / "best"
     folder.mkdir()

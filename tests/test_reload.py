@@ -9,9 +9,8 @@ import sys
 import textwrap
 
 import pytest
-import tensorflow as tf
 
-from conftest import BUILTIN_MODELS, PROJECT, bench, inside, process_env, read_results
+from conftest import BUILTIN_MODELS, PROJECT, bench, inside, process_env, read_results, tf
 
 EVAL_TWICE = textwrap.dedent("""
     import json, sys

@@ -9,9 +9,8 @@ import sys
 import time
 
 import pytest
-import tensorflow as tf
 
-from conftest import assert_one_line_error, bench, bench_process, files_of, process_env, read_results, run_dir
+from conftest import assert_one_line_error, bench, bench_process, files_of, process_env, read_results, run_dir, tf
 
 
 def saved_state(run):

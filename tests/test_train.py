@@ -4,10 +4,9 @@ import math
 from pathlib import Path
 
 import pytest
-import tensorflow as tf
 import yaml
 
-from conftest import bench, bench_process, event_tags, read_results, run_dir, scalar_values, write_plugin
+from conftest import bench, bench_process, event_tags, read_results, run_dir, scalar_values, write_plugin, tf
 
 RUN = run_dir("SingleLayerCAE")
 DIGITS_STEPS_PER_EPOCH = math.ceil(1257 / 128)

@@ -5,6 +5,8 @@ import click
 from bench.commands.flags import COMMAND_LINE_ONLY, option_names, verbose_option
 from bench.commands.train import config_of, train
 from bench.errors import BenchUsageError
+from bench.run.pruning import OBJECTIVES, PRUNERS
+from bench.study.study import SAMPLERS
 
 
 @click.command("search", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -19,11 +21,11 @@ from bench.errors import BenchUsageError
               help="Trials of the whole study, every worker's counted.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Trials at once on this machine, each in its own process.")
-@click.option("--sampler", type=click.Choice(["tpe", "random", "grid"]), default="tpe", show_default=True,
+@click.option("--sampler", type=click.Choice(SAMPLERS), default="tpe", show_default=True,
               help="How settings are proposed (grid: every combination of the space's choices).")
-@click.option("--pruner", type=click.Choice(["none", "median", "asha", "hyperband"]), default="median",
+@click.option("--pruner", type=click.Choice(PRUNERS), default="median",
               show_default=True, help="How hopeless trials are stopped at an epoch's end.")
-@click.option("--objective", type=click.Choice(["validation_error", "validation_mse", "validation_psnr"]),
+@click.option("--objective", type=click.Choice(list(OBJECTIVES)),
               default="validation_error", show_default=True,
               help="What to optimise: a validation metric of each run's best model (error and mse: lower is "
                    "better; psnr: higher). Each epoch's value is what the pruner sees.")

@@ -38,6 +38,7 @@ def train(restart, repeats, **options):
       bench train --config run.yaml --epochs 300
     """
     from bench.console import Reporter
+    from bench.run import planning
     from bench.run.config import TrainConfig
 
     report = Reporter()
@@ -49,7 +50,8 @@ def train(restart, repeats, **options):
         sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, config_of, restart=restart, echo=True)
         return
     config = TrainConfig(**options)
-    config.check()  # an impossible value is told at once, before TensorFlow is imported
+    config.check()  # an impossible value is told at once, before TensorFlow is imported,
+    planning.resolve_config(config)  # and so is an unknown model, dataset, optimizer or option
     if config.strategy == "multi-worker":
         from bench.run import cluster
 

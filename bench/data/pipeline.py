@@ -81,12 +81,3 @@ def augmented(image, augment, order_seed, index):
         padded = tf.pad(image, [[pad_y, pad_y], [pad_x, pad_x], [0, 0]], mode="REFLECT")
         image = tf.image.stateless_random_crop(padded, (height, width, depth), seed=seed(1))
     return image
-
-
-def evaluation_batches(images, batch_size):
-    """A split (a bench.data.splits.Split, or an array or tensor of images) in order, in batches
-    in the images' stored dtype."""
-    from bench.data.splits import Split
-
-    dataset = images.images() if isinstance(images, Split) else tf.data.Dataset.from_tensor_slices(images)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
