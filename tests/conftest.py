@@ -70,6 +70,13 @@ def unit_tests_import_no_tensorflow(request):
             "TensorFlow out of what it runs")
 
 
+def unit_but(cases, *with_tensorflow):
+    """Parametrize cases, each marked unit but those at the indices `with_tensorflow` (their
+    error is found once TensorFlow has loaded the data or the devices)."""
+    return [pytest.param(*case, marks=() if index in with_tensorflow else pytest.mark.unit)
+            for index, case in enumerate(cases)]
+
+
 # -- the workspace and the CLI ---------------------------------------------------
 
 @pytest.fixture

@@ -55,7 +55,6 @@ def test_a_prepared_tfds_dataset_trains_with_its_validation_carved_from_train(wo
     ("tfds:no_such_dataset", ["TensorFlow Datasets has no dataset 'no_such_dataset'", "catalog"]),
     ("tfds:mnist", ["tfds:mnist is not prepared in", "tfds build mnist --data_dir"]),
 ])
-@pytest.mark.unit
 def test_a_missing_tfds_dataset_is_one_line(workspace, monkeypatch, dataset, fragments):
     pytest.importorskip("tensorflow_datasets")
     monkeypatch.setenv("TFDS_DATA_DIR", str(workspace / "tfds-home"))  # TFDS's own folder: empty too
@@ -64,7 +63,6 @@ def test_a_missing_tfds_dataset_is_one_line(workspace, monkeypatch, dataset, fra
     assert not (workspace / "log").exists()
 
 
-@pytest.mark.unit
 def test_without_tensorflow_datasets_the_line_says_what_to_install(workspace, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # `import tensorflow_datasets` fails
     result = bench("train", "-m", "SingleLayerCAE", "-d", "tfds:mnist")

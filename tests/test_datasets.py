@@ -6,7 +6,6 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from conftest import (MNIST_NAMES, assert_one_line_error, bench, cifar_archive, cifar_records, closed_port_url,
                       mnist_files, read_results, run_dir, write_tiny_cifar, write_tiny_mnist)
@@ -84,7 +83,6 @@ def test_interrupted_download_is_never_taken_for_complete(workspace, serve):
     assert "interrupted" in again.stderr
 
 
-@pytest.mark.unit
 def test_unreachable_download(workspace):
     write_tiny_mnist(workspace, [closed_port_url()], mnist_files())
     result = train("TinyMNIST")
@@ -158,7 +156,6 @@ def test_cifar_folder_with_missing_batches_is_used_with_a_warning(workspace):
     assert sum(results["data"]["images"].values()) == 50  # what the splits really had
 
 
-@pytest.mark.unit
 def test_truncated_cifar_batch_is_reported(workspace):
     folder = cache(workspace, "tiny-cifar") / "cifar-10-batches-bin"
     folder.mkdir(parents=True)

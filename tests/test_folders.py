@@ -15,7 +15,7 @@ import yaml
 from PIL import Image
 
 from bench.data import folders
-from conftest import assert_one_line_error, bench, bench_process, read_results, run_dir, write_plugin
+from conftest import assert_one_line_error, bench, bench_process, read_results, run_dir, write_plugin, unit_but
 
 FORMATS = ("png", "jpg", "bmp", "gif")
 
@@ -191,15 +191,14 @@ def test_adding_or_removing_a_file_moves_no_other_between_splits():
     assert sorted(tiny.values()) == ["test", "train", "validation"]
 
 
-@pytest.mark.parametrize("make, dataset, fragments", [
+@pytest.mark.parametrize("make, dataset, fragments", unit_but([
     (lambda ws: None, "folder:nowhere", ["folder:", "nowhere: no such folder"]),
     (lambda ws: (ws / "empty").mkdir(), "folder:empty", ["holds no PNG, JPEG, BMP or GIF images"]),
     (lambda ws: (ws / "afile").write_text("x"), "folder:afile", ["is a file, not a folder of images"]),
     (lambda ws: write_images(ws / "two", 2), "folder:two", ["2 images cannot be split"]),
     (lambda ws: None, "web:http://example.com", ["unknown dataset prefix 'web:'", "folder:"]),
     (lambda ws: None, "folder:", ["names no folder"]),
-])
-@pytest.mark.unit
+], 0, 1, 2, 3))
 def test_bad_folders_are_one_line_and_exit_code_2(workspace, make, dataset, fragments):
     make(workspace)
     result = bench("train", "-m", "SingleLayerCAE", "-d", dataset, "--epochs", "1")
@@ -207,13 +206,12 @@ def test_bad_folders_are_one_line_and_exit_code_2(workspace, make, dataset, frag
     assert not (workspace / "log").exists()
 
 
-@pytest.mark.parametrize("args, fragments", [
+@pytest.mark.parametrize("args, fragments", unit_but([
     (("--image-size", "12x"), ["--image-size must be H or HxW"]),
     (("--image-size", "0"), ["--image-size must be H or HxW"]),
     (("--channels", "2"), ["--channels must be 1 or 3"]),
     (("--channels", "3"), ["Digits has 1 channels", "image folders only"]),
-])
-@pytest.mark.unit
+], 3))
 def test_bad_image_options_are_one_line_and_exit_code_2(workspace, args, fragments):
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", *args)
     assert_one_line_error(result, *fragments, exit_code=2)
@@ -287,7 +285,6 @@ def test_a_streaming_plugin_trains_exactly_as_its_arrays_do(workspace):
     assert np.allclose(histories["Streamed"], histories["Arrays"], rtol=1e-6, atol=0)
 
 
-@pytest.mark.unit
 def test_a_stream_of_unknown_length_is_one_line(workspace):
     write_plugin(workspace / "inputs", "Endless", '''
         import tensorflow as tf
@@ -304,7 +301,6 @@ def test_a_stream_of_unknown_length_is_one_line(workspace):
     assert_one_line_error(result, "length is unknown", "assert_cardinality")
 
 
-@pytest.mark.unit
 def test_inspect_shows_a_dataset_and_writes_its_samples(workspace):
     for index, name in enumerate(("cats", "dogs")):
         write_images(workspace / "pets" / name, 10, seed=index)

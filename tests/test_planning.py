@@ -1,13 +1,11 @@
 """Planning runs without TensorFlow (no training): a model's options and the optimizers'
-signatures read from their source agree with the imported classes, and a sweep's parent
-process plans its runs without importing TensorFlow."""
+signatures read from their source agree with the imported classes (which these tests
+import), and a sweep's parent process plans its runs without importing TensorFlow."""
 
 import subprocess
 import sys
 
 import pytest
-
-pytestmark = pytest.mark.unit
 
 from bench import plugins
 from bench.model import options
@@ -71,6 +69,7 @@ def test_the_optimizers_read_from_keras_source_are_its_classes():
     assert read == optimizers.signatures(imported=True)
 
 
+@pytest.mark.unit
 def test_a_sweeps_parent_plans_its_runs_without_tensorflow(tmp_path):
     """Both runs of the grid are finished: the sweep plans them, starts nothing, and shows
     them; `python -X importtime` lists every module its one process imported."""
@@ -95,6 +94,7 @@ def sweep_options():
     return option_names(train), {option.name for option in train.params if getattr(option, "is_flag", False)}
 
 
+@pytest.mark.unit
 def test_a_sweep_grid_is_read_from_the_command_line_and_a_file(tmp_path):
     from bench.errors import BenchUsageError
     from bench.study.sweep import expand, grid_from_file, grid_from_tokens, with_repeats
@@ -117,6 +117,7 @@ def test_a_sweep_grid_is_read_from_the_command_line_and_a_file(tmp_path):
             bad()
 
 
+@pytest.mark.unit
 def test_each_point_of_a_sweep_is_planned_from_its_run_folder(workspace):
     """Finished with the epochs asked: skipped; another length: a folder of its own (a longer one
     made from the shorter's state); another seed or --restart: trained; an impossible value:
@@ -147,6 +148,7 @@ def test_each_point_of_a_sweep_is_planned_from_its_run_folder(workspace):
         config_of(dict(point, epochs="two"))
 
 
+@pytest.mark.unit
 def test_one_run_has_one_folder_however_its_lists_are_spelt():
     from bench.commands.train import config_of
     from bench.run.planning import plan_run

@@ -76,7 +76,6 @@ def sample_images(model, reference, seed=0):
     return tf.random.stateless_uniform(shape, (seed, 1), low, high)
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("name,shape", CASES, ids=[f"{n}-{s[-1]}ch" for n, s in CASES])
 def test_layers_initialisers_and_counts_equal_the_source(name, shape):
     model, reference = bench_model(name, shape), rebuilds()[name](shape)
@@ -92,7 +91,6 @@ def test_layers_initialisers_and_counts_equal_the_source(name, shape):
         assert LOSSES[model.loss_kind] == reference.loss
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("name,shape", CASES, ids=[f"{n}-{s[-1]}ch" for n, s in CASES])
 def test_same_weights_give_the_same_reconstruction_and_l2(name, shape):
     model, reference = bench_model(name, shape), rebuilds()[name](shape)
@@ -109,7 +107,6 @@ def test_same_weights_give_the_same_reconstruction_and_l2(name, shape):
     assert l2 == pytest.approx(float(sum(tf.nn.l2_loss(kernel) for kernel in reference.regularized)), rel=1e-6)
 
 
-@pytest.mark.unit
 def test_initialisers_draw_he_by_default_and_glorot_on_request():
     """The "init" option reaches every kernel, and "he_normal" draws with He's variance 2/fan_in."""
     he = bench_model("SingleLayerCAE", MNIST)
@@ -123,7 +120,6 @@ def test_initialisers_draw_he_by_default_and_glorot_on_request():
     assert all(not np.any(b.numpy()) for b in he.weights if b.path.endswith("bias"))
 
 
-@pytest.mark.unit
 def test_inspect_gives_the_tutorials_parameter_counts():
     for model, count, code in (("FullyConnectedAE", "222,384", "(32,), 32 numbers"),
                                ("ConvAE", "7,873", "(4, 4, 8), 128 numbers")):
@@ -132,7 +128,6 @@ def test_inspect_gives_the_tutorials_parameter_counts():
         assert f"code: {code} per image; the model has decode" in result.stdout, result
 
 
-@pytest.mark.unit
 def test_a_pixel_range_that_is_neither_is_one_clear_line(tmp_path):
     from conftest import assert_one_line_error
 

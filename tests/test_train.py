@@ -183,7 +183,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(workspace):
     assert read_results(run)["status"] == "diverged"
 
 
-@pytest.mark.unit
 def test_single_layer_cae_weights_match_dtb(workspace):
     from bench import plugins
     from bench.model.building import build_model

@@ -80,7 +80,6 @@ def test_every_model_overfits_colour_images_through_the_cli(workspace, model):
     ("ContractiveAE", {}, "contractive"),
     ("VAE", {}, "kl"),
 ])
-@pytest.mark.unit
 def test_penalties_are_there_when_enabled_and_zero_when_disabled(model, options, name):
     images = tf.random.uniform((4, 8, 8, 1), -1, 1)
     net = build(model, **options)
@@ -91,7 +90,6 @@ def test_penalties_are_there_when_enabled_and_zero_when_disabled(model, options,
     assert float(off.forward(images, train_phase=True).terms.get(name, 0.0)) == 0.0
 
 
-@pytest.mark.unit
 def test_contractive_penalty_is_the_exact_jacobian_norm():
     net = build("ContractiveAE", code_size=12)
     x = tf.random.uniform((3, 64), -1, 1)
@@ -107,7 +105,6 @@ def test_contractive_penalty_is_the_exact_jacobian_norm():
     (("-m", "FullyConnectedAE", "-d", "MNIST"), "222,384"),
     (("-m", "ConvAE", "-d", "MNIST"), "7,873"),
 ])
-@pytest.mark.unit
 def test_inspect_totals(workspace, args, total):
     result = bench("inspect", *args)
     assert result.exit_code == 0, result
@@ -116,7 +113,6 @@ def test_inspect_totals(workspace, args, total):
     assert not Path("log").exists() and not list(Path(workspace).parent.glob("cache/*"))  # nothing downloaded
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("dataset, weights", [("MNIST", 288), ("Cifar10", 864)])
 def test_inspect_single_layer_cae_encoder(workspace, dataset, weights):
     result = bench("inspect", "-m", "SingleLayerCAE", "-d", dataset)
@@ -134,7 +130,6 @@ def test_inspect_a_model_alone_shows_its_options_and_defaults(workspace):
     assert_one_line_error(bench("inspect"), "needs --model, --dataset or both", exit_code=2)
 
 
-@pytest.mark.unit
 def test_inspect_with_options_and_resizing(workspace):
     result = bench("inspect", "-m", "ConvAE", "-d", "MNIST", "--model-args", '{"filters": [32, 16, 8], "downsample": "stride"}')
     assert result.exit_code == 0 and 'downsample="stride"' in result.stdout
@@ -199,13 +194,11 @@ def test_vae_logs_its_kl_and_reconstruction_terms(zoo_runs):
     assert kl and reconstruction and kl[-1][1] > 0 and reconstruction[-1][1] > 0
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_takes_the_base_loss_option(model):
     assert build(model, loss="cross_entropy").loss_kind == "cross_entropy"
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 def test_stacked_cae_loss_is_its_blocks_losses_handed_through_get(loss):
     """One block: the block's input is the image, so its loss is the `loss` option's on the image."""
@@ -251,7 +244,6 @@ def test_a_plugin_hands_loss_its_arguments_and_adds_a_named_term(workspace):
     assert total[step] == pytest.approx(reconstruction[step] + activity[step], rel=1e-5)
 
 
-@pytest.mark.unit
 def test_a_plugin_using_the_removed_keep_is_told_what_changed(workspace):
     write_plugin(workspace / "models", "Keeper", '''
         import keras

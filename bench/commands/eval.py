@@ -44,17 +44,20 @@ def eval_command(run_folder, splits, checkpoint, batch_size, data_dir, noise_fac
     classifier on raw pixels.
     """
     from bench.console import Reporter
+    from bench.run.runs import RunFolder
 
+    counts = label_counts(probe_labels)
+    RunFolder(run_folder).read_config_values()  # a folder that is not a run is told before TensorFlow starts
+    report = Reporter()
+    report.info(f"evaluating {run_folder} on {' and '.join(splits)}: starting TensorFlow, then the data and the model")
     tf_runtime.import_tensorflow()
     from bench.run.evaluation import Asked, evaluate
     from bench.run.loading import load_trained
 
     asked = Asked(splits=tuple(splits), noise_factor=noise_factor, batch_size=batch_size,
-                  probe_limit=probe_limit if linear else 0, probe_labels=label_counts(probe_labels),
-                  probe_draws=probe_draws, anomaly=anomaly)
+                  probe_limit=probe_limit if linear else 0, probe_labels=counts, probe_draws=probe_draws,
+                  anomaly=anomaly)
     asked.check()
-
-    report = Reporter()
     evaluate(load_trained(run_folder, checkpoint, data_dir, report, model_file, writing=True, say_checkpoint=False),
              asked, report)
 

@@ -27,7 +27,12 @@ def prepare_command(dataset, out, images_per_shard, verify, overwrite, **data):
       bench prepare --verify tfrecord:shards/faces-64
     """
     from bench.console import Reporter
+    from bench.errors import BenchUsageError
 
+    if not verify and not out:  # told before TensorFlow starts
+        raise BenchUsageError("bench prepare needs --out DIR, the folder to write the shards to")
+    if verify and not _shards_folder(dataset):
+        raise BenchUsageError(f"--verify checks TFRecord shards: give tfrecord:DIR, not {dataset!r}")
     tf_runtime.import_tensorflow()
     if verify:
         verify_shards(dataset, Reporter())
@@ -63,11 +68,17 @@ def verify_shards(dataset_name, report):
     from bench.data import records
     from bench.errors import BenchError, BenchUsageError
 
-    prefix, _, folder = dataset_name.partition(":")
-    if prefix != "tfrecord" or not folder:
+    folder = _shards_folder(dataset_name)
+    if not folder:
         raise BenchUsageError(f"--verify checks TFRecord shards: give tfrecord:DIR, not {dataset_name!r}")
     damaged = records.verify(Path(folder).expanduser())
     if damaged:
         raise BenchError(f"{len(damaged)} shards differ from {folder}/{records.MANIFEST}: {', '.join(damaged)}; "
                          "prepare the folder again")
     report.info(f"every shard of {folder} matches its manifest")
+
+
+def _shards_folder(dataset_name):
+    """DIR of a `tfrecord:DIR` dataset name, or None."""
+    prefix, _, folder = dataset_name.partition(":")
+    return folder if prefix == "tfrecord" and folder else None
