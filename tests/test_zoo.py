@@ -149,7 +149,7 @@ def test_model_options_name_the_run_and_are_checked(workspace):
     unknown = bench("train", "-m", "ConvAE", "-d", "Digits", "--model-args", '{"filter": [8]}')
     assert_one_line_error(unknown, "model ConvAE has no option 'filter'", "filters", exit_code=2)
     bad_value = bench("train", "-m", "ConvAE", "-d", "Digits", "--model-args", '{"downsample": "avg"}')
-    assert_one_line_error(bad_value, "downsample must be 'pool' or 'stride'", exit_code=1)
+    assert_one_line_error(bad_value, 'option downsample is one of "pool", "stride"; got "avg"', exit_code=2)
     base_options = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--model-args", '{"filters": 8}')
     assert_one_line_error(base_options, "its options are init, loss, pixel_range", exit_code=2)
     assert not Path("log/SingleLayerCAE").exists()
