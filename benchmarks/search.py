@@ -351,7 +351,7 @@ def honesty(args, root, grid, size):
     winner's reported figure, and does it lie in the 95% interval of an independent 3-seed retrain."""
     from scipy import stats
 
-    grid_epochs, grid_mean, margin = grid_reference(args, root, grid, size, seeds=list(INDEPENDENT_SEEDS))
+    grid_epochs, grid_mean, margin = grid_reference(args, root, grid, size, list(INDEPENDENT_SEEDS), "honesty-grid")
     budget = grid_epochs / 2
     confirming = args.confirm * args.confirm_repeats * args.epochs
     print(f"budget per search: {budget:.0f} epochs (half the grid's); with confirmation, {budget - confirming:.0f} "
@@ -407,16 +407,17 @@ def honest_search(args, folder, strategy, seed, budget, confirming):
     return winner["settings"], winner["mean"], used, found.trials
 
 
-def grid_reference(args, root, grid, size, seeds=None):
-    """Train the grid; (its epochs, its best's mean over `seeds` (--retrain-seeds from 100),
-    the margin of "found")."""
-    (root / "grid").mkdir()
-    (root / "grid" / "space.yaml").write_text(space_text(args, grid, searched=False))
+def grid_reference(args, root, grid, size, seeds=None, folder_name="grid"):
+    """Train the grid in root/`folder_name`; (its epochs, its best's mean over `seeds`
+    (--retrain-seeds from 100), the margin of "found")."""
+    folder = root / folder_name
+    folder.mkdir()
+    (folder / "space.yaml").write_text(space_text(args, grid, searched=False))
     started = time.perf_counter()
-    grid_study, grid_epochs = search(args, root / "grid", "grid", "grid", "none", 0, trials=size)
+    grid_study, grid_epochs = search(args, folder, "grid", "grid", "none", 0, trials=size)
     grid_seconds = time.perf_counter() - started
     best = grid_study.best_trial
-    grid_mean, grid_std = retrain(args, root / "grid", best, seeds)
+    grid_mean, grid_std = retrain(args, folder, best, seeds)
     print(f"grid: {size} configurations × {args.epochs} epochs = {grid_epochs} epochs in {grid_seconds:.0f} s; "
           f"best {best.params}: {best.value:.5f} in the grid, retrained {grid_mean:.5f} ± {grid_std:.5f} over "
           f"{len(seeds) if seeds is not None else args.retrain_seeds} seed(s)", flush=True)
