@@ -16,11 +16,9 @@ import yaml
 
 from bench.errors import BenchError, RunBusyError, TrainingStopped
 from bench.run.runs import RunFolder
-from bench.study.processes import last_error, start_training
+from bench.study.processes import last_error, start_training, was_killed
 
 POLL_S = 0.5
-KILLED_EXITS = (128 + signal.SIGINT, 128 + signal.SIGTERM)
-"""A training process's exits after a signal (bench train saves and exits 128 + N)."""
 
 
 @dataclass
@@ -111,7 +109,7 @@ def _after(run, settings, report, replan, queues, failed, signals):
     if code == 0 and status == "finished":
         report.info(f"confirmed: {run.label} in {time.time() - run.started:.0f} s → {run.plan.folder}")
         return
-    if (code < 0 or code in KILLED_EXITS) and not signals.received and run.attempts < settings.max_retries:
+    if was_killed(code) and not signals.received and run.attempts < settings.max_retries:
         run.attempts += 1
         report.warning(f"{run.label}: its training process was killed (exit {code}); started again from its "
                        f"checkpoint (retry {run.attempts} of {settings.max_retries})")

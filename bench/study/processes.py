@@ -22,6 +22,15 @@ def _die_with_parent():
         pass
 
 
+KILLED_EXITS = (128 + signal.SIGINT, 128 + signal.SIGTERM)
+"""A training process's exits after a signal (bench train saves its checkpoint and exits 128 + N)."""
+
+
+def was_killed(code):
+    """Whether a training process ended by a signal: killed outright (-N) or saved and stopped (128 + N)."""
+    return code < 0 or code in KILLED_EXITS
+
+
 BENCH_HOME = str(Path(__file__).resolve().parents[2])
 """The folder that holds the bench package (a clone's root, or site-packages)."""
 

@@ -26,7 +26,7 @@ from bench.run import pruning
 from bench.run.planning import plan_run
 from bench.run.runs import RunFolder
 from bench.signals import StopSignals
-from bench.study.processes import last_error, start_training
+from bench.study.processes import last_error, start_training, was_killed
 from bench.study.study import (ATTEMPT, EPOCHS, LEASE, OUTPUTS, REASON, RETRIED, RETRY_OF, RUN, RUN_STATES, RUNS, STD,
                                counted, draw, make_sampler, open_study, point_key, run_state,
                                seed_points, study_folder, taken_points)
@@ -34,8 +34,6 @@ from bench.study.study import (ATTEMPT, EPOCHS, LEASE, OUTPUTS, REASON, RETRIED,
 STARTUP_FAILURES = 3
 """Trials failing in a row before their first step, for one reason, that stop a worker."""
 POLL_S = 0.5
-KILLED_EXITS = (128 + signal.SIGINT, 128 + signal.SIGTERM)
-"""A trial process's exits after a signal it did not cause (bench train saves and exits 128 + N)."""
 
 
 class Search:
@@ -214,7 +212,7 @@ class Search:
             return self.tell(job["trial"], TrialState.COMPLETE, job["label"], folders=folders)
         if code == 0 and status == "pruned":
             return self.tell(job["trial"], TrialState.PRUNED, job["label"], folders=folders[:1])
-        if code < 0 or code in KILLED_EXITS:
+        if was_killed(code):
             return self._retry_killed(job, code)
         reason = last_error(job["output"].name) or damage or f"exit {code}, no error message"
         state = self.tell(job["trial"], TrialState.FAIL, job["label"], reason=f"{reason} (output: {job['output'].name})")
