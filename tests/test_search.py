@@ -244,8 +244,8 @@ def test_two_workers_share_a_study_in_postgresql_and_the_heartbeat_retries_a_kil
     # the survivor's own trial process is killed mid-training (as the OOM killer would), then its retry
     pid, killed_run = trial_training([survivor], deadline)
     os.kill(pid, signal.SIGKILL)
-    pid, _ = trial_training([survivor], deadline, run=killed_run)
-    os.kill(pid, signal.SIGKILL)
+    retry, _ = trial_training([survivor], deadline, run=killed_run, killed={pid})
+    os.kill(retry, signal.SIGKILL)
     code, _, stderr = finished(survivor)
     assert code == 0, stderr
     assert "its worker is gone (heartbeat expired); queued again" in stderr
@@ -317,9 +317,10 @@ def test_two_trials_that_draw_the_same_settings_at_once_share_one_run(workspace)
     assert log.count("epoch 2/2") == 1 and "resuming" not in log
 
 
-def trial_training(workers, deadline, run=None):
+def trial_training(workers, deadline, run=None, killed=()):
     """(pid, run folder) of a trial process of `workers` (training `run`, when given) once its run
-    has ended an epoch since that process started it."""
+    has ended an epoch since that process started (`run` is a retry: since it resumed). Processes in `killed` are passed over: a
+    SIGKILL takes a moment to land, and until then the killed process still looks like a trial."""
     import re
 
     from bench.commands.train import config_of
@@ -329,6 +330,8 @@ def trial_training(workers, deadline, run=None):
         for worker in workers:
             assert worker.poll() is None, finished(worker)
             for pid in children(worker.pid):
+                if pid in killed:
+                    continue
                 try:
                     command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
                     point = yaml.safe_load(Path(command[command.index(b"--config") + 1].decode()).read_text())
@@ -336,9 +339,11 @@ def trial_training(workers, deadline, run=None):
                     continue
                 trained = Path(plan_run(config_of(point)).folder)
                 log = trained / "train.log"
-                if (run is None or trained == run) and log.is_file() and \
-                        "train error" in re.split(r"(?:starting|resuming) ", log.read_text())[-1]:
-                    return pid, trained
+                if (run is None or trained == run) and log.is_file():
+                    *_, how, since = ["", "", *re.split(r"(starting|resuming) ", log.read_text())]
+                    # a retry resumes: until its own line, the log still ends with the killed one's epoch
+                    if (run is None or how == "resuming") and "train error" in since:
+                        return pid, trained
         time.sleep(0.05)
     raise AssertionError("no trial ended an epoch in time")
 
@@ -357,9 +362,9 @@ def test_a_grid_on_two_workers_survives_killed_trials_a_killed_retry_and_sigterm
     deadline = time.time() + 300
     pid, killed_run = trial_training([first], deadline)
     os.kill(pid, signal.SIGKILL)
-    pid, _ = trial_training([first, second], deadline, run=killed_run)  # its retry, on either worker
-    os.kill(pid, signal.SIGKILL)
-    trial_training([second], deadline)
+    retry, _ = trial_training([first, second], deadline, run=killed_run, killed={pid})  # on either worker
+    os.kill(retry, signal.SIGKILL)
+    trial_training([second], deadline, killed={pid, retry})
     second.send_signal(signal.SIGTERM)  # (Ctrl-C, SIGINT: the README's search in tests/test_readme.py)
     code, _, stderr = finished(second)
     assert code == 143 and "SIGTERM received: stopped the search" in stderr, stderr
