@@ -113,7 +113,7 @@ def test_compare_formats_filters_and_best_marks(two_runs):
     assert document["best"]["validation_error"] == {"Digits": best_validation["path"]}  # the best per dataset
     assert len(document["runs"]) == 2 and document["runs"][0]["config"]["model"] == "SingleLayerCAE"
     markdown = bench("compare", "--format", "markdown").stdout
-    assert markdown.splitlines()[0].startswith("| model |") and markdown.count("**") == 2 * 4  # 4 metric columns
+    assert markdown.splitlines()[0].startswith("| model |") and markdown.count("**") == 2 * 5  # val error; test error, mse, psnr, ssim
     table = bench("compare", "--wide").stdout
     assert table.count("*") >= 4 and "marks the best" in table
     narrow = bench("compare", env={"COLUMNS": "80"}).stdout  # val and test error; mse, psnr with --wide
@@ -127,6 +127,29 @@ def test_compare_formats_filters_and_best_marks(two_runs):
                           "did you mean l2_penalty", exit_code=2)
     assert_one_line_error(bench("compare", "--where", "l2_penalty"), "is not KEY=VALUE", exit_code=2)
     assert_one_line_error(bench("compare", "--format", "xml"), "xml", exit_code=2)
+
+
+def test_ssim_goes_from_training_to_compare_and_a_run_older_than_it_stays_readable(two_runs):
+    """SSIM is measured with the other metrics; a results.json written before bench had it
+    (no ssim anywhere) is still read by compare and eval, which adds it."""
+    import json
+
+    trained = read_results(RUN)["best"]["test"]["ssim"]
+    (row,) = [row for row in json.loads(bench("compare", "--format", "json").stdout)["runs"] if row["path"] == str(RUN)]
+    assert row["test_ssim"] == trained and 0 < trained < 1
+    older = json.loads((RUN_L2 / "results.json").read_text())
+    for measurement in older["best"].values():
+        del measurement["ssim"]
+    for entry in older["history"]:
+        del entry["validation_ssim"]
+    (RUN_L2 / "results.json").write_text(json.dumps(older))
+    shown = bench("compare", "--wide", "--sort", "test_ssim")
+    assert shown.exit_code == 0 and "test ssim" in shown.stdout and "—" in shown.stdout, shown
+    rows = {row["path"]: row for row in json.loads(bench("compare", "--format", "json").stdout)["runs"]}
+    assert rows[str(RUN_L2)]["test_ssim"] is None and rows[str(RUN)]["test_ssim"] == trained
+    evaluated = bench("eval", RUN_L2, "--split", "test")
+    assert evaluated.exit_code == 0 and "ssim" in evaluated.stdout, evaluated
+    assert 0 < read_results(RUN_L2)["evaluations"]["best checkpoint, test"]["ssim"] < 1
 
 
 def test_eval_reports_a_linear_probe_of_the_codes_when_asked_after_the_metrics(two_runs):

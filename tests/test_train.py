@@ -28,8 +28,11 @@ def test_first_run_makes_a_complete_run_folder(workspace):
         assert 0 < values["error"] < 0.2
         assert values["mse"] == pytest.approx(values["error"] / 2)
         assert values["psnr"] == pytest.approx(10 * math.log10(1 / values["mse"]))
+        assert 0 < values["ssim"] < 1
+    assert all(0 < entry["validation_ssim"] < 1 for entry in results["history"])
     text = (RUN / "results.txt").read_text()
-    assert "[-1, 1]" in text and "[0, 1]" in text and "dB" in text
+    assert "[-1, 1]" in text and "[0, 1]" in text and "dB" in text and "structural similarity" in text
+    assert f"{results['best']['test']['ssim']:.4f}" in text
     assert "epoch 2/2" in (RUN / "train.log").read_text()
     assert [entry["epoch"] for entry in results["history"]] == [1, 2]
     import matplotlib.image
@@ -42,7 +45,9 @@ def test_first_run_makes_a_complete_run_folder(workspace):
     train_tags, validation_tags = event_tags(RUN / "train"), event_tags(RUN / "validation")
     assert "error" in train_tags and "error" in validation_tags  # same tag: curves overlay
     assert {"loss", "learning_rate"} <= set(train_tags)
-    assert {"mse", "psnr"} <= set(validation_tags)
+    assert {"mse", "psnr", "ssim"} <= set(validation_tags)
+    assert [value for _, value in scalar_values(RUN / "validation", "ssim")] == pytest.approx(
+        [entry["validation_ssim"] for entry in results["history"]])
     assert any(tag.startswith("weights/") and plugin == "histograms"
                for tag, entries in train_tags.items() for _, plugin in entries)
     assert validation_tags["input | reconstruction"][0][1] == "images"

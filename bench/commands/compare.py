@@ -3,6 +3,10 @@
 import click
 
 from bench.commands.flags import verbose_option
+from bench.model.metrics import METRICS
+
+TEST_METRICS = [f"test_{metric.name}" for metric in METRICS]
+WIDE_METRICS = [metric.name for metric in METRICS if not metric.narrow]
 
 
 @click.command("compare")
@@ -11,7 +15,7 @@ from bench.commands.flags import verbose_option
 @click.option("--model", "-m", default=None, help="Only runs of this model.")
 @click.option("--dataset", "-d", default=None, help="Only runs on this dataset.")
 @click.option("--sort", "sort_key", default="validation_error", show_default=True,
-              help="Column to sort by: validation_error, test_error, test_mse, test_psnr, probe_accuracy, "
+              help=f"Column to sort by: validation_error, {', '.join(TEST_METRICS)}, probe_accuracy, "
                    "anomaly_auroc, probe_labels_<N>, epochs, lr, l2.")
 @click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
               help="Only runs whose configuration has this value (any hyperparameter, model option, or dotted key such as "
@@ -25,7 +29,8 @@ from bench.commands.flags import verbose_option
                    "configurations that differ in one setting), or one row per run. Default: grouped when "
                    "some configuration has several seeds.")
 @click.option("--wide", is_flag=True,
-              help="Every column (each configuration setting apart, mse, psnr, confidence intervals), however wide.")
+              help=f"Every column (each configuration setting apart, {', '.join(WIDE_METRICS)}, confidence intervals), "
+                   "however wide.")
 @click.option("--study", default=None,
               help="Only the runs of this bench search study (its trials' and its confirmation's), grouped, with the "
                    "confirmation's figures.")

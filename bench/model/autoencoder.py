@@ -109,7 +109,7 @@ class Autoencoder(keras.Model):
     (-1, 1) (DTB's) unless the model declares another default for it in its
     own `__init__` (`pixel_range=(0.0, 1.0)`, the tutorials' choice), and
     `loss` compares in that range; the metrics the bench reports (error, mse,
-    psnr) are measured on their stated scales whatever the model's range.
+    psnr, ssim: bench.model.metrics) are measured on their stated scales whatever the model's range.
 
     Class attributes:
         input_size: (height, width) the model works at, or None for any size.

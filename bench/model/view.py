@@ -32,7 +32,7 @@ class ModelView:
 
     def __init__(self, model, noise_factor=0.0):
         self.model, self.noise_factor = model, noise_factor
-        self._squared_error = tf.function(self._batch_squared_error, reduce_retracing=True)
+        self._sums = tf.function(self._batch_sums, reduce_retracing=True)
         self._reconstruct = tf.function(self._batch_reconstruction, reduce_retracing=True)
         self._stored_outputs = tf.function(lambda stored: self.outputs(self.scaled(stored)), reduce_retracing=True)
         self._errors = tf.function(self._batch_errors, reduce_retracing=True)
@@ -72,9 +72,10 @@ class ModelView:
 
     # -- compiled batch functions ----------------------------------------------------------
 
-    def _batch_squared_error(self, stored, batch_index):
+    def _batch_sums(self, stored, batch_index):
         images, inputs = self._inputs(stored, batch_index)
-        return tf.reduce_sum(tf.square(self.run(inputs).reconstruction - images)), tf.size(images)
+        reconstructions = self.run(inputs).reconstruction
+        return {name: total(images, reconstructions) for name, total in metrics.SUMS.items()}
 
     def _batch_reconstruction(self, stored):
         _, inputs = self._inputs(stored, 0)
@@ -102,13 +103,13 @@ class ModelView:
         return enumerate(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
     def measure(self, images, batch_size):
-        """{error, mse, psnr} of the model over a split (or array), summed over every pixel."""
-        total, count = 0.0, 0
+        """{metric name: value} (bench.model.metrics.METRICS) of the model over a split (or
+        array), each summed over the whole split."""
+        totals = dict.fromkeys(metrics.SUMS, (0.0, 0.0))
         for index, batch in self.batches(images, batch_size):
-            squared_error, size = self._squared_error(batch, tf.constant(index, tf.int64))
-            total += float(squared_error)
-            count += int(size)
-        return metrics.from_squared_error(total, count)
+            for name, (total, count) in self._sums(batch, tf.constant(index, tf.int64)).items():
+                totals[name] = (totals[name][0] + float(total), totals[name][1] + float(count))
+        return metrics.from_sums(totals)
 
     def codes(self, images, batch_size, limit=None, reconstruct=False, max_features=None):
         """(codes, reconstructions or None) of a split's first `limit` images (all when None):

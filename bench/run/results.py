@@ -30,15 +30,26 @@ FRACTION = number(0, 1)
 PROVENANCE = {"checkpoint": text(("best", "last")), "epoch": integer(), "step": integer(), "split": text(SPLIT_NAMES)}
 """Where a number came from: every measurement carries it (`measured`)."""
 PROVENANCE_OPTIONAL = {"noise_factor": number(0), "when": text()}
-MEASUREMENT = record({"error": number(0, finite=True), "mse": number(0, finite=True), "psnr": number(), **PROVENANCE},
-                     PROVENANCE_OPTIONAL)
+
+
+def _metric_checker(metric):
+    """A bounded-below, unbounded-above metric (an error) is finite in a measurement: only a
+    diverged loss is not, and a diverged run has no best model."""
+    low, high = metric.valid
+    return number(low, high, finite=low is not None and high is None)
+
+
+MEASUREMENT = record({**{metric.name: _metric_checker(metric) for metric in metrics.METRICS if metric.always},
+                      **PROVENANCE},
+                     {**{metric.name: _metric_checker(metric) for metric in metrics.METRICS if not metric.always},
+                      **PROVENANCE_OPTIONAL})
 
 
 # -- the records ---------------------------------------------------------------------
 
 def epoch_done(results, entry, best_validation=None):
-    """An epoch has ended: its history entry ({epoch, step, train_error, validation_error,
-    validation_mse, validation_psnr, elapsed_s}) replaces any entry of that epoch or later;
+    """An epoch has ended: its history entry ({epoch, step, train_error, validation_<metric>
+    for each of bench.model.metrics.METRICS, elapsed_s}) replaces any entry of that epoch or later;
     a new best model's validation metrics replace the best ones."""
     history = [kept for kept in results.get("history", []) if kept["epoch"] < entry["epoch"]]
     results["history"] = history + [entry]
@@ -284,7 +295,8 @@ RESULTS = record({}, {
     "updated": text(),
     "history": list_of(record({"epoch": integer(1), "step": integer(), "train_error": number(),
                                "validation_error": number()},
-                              {"validation_mse": number(0), "validation_psnr": number(), "elapsed_s": number()})),
+                              {**{f"validation_{metric.name}": number(*metric.valid) for metric in metrics.METRICS[1:]},
+                               "elapsed_s": number()})),
     "best": record({}, {"validation": MEASUREMENT, "test": MEASUREMENT}),
     "evaluations": map_of(MEASUREMENT),
     "data": record({"images": map_of(integer())}, {"files_sha256": text(), "splits_sha256": map_of(text())}),
@@ -328,10 +340,10 @@ def identity_record(results, identity):
 # -- results.txt -----------------------------------------------------------------------
 
 def _metric_rows(rows):
-    names = ["error", "mse", "psnr"]
-    lines = [f"  {'':12}" + "".join(f"{n:>12}" for n in names)]
+    lines = [f"  {'':12}" + "".join(f"{metric.name:>12}" for metric in metrics.METRICS)]
     for label, values in rows:
-        lines.append(f"  {label:12}" + "".join(f"{metrics.format_value(n, values.get(n)):>12}" for n in names))
+        lines.append(f"  {label:12}" + "".join(f"{metric.text(values.get(metric.name)):>12}"
+                                               for metric in metrics.METRICS))
     return lines
 
 

@@ -17,13 +17,13 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 from bench import pictures
-from bench.model import architecture
+from bench.model import architecture, metrics
 from bench.run import runs
 from bench.run.options import HPARAMS
 
 MAX_FEATURE_MAP_LAYERS = 4
 EAGER_CALLS = 10  # activation summaries written eagerly before they are compiled (RunWriters.activations)
-FINAL_METRICS = ("best_validation_error", "test_error", "test_mse", "test_psnr")
+FINAL_METRICS = ("best_validation_error", *(f"test_{metric.name}" for metric in metrics.METRICS))
 
 
 def image_grid(columns):
@@ -80,9 +80,8 @@ DESCRIPTIONS = {
         "epoch_error": "The mean error over the epoch's training batches, as the console prints it: ½·mean((x − "
                        "x̃)²) on [-1, 1], with the weights changing during the epoch.",
     },
-    runs.VALIDATION_EVENTS: {
-        "error": "The error over the whole validation split at the end of the epoch, ½·mean((x − x̃)²) on [-1, 1].",
-    },
+    runs.VALIDATION_EVENTS: {metric.name: f"Over the whole validation split at the end of the epoch: {metric.formula}."
+                             for metric in metrics.METRICS},
 }
 """Each events folder's {tag: description} of its scalars."""
 
@@ -112,8 +111,8 @@ class RunWriters:
 
     def final_metrics(self, step, validation, test):
         """The best model's metrics, the HParams dashboard's result columns."""
-        self.scalars(self.run_root, step, {"best_validation_error": validation["error"], "test_error": test["error"],
-                                           "test_mse": test["mse"], "test_psnr": test["psnr"]})
+        self.scalars(self.run_root, step, {"best_validation_error": validation["error"],
+                                           **metrics.history_entry(test, prefix="test_")})
 
     def weights(self, step, model):
         """Histograms of every trainable variable, under its layer path."""

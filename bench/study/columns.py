@@ -5,19 +5,23 @@ anomaly scores, few-label probes) brings its own columns, described by its
 Field in bench.run.results, shown when some run has them.
 """
 
+from bench.model import metrics
 from bench.run.results import FIELDS, Column
 
 CONFIG_COLUMNS = {"model": "model", "dataset": "dataset", "optimizer": "optimizer", "lr": "lr", "l2": "l2",
                   "options": "options", "comment": "comment"}
 """{column key: heading} of what configures a run."""
 
-RECONSTRUCTION = {
-    "validation_error": Column("val error", higher_is_better=False, valid=(0, None), decimals=5),
-    "test_error": Column("test error", higher_is_better=False, valid=(0, None), decimals=5),
-    "test_mse": Column("test mse", narrow=False, higher_is_better=False, valid=(0, None), decimals=5),
-    "test_psnr": Column("test psnr", narrow=False, valid=(None, None), decimals=2),
-}
-"""The metrics of each run's best model, in every table."""
+
+
+def _column(heading, metric):
+    return Column(heading, narrow=metric.narrow, higher_is_better=metric.higher_is_better, valid=metric.valid,
+                  decimals=metric.decimals)
+
+
+RECONSTRUCTION = {"validation_error": _column("val error", metrics.BY_NAME["error"]),
+                  **{f"test_{metric.name}": _column(f"test {metric.name}", metric) for metric in metrics.METRICS}}
+"""The metrics of each run's best model (bench.model.metrics.METRICS), in every table."""
 
 OTHER_HEADINGS = {"seed": "seed", "n": "n", "epochs": "epochs", "status": "status", "run": "run"}
 TESTED_METRICS = ("validation_error", "test_error")

@@ -7,15 +7,17 @@ import json
 
 from rich.table import Table
 
+from bench.model import metrics
 from bench.run.results import FIELDS
 from bench.study.columns import CONFIG_COLUMNS, heading, is_metric, metric_columns, number
 from bench.study.rows import STOPPED, best_rows
 from bench.study.statistics import DAGGER, interval_notes
 
 FORMATS = ("table", "csv", "json", "markdown")
-LEGEND = ("error: ½·mean((x − x̃)²) on [-1, 1] (DTB); mse: on [0, 1]; psnr: dB. "
+LEGEND = (f"{metrics.legend()}. "
           "Metrics of each run's best model on validation; * marks the best of each column on each dataset.")
-NARROW_LEGEND = "test mse (= test error / 2), psnr, AP and the separate configuration columns: --wide."
+NARROW_LEGEND = (f"test {', '.join(metric.name for metric in metrics.METRICS if not metric.narrow)}, AP and the "
+                 "separate configuration columns: --wide.")
 GROUP_LEGEND = ("Grouped: one row per configuration over its seeds, runs of the same length only (epochs): "
                 "mean ± sample standard deviation, [95% confidence interval of the mean, Student's t]; n runs; "
                 "(k of n runs): a figure only k of them have.")

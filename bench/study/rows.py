@@ -11,6 +11,7 @@ import difflib
 import math
 
 from bench.errors import BenchError, BenchUsageError
+from bench.model import metrics
 from bench.run.config import TrainConfig, name_part
 from bench.run.results import FIELDS, stale_reason
 from bench.run.runs import CONFIG_FILE, RESULTS_JSON, find_runs
@@ -76,8 +77,8 @@ def run_row(run):
 
 def _best_metrics(best):
     validation, test = best.get("validation", {}), best.get("test", {})
-    return {"validation_error": validation.get("error"), "test_error": test.get("error"),
-            "test_mse": test.get("mse"), "test_psnr": test.get("psnr")}
+    return {"validation_error": validation.get("error"),
+            **{f"test_{metric.name}": test.get(metric.name) for metric in metrics.METRICS}}
 
 
 def _config_columns(config):
