@@ -33,7 +33,7 @@ tf = tf_runtime.import_tensorflow()
 
 import keras  # noqa: E402
 
-from bench.commands.train import config_of  # noqa: E402
+from bench.run.config import TrainConfig, read_yaml_mapping  # noqa: E402
 from bench.console import Reporter  # noqa: E402
 from bench.data import datasets  # noqa: E402
 from bench.run import optimizers, planning  # noqa: E402
@@ -113,7 +113,7 @@ def train_reference(config, splits, image_shape, epochs):
 
 def train_both(config_file, seed, args, report):
     """One seed of bench and of the rebuild: their validation-error curves and training seconds."""
-    config = config_of({"config": str(config_file)})
+    config = TrainConfig.from_point(read_yaml_mapping(config_file))
     if args.dataset:
         config.dataset = args.dataset
     with tempfile.TemporaryDirectory() as log_dir:

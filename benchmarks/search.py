@@ -174,7 +174,7 @@ def report_cost(folder, rounds=50):
     """Seconds of one per-epoch report (report + should_prune) to a journal study."""
     import optuna
 
-    from bench.run.pruning import make_pruner
+    from bench.study.pruning import make_pruner
 
     backend = optuna.storages.journal.JournalFileBackend(str(folder / "cost.log"))
     timed = optuna.create_study(storage=optuna.storages.JournalStorage(backend), pruner=make_pruner("asha", rounds))

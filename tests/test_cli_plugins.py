@@ -118,8 +118,9 @@ def test_every_training_option_comes_from_the_one_table(workspace, monkeypatch):
     import dataclasses
     import os
 
-    from bench.commands.train import config_of, train
+    from bench.commands.train import train
     from bench.run.config import TrainConfig
+    from bench.errors import BenchUsageError
     from bench.run.options import OPTIONS, RESUMABLE_KEYS, default_data_dir
 
     for name in [name for name in os.environ if name.startswith("BENCH_")]:
@@ -128,8 +129,12 @@ def test_every_training_option_comes_from_the_one_table(workspace, monkeypatch):
     flags = {flag for param in train.params for flag in param.opts}
     for option in OPTIONS:
         assert {option.flag, *option.aliases} <= flags, option.name
-    parsed = config_of({"model": "SingleLayerCAE", "dataset": "Digits", "epochs": "3"})  # a sweep's point
+    parsed = TrainConfig.from_point({"model": "SingleLayerCAE", "dataset": "Digits", "epochs": "3"})  # a sweep's point
     assert parsed == TrainConfig(model="SingleLayerCAE", dataset="Digits", epochs=3, data_dir=default_data_dir())
+    spelled = TrainConfig.from_point({"model": "SingleLayerCAE", "dataset": "Digits", "l2-penalty": "0.5"})
+    assert spelled.l2_penalty == 0.5  # an option's other spelling, converted as the command line does
+    with pytest.raises(BenchUsageError, match=r"unknown option 'epoch' \(did you mean epochs\?\); the options are model, dataset"):
+        TrainConfig.from_point({"model": "SingleLayerCAE", "dataset": "Digits", "epoch": 3})
     assert set(TrainConfig.identity_keys()) == {option.name for option in OPTIONS} - set(RESUMABLE_KEYS)
 
 

@@ -122,7 +122,7 @@ def test_each_point_of_a_sweep_is_planned_from_its_run_folder(workspace):
     """Finished with the epochs asked: skipped; another length: a folder of its own (a longer one
     made from the shorter's state); another seed or --restart: trained; an impossible value:
     refused before any process starts."""
-    from bench.commands.train import config_of
+    from bench.run.config import TrainConfig
     from bench.errors import BenchUsageError
     from bench.run.planning import Plan, plan_run
 
@@ -131,30 +131,30 @@ def test_each_point_of_a_sweep_is_planned_from_its_run_folder(workspace):
     (run.path / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-20"\n')
     point = {"model": "SingleLayerCAE", "dataset": "Digits", "optimizer_args": '{"learning_rate": 0.001}',
              "log_dir": str(workspace / "log")}
-    finished = plan_run(config_of(dict(point, epochs=2)))
+    finished = plan_run(TrainConfig.from_point(dict(point, epochs=2)))
     assert finished.finished and finished.folder.endswith("SingleLayerCAE/Digits_Adam_lr=0.001_epochs=2")
     assert finished.continues is None
-    shorter = plan_run(config_of(dict(point, epochs=1)))
+    shorter = plan_run(TrainConfig.from_point(dict(point, epochs=1)))
     assert shorter.folder.endswith("_epochs=1") and not shorter.finished and shorter.continues is None
-    longer = plan_run(config_of(dict(point, epochs=3)))
+    longer = plan_run(TrainConfig.from_point(dict(point, epochs=3)))
     assert longer.folder.endswith("_epochs=3") and not longer.finished and longer.continues == finished.folder
-    dtb = plan_run(config_of(point))
+    dtb = plan_run(TrainConfig.from_point(point))
     assert dtb.folder.endswith("SingleLayerCAE/Digits_Adam_lr=0.001") and dtb.continues == finished.folder
-    assert not plan_run(config_of(dict(point, epochs=2, seed=1))).finished
-    assert plan_run(config_of(dict(point, epochs=2)), restart=True) == Plan(finished.folder, False)
+    assert not plan_run(TrainConfig.from_point(dict(point, epochs=2, seed=1))).finished
+    assert plan_run(TrainConfig.from_point(dict(point, epochs=2)), restart=True) == Plan(finished.folder, False)
     with pytest.raises(BenchUsageError, match="--l2-penalty must be zero or positive"):
-        plan_run(config_of(dict(point, l2_penalty=-1)))
+        plan_run(TrainConfig.from_point(dict(point, l2_penalty=-1)))
     with pytest.raises(BenchUsageError, match="epochs"):
-        config_of(dict(point, epochs="two"))
+        TrainConfig.from_point(dict(point, epochs="two"))
 
 
 @pytest.mark.unit
 def test_one_run_has_one_folder_however_its_lists_are_spelt():
-    from bench.commands.train import config_of
+    from bench.run.config import TrainConfig
     from bench.run.planning import plan_run
 
     def folder(augment, classes):
-        return plan_run(config_of({"model": "SingleLayerCAE", "dataset": "Digits", "augment": augment,
+        return plan_run(TrainConfig.from_point({"model": "SingleLayerCAE", "dataset": "Digits", "augment": augment,
                                    "classes": classes})).folder
 
     assert folder("flip,,crop", "1,0,0") == folder("crop, flip", "0,1") == \

@@ -226,13 +226,13 @@ def postgres():
 
 def test_two_workers_share_a_study_in_postgresql_and_the_heartbeat_retries_a_killed_workers_trial(
         workspace, postgres):
-    """Two workers on one PostgreSQL, optimising the validation psnr; one is killed (SIGKILL) in
+    """Two workers on one PostgreSQL, optimising the validation SSIM (maximised); one is killed (SIGKILL) in
     a trial's second epoch: Optuna's heartbeat fails its trial, the other worker queues it again
     through Optuna's retry callback and resumes it from the checkpoint. Each run is trained for
-    one trial; each epoch's psnr is what the study saw, and a trial's value is its best model's."""
+    one trial; each epoch's SSIM is what the study saw, and a trial's value is its best model's."""
     Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 6"))
     args = ("--study", "pg", "--trials", "2", "--storage", postgres, "--pruner", "none", "--lease-seconds", "3", "--max-retries", "3",
-            "--objective", "validation_psnr", "--confirm", "0")
+            "--objective", "validation_ssim", "--confirm", "0")
     doomed = search_process(workspace, *args, "--seed", "0")
     deadline = time.time() + 240
     while not any("epoch 2/" in log.read_text() for log in workspace.glob("log/SingleLayerCAE/*/train.log")):
@@ -269,12 +269,12 @@ def test_two_workers_share_a_study_in_postgresql_and_the_heartbeat_retries_a_kil
     for trial in study.trials:
         if trial.state.name == "COMPLETE":
             results = read_results(trial.user_attrs["run"])
-            assert trial.value == results["best"]["validation"]["psnr"]
-            assert trial.intermediate_values == {entry["epoch"]: entry["validation_psnr"]
+            assert trial.value == results["best"]["validation"]["ssim"]  # its best model's (by error)
+            assert trial.intermediate_values == {entry["epoch"]: entry["validation_ssim"]
                                                  for entry in results["history"]}
     code, stdout, _ = finished(bench_process("search", "--study", "pg", "--storage", postgres, "--show",
                                              "--format", "csv", cwd=workspace))
-    assert code == 0 and stdout.splitlines()[0].startswith("number,state,validation_psnr,validation_psnr_std,n,epochs")
+    assert code == 0 and stdout.splitlines()[0].startswith("number,state,validation_ssim,validation_ssim_std,n,epochs")
     assert len(stdout.strip().splitlines()) == 6 and "its worker is gone" in stdout
 
 
@@ -323,7 +323,7 @@ def trial_training(workers, deadline, run=None, killed=()):
     SIGKILL takes a moment to land, and until then the killed process still looks like a trial."""
     import re
 
-    from bench.commands.train import config_of
+    from bench.run.config import TrainConfig
     from bench.run.planning import plan_run
 
     while time.time() < deadline:
@@ -337,7 +337,7 @@ def trial_training(workers, deadline, run=None, killed=()):
                     point = yaml.safe_load(Path(command[command.index(b"--config") + 1].decode()).read_text())
                 except (OSError, ValueError):  # ended meanwhile, or not a trial
                     continue
-                trained = Path(plan_run(config_of(point)).folder)
+                trained = Path(plan_run(TrainConfig.from_point(point)).folder)
                 log = trained / "train.log"
                 if (run is None or trained == run) and log.is_file():
                     *_, how, since = ["", "", *re.split(r"(starting|resuming) ", log.read_text())]

@@ -145,13 +145,13 @@ CONFIGS = sorted(CONFIG_FOLDER.glob("*.yaml"))
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_config_states_its_source_and_both_figures(path):
     """The header names the source, its published figure and bench's own, with a seed spread."""
-    from bench.commands.train import config_of
+    from bench.run.config import TrainConfig, read_yaml_mapping
     from bench.run.planning import plan_run
 
     header = " ".join(line for line in path.read_text().splitlines() if line.startswith("#"))
     assert "Source" in header and "Published:" in header, path
     assert "bench here" in header and "±" in header and "seeds" in header, path
-    plan = plan_run(config_of({"config": str(path)}))
+    plan = plan_run(TrainConfig.from_point(read_yaml_mapping(path)))
     assert not plan.finished and f"/{yaml_model(path)}/" in plan.folder
 
 

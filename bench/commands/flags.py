@@ -1,13 +1,10 @@
-"""click plumbing the commands share: the --verbose flag, JSON options, options that
-BENCH_* variables can set, --config files, and the training options from bench.run.options."""
-
-import json
+"""click plumbing the commands share: the --verbose flag, --config files, and the options of
+commands that load a trained run (the training options themselves: bench.run.option_parsing)."""
 
 import click
 
 from bench import tf_runtime
 from bench.errors import BenchUsageError
-from bench.run.options import OPTIONS, REQUIRED, default_data_dir
 
 RESTART_HELP = ("Delete the run's folder and start over. Taken only from the command line, never from "
                 "BENCH_RESTART or a config file: it deletes.")
@@ -24,24 +21,6 @@ def _set_verbose(ctx, param, value):
 verbose_option = click.option(
     "--verbose", "-v", is_flag=True, expose_value=False, is_eager=True, callback=_set_verbose,
     envvar="BENCH_VERBOSE", help="Show TensorFlow's messages and full tracebacks.")
-
-
-class JsonObject(click.ParamType):
-    """A JSON object given on the command line, or a mapping from YAML."""
-
-    name = "JSON"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, dict):
-            return value
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as error:
-            self.fail(f"{value!r} is not valid JSON ({error.msg} at column {error.colno}); "
-                      "write an object, e.g. '{\"learning_rate\": 1e-5}'", param, ctx)
-        if not isinstance(parsed, dict):
-            self.fail(f"{value!r} is not a JSON object; write e.g. '{{\"learning_rate\": 1e-5}}'", param, ctx)
-        return parsed
 
 
 def option_names(command):
@@ -88,50 +67,6 @@ def _converted(ctx, path, key, name, value):
     except (click.BadParameter, TypeError, ValueError) as error:
         message = getattr(error, "message", str(error))
         raise BenchUsageError(f"{path}: '{key}' must be {param.type.name}: {message}") from error
-
-
-def bench_option(*flags, **settings):
-    """A click option that BENCH_<NAME> can also set (DTB's underscore spellings as aliases)."""
-    name = settings.pop("name")
-    return click.option(*flags, name, envvar=f"BENCH_{name.upper()}", show_envvar=False, **settings)
-
-
-def _click_settings(option):
-    """click.option's settings for one bench.run.options.Option."""
-    settings = {"help": option.help}
-    if option.default is REQUIRED:
-        settings["required"] = True
-    elif option.kind == "flag":
-        settings["is_flag"] = True
-    else:
-        settings["default"] = option.cli_default if option.cli_default is not None else option.default
-        if option.kind == "json":
-            settings["type"], settings["default"] = JsonObject(), json.dumps(option.default)
-        elif isinstance(option.kind, tuple):
-            settings["type"] = click.Choice(option.kind)
-        elif option.default is not None:
-            settings["type"] = type(option.default)
-    if option.cli_default is default_data_dir:
-        settings["show_default"] = "~/.cache/bench"
-    return settings
-
-
-DATA_OPTIONS = ("image_size", "channels", "on_bad_file", "max_image_pixels", "data_dir")
-
-
-def data_options(command):
-    """Add the training options that say how a dataset is read (DATA_OPTIONS), for the
-    commands that read one without training (prepare, inspect --dataset)."""
-    for option in reversed([option for option in OPTIONS if option.name in DATA_OPTIONS]):
-        command = bench_option(option.flag, *option.aliases, name=option.name, **_click_settings(option))(command)
-    return command
-
-
-def training_options(command):
-    """Add every training option of bench.run.options.OPTIONS to a click command, in table order."""
-    for option in reversed(OPTIONS):
-        command = bench_option(option.flag, *option.aliases, name=option.name, **_click_settings(option))(command)
-    return command
 
 
 def trained_run_options(command):

@@ -7,7 +7,8 @@ import math
 import click
 
 from bench import tf_runtime
-from bench.commands.flags import JsonObject, data_options, verbose_option
+from bench.commands.flags import verbose_option
+from bench.run.option_parsing import JsonObject, data_options
 
 
 @click.command("inspect")

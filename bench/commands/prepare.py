@@ -3,7 +3,8 @@
 import click
 
 from bench import tf_runtime
-from bench.commands.flags import data_options, verbose_option
+from bench.commands.flags import verbose_option
+from bench.run.option_parsing import data_options
 
 
 @click.command("prepare")

@@ -3,9 +3,9 @@
 import click
 
 from bench.commands.flags import COMMAND_LINE_ONLY, option_names, verbose_option
-from bench.commands.train import config_of, train
+from bench.commands.train import train
 from bench.errors import BenchUsageError
-from bench.run.pruning import OBJECTIVES, PRUNERS
+from bench.study.pruning import OBJECTIVES, PRUNERS
 from bench.study.study import SAMPLERS
 
 
@@ -27,8 +27,9 @@ from bench.study.study import SAMPLERS
               show_default=True, help="How hopeless trials are stopped at an epoch's end.")
 @click.option("--objective", type=click.Choice(list(OBJECTIVES)),
               default="validation_error", show_default=True,
-              help="What to optimise: a validation metric of each run's best model (error and mse: lower is "
-                   "better; psnr: higher). Each epoch's value is what the pruner sees.")
+              help="What to optimise: a validation metric of each run's best model (" + "; ".join(
+                  f"{name.removeprefix('validation_')}: {'higher' if direction == 'maximize' else 'lower'}"
+                  for name, direction in OBJECTIVES.items()) + " is better). Each epoch's value is what the pruner sees.")
 @click.option("--min-epochs", type=click.IntRange(min=1), default=None,
               help="Epochs every trial trains before it can be pruned [default: half a trial's epochs, rounded "
                    "up: earlier, seed noise decides, and the sampler is left few finished trials to learn from].")
@@ -109,6 +110,7 @@ def _shared_options(tokens, names):
 def _search(space_file, shared, settings, names, report):
     import dataclasses
 
+    from bench.run.config import TrainConfig
     from bench.run.planning import plan_run
     from bench.study.search import Search
     from bench.study.search_results import starving_lines, trial_rows
@@ -116,8 +118,8 @@ def _search(space_file, shared, settings, names, report):
 
     space = read_space(space_file, names, refused=COMMAND_LINE_ONLY)
     space = dataclasses.replace(space, fixed={**space.fixed, **shared})
-    check_space(space, space_file, lambda point: plan_run(config_of(point)))
-    worker = Search(settings, space, config_of, report)
+    check_space(space, space_file, lambda point: plan_run(TrainConfig.from_point(point)))
+    worker = Search(settings, space, report)
     complete, pruned, failed = worker.run()
     report.info(f"search {settings.study}: this worker's trials: {complete} finished, {pruned} pruned, "
                 f"{failed} failed; bench search --study {settings.study} --show lists the study's")
@@ -126,4 +128,4 @@ def _search(space_file, shared, settings, names, report):
     if settings.confirm:
         from bench.study.confirming import confirm
 
-        confirm(worker.study, space, settings, config_of, report)
+        confirm(worker.study, space, settings, report)

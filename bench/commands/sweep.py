@@ -3,7 +3,7 @@
 import click
 
 from bench.commands.flags import COMMAND_LINE_ONLY, RESTART_HELP, option_names, verbose_option
-from bench.commands.train import config_of, train, warn_of_ignored_restart
+from bench.commands.train import train, warn_of_ignored_restart
 
 
 @click.command("sweep", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -38,4 +38,4 @@ def sweep(ctx, grid, jobs, repeats, restart):
     flags = {option.name for option in train.params if getattr(option, "is_flag", False)}
     axes = grid_from_file(grid, names, refused=COMMAND_LINE_ONLY) if grid else {}
     axes.update(grid_from_tokens(ctx.args, names, flags))
-    sweep_and_show(axes, jobs, repeats, config_of, restart=restart)
+    sweep_and_show(axes, jobs, repeats, restart=restart)

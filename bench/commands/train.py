@@ -5,8 +5,8 @@ import os
 import click
 
 from bench import tf_runtime
-from bench.commands.flags import RESTART_HELP, bench_option, load_config_file, training_options, verbose_option
-from bench.errors import BenchUsageError
+from bench.commands.flags import RESTART_HELP, load_config_file, verbose_option
+from bench.run.option_parsing import bench_option, training_options
 
 
 @click.command("train", context_settings={"show_default": True})
@@ -47,7 +47,7 @@ def train(restart, repeats, **options):
         grid = {key: [value] for key, value in options.items() if value is not None}
         from bench.study.sweep import sweep_and_show
 
-        sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, config_of, restart=restart, echo=True)
+        sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, restart=restart, echo=True)
         return
     config = TrainConfig(**options)
     config.check()  # an impossible value is told at once, before TensorFlow is imported,
@@ -56,33 +56,16 @@ def train(restart, repeats, **options):
         from bench.run import cluster
 
         cluster.supervise(cluster.read_tf_config(), config.cluster_timeout, report)
+    from bench.study.pruning import SearchTrial
+
+    stopper = SearchTrial.from_environment()  # a trial of `bench search`: its pruner may stop it
     tf_runtime.import_tensorflow()
     from bench.run.train import run_training
 
-    run_training(config, restart, report)
+    run_training(config, restart, report, stopper)
 
 
 def warn_of_ignored_restart(report):
     """--restart deletes runs: a BENCH_RESTART left in a shell must not, so it is ignored, with a word."""
     if os.environ.get("BENCH_RESTART"):
         report.warning("BENCH_RESTART is ignored: --restart deletes runs, so bench takes it only from the command line")
-
-
-def config_of(point):
-    """The TrainConfig `bench train` trains from a sweep's point ({option: value}, as a --config
-    file gives them): click converts the values as it does the file's, BENCH_* variables and
-    the defaults fill in the rest.
-
-    Raises:
-        BenchUsageError: a value the option does not take.
-    """
-    from bench.run.config import TrainConfig
-
-    try:
-        with train.make_context("train", [], default_map=point) as ctx:
-            options = dict(ctx.params)
-    except click.ClickException as error:
-        raise BenchUsageError(error.format_message()) from error
-    options.pop("restart")
-    options.pop("repeats")
-    return TrainConfig(**options)

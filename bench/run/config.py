@@ -200,6 +200,23 @@ class _TrainConfigMethods:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
+    @classmethod
+    def from_point(cls, point):
+        """The TrainConfig `bench train` trains from a point of a sweep or a search ({option:
+        value}, as a --config file gives them; "config": such a file, whose values the point's
+        own override): click converts the values as it does the file's, BENCH_* variables and
+        the defaults fill in the rest (bench.run.option_parsing.options_of_point).
+
+        Raises:
+            BenchUsageError: an unknown option, or a value the option does not take.
+        """
+        from bench.run.option_parsing import options_of_point
+
+        point = dict(point)
+        config_file = point.pop("config", None)
+        if config_file:
+            point = {**read_yaml_mapping(config_file), **point}
+        return cls(**options_of_point(point))
 
 
 TrainConfig = dataclasses.make_dataclass(

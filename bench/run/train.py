@@ -21,12 +21,11 @@ from bench import files
 from bench.data import datasets, pipeline
 from bench.data import splits as split_forms
 from bench.errors import BenchUsageError
-from bench.model import building
+from bench.model import building, metrics
 from bench.model.view import ModelView
 from bench.run import compute, continuing, ending, fingerprint, loading, optimizers, planning, runs, summaries
 from bench.run.recorder import Recorder
 from bench.run.results import data_used, epoch_done, identity_record, measured
-from bench.run.pruning import SearchTrial
 from bench.run.runs import CONFIG_FILE, DATA_FILES, LOG_FILE, RunFolder
 from bench.run.state import LoopState
 from bench.run.step import TrainStep
@@ -37,9 +36,10 @@ PROGRESS_EVERY_S = 0.2
 ACTIVATION_IMAGES = 8
 
 
-def run_training(config, restart, report):
+def run_training(config, restart, report, stopper=None):
     """Check the configuration, prepare the run folder and train; returns the results dict
-    (None in a multi-worker run's non-chief workers, which write nothing)."""
+    (None in a multi-worker run's non-chief workers, which write nothing). `stopper`: what may
+    stop the run early (Trainer's)."""
     config.check()
     strategy = compute.make_strategy(config.strategy, config.devices)  # before TensorFlow runs anything
     compute.set_precision(config.precision)
@@ -57,10 +57,10 @@ def run_training(config, restart, report):
     with compute.device_scope(config.device):
         dataset, splits = datasets.load_data(dataset_spec, config.data_dir, report, **loading.data_options(config))
         with datasets.damaged_files_named(splits, report):
-            return _train(config, restart, report, strategy, run, chief, model_spec, dataset, splits)
+            return _train(config, restart, report, strategy, run, chief, model_spec, dataset, splits, stopper)
 
 
-def _train(config, restart, report, strategy, run, chief, model_spec, dataset, splits):
+def _train(config, restart, report, strategy, run, chief, model_spec, dataset, splits, stopper):
     """Build the model and train as the chief or as another worker (the device is placed)."""
     with strategy.scope():  # the variables are made once per replica; what follows runs without the scope
         model = building.build_model(model_spec, dataset.image_shape, config.l2_penalty, config.model_args)
@@ -69,7 +69,8 @@ def _train(config, restart, report, strategy, run, chief, model_spec, dataset, s
         splits = {name: split_forms.cached(split, config.cache, cache) for name, split in splits.items()}
         if not chief:  # writes where nobody reads; resumes from the chief's checkpoints
             return _train_as_worker(config, run, dataset, splits, model, report, strategy)
-        trainer = Trainer(config, run, dataset, splits, model, report, strategy)  # traces the step; writes nothing
+        trainer = Trainer(config, run, dataset, splits, model, report, strategy,  # traces the step; writes nothing
+                          stopper=stopper)
         with run.lock():  # one process trains a run; the lock dies with the process
             return _train_as_chief(trainer, config, restart, run, model_spec, model, report)
     finally:
@@ -153,9 +154,14 @@ class Trainer:
             write only to a scratch `run`, and record nothing.
         resume_from: the RunFolder whose latest checkpoint it starts from
             (default: `run`; the other workers read the chief's).
+        stopper: what may stop the run early (None: nothing): after each epoch its
+            `should_stop(history)` is asked, with results.json's history; True after an
+            epoch before the last stops the run there, recorded "pruned" with its checkpoint
+            kept, and the console says `stopper.stopped_by` ("pruned by the search").
     """
 
-    def __init__(self, config, run, dataset, splits, model, report, strategy=None, chief=True, resume_from=None):
+    def __init__(self, config, run, dataset, splits, model, report, strategy=None, chief=True, resume_from=None,
+                 stopper=None):
         self.config, self.run, self.model, self.report = config, run, model, report
         self.strategy = strategy or tf.distribute.get_strategy()
         self.chief, self.resume_from = chief, resume_from or run
@@ -177,7 +183,7 @@ class Trainer:
         self.activation_images = self.view.model_pixels(self.view.scaled(self.grid_images[:ACTIVATION_IMAGES]))
         self.writers = None  # open_writers(), from fit(): nothing is written before the state is restored
         self.continued = False  # made from a shorter run's state (bench.run.continuing): its HParams are its own
-        self.search_trial = SearchTrial.from_environment() if chief else None  # a trial of `bench search`
+        self.stopper = stopper if chief else None
 
     def open_writers(self):
         """Start the run's TensorBoard event files (after the state is restored: nothing is
@@ -204,8 +210,7 @@ class Trainer:
                         self.train_epoch(epoch, signals)
                         self.end_epoch(epoch)
                     # Every epoch is reported, the last too; only an epoch before the last can be pruned.
-                    if self.search_trial is not None and \
-                            self.search_trial.should_stop(self.run.read_results()["history"]) and \
+                    if self.stopper is not None and self.stopper.should_stop(self.run.read_results()["history"]) and \
                             epoch + 1 < self.config.epochs:
                         return self._pruned(epoch)
                 return ending.end_run(self, signals) if self.chief else None
@@ -250,9 +255,7 @@ class Trainer:
         self._write_epoch_summaries(step, validation)
         train_error = self.step.epoch_train_error()
         self.writers.scalars(self.writers.train, step, {"epoch_error": train_error})
-        entry = {"epoch": epoch + 1, "step": step, "train_error": train_error,
-                 "validation_error": validation["error"], "validation_mse": validation["mse"],
-                 "validation_psnr": validation["psnr"],
+        entry = {"epoch": epoch + 1, "step": step, "train_error": train_error, **metrics.history_entry(validation),
                  "elapsed_s": round(time.perf_counter() - bench.STARTED, 2)}
         best_validation = dict(validation, **measured("best", epoch + 1, step, "validation")) if improved else None
         # The record before the checkpoint: a process killed between the two retrains this
@@ -263,12 +266,12 @@ class Trainer:
         self.report.info(
             f"epoch {epoch + 1}/{self.config.epochs}  train error {train_error:.5f}  "
             f"validation error {validation['error']:.5f}{' (best)' if improved else ''}  "
-            f"mse {validation['mse']:.5f}  psnr {validation['psnr']:.2f} dB  {self.recorder.epoch_speed:,.0f} img/s")
+            f"{metrics.epoch_words(validation)}  {self.recorder.epoch_speed:,.0f} img/s")
 
     def _pruned(self, epoch):
-        """Stopped after `epoch` by its search's pruner: recorded "pruned", its checkpoint kept."""
+        """Stopped after `epoch` by its stopper: recorded "pruned", its checkpoint kept."""
         results = self.recorder.record("pruned")
-        self.report.info(f"pruned by the search after epoch {epoch + 1} of {self.config.epochs}; "
+        self.report.info(f"{self.stopper.stopped_by} after epoch {epoch + 1} of {self.config.epochs}; "
                          f"bench train --config {self.run.sub(CONFIG_FILE)} would continue it")
         return results
 

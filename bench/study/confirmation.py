@@ -14,7 +14,7 @@ they are shown, so a new process gets the same figures, and a changed run shows.
 """
 
 from bench.errors import BenchError
-from bench.run import pruning
+from bench.study import pruning
 from bench.run.runs import RunFolder
 from bench.study.statistics import DAGGER, SIGNIFICANCE, probability_better, spread, welch_p
 from bench.study.study import RUNS, STD, point_key

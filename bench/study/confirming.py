@@ -134,7 +134,7 @@ def _stop(running, signum):
                           exit_code=128 + signum)
 
 
-def confirm(study, space, settings, config_of, report):
+def confirm(study, space, settings, report):
     """Confirm the study's best trials (settings.confirm of them, settings.confirm_repeats seeds
     each), say the figures, and return them (bench.study.confirmation.confirmation_figures).
 
@@ -145,12 +145,13 @@ def confirm(study, space, settings, config_of, report):
     import shutil
 
     from bench.files import scratch_folder
+    from bench.run.config import TrainConfig
     from bench.run.planning import plan_run
     from bench.study.confirmation import confirmation_figures, confirmation_lines, plan_confirmation
     from bench.study.study import OUTPUTS, study_folder
 
     def replan(point):
-        return plan_run(config_of(point))
+        return plan_run(TrainConfig.from_point(point))
 
     record, runs = plan_confirmation(study, space, settings, replan)
     if not record["candidates"]:

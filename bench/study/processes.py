@@ -67,3 +67,17 @@ def last_error(output_file):
         elif in_traceback and line.strip() and not line.startswith((" ", "\t")):
             traceback_end, in_traceback = line.strip(), False
     return error or traceback_end
+
+
+def killing_signal(code):
+    """The signal a training process ended by (its exit code -N, or 128 + N after saving)."""
+    return -code if code < 0 else code - 128
+
+
+def death_words(code):
+    """How a training process ended by a signal, in words: "was killed (SIGKILL)"."""
+    number = killing_signal(code)
+    try:
+        return f"was killed ({signal.Signals(number).name})"
+    except ValueError:
+        return f"was killed (signal {number})"

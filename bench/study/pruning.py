@@ -12,13 +12,11 @@ import json
 import os
 
 from bench.errors import BenchUsageError
+from bench.model import metrics
 
 TRIAL_VARIABLE = "BENCH_SEARCH_TRIAL"
 PRUNERS = ("none", "median", "asha", "hyperband")
-OBJECTIVES = {"validation_error": "minimize", "validation_mse": "minimize", "validation_psnr": "maximize"}
-"""What a search may optimise, with its direction: a metric of the validation split that every
-epoch records in the run's history, and whose value for the run is that of its best model
-(results.json's best.validation, which `bench eval` measures again)."""
+OBJECTIVES = metrics.OBJECTIVES
 
 
 def objective_value(results, objective):
@@ -111,7 +109,10 @@ def _shown(storage):
 
 
 class SearchTrial:
-    """The trial a run is trained as: reports each epoch's objective, says when to stop."""
+    """The trial a run is trained as: reports each epoch's objective, says when to stop (the
+    Trainer's stopper, bench.run.train.Trainer)."""
+
+    stopped_by = "pruned by the search"
 
     def __init__(self, spec):
         import optuna

@@ -11,7 +11,6 @@ run, so every retry resumes from the run's checkpoint). A trial's whole output i
 the study's folder; trials failing in a row before their first step stop the worker.
 """
 
-import copy
 import json
 import shutil
 import signal
@@ -22,14 +21,17 @@ import yaml
 
 from bench.errors import BenchError, RunBusyError, TrainingStopped
 from bench.files import scratch_folder
-from bench.run import pruning
+from bench.study import pruning
+from bench.run.config import TrainConfig
 from bench.run.planning import plan_run
 from bench.run.runs import RunFolder
 from bench.signals import StopSignals
-from bench.study.processes import last_error, start_training, was_killed
-from bench.study.study import (ATTEMPT, EPOCHS, LEASE, OUTPUTS, REASON, RETRIED, RETRY_OF, RUN, RUN_STATES, RUNS, STD,
-                               counted, draw, make_sampler, open_study, point_key, run_state,
-                               seed_points, study_folder, taken_points)
+from bench.study import optuna_private
+from bench.study.leases import Leases
+from bench.study.processes import death_words, killing_signal, last_error, start_training, was_killed
+from bench.study.study import (ATTEMPT, EPOCHS, OUTPUTS, REASON, RUN, RUN_STATES, RUNS, STD, counted, draw,
+                               make_sampler, open_study, point_key, run_state, seed_points, study_folder, taken_points)
+from bench.study.trial_jobs import TrialJob, WaitingForRun
 
 STARTUP_FAILURES = 3
 """Trials failing in a row before their first step, for one reason, that stop a worker."""
@@ -37,24 +39,19 @@ POLL_S = 0.5
 
 
 class Search:
-    """One worker of a study: asks for trials, trains them in processes, tells their results.
+    """One worker of a study: asks for trials, trains them in processes, tells their results."""
 
-    Args:
-        config_of: {point → the TrainConfig `bench train` trains from it}.
-    """
-
-    def __init__(self, settings, space, config_of, report):
-        self.settings, self.space, self.config_of, self.report = settings, space, config_of, report
-        self.epochs = config_of(space.point({param.key: param.ends()[0] for param in space.params})).epochs
-        self.study = open_study(settings, space, self.epochs, on_stale=self._queue_stale)
-        self.heartbeat = pruning.is_database(settings.storage_spec())  # else a journal: leases
-        self.running = {}  # trial number: job
+    def __init__(self, settings, space, report):
+        self.settings, self.space, self.report = settings, space, report
+        self.epochs = TrainConfig.from_point(space.point({param.key: param.ends()[0] for param in space.params})).epochs
+        self.leases = Leases(settings, report)
+        self.study = self.leases.study = open_study(settings, space, self.epochs, on_stale=self.leases.queue_stale)
+        self.running = {}  # trial number: TrialJob
         self.said_waiting = False
         self.scratch = None
         self.outputs = study_folder(settings.log_dir, settings.study) / OUTPUTS
         self.startup_failures = []  # (trial, reason) of the latest trials that failed before their first step
         self.signals = None  # this worker's StopSignals while it runs
-        self.last_lease = 0.0
 
     def run(self):
         """Work the study until it has --trials trials; returns (complete, pruned, failed) of this worker."""
@@ -66,7 +63,7 @@ class Search:
             with StopSignals() as signals:
                 self.signals = signals
                 while True:
-                    self.retry_stale()
+                    self.leases.retry_stale(own=self.running)
                     while len(self.running) < self.settings.workers and not signals.received and self.wanted():
                         state = self.start_next()
                         if state is not None:
@@ -76,7 +73,7 @@ class Search:
                     if not self.running and not self.others_running():
                         break
                     time.sleep(POLL_S)
-                    self.renew_leases()
+                    self.leases.renew([job.trial for job in self.running.values()])
                     self.reap(told)
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -86,11 +83,11 @@ class Search:
         """Go on with each trial whose run's process has ended, or whose run another trial no
         longer trains, counting what the study was told."""
         for number, job in list(self.running.items()):
-            if isinstance(job["process"], WaitingForRun):
-                if RunFolder(job["folder"]).trainer() is not None:
+            if isinstance(job.process, WaitingForRun):
+                if RunFolder(job.folder).trainer() is not None:
                     continue
                 state = self._after_waiting(self.running.pop(number))
-            elif job["process"].poll() is not None:
+            elif job.process.poll() is not None:
                 state = self.finish(self.running.pop(number))
             else:
                 continue
@@ -118,7 +115,7 @@ class Search:
         if others and not self.said_waiting:
             self.said_waiting = True
             self.report.info(f"waiting for {others} trial(s) of other workers; one whose worker is gone is "
-                             f"retried here once its {'heartbeat' if self.heartbeat else 'lease'} expires "
+                             f"retried here once its {'heartbeat' if self.leases.heartbeat else 'lease'} expires "
                              f"({self.settings.lease_s:g} s)")
         return others > 0
 
@@ -130,24 +127,24 @@ class Search:
         from optuna.trial import TrialState
 
         trial = self._ask()
-        self._lease(trial, first=True)  # at once: a worker killed from here on leaves a trial that expires
+        self.leases.keep(trial, first=True)  # at once: a worker killed from here on leaves a trial that expires
         drawn = {param.key: draw(trial, param) for param in self.space.params}
         label = f"trial {trial.number}: " + " ".join(f"{key}={_short(value)}" for key, value in drawn.items())
         if self.settings.sampler == "grid" and point_key(drawn) in taken_points(self.study, but=trial.number):
             # another worker took this point at the same moment: not a trial of its own
-            self._fail_for_good(trial._trial_id, "its grid point was taken by another trial", retried=True)
+            self.leases.fail(trial, "its grid point was taken by another trial", retried=True)
             self.report.info(f"{label}: another worker took this grid point; asking for another")
             return None
         points = seed_points(self.space.point(drawn), self.settings.repeats)
         try:
-            plans = [plan_run(self.config_of(point)) for point in points]
+            plans = [plan_run(TrainConfig.from_point(point)) for point in points]
         except BenchError as error:
             return self.tell(trial, TrialState.FAIL, label, reason=str(error))
         trial.set_user_attr(RUN, plans[0].folder)
         trial.set_user_attr(RUNS, [plan.folder for plan in plans])
-        job = {"trial": trial, "label": label, "points": points, "plans": plans, "started": time.time()}
+        job = TrialJob(trial, label, points, plans)
         if not self._start_run(job):
-            return self.tell(trial, TrialState.COMPLETE, label, folders=[plan.folder for plan in plans])
+            return self.tell(trial, TrialState.COMPLETE, label, folders=job.folders)
         self.running[trial.number] = job
         self.report.info(f"started {label}")
         return None
@@ -168,21 +165,21 @@ class Search:
     def _start_run(self, job):
         """Start the trial's next unfinished run (its first seed's reports to the study; the
         others train in full); False when all are finished."""
-        index = next((i for i, plan in enumerate(job["plans"]) if not plan.finished
-                      and i >= job.get("index", 0)), None)
+        index = job.next_unfinished()
         if index is None:
             return False
-        trial = job["trial"]
+        trial = job.trial
         config_file = self.scratch / f"trial{trial.number}_{index}.yaml"
-        config_file.write_text(yaml.safe_dump(job["points"][index], sort_keys=False))
-        spec = {"storage": self.settings.storage_spec(), "study": self.settings.study, "trial_id": trial._trial_id,
+        config_file.write_text(yaml.safe_dump(job.points[index], sort_keys=False))
+        spec = {"storage": self.settings.storage_spec(), "study": self.settings.study,
+                "trial_id": optuna_private.trial_id(trial),
                 "objective": self.settings.objective, "pruner": self.settings.pruner_spec(self.epochs)}
         # the child's whole output, kept in the study's folder: a failed trial's full story
         output = self.outputs / f"trial{trial.number}_{index}.log"
         output.parent.mkdir(parents=True, exist_ok=True)
-        job.update(index=index, folder=job["plans"][index].folder, output=open(output, "a"))
+        job.index, job.folder, job.output = index, job.plans[index].folder, open(output, "a")
         env = {pruning.TRIAL_VARIABLE: json.dumps(spec)} if index == 0 else {}
-        job["process"] = start_training(config_file, output=job["output"], env=env)
+        job.process = start_training(config_file, output=job.output, env=env)
         return True
 
     def finish(self, job):
@@ -190,32 +187,31 @@ class Search:
         that it finished, was pruned, or failed; None while it goes on."""
         from optuna.trial import TrialState
 
-        job["output"].close()
-        code = job["process"].returncode
+        job.output.close()
+        code = job.process.returncode
         if code == RunBusyError.exit_code:  # refused: another trial (the same settings) trains this very run
-            job["process"] = WaitingForRun()
-            self.running[job["trial"].number] = job
-            self.report.info(f"{job['label']}: another trial trains its run {job['folder']}; waiting for it")
+            job.process = WaitingForRun()
+            self.running[job.number] = job
+            self.report.info(f"{job.label}: another trial trains its run {job.folder}; waiting for it")
             return None
         try:
-            status = RunFolder(job["folder"]).read_results().get("status")
+            status = RunFolder(job.folder).read_results().get("status")
         except BenchError as error:
             status, damage = None, str(error)
         else:
             damage = None
-        folders = [plan.folder for plan in job["plans"]]
         if code == 0 and status == "finished":
-            job["index"] += 1
+            job.index += 1
             if self._start_run(job):
-                self.running[job["trial"].number] = job
+                self.running[job.number] = job
                 return None
-            return self.tell(job["trial"], TrialState.COMPLETE, job["label"], folders=folders)
+            return self.tell(job.trial, TrialState.COMPLETE, job.label, folders=job.folders)
         if code == 0 and status == "pruned":
-            return self.tell(job["trial"], TrialState.PRUNED, job["label"], folders=folders[:1])
+            return self.tell(job.trial, TrialState.PRUNED, job.label, folders=job.folders[:1])
         if was_killed(code):
             return self._retry_killed(job, code)
-        reason = last_error(job["output"].name) or damage or f"exit {code}, no error message"
-        state = self.tell(job["trial"], TrialState.FAIL, job["label"], reason=f"{reason} (output: {job['output'].name})")
+        reason = last_error(job.output.name) or damage or f"exit {code}, no error message"
+        state = self.tell(job.trial, TrialState.FAIL, job.label, reason=f"{reason} (output: {job.output.name})")
         self._watch_startup(job, reason)
         return state
 
@@ -224,18 +220,18 @@ class Search:
         at STARTUP_FAILURES, the environment is broken: queue them again (they do not count
         toward --trials) and stop this worker, naming the reason."""
         try:
-            started = RunFolder(job["folder"]).read_results().get("steps", 0) > 0
+            started = RunFolder(job.folder).read_results().get("steps", 0) > 0
         except BenchError:
             started = False
         if started or any(reason != seen for _, seen in self.startup_failures):
             self.startup_failures = []
         if started:
             return
-        self.startup_failures.append((job["trial"], reason))
+        self.startup_failures.append((job.trial, reason))
         if len(self.startup_failures) < STARTUP_FAILURES:
             return
         for trial, _ in self.startup_failures:
-            self.queue_again(trial)
+            self.leases.queue_again(trial)
         self.stop_running()
         raise BenchError(f"{STARTUP_FAILURES} trials in a row failed before their first step, each with: {reason}. "
                          "This looks like the environment, not the settings (a file in this folder shadowing a "
@@ -248,41 +244,33 @@ class Search:
         --max-retries times; None when it was queued again, else the FAIL told."""
         from optuna.trial import TrialState
 
-        trial, how = job["trial"], _death(code)
-        if self.signals is not None and self.signals.received and _death_by(code) in (signal.SIGINT, signal.SIGTERM):
+        trial, how = job.trial, death_words(code)
+        if self.signals is not None and self.signals.received and killing_signal(code) in (signal.SIGINT, signal.SIGTERM):
             # a Ctrl-C at the terminal reaches the trials too: the user's stop, not a death to count
-            if self._fail_for_retry(trial._trial_id, "stopped by a signal; queued again"):
-                self.queue_again(trial, attempt=False)
+            if self.leases.fail(trial, "stopped by a signal; queued again", retried=True):
+                self.leases.queue_again(trial, attempt=False)
             return None
         attempt = trial.user_attrs.get(ATTEMPT, 0)
         if attempt >= self.settings.max_retries:
-            return self.tell(trial, TrialState.FAIL, job["label"],
+            return self.tell(trial, TrialState.FAIL, job.label,
                              reason=f"its training process {how}, and it was tried {attempt + 1} times "
                                     f"(--max-retries {self.settings.max_retries})")
-        if self._fail_for_retry(trial._trial_id, f"its training process {how}; queued again"):
-            self.queue_again(trial)
-            self.report.warning(f"{job['label']}: its training process {how}; queued again (retry {attempt + 1} of "
-                                f"{self.settings.max_retries}), to resume from {job['folder']}")
+        if self.leases.fail(trial, f"its training process {how}; queued again", retried=True):
+            self.leases.queue_again(trial)
+            self.report.warning(f"{job.label}: its training process {how}; queued again (retry {attempt + 1} of "
+                                f"{self.settings.max_retries}), to resume from {job.folder}")
         return None
-
-    def queue_again(self, trial, attempt=True):
-        """Queue a failed trial's settings again: the retry names it and (`attempt`: a death, not
-        a user's stop) counts one more attempt."""
-        self.study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number,
-                                                           ATTEMPT: trial.user_attrs.get(ATTEMPT, 0) + int(attempt)},
-                                 skip_if_exists=False)
 
     def _after_waiting(self, job):
         """The run a trial waited for is free: plan it again (the other trial may have finished
         it) and go on, or tell the study the trial finished."""
         from optuna.trial import TrialState
 
-        job["plans"][job["index"]] = plan_run(self.config_of(job["points"][job["index"]]))
+        job.plans[job.index] = plan_run(TrainConfig.from_point(job.points[job.index]))
         if self._start_run(job):
-            self.running[job["trial"].number] = job
+            self.running[job.number] = job
             return None
-        folders = [plan.folder for plan in job["plans"]]
-        return self.tell(job["trial"], TrialState.COMPLETE, job["label"], folders=folders)
+        return self.tell(job.trial, TrialState.COMPLETE, job.label, folders=job.folders)
 
     def tell(self, trial, state, label, folders=(), reason=None):
         """Record a trial's end in the study, and say it; returns the state. A finished trial's
@@ -321,79 +309,7 @@ class Search:
             self.report.warning(f"FAILED {label}: {reason}")
         return state
 
-    # -- leases, signals -------------------------------------------------------
-
-    def _lease(self, trial, first=False):
-        """Keep a trial alive in the study: a heartbeat (database; its first beat also leaves a
-        lease, as a sign that the heartbeat now judges it) or a lease (journal)."""
-        if self.heartbeat:
-            self.study._storage.record_heartbeat(trial._trial_id)
-        if first or not self.heartbeat:
-            trial.set_user_attr(LEASE, time.time() + self.settings.lease_s)
-
-    def renew_leases(self):
-        """Renew this worker's leases (a few times per lease)."""
-        if time.time() - self.last_lease < self.settings.lease_s / 4:
-            return
-        self.last_lease = time.time()
-        for job in self.running.values():
-            self._lease(job["trial"])
-
-    def retry_stale(self):
-        """Fail each running trial whose heartbeat or lease has expired (its worker is gone) and
-        queue its settings again; the storage lets one worker fail it, and only that one queues it."""
-        from optuna.trial import TrialState
-
-        if self.heartbeat:
-            from optuna.storages import fail_stale_trials
-
-            fail_stale_trials(self.study)  # which calls _queue_stale for each
-        now = time.time()
-        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            lease = trial.user_attrs.get(LEASE)
-            if trial.number in self.running or (self.heartbeat and lease is not None):
-                continue  # this worker's own, or one the heartbeat judges
-            # A trial whose worker was killed before its first lease expires from its start.
-            if (lease if lease is not None else trial.datetime_start.timestamp() + self.settings.lease_s) > now:
-                continue
-            if trial.user_attrs.get(ATTEMPT, 0) >= self.settings.max_retries:
-                self._fail_for_good(trial._trial_id, f"its worker stopped renewing its lease, and it was tried "
-                                                     f"{trial.user_attrs.get(ATTEMPT, 0) + 1} times")
-            elif self._fail_for_retry(trial._trial_id, "its worker stopped renewing its lease"):
-                self.report.warning(f"trial {trial.number}: its worker is gone (lease expired); queued again, "
-                                    f"to resume from {trial.user_attrs.get(RUN, 'its checkpoint')}")
-                self.queue_again(trial)
-
-    def _queue_stale(self, study, trial):
-        """Optuna's heartbeat failed `trial` as stale: queue its settings again with Optuna's retry
-        callback (which keeps the chain of retries in the retry's system attributes; the failed
-        trial itself can no longer be changed, so the retry names it)."""
-        from optuna.storages import RetryHeartbeatStaleTrialCallback
-
-        self.report.warning(f"trial {trial.number}: its worker is gone (heartbeat expired); queued again, "
-                            f"to resume from {trial.user_attrs.get(RUN, 'its checkpoint')}")
-        retry = copy.deepcopy(trial)
-        # the retry's own attributes start afresh
-        retry.user_attrs = {RETRY_OF: trial.number, ATTEMPT: trial.user_attrs.get(ATTEMPT, 0) + 1}
-        RetryHeartbeatStaleTrialCallback()(study, retry)
-
-    def _fail_for_retry(self, trial_id, reason):
-        """Fail a running trial to be tried again; False when it had already ended."""
-        return self._fail_for_good(trial_id, reason, retried=True)
-
-    def _fail_for_good(self, trial_id, reason, retried=False):
-        """Fail a running trial, saying why (`retried`: its retry is queued); False when it had
-        already ended."""
-        from optuna.trial import TrialState
-
-        storage = self.study._storage
-        try:
-            if retried:
-                storage.set_trial_user_attr(trial_id, RETRIED, True)
-            storage.set_trial_user_attr(trial_id, REASON, reason)
-            return storage.set_trial_state_values(trial_id, TrialState.FAIL)
-        except (RuntimeError, ValueError):  # finished meanwhile (UpdateFinishedTrialError is a RuntimeError)
-            return False
+    # -- signals ---------------------------------------------------------------
 
     def stop_all(self, signum):
         """Pass a signal on to the running trials (each saves its checkpoint), queue their settings
@@ -407,46 +323,16 @@ class Search:
         """Stop this worker's running trials with `signum` (each saves its checkpoint) and queue
         their settings again; returns how many there were."""
         for job in self.running.values():
-            if job["process"].poll() is None:
-                job["process"].send_signal(signum)
+            if job.process.poll() is None:
+                job.process.send_signal(signum)
         for job in self.running.values():
-            job["process"].wait()
-            job["output"].close()
-            if self._fail_for_retry(job["trial"]._trial_id, "stopped by a signal; queued again"):
-                self.queue_again(job["trial"], attempt=False)
+            job.process.wait()
+            job.output.close()
+            if self.leases.fail(job.trial, "stopped by a signal; queued again", retried=True):
+                self.leases.queue_again(job.trial, attempt=False)
         stopped = len(self.running)
         self.running = {}
         return stopped
-
-
-class WaitingForRun:
-    """Stands for a trial's process while another trial (the same settings drawn at once)
-    trains the same run: nothing to poll, signal or wait for."""
-
-    returncode = None
-
-    def poll(self):
-        return None
-
-    def wait(self):
-        return None
-
-    def send_signal(self, signum):
-        pass
-
-
-def _death_by(code):
-    """The signal a trial's process ended by (its exit code -N, or 128 + N after saving)."""
-    return -code if code < 0 else code - 128
-
-
-def _death(code):
-    """How a trial's process ended, in words: "was killed (SIGKILL)"."""
-    number = _death_by(code)
-    try:
-        return f"was killed ({signal.Signals(number).name})"
-    except ValueError:
-        return f"was killed (signal {number})"
 
 
 def _short(value):

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 from bench.errors import BenchError, BenchUsageError
-from bench.run import pruning
+from bench.study import pruning
 from bench.run.runs import RunFolder
 from bench.study.confirmation import settings_text
 from bench.study.search_table import print_trials, value_text
@@ -36,7 +36,7 @@ def load_study(settings):
 
 
 def objective_of(study):
-    """The study's objective: the name of its metric (bench.run.pruning.OBJECTIVES)."""
+    """The study's objective: the name of its metric (bench.study.pruning.OBJECTIVES)."""
     return study.user_attrs.get(OBJECTIVE, "validation_error")
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchUsageError
-from bench.run import pruning
+from bench.study import pruning
+from bench.study import optuna_private
 
 STUDIES = "_studies"
 """log/_studies/<study>/ holds the embedded storage (JOURNAL), OUTPUTS and the pictures of --show."""
@@ -50,7 +51,7 @@ class SearchSettings:
     repeats: int = 1
     """Runs per trial, seeds S..S+N-1 (S: the space's seed, 0 by default); the value is their mean."""
     objective: str = "validation_error"
-    """A key of bench.run.pruning.OBJECTIVES."""
+    """A key of bench.study.pruning.OBJECTIVES."""
     max_retries: int = 2
     """How many times a trial whose process or worker died is tried again (from its checkpoint)."""
     confirm: int = 0
@@ -65,13 +66,13 @@ class SearchSettings:
         return self.min_epochs if self.min_epochs is not None else max(1, -(-epochs // 2))
 
     def pruner_spec(self, epochs):
-        """The pruner as bench.run.pruning.make_pruner takes it (for the search and its trials):
+        """The pruner as bench.study.pruning.make_pruner takes it (for the search and its trials):
         the median pruner waits for the sampler's random start-up trials."""
         return {"name": self.pruner, "epochs": epochs, "min_epochs": self.first_rung(epochs),
                 "reduction_factor": self.reduction_factor, "startup_trials": startup_trials(self.trials)}
 
     def storage_spec(self):
-        """The storage as bench.run.pruning.open_storage takes it."""
+        """The storage as bench.study.pruning.open_storage takes it."""
         return self.storage or str(study_folder(self.log_dir, self.study) / JOURNAL)
 
 
@@ -106,7 +107,7 @@ def import_optuna():
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # bench beats the heartbeat of its ask/tell trials itself (Search._lease).
+    # bench beats the heartbeat of its ask/tell trials itself (bench.study.leases).
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
     return optuna
 
@@ -216,7 +217,7 @@ def grid_sampler(grid, seed, choice_seed=None):
         def __init__(self):
             super().__init__(grid, seed=seed)
             if choice_seed is not None:
-                self._rng.rng.seed(choice_seed)  # Optuna's private state: the choice only, after the shuffle
+                optuna_private.reseed_grid_choice(self, choice_seed)  # the choice only, after the shuffle
 
         def after_trial(self, study, trial, state, values):
             pass

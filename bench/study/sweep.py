@@ -21,6 +21,7 @@ import yaml
 
 from bench.errors import BenchError, BenchUsageError, TrainingStopped
 from bench.files import scratch_folder
+from bench.run.config import TrainConfig
 from bench.run.planning import plan_run
 from bench.run.runs import RunFolder
 from bench.signals import StopSignals
@@ -116,14 +117,13 @@ def with_repeats(grid, repeats):
     return dict(grid, seed=list(range(first, first + repeats)))
 
 
-def run_sweep(grid, jobs, report, config_of, echo=False, restart=False):
+def run_sweep(grid, jobs, report, echo=False, restart=False):
     """Train every point of the grid, `jobs` at a time, each in a process of its own;
     points whose run is already finished are not started again, and points `bench train`
     would refuse (an impossible value, a longer run) are reported without a process.
     Nothing here imports TensorFlow: the runs are planned by bench.run.planning.
 
     Args:
-        config_of: {point ({option: value}) → the TrainConfig `bench train` trains from it}.
         echo: let the processes write to this console (for one job at a time).
         restart: start every point's run over (`bench train --restart`).
 
@@ -140,7 +140,7 @@ def run_sweep(grid, jobs, report, config_of, echo=False, restart=False):
             config_file.write_text(yaml.safe_dump(point, sort_keys=False))
             label = _label(point, grid)
             try:
-                plan = plan_run(config_of(point), restart)
+                plan = plan_run(TrainConfig.from_point(point), restart)
             except BenchError as error:  # an impossible value: refused here, as bench train would refuse it
                 report.warning(f"REFUSED: {label}: {error}")
                 failures.append((label, str(error)))
@@ -238,11 +238,11 @@ def _finish(job, number, total, report):
     return error
 
 
-def sweep_and_show(axes, jobs, repeats, config_of, restart=False, echo=False):
+def sweep_and_show(axes, jobs, repeats, restart=False, echo=False):
     """Train the grid's runs, then show them (grouped over seeds where there are repeats).
 
     Args:
-        config_of, restart, echo: as `run_sweep` takes them.
+        restart, echo: as `run_sweep` takes them.
     """
     from bench.console import Reporter
     from bench.study.compare import show
@@ -252,7 +252,7 @@ def sweep_and_show(axes, jobs, repeats, config_of, restart=False, echo=False):
     if "repeats" in axes:
         raise BenchUsageError("--repeats is an option of the sweep, not an axis")
     report = Reporter(interactive=False)
-    folders, failures, total = run_sweep(axes, jobs, report, config_of, echo, restart)
+    folders, failures, total = run_sweep(axes, jobs, report, echo, restart)
     rows = [run_row(RunFolder(folder)) for folder in folders]
     if rows:
         show(rows, f"the {len(rows)} run(s) of the sweep", report=report)
