@@ -73,11 +73,9 @@ class ConvAE(Autoencoder):
             if self.pools and index % 3 == 0:  # a block starts: VALID pooling needs even sides
                 x = self.pad_to_even(x)
             x = layer(x)
-            if hasattr(layer, "kernel"):
-                self.weight_decay(layer.kernel, l2_penalty)
+        self.decay_kernels(self.encoder, l2_penalty)
         reconstruction = self.decode(x)
-        for layer in self.decoder + [self.output_layer]:
-            self.weight_decay(layer.kernel, l2_penalty)
+        self.decay_kernels(self.decoder + [self.output_layer], l2_penalty)
         return x, reconstruction
 
     def decode(self, code):

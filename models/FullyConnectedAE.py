@@ -48,10 +48,9 @@ class FullyConnectedAE(Autoencoder):
         x = tf.reshape(images, (-1, math.prod(images.shape[1:])))
         for layer in self.hidden[:self.code_index + 1]:
             x = layer(self._dropped(x, train_phase) if layer is not self.hidden[0] else x)
-            self.weight_decay(layer.kernel, l2_penalty)
+        self.decay_kernels(self.hidden[:self.code_index + 1], l2_penalty)
         reconstruction = self.decode(x, train_phase)
-        for layer in self.hidden[self.code_index + 1:] + [self.output_layer]:
-            self.weight_decay(layer.kernel, l2_penalty)
+        self.decay_kernels(self.hidden[self.code_index + 1:] + [self.output_layer], l2_penalty)
         return x, reconstruction
 
     def _dropped(self, x, train_phase):

@@ -54,13 +54,11 @@ class SparseAE(Autoencoder):
         x = tf.reshape(images, (-1, math.prod(images.shape[1:])))
         for layer in self.encoder:
             x = layer(x)
-            self.weight_decay(layer.kernel, l2_penalty)
         code = self.code(x)
-        self.weight_decay(self.code.kernel, l2_penalty)
+        self.decay_kernels(self.encoder + [self.code], l2_penalty)
         self.add_penalty("sparsity", self.sparsity_penalty(code))
         reconstruction = self.decode(code)
-        for layer in self.decoder + [self.output_layer]:
-            self.weight_decay(layer.kernel, l2_penalty)
+        self.decay_kernels(self.decoder + [self.output_layer], l2_penalty)
         return code, reconstruction
 
     def decode(self, code):

@@ -37,10 +37,9 @@ class UndercompleteCAE(Autoencoder):
         x = images
         for layer in self.encoder:
             x = layer(x)
-            self.weight_decay(layer.kernel, l2_penalty)
+        self.decay_kernels(self.encoder, l2_penalty)
         reconstruction = self.decode(x)
-        for layer in self.decoder + [self.output_layer]:
-            self.weight_decay(layer.kernel, l2_penalty)
+        self.decay_kernels(self.decoder + [self.output_layer], l2_penalty)
         return x, reconstruction
 
     def decode(self, code):

@@ -49,7 +49,7 @@ class VAE(Autoencoder):
         x = images
         for layer in self.encoder:
             x = layer(x)
-            self.weight_decay(layer.kernel, l2_penalty)
+        self.decay_kernels(self.encoder, l2_penalty)
         mean, log_variance = tf.split(self.moments(tf.reshape(x, (-1, math.prod(x.shape[1:])))), 2, axis=1)
         kl = -0.5 * tf.reduce_sum(1 + log_variance - tf.square(mean) - tf.exp(log_variance), axis=1)
         self.add_penalty("kl", self.beta * tf.reduce_mean(kl))
@@ -57,8 +57,7 @@ class VAE(Autoencoder):
         if train_phase:
             code = mean + tf.exp(0.5 * log_variance) * self.random_normal(tf.shape(mean), dtype=mean.dtype)
         reconstruction = self.decode(code)
-        for layer in self.decoder + [self.output_layer]:
-            self.weight_decay(layer.kernel, l2_penalty)
+        self.decay_kernels(self.decoder + [self.output_layer], l2_penalty)
         return mean, reconstruction
 
     def decode(self, code):

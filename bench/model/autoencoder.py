@@ -66,7 +66,7 @@ class Autoencoder(keras.Model):
     term `get` adds during the same call with `self.add_penalty(name, value)`
     (like Keras's `add_loss`, but named: each is logged as `<name>_loss`);
     `self.weight_decay(kernel, l2_penalty)` is its shorthand for DTB's L2
-    term. A `loss` that needs more than the reconstruction (StackedCAE's
+    term (`self.decay_kernels(layers, l2_penalty)`: for each layer's kernel). A `loss` that needs more than the reconstruction (StackedCAE's
     per-block errors) gets it through its arguments: `get` returns a third
     value, a dict, and `loss` receives its items as keyword arguments::
 
@@ -230,6 +230,12 @@ class Autoencoder(keras.Model):
         """In `get`: add l2_penalty * ½‖kernel‖² (tf.nn.l2_loss) to the "l2" term."""
         if l2_penalty:
             self.add_penalty("l2", l2_penalty * tf.nn.l2_loss(kernel))
+
+    def decay_kernels(self, layers, l2_penalty):
+        """In `get`: `weight_decay` of the kernel of each of `layers` that has one, in order."""
+        for layer in layers:
+            if hasattr(layer, "kernel"):
+                self.weight_decay(layer.kernel, l2_penalty)
 
     def add_penalty(self, name, value):
         """In `get`: add a scalar term, logged as `<name>_loss`, to this pass's training

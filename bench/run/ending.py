@@ -3,6 +3,8 @@ validation and test, its pictures and its projector (each a Piece), the final me
 recorded last (so that a run stopped in its ending ends it at the next start), and the
 results shown. A finished run makes only what is missing of its ending."""
 
+from typing import NamedTuple
+
 import tensorflow as tf
 
 from bench import pictures
@@ -15,9 +17,35 @@ from bench.run.stopping import stop_if_signalled
 GRID_IMAGES = 8
 
 
+class RunEnd(NamedTuple):
+    """What the ending of a run uses, handed over by its Trainer (bench.run.train), and nothing
+    else of it.
+
+    Attributes:
+        run, config, report: the RunFolder, its TrainConfig, the console.
+        state: the loop's LoopState (its best checkpoint restored here).
+        recorder: the Recorder of results.json.
+        writers: the run's RunWriters (TensorBoard).
+        view, noisy_view: the ModelView of the model, and of its noisy inputs (None: no noise).
+        splits: {name: Split}.
+        class_names: the dataset's class names (the projector's labels), or None.
+    """
+
+    run: object
+    config: object
+    report: object
+    state: object
+    recorder: object
+    writers: object
+    view: object
+    noisy_view: object
+    splits: dict
+    class_names: object
+
+
 class Piece:
     """A part of a run's ending that writes files: its name, the files that say it is
-    done, and how it makes them from the Trainer (`loop`) and the results so far."""
+    done, and how it makes them from the RunEnd (`loop`) and the results so far."""
 
     name = ""
 
@@ -50,7 +78,7 @@ class Pictures(Piece):
         else:
             rows.append(("reconstruction", clean[1].numpy()))
         pictures.save_reconstructions(run.sub(RECONSTRUCTIONS_PNG), rows, f"{title}: test images")
-        kernel = architecture.first_kernel(loop.model)
+        kernel = architecture.first_kernel(loop.view.model)
         filters = pictures.filter_images(kernel.numpy(), clean[0].shape[1:]) if kernel is not None else None
         if filters is not None:
             pictures.save_filters(run.sub(FILTERS_PNG), filters, f"{title}: first-layer filters ({kernel.path})")
@@ -70,7 +98,7 @@ class Projector(Piece):
         return [run.sub(PROJECTOR) / embedding.CONFIG_FILE]
 
     def make(self, loop, results):
-        embedding.write_projector(loop.run.sub(PROJECTOR), loop.view, loop.splits["test"], loop.dataset.class_names,
+        embedding.write_projector(loop.run.sub(PROJECTOR), loop.view, loop.splits["test"], loop.class_names,
                                   loop.config.batch_size)
 
 
@@ -83,7 +111,7 @@ def missing(run):
 
 
 def end_run(loop, signals):
-    """The ending of the Trainer `loop`'s run; returns the results dict."""
+    """The ending of a run (`loop`: its RunEnd); returns the results dict."""
     run, recorder = loop.run, loop.recorder
     results = run.read_results()
     finished = (results.get("status") == "finished" and results.get("epochs_done") == loop.state.value("epochs_done")

@@ -24,13 +24,15 @@ class TrainStep:
         optimizer: its optimizer, built under `strategy`.
         strategy: the tf.distribute strategy; `config.batch_size` is the global batch.
         train_images: the training split, in its stored dtype.
+        steps_per_epoch: the steps of one epoch (bench.data.pipeline.steps_per_epoch; the
+            Trainer counts them once, for its optimizer's schedule and for this step).
     """
 
-    def __init__(self, config, view, optimizer, strategy, train_images):
+    def __init__(self, config, view, optimizer, strategy, train_images, steps_per_epoch):
         self.config, self.view, self.model, self.optimizer, self.strategy = config, view, view.model, optimizer, strategy
         self.train_images = train_images
         self.replicas = strategy.num_replicas_in_sync
-        self.steps_per_epoch = pipeline.steps_per_epoch(len(train_images), config.batch_size, self.replicas)
+        self.steps_per_epoch = steps_per_epoch
         with strategy.scope():
             self.error_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
             self.error_count = tf.Variable(0.0, dtype=tf.float32, trainable=False)

@@ -175,7 +175,7 @@ class Trainer:
             self.optimizer.build(model.trainable_variables)
         self.view = ModelView(model)
         self.noisy_view = ModelView(model, config.noise_factor) if config.noise_factor else None
-        self.step = TrainStep(config, self.view, self.optimizer, self.strategy, splits["train"])
+        self.step = TrainStep(config, self.view, self.optimizer, self.strategy, splits["train"], steps_per_epoch)
         self.state = LoopState(run, model, self.optimizer, self.step, self.strategy)
         # (a worker's records go to its scratch folder, which nobody reads)
         self.recorder = Recorder(run, config, self.state, self.step)
@@ -213,7 +213,7 @@ class Trainer:
                     if self.stopper is not None and self.stopper.should_stop(self.run.read_results()["history"]) and \
                             epoch + 1 < self.config.epochs:
                         return self._pruned(epoch)
-                return ending.end_run(self, signals) if self.chief else None
+                return ending.end_run(self.ending_view(), signals) if self.chief else None
         finally:
             self.writers.close()
 
@@ -267,6 +267,11 @@ class Trainer:
             f"epoch {epoch + 1}/{self.config.epochs}  train error {train_error:.5f}  "
             f"validation error {validation['error']:.5f}{' (best)' if improved else ''}  "
             f"{metrics.epoch_words(validation)}  {self.recorder.epoch_speed:,.0f} img/s")
+
+    def ending_view(self):
+        """What the run's ending uses of this Trainer (bench.run.ending.RunEnd)."""
+        return ending.RunEnd(self.run, self.config, self.report, self.state, self.recorder, self.writers, self.view,
+                             self.noisy_view, self.splits, self.dataset.class_names)
 
     def _pruned(self, epoch):
         """Stopped after `epoch` by its stopper: recorded "pruned", its checkpoint kept."""
