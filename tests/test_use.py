@@ -107,6 +107,22 @@ def test_an_export_reproduces_bench_s_codes_in_a_process_without_bench(zoo_runs,
     assert len(gaps) == 7 + 4 and max(gaps.values()) <= 1e-5, gaps
 
 
+NATIVE_LOG = ("absl::InitializeLog", "cudart_stub", "cuInit", "cpu_feature_guard", "rebuild TensorFlow")
+
+
+def test_export_and_prepare_start_tensorflow_without_its_own_log_lines(zoo_runs, tmp_path):
+    """TensorFlow's C++ start-up lines (CUDA stubs, CPU features) stay out of a command's output
+    unless --verbose: export as TFLite, the chattiest, and prepare, each a process of its own."""
+    _, runs, zoo_env = zoo_runs
+    write_pngs(tmp_path / "images", 6, (8, 8, 1))
+    for args in (("export", runs["ConvAE"], "--format", "tflite", "--out", tmp_path / "tflite"),
+                 ("prepare", f"folder:{tmp_path / 'images'}", "--out", tmp_path / "shards")):
+        process = bench_process(*args, env={key: value for key, value in zoo_env.items() if value is not None})
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+        assert not any(fragment in stderr for fragment in NATIVE_LOG), stderr
+
+
 def test_export_and_encode_refuse_what_they_cannot_do(zoo_runs, tmp_path):
     _, runs, env = zoo_runs
     assert_one_line_error(bench("export", runs["ConvAE"], "--format", "keras", "--out", tmp_path / "k", env=env),

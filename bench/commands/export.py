@@ -4,6 +4,7 @@ import click
 
 from bench import tf_runtime
 from bench.commands.flags import trained_run_options, verbose_option
+from bench.model import exporting
 from bench.model.exporting import FORMATS, PARTS  # (names and words: no TensorFlow)
 
 
@@ -28,9 +29,8 @@ def export_command(run_folder, part, output_format, out, overwrite, checkpoint, 
     float32 images in [-1, 1]. Reconstructions come out on [-1, 1] and as uint8.
     """
     from bench.console import Reporter
-    from bench.run.outputs import check_export_out
 
-    check_export_out(out, overwrite)
+    exporting.check_out(out, overwrite)  # before TensorFlow starts, which it must do quietly
     tf_runtime.import_tensorflow()
     from bench.run import outputs
     from bench.run.loading import load_trained

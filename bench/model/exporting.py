@@ -22,6 +22,7 @@ without it.
 import json
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.errors import BenchUsageError
 from bench.files import atomic_write_text, new_folder
@@ -205,6 +206,19 @@ def readme_text(description):
         lines.append("")
     lines += ["## Load it (TensorFlow only; bench is not needed)", "", "```python", description["load"], "```", ""]
     return "\n".join(lines)
+
+
+def check_out(out, overwrite):
+    """Refuse, before any work, an --out that holds something (unless `overwrite`) or has no folder."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BenchUsageError(f"--out {out} is a file; give a folder to write the export to")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise BenchUsageError(f"--out {out} already exists; choose a new folder, or replace it with --overwrite")
+    if not out.parent.is_dir():
+        raise BenchUsageError(f"--out {out}: its folder {out.parent} does not exist")
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()  # empty: the export is moved in as a whole
 
 
 def export(model, part, output_format, out, about, stored_shape, replace=False):

@@ -18,19 +18,6 @@ from bench.run import compute
 from bench.run.runs import INTERPOLATIONS_PNG, SAMPLES_PNG, projector_folder
 
 
-def check_export_out(out, overwrite):
-    """Refuse, before any work, an --out that holds something (unless `overwrite`) or has no folder."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise BenchUsageError(f"--out {out} is a file; give a folder to write the export to")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise BenchUsageError(f"--out {out} already exists; choose a new folder, or replace it with --overwrite")
-    if not out.parent.is_dir():
-        raise BenchUsageError(f"--out {out}: its folder {out.parent} does not exist")
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()  # empty: the export is moved in as a whole
-
-
 def export(trained, part, output_format, out, report, overwrite=False):
     """Write a part of the run's model (bench.model.exporting.PARTS) in a format (FORMATS) to
     the folder `out`; returns export.json's content."""
