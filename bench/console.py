@@ -128,6 +128,40 @@ class Reporter:
 
             yield update
 
+    @contextlib.contextmanager
+    def runs_board(self, description, total):
+        """Live progress of runs trained by other processes (a sweep's, a search's): yields a
+        RunsBoard, which draws nothing unless interactive."""
+        if not self.interactive:
+            yield RunsBoard(None, description, total)
+            return
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[unit]}"), TimeRemainingColumn()]
+        with Progress(*columns, console=self.console, transient=True) as progress:
+            yield RunsBoard(progress, description, total)
+
+
+class RunsBoard:
+    """One live line for the whole work (runs done of `total`) and one per running run (its
+    epochs done of its epochs, and the time left at its pace), as Reporter.runs_board makes
+    it; without a rich Progress (not a terminal) it draws nothing."""
+
+    def __init__(self, progress, description, total):
+        self.progress, self.lines = progress, {}
+        self.whole = None if progress is None else progress.add_task(description, total=total, unit="runs")
+
+    def show(self, running, done):
+        """Redraw: `running` {label: (epochs done, epochs planned or None)}, `done` runs ended."""
+        if self.progress is None:
+            return
+        for label in [label for label in self.lines if label not in running]:
+            self.progress.remove_task(self.lines.pop(label))
+        for label, (epochs, planned) in running.items():
+            if label not in self.lines:
+                self.lines[label] = self.progress.add_task(f"  {label}", total=planned, unit="epochs")
+            self.progress.update(self.lines[label], completed=epochs, total=planned)
+        self.progress.update(self.whole, completed=done)
+
 
 class _WarningsOnly:
     """A Reporter that keeps everything but its info lines (Reporter.warnings_only)."""

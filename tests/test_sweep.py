@@ -40,25 +40,51 @@ def test_bad_sweep_options(workspace):
     assert not Path("log").exists()
 
 
+def drained(master, chunks):
+    """Read a pty's master end until its other end is closed."""
+    import os
+
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the last process holding the terminal has ended
+            return
+        if not chunk:
+            return
+        chunks.append(chunk)
+
+
 def test_sigterm_stops_the_sweep_and_its_trainings_and_no_scratch_is_left(workspace):
+    """On a terminal the sweep draws each running run's epoch and its time left; SIGTERM stops
+    it and its trainings at a checkpoint, and its scratch folder goes."""
     import fcntl
+    import os
+    import pty
+    import re
     import signal
     import subprocess
     import sys
     import tempfile
+    import threading
     import time
 
-    from conftest import bench_process
+    from conftest import process_env
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     stale = Path(tempfile.gettempdir()) / f"bench-sweep-{gone.pid}-killed"  # a killed sweep's scratch
     stale.mkdir(exist_ok=True)
     runs = [workspace / run_dir("SingleLayerCAE", f"_bs=4{seed}", epochs=6) for seed in ("", "_seed=1")]
-    sweep = bench_process("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--batch-size", "4",
-                          "--seed", "0,1", "--epochs", "6", "--jobs", "2", cwd=workspace)
+    master, terminal = pty.openpty()
+    sweep = subprocess.Popen([sys.executable, "-m", "bench", "sweep", "--model", "SingleLayerCAE", "--dataset", "Digits",
+                              "--batch-size", "4", "--seed", "0,1", "--epochs", "6", "--jobs", "2"], cwd=workspace,
+                             env=process_env({"COLUMNS": "120"}), stdout=terminal, stderr=subprocess.PIPE, text=True)
+    os.close(terminal)
+    chunks = []
+    reader = threading.Thread(target=drained, args=(master, chunks), daemon=True)
+    reader.start()
     deadline = time.time() + 240
-    while not all((run / "train.log").exists() and "epoch 1/" in (run / "train.log").read_text() for run in runs):
+    while not all((run / "train.log").exists() and "epoch 2/" in (run / "train.log").read_text() for run in runs):
         assert time.time() < deadline and sweep.poll() is None, sweep.communicate()
         time.sleep(0.1)
     assert not stale.exists()
@@ -66,6 +92,10 @@ def test_sigterm_stops_the_sweep_and_its_trainings_and_no_scratch_is_left(worksp
     _, stderr = sweep.communicate(timeout=180)
     assert sweep.returncode == 143, stderr
     assert "SIGTERM received: stopped the sweep" in stderr and "Traceback" not in stderr
+    reader.join(timeout=10)
+    os.close(master)
+    drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))  # colours, cursor
+    assert re.search(r"seed=1\b.*\b[1-6]/6 epochs .*\d:\d\d:\d\d", drawn) and "0/2 runs" in drawn, drawn[-3000:]
     for run in runs:
         assert read_results(run)["status"] == "interrupted"
         with open(run.parent / f".{run.name}.lock", "a") as lock:  # its training has ended

@@ -17,6 +17,7 @@ import yaml
 from bench.errors import BenchError, RunBusyError, TrainingStopped
 from bench.run.runs import RunFolder
 from bench.study.processes import last_error, start_training, was_killed
+from bench.study.progress import epochs_of
 
 POLL_S = 0.5
 
@@ -51,7 +52,8 @@ def train_confirmation(runs, settings, outputs, scratch, report, replan):
     pending = [ConfirmationRun(label, point, plan) for label, point, plan in runs if not plan.finished]
     report.info(f"confirmation: {len(pending)} of {len(runs)} run(s) to train, {settings.workers} at a time")
     running, failed = [], []
-    with StopSignals() as signals:
+    total = len(pending)
+    with StopSignals() as signals, report.runs_board("confirmation", total) as board:
         while pending or running:
             while pending and len(running) < settings.workers and not signals.received:
                 run = pending.pop(0)
@@ -63,6 +65,7 @@ def train_confirmation(runs, settings, outputs, scratch, report, replan):
             for run in [run for run in running if _ended(run)]:
                 running.remove(run)
                 _after(run, settings, report, replan, (pending, running), failed, signals)
+            board.show({run.label: epochs_of(run.plan.folder) for run in running}, done=total - len(pending) - len(running))
     return failed
 
 

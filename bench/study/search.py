@@ -29,6 +29,7 @@ from bench.signals import StopSignals
 from bench.study import optuna_private
 from bench.study.leases import Leases
 from bench.study.processes import death_words, killing_signal, last_error, start_training, was_killed
+from bench.study.progress import epochs_of
 from bench.study.study import (ATTEMPT, EPOCHS, OUTPUTS, REASON, RUN, RUN_STATES, RUNS, STD, counted, draw,
                                make_sampler, open_study, point_key, run_state, seed_points, study_folder, taken_points)
 from bench.study.trial_jobs import TrialJob, WaitingForRun
@@ -60,7 +61,8 @@ class Search:
         self.scratch = scratch_folder("search")
         told = {TrialState.COMPLETE: 0, TrialState.PRUNED: 0, TrialState.FAIL: 0}
         try:
-            with StopSignals() as signals:
+            with StopSignals() as signals, self.report.runs_board(f"study {self.settings.study}",
+                                                                   self.settings.trials) as board:
                 self.signals = signals
                 while True:
                     self.leases.retry_stale(own=self.running)
@@ -75,9 +77,17 @@ class Search:
                     time.sleep(POLL_S)
                     self.leases.renew([job.trial for job in self.running.values()])
                     self.reap(told)
+                    self.show_progress(board)
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
         return told[TrialState.COMPLETE], told[TrialState.PRUNED], told[TrialState.FAIL]
+
+    def show_progress(self, board):
+        """Each running trial's epoch, and the study's ended trials, on the live board."""
+        from optuna.trial import TrialState
+
+        ended = len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        board.show({job.label: epochs_of(job.folder) for job in self.running.values() if job.folder}, done=ended)
 
     def reap(self, told):
         """Go on with each trial whose run's process has ended, or whose run another trial no

@@ -11,6 +11,7 @@ seed of `--repeats N` too) is a run of its own; two points that name the same
 run are trained once.
 """
 
+import contextlib
 import itertools
 import shutil
 import signal
@@ -24,8 +25,10 @@ from bench.files import scratch_folder
 from bench.run.config import TrainConfig
 from bench.run.planning import plan_run
 from bench.run.runs import RunFolder
+from bench.console import RunsBoard
 from bench.signals import StopSignals
 from bench.study.processes import last_error, start_training
+from bench.study.progress import epochs_of
 
 POLL_S = 0.2
 
@@ -166,24 +169,28 @@ def run_sweep(grid, jobs, report, echo=False, restart=False):
 
 
 def _train_pending(pending, jobs, report, echo, restart, signals, folders, failures):
-    """Run the pending points, `jobs` at a time; on SIGINT/SIGTERM, pass it on to the
-    running trainings (each saves its checkpoint), wait for them and stop."""
+    """Run the pending points, `jobs` at a time, each running run's epoch shown live on a
+    terminal (unless `echo`: the runs write there themselves); on SIGINT/SIGTERM, pass it on
+    to the running trainings (each saves its checkpoint), wait for them and stop."""
     running, total = {}, len(pending)
     pending = list(enumerate(pending, 1))
-    while pending or running:
-        while pending and len(running) < jobs and not signals.received:
-            number, (config_file, folder, label) = pending.pop(0)
-            running[number] = _start(config_file, folder, number, total, label, report, echo, restart)
-        time.sleep(POLL_S)
-        if signals.received:
-            _stop_all(running, signals.received, report)
-        for number in [n for n, job in running.items() if job["process"].poll() is not None]:
-            job = running.pop(number)
-            error = _finish(job, number, total, report)
-            if job["folder"] and Path(job["folder"]).is_dir():
-                folders.append(job["folder"])
-            if job["process"].returncode != 0:
-                failures.append((job["label"], error))
+    with (contextlib.nullcontext(RunsBoard(None, "", 0)) if echo else report.runs_board("sweep", total)) as board:
+        while pending or running:
+            while pending and len(running) < jobs and not signals.received:
+                number, (config_file, folder, label) = pending.pop(0)
+                running[number] = _start(config_file, folder, number, total, label, report, echo, restart)
+            time.sleep(POLL_S)
+            if signals.received:
+                _stop_all(running, signals.received, report)
+            for number in [n for n, job in running.items() if job["process"].poll() is not None]:
+                job = running.pop(number)
+                error = _finish(job, number, total, report)
+                if job["folder"] and Path(job["folder"]).is_dir():
+                    folders.append(job["folder"])
+                if job["process"].returncode != 0:
+                    failures.append((job["label"], error))
+            board.show({job["label"]: epochs_of(job["folder"]) for job in running.values()},
+                       done=total - len(pending) - len(running))
 
 
 def _stop_all(running, signum, report):
@@ -251,7 +258,7 @@ def sweep_and_show(axes, jobs, repeats, restart=False, echo=False):
     axes = with_repeats(axes, repeats)
     if "repeats" in axes:
         raise BenchUsageError("--repeats is an option of the sweep, not an axis")
-    report = Reporter(interactive=False)
+    report = Reporter(interactive=False if echo else None)  # with echo, the runs draw their own progress
     folders, failures, total = run_sweep(axes, jobs, report, echo, restart)
     rows = [run_row(RunFolder(folder)) for folder in folders]
     if rows:
