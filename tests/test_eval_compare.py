@@ -162,7 +162,8 @@ def test_eval_reports_a_linear_probe_of_the_codes_when_asked_after_the_metrics(t
     assert probe["train_images"] == 1257 and probe["features"] > 0
     assert 0.5 < probe["codes"] <= 1.0 and 0.8 < probe["pixels"] <= 1.0  # ten classes: chance is 0.1
     assert "linear probe" in (RUN / "results.txt").read_text()
-    assert f"{probe['codes']:.4f}" in bench("compare").stdout
+    shown = bench("compare").stdout
+    assert f"{probe['codes']:.4f}" in shown and f"{probe['pixels']:.4f}" in shown  # the raw-pixel baseline beside
     skipped = bench("eval", RUN_L2)
     assert skipped.exit_code == 0 and "linear probe" not in skipped.stdout and "probe" not in read_results(RUN_L2)
 

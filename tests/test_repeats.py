@@ -109,7 +109,7 @@ def test_best_is_marked_per_dataset(in_swept):
     lines = markdown.splitlines()[2:]
     for dataset in ("Digits", "Tiny8"):
         marked = sum(line.count("**") // 2 for line in lines if f"| {dataset} |" in line)
-        assert marked == 4, (dataset, markdown)  # val, test error, test mse, test psnr: one best each
+        assert marked == 5, (dataset, markdown)  # val, test error, test mse, psnr, ssim: one best each
 
 
 @pytest.mark.unit

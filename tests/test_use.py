@@ -219,6 +219,9 @@ def test_anomaly_scores_and_few_label_probes_reach_results_and_compare(workspace
     table, _ = reader.communicate(timeout=120)
     assert f"{anomaly['roc_auc']:.4f}" in table and f"{probes['per_class']['10']['codes_mean']:.3f}" in table, table
     assert max(len(line) for line in table.splitlines()) <= 80, table
+    (row,) = json.loads(bench("compare", "--format", "json").stdout)["runs"]
+    assert row["probe_labels_10_pixels"] == probes["per_class"]["10"]["pixels_mean"]  # the raw-pixel baseline
+    assert "px@10" in bench("compare", "--wide").stdout
     assert_one_line_error(bench("train", "-m", "FullyConnectedAE", "-d", "Digits", "--classes", "12"),
                           "--classes 12", "0 to 9", exit_code=2)
     every = ",".join(map(str, range(10)))

@@ -173,12 +173,14 @@ class LinearProbe(Field):
     """The linear probe: a logistic regression on the codes against one on raw pixels."""
 
     key, option = "probe", "--probe"
-    column_names = ("probe_accuracy",)
+    COLUMNS = {"probe_accuracy": Column("probe"), "probe_pixels": Column("pixels", position=1)}
+    column_names = tuple(COLUMNS)
     checker = staticmethod(record(
         {"codes": FRACTION, "pixels": FRACTION, "train_images": integer(), "features": integer(), **PROVENANCE},
         {"converged": flag(), **PROVENANCE_OPTIONAL}))
     legend = ("probe: test accuracy of a logistic regression on each run's codes (bench eval --probe; (stale): "
-              "measured on a checkpoint since replaced, left out of the statistics).")
+              "measured on a checkpoint since replaced, left out of the statistics); pixels: the same regression "
+              "on raw pixels, the baseline the codes must beat.")
 
     def lines(self, record, run_path):
         lines = [f"linear probe (logistic regression fitted on {record['train_images']:,} training images, test "
@@ -190,10 +192,10 @@ class LinearProbe(Field):
         return lines
 
     def values(self, record):
-        return {"probe_accuracy": record["codes"]}
+        return {"probe_accuracy": record["codes"], "probe_pixels": record["pixels"]}
 
     def column(self, key):
-        return Column("probe") if key == "probe_accuracy" else None
+        return self.COLUMNS.get(key)
 
 
 class FewLabelProbes(Field):
@@ -201,7 +203,7 @@ class FewLabelProbes(Field):
 
     key, option = "probe_labels", "--probe-labels"
     prefix = "probe_labels_"
-    column_names = (f"{prefix}<N>",)
+    column_names = (f"{prefix}<N>", f"{prefix}<N>_pixels")
     checker = staticmethod(record(
         {"draws": integer(1), "test_images": integer(), "skipped": map_of(text(), key=digits),
          "per_class": map_of(record({"codes_mean": FRACTION, "pixels_mean": FRACTION,
@@ -209,7 +211,7 @@ class FewLabelProbes(Field):
                                      "codes": list_of(FRACTION), "pixels": list_of(FRACTION)}), key=digits),
          **PROVENANCE}, {"features": integer(), **PROVENANCE_OPTIONAL}))
     legend = ("p@N: the probe fitted on N labelled training images per class, mean ± std over seeded draws "
-              "(bench eval --probe-labels).")
+              "(bench eval --probe-labels); px@N: the same on raw pixels.")
 
     def stored(self, record):
         return {**record, "per_class": {str(n): value for n, value in record["per_class"].items()},
@@ -229,13 +231,18 @@ class FewLabelProbes(Field):
     def values(self, record):
         values = {}
         for count, result in record["per_class"].items():
-            values[f"{self.prefix}{count}"] = result["codes_mean"]
-            values[f"{self.prefix}{count}_std"] = result["codes_std"]
+            for of, suffix in (("codes", ""), ("pixels", "_pixels")):
+                values[f"{self.prefix}{count}{suffix}"] = result[f"{of}_mean"]
+                values[f"{self.prefix}{count}{suffix}_std"] = result[f"{of}_std"]
         return values
 
     def column(self, key):
         count = key[len(self.prefix):] if key.startswith(self.prefix) else ""
-        return Column(f"p@{count}", position=int(count)) if count.isdigit() else None
+        pixels = count.endswith("_pixels")
+        count = count.removesuffix("_pixels")
+        if not count.isdigit():
+            return None
+        return Column(f"px@{count}" if pixels else f"p@{count}", narrow=not pixels, position=2 * int(count) + pixels)
 
 
 ANOMALY_PNG = "anomaly_scores.png"
