@@ -16,7 +16,7 @@ WIDE_METRICS = [metric.name for metric in METRICS if not metric.narrow]
 @click.option("--dataset", "-d", default=None, help="Only runs on this dataset.")
 @click.option("--sort", "sort_key", default="validation_error", show_default=True,
               help=f"Column to sort by: validation_error, {', '.join(TEST_METRICS)}, probe_accuracy, "
-                   "anomaly_auroc, probe_labels_<N>, epochs, lr, l2.")
+                   "probe_pixels, anomaly_auroc, probe_labels_<N>[_pixels], epochs, lr, l2.")
 @click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
               help="Only runs whose configuration has this value (any hyperparameter, model option, or dotted key such as "
                    "optimizer_args.learning_rate; numbers as compare and search print them); repeatable.")
