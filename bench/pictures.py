@@ -23,13 +23,15 @@ def _pyplot():
     return plt
 
 
-def tile(images, columns=None):
-    """(n, h, w, c) images in [0, 1] → one (1, H, W, c) grid with 1-pixel gaps."""
+def tile(images, columns=None, gap=1.0):
+    """(n, h, w, c) images in [0, 1] → one (1, H, W, c) grid with 1-pixel gaps of `gap` (a
+    value, or one per channel)."""
     images = np.asarray(images, dtype=np.float32)
     count, height, width, depth = images.shape
     columns = columns or math.ceil(math.sqrt(count))
     rows = math.ceil(count / columns)
-    grid = np.ones((rows * (height + 1) - 1, columns * (width + 1) - 1, depth), np.float32)
+    grid = np.empty((rows * (height + 1) - 1, columns * (width + 1) - 1, depth), np.float32)
+    grid[...] = gap
     for index, image in enumerate(images):
         row, column = divmod(index, columns)
         grid[row * (height + 1):row * (height + 1) + height, column * (width + 1):column * (width + 1) + width] = image
@@ -84,26 +86,53 @@ def filter_images(kernel, image_shape, limit=64):
     return (filters - low) / np.where(span > 0, span, 1.0)
 
 
+SEPARATORS = np.array([(1.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0),
+                       (0.0, 0.0, 1.0)], np.float32)
+
+
+def separator_colour(images):
+    """An RGB colour for the gaps between (n, h, w, 1 or 3) images in [0, 1] that none of their
+    pixels comes near: of a few saturated colours, the farthest from every pixel (grey images:
+    magenta, which no grey is)."""
+    pixels = np.asarray(images, np.float32).reshape(-1, np.shape(images)[-1])
+    if pixels.shape[1] == 1:
+        pixels = np.repeat(pixels, 3, axis=1)
+    pixels = np.unique(np.round(pixels, 2), axis=0)
+    nearest = [np.min(np.linalg.norm(pixels - colour, axis=1)) for colour in SEPARATORS]
+    return SEPARATORS[int(np.argmax(nearest))]
+
+
 def save_filters(path, filters, title):
-    """A square-ish grid of filter images in [0, 1]."""
+    """A square-ish grid of filter images in [0, 1], the gaps in a colour no filter uses."""
     plt = _pyplot()
     columns = math.ceil(math.sqrt(len(filters)))
     rows = math.ceil(len(filters) / columns)
     figure, axis = plt.subplots(figsize=(0.9 * columns, 0.9 * rows + 0.4))
-    _show(axis, tile(filters, columns=columns)[0])
+    rgb = np.repeat(filters, 3, axis=-1) if filters.shape[-1] == 1 else filters
+    _show(axis, tile(rgb, columns=columns, gap=separator_colour(filters))[0])
     figure.suptitle(title, fontsize=9)
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
 
 
-def _styles():
-    """Line styles no two curves share for the first 40: 10 colours, then 4 dash patterns and markers."""
+PATTERNS = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"))
+
+
+def line_styles(count):
+    """`count` line styles no two of which are alike: up to 40, the 10 default colours with 4
+    dash patterns and markers; beyond, as many colours spread over a colour map, each with a
+    dash pattern and marker in turn."""
     import itertools
 
-    colours = [f"C{index}" for index in range(10)]
-    return itertools.cycle([{"color": colour, "linestyle": dash, "marker": marker}
-                            for (dash, marker), colour in itertools.product(
-                                [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")], colours)])
+    if count <= 10 * len(PATTERNS):
+        styles = [{"color": colour, "linestyle": dash, "marker": marker}
+                  for (dash, marker), colour in itertools.product(PATTERNS, [f"C{index}" for index in range(10)])]
+        return styles[:count]
+    from matplotlib import colormaps
+
+    colours = colormaps["turbo"](np.linspace(0.0, 1.0, count))
+    return [{"color": tuple(colours[index]), "linestyle": PATTERNS[index % 4][0], "marker": PATTERNS[index % 4][1]}
+            for index in range(count)]
 
 
 def _draw_series(axis, series, styles=None):
@@ -111,7 +140,7 @@ def _draw_series(axis, series, styles=None):
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     for label, epochs, errors, *band in series:
-        style = dict(next(styles)) if styles else {"marker": "o"}
+        style = dict(next(styles)) if styles else {"marker": "o"}  # (styles: an iterator of line_styles)
         if len(epochs) >= 30:
             style["marker"] = None
         line, = axis.plot(epochs, errors, markersize=3, label=label, **style)
@@ -160,7 +189,7 @@ def save_curve_panels(path, panels, title):
     figure, axes = plt.subplots(len(panels), 1, figsize=(11, height * len(panels)), squeeze=False,
                                 layout="constrained")  # titles, labels and legends laid out without overlap
     for axis, (dataset, series) in zip(axes[:, 0], panels.items()):
-        _draw_series(axis, series, _styles())
+        _draw_series(axis, series, iter(line_styles(len(series))))
         axis.set_ylabel("validation error", fontsize=8)
         axis.set_title(dataset, fontsize=9)
         axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)

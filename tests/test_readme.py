@@ -65,7 +65,7 @@ LEFT_BEHIND = {
     "Your own images": ["shards/digits/manifest.json", "digits.png"],
     "Using what you trained": ["exported/savedmodel/saved_model.pb", "encoder-tflite/model.tflite", "codes.npz",
                                run_dir("SingleLayerCAE", epochs=5) / "interpolations.png",
-                               run_dir("VAE", epochs=30) / "samples.png"],
+                               run_dir("VAE", "_beta=0.1", epochs=30) / "samples.png"],
 }
 FIRST_RUN = "bench train --model SingleLayerCAE --dataset Digits --epochs 5"
 
@@ -243,6 +243,10 @@ def test_readme_commands_work_as_shown(workspace, first_run, section):
         assert result.exit_code == 0, (command, result)
     for path in LEFT_BEHIND.get(section, []):
         assert Path(path).exists(), path
+        if Path(path).name in ("interpolations.png", "samples.png"):  # readable at a glance
+            import matplotlib.image
+
+            assert min(matplotlib.image.imread(path).shape[:2]) >= 256, path
 
 
 def test_readme_plugin_examples_are_listed(workspace):

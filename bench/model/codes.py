@@ -72,9 +72,10 @@ GRID_LEAST_SIDE = 256  # pixels: a grid of small images (Digits' 8x8) is enlarge
 
 def grid(images, columns):
     """(n, h, w, c) images in [-1, 1] as one image in [-1, 1]: `columns` per row, 1-pixel white gaps,
-    enlarged by a whole factor (nearest neighbour) until its longer side has GRID_LEAST_SIDE pixels."""
+    enlarged by a whole factor (nearest neighbour) until its shorter side has GRID_LEAST_SIDE pixels
+    (a row of interpolations too is readable)."""
     tiled = pictures.tile((np.asarray(images, np.float32) + 1.0) / 2.0, columns)[0] * 2.0 - 1.0
-    factor = max(1, math.ceil(GRID_LEAST_SIDE / max(tiled.shape[:2])))
+    factor = max(1, math.ceil(GRID_LEAST_SIDE / min(tiled.shape[:2])))
     return tiled.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
