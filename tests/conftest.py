@@ -331,6 +331,20 @@ def run_dir(model, parts="", dataset="Digits", log_dir="log", epochs=2):
     return Path(log_dir) / model / f"{dataset}_{DEFAULT_RUN_NAME}{parts}{length}"
 
 
+def planned(*args):
+    """What `bench train ARGS` would train, read as that command reads its options (the
+    command line, a --config file, BENCH_* variables, the defaults) and planned as it plans,
+    without training: (its bench.run.planning.Plan, its resolved TrainConfig)."""
+    from bench.commands.train import train
+    from bench.run.config import TrainConfig
+    from bench.run.planning import plan_run, resolve_config
+
+    with train.make_context("train", [str(arg) for arg in args]) as ctx:
+        options = {key: value for key, value in ctx.params.items() if key not in ("restart", "repeats")}
+    config = TrainConfig(**options)
+    return plan_run(config), resolve_config(config)[0]
+
+
 def read_results(run_folder):
     """A run's results.json."""
     return json.loads((Path(run_folder) / "results.json").read_text())

@@ -76,6 +76,9 @@ def test_tensorboard_shows_every_dashboard(tensorboard):
 
     experiment = tensorboard("plugin/hparams/experiment", {"experimentName": ""})
     assert {"model", "dataset", "l2_penalty", "batch_size", "seed"} <= {h["name"] for h in experiment["hparamInfos"]}
+    # the table opens on the five it lists first: the settings runs differ in
+    assert {h["name"] for h in experiment["hparamInfos"][:5]} == {"model", "dataset", "learning_rate", "l2_penalty",
+                                                                  "model_args"}
     groups = tensorboard("plugin/hparams/session_groups", {
         "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"], "colParams": [],
         "startIndex": 0, "sliceSize": 10})["sessionGroups"]
@@ -83,7 +86,7 @@ def test_tensorboard_shows_every_dashboard(tensorboard):
     hparams = groups[0]["hparams"]  # integers as text: the table prints numbers to 5 significant digits
     assert hparams["epochs"] == "2" and hparams["batch_size"] == "128" and hparams["learning_rate"] == 0.001, hparams
     metric_names = {value["name"]["tag"] for value in groups[0]["metricValues"]}
-    assert {"error", "test_error", "test_psnr"} <= metric_names
+    assert {"error", "test_error", "test_psnr", "test_ssim"} <= metric_names
 
     deadline = time.time() + 60
     while not tensorboard("plugin/projector/runs") and time.time() < deadline:

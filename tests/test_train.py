@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import bench, bench_process, event_tags, read_results, run_dir, scalar_values, write_plugin, tf
+from conftest import bench, bench_process, event_tags, planned, read_results, run_dir, scalar_values, write_plugin, tf
 
 RUN = run_dir("SingleLayerCAE")
 DIGITS_STEPS_PER_EPOCH = math.ceil(1257 / 128)
@@ -101,9 +101,8 @@ def test_more_epochs_make_a_longer_run_that_equals_a_straight_one(workspace):
 
 def test_every_identity_key_names_its_run_and_a_mismatched_folder_is_refused(workspace):
     assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1").exit_code == 0
-    other = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--seed", "7", "--batch-size", "64")
-    assert other.exit_code == 0, other
-    assert yaml.safe_load((run_dir("SingleLayerCAE", "_bs=64_seed=7", epochs=1) / "config.yaml").read_text())["seed"] == 7
+    other, _ = planned("-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--seed", "7", "--batch-size", "64")
+    assert other.folder == str(run_dir("SingleLayerCAE", "_bs=64_seed=7", epochs=1)) and not other.finished
     # a config.yaml that does not belong to its folder (edited by hand) is refused, untouched
     run = run_dir("SingleLayerCAE", epochs=1)
     edited = yaml.safe_load((run / "config.yaml").read_text())
@@ -120,28 +119,28 @@ def test_every_identity_key_names_its_run_and_a_mismatched_folder_is_refused(wor
     assert "resuming" not in restarted.stdout
 
 
-def test_yaml_config_env_and_command_line_precedence(workspace):
+@pytest.mark.unit
+def test_yaml_config_env_and_command_line_precedence(workspace, monkeypatch):
     Path("run.yaml").write_text(
         "model: SingleLayerCAE\ndataset: Digits\nepochs: 5\nbatch-size: 64\n"
         "optimizer_args:\n  learning_rate: 0.01\ncomment: fromyaml\n")
-    result = bench("train", "--config", "run.yaml", "--epochs", "1", env={"BENCH_BATCH_SIZE": "32"})
-    assert result.exit_code == 0, result
-    config = yaml.safe_load(Path("log/SingleLayerCAE/Digits_Adam_lr=0.01_bs=32_epochs=1_fromyaml/config.yaml").read_text())
-    assert config["epochs"] == 1  # the command line wins
-    assert config["batch_size"] == 32  # BENCH_* beats the file
-    assert config["optimizer_args"]["learning_rate"] == 0.01
+    monkeypatch.setenv("BENCH_BATCH_SIZE", "32")
+    plan, config = planned("--config", "run.yaml", "--epochs", "1")
+    assert plan.folder == "log/SingleLayerCAE/Digits_Adam_lr=0.01_bs=32_epochs=1_fromyaml"
+    assert config.epochs == 1  # the command line wins
+    assert config.batch_size == 32  # BENCH_* beats the file
+    assert config.optimizer_args["learning_rate"] == 0.01
 
 
+@pytest.mark.unit
 def test_dtb_spellings_and_optimizer_names(workspace):
-    result = bench("train", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "1",
-                   "--batch_size", "64", "--l2_penalty", "1e-9", "--optimizer", "MomentumOptimizer",
-                   "--optimizer_args", '{"learning_rate": 0.01, "momentum": 0.9, "use_nesterov": true}',
-                   "--train_device", "/cpu:0")
-    assert result.exit_code == 0, result
-    run = Path("log/SingleLayerCAE/Digits_SGD_lr=0.01_l2=1e-09_bs=64_momentum=0.9_nesterov=True_epochs=1")
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    assert config["optimizer_args"] == {"learning_rate": 0.01, "momentum": 0.9, "nesterov": True}
-    assert config["batch_size"] == 64 and config["device"] == "/cpu:0"
+    plan, config = planned("--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "1",
+                           "--batch_size", "64", "--l2_penalty", "1e-9", "--optimizer", "MomentumOptimizer",
+                           "--optimizer_args", '{"learning_rate": 0.01, "momentum": 0.9, "use_nesterov": true}',
+                           "--train_device", "/cpu:0")
+    assert plan.folder == "log/SingleLayerCAE/Digits_SGD_lr=0.01_l2=1e-09_bs=64_momentum=0.9_nesterov=True_epochs=1"
+    assert config.optimizer_args == {"learning_rate": 0.01, "momentum": 0.9, "nesterov": True}
+    assert config.batch_size == 64 and config.device == "/cpu:0"
 
 
 def test_staircase_learning_rate_decay(workspace):

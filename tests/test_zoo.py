@@ -9,7 +9,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import BUILTIN_MODELS, assert_one_line_error, bench, read_results, run_dir, scalar_values, write_plugin, tf
+from conftest import (BUILTIN_MODELS, assert_one_line_error, bench, planned, read_results, run_dir, scalar_values,
+                      write_plugin, tf)
 
 MODELS = BUILTIN_MODELS
 
@@ -137,13 +138,16 @@ def test_inspect_with_options_and_resizing(workspace):
     assert "resized to (32, 32, 1)" in undercomplete.stdout and "(2, 2, 8)" in undercomplete.stdout
 
 
+@pytest.mark.unit
 def test_model_options_name_the_run_and_are_checked(workspace):
+    from test_run_files import made_run
+
     options = '{"filters": [32, 16, 8], "downsample": "stride"}'
-    result = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "1", "--model-args", options)
-    assert result.exit_code == 0, result
-    assert (run_dir("ConvAE", "_downsample=stride_filters=32-16-8", epochs=1) / "config.yaml").exists()
-    default = bench("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "1", "--model-args", '{"filters": [16, 8, 8]}')
-    assert default.exit_code == 0 and run_dir("ConvAE", epochs=1).exists()  # defaults add nothing
+    plan, config = planned("-m", "ConvAE", "-d", "Digits", "--epochs", "1", "--model-args", options)
+    assert plan.folder == str(run_dir("ConvAE", "_downsample=stride_filters=32-16-8", epochs=1))
+    default, _ = planned("-m", "ConvAE", "-d", "Digits", "--epochs", "1", "--model-args", '{"filters": [16, 8, 8]}')
+    assert default.folder == str(run_dir("ConvAE", epochs=1))  # defaults add nothing
+    made_run("log", epochs=1, errors=(0.05,), model="ConvAE", model_args=config.model_args)
     compared = bench("compare", "--model", "ConvAE").stdout
     assert "downsample=stride filters=32-16-8" in compared
     unknown = bench("train", "-m", "ConvAE", "-d", "Digits", "--model-args", '{"filter": [8]}')
