@@ -52,16 +52,20 @@ def reference_ssim(first, second, window=11, sigma=1.5):
     return ssim_map.mean()
 
 
-@pytest.mark.parametrize("size", [28, 8])
-def test_ssim_agrees_with_a_reference_and_is_one_for_a_perfect_copy(size):
+@pytest.mark.parametrize("size, depth", [(28, 1), (8, 1), (32, 3)])
+def test_ssim_agrees_with_a_reference_and_is_one_for_a_perfect_copy(size, depth):
     import tensorflow as tf
 
     generator = np.random.default_rng(0)
-    images = generator.uniform(-1, 1, (3, size, size, 1)).astype(np.float32)
+    images = generator.uniform(-1, 1, (3, size, size + 3, depth)).astype(np.float32)
     blurred = (0.6 * images + 0.4 * np.roll(images, 1, axis=1)).astype(np.float32)
     total, count = metrics.SUMS["ssim"](tf.constant(images), tf.constant(blurred))
     window = min(11, size)
-    expected = np.mean([reference_ssim((a[..., 0] + 1) / 2, (b[..., 0] + 1) / 2, window) for a, b in zip(images, blurred)])
+    expected = np.mean([reference_ssim((a[..., c] + 1) / 2, (b[..., c] + 1) / 2, window)
+                        for a, b in zip(images, blurred) for c in range(depth)])  # channels weigh alike
     assert float(count) == 3 and float(total) / 3 == pytest.approx(expected, abs=1e-4)
     same, _ = metrics.SUMS["ssim"](tf.constant(images), tf.constant(images))
     assert float(same) / 3 == pytest.approx(1.0, abs=1e-5)
+    unit = lambda values: tf.constant((values + 1) / 2)  # noqa: E731
+    by_tensorflow = tf.image.ssim(unit(images), unit(blurred), max_val=1.0, filter_size=window)
+    assert float(total) / 3 == pytest.approx(float(tf.reduce_mean(by_tensorflow)), abs=1e-5)

@@ -25,14 +25,42 @@ def _squared_error(images, reconstructions):
     return tf.reduce_sum(tf.square(reconstructions - images)), tf.cast(tf.size(images), tf.float32)
 
 
+SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
+
+
+def _window_matrix(size, window):
+    """The (size − window + 1, size) matrix whose rows slide the normalised 1-D Gaussian
+    (σ SSIM_SIGMA) along `size` pixels without padding."""
+    import numpy as np
+
+    offsets = np.arange(window) - (window - 1) / 2.0
+    gauss = np.exp(-offsets ** 2 / (2.0 * SSIM_SIGMA ** 2))
+    matrix = np.zeros((size - window + 1, size), np.float32)
+    for row in range(size - window + 1):
+        matrix[row, row:row + window] = gauss / gauss.sum()
+    return matrix
+
+
 def _ssim(images, reconstructions):
     """Each image's SSIM in the data's own pixel range ([0, 1], max 1), with the usual 11×11
-    Gaussian window (smaller images: a window as large as they are)."""
+    Gaussian window, σ 1.5 (smaller images: a window as large as they are), as tf.image.ssim
+    computes it; the window is applied as two matrix products (a separable Gaussian), which
+    is several times faster on a CPU than its 2-D convolution."""
     import tensorflow as tf
 
-    window = min(11, images.shape[1], images.shape[2])
-    to_unit = lambda values: tf.clip_by_value((values + 1.0) / 2.0, 0.0, 1.0)  # noqa: E731 (one use)
-    per_image = tf.image.ssim(to_unit(images), to_unit(reconstructions), max_val=1.0, filter_size=window)
+    height, width = images.shape[1], images.shape[2]
+    window = min(SSIM_WINDOW, height, width)
+    to_unit = lambda values: tf.clip_by_value((values + 1.0) / 2.0, 0.0, 1.0)  # noqa: E731 (two uses)
+    x, y = to_unit(images), to_unit(reconstructions)
+    stack = tf.transpose(tf.stack([x, y, x * x, y * y, x * y]), [0, 1, 4, 2, 3])  # (5, n, c, h, w)
+    down, across = _window_matrix(height, window), _window_matrix(width, window)
+    local = tf.matmul(tf.matmul(tf.constant(down), stack), tf.constant(across), transpose_b=True)
+    mean_x, mean_y, square_x, square_y, product = tf.unstack(local)
+    c1, c2 = SSIM_K1 ** 2, SSIM_K2 ** 2
+    luminance = (2.0 * mean_x * mean_y + c1) / (tf.square(mean_x) + tf.square(mean_y) + c1)
+    structure = (2.0 * (product - mean_x * mean_y) + c2) / (
+        square_x - tf.square(mean_x) + square_y - tf.square(mean_y) + c2)
+    per_image = tf.reduce_mean(luminance * structure, axis=[1, 2, 3])
     return tf.reduce_sum(per_image), tf.cast(tf.shape(images)[0], tf.float32)
 
 
