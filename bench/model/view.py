@@ -36,6 +36,7 @@ class ModelView:
         self._reconstruct = tf.function(self._batch_reconstruction, reduce_retracing=True)
         self._stored_outputs = tf.function(lambda stored: self.outputs(self.scaled(stored)), reduce_retracing=True)
         self._errors = tf.function(self._batch_errors, reduce_retracing=True)
+        self._pooled = {}  # {max_features: compiled codes pooled to at most that many numbers}
 
     # -- plain TensorFlow: the steps every function below (and the training step) takes --------
 
@@ -118,6 +119,9 @@ class ModelView:
         [-1, 1] at the model's size."""
         codes, reconstructions = [], []
         for _, batch in self.batches(images, batch_size, limit):
+            if max_features is not None and not reconstruct:  # pooled in the compiled call
+                codes.append(self._pooled_codes(max_features)(batch).numpy())
+                continue
             outputs = self._stored_outputs(batch)
             code = outputs["code"]
             if max_features is not None:
@@ -126,6 +130,13 @@ class ModelView:
             if reconstruct:
                 reconstructions.append(outputs["reconstruction"].numpy())
         return np.concatenate(codes), (np.concatenate(reconstructions) if reconstruct else None)
+
+    def _pooled_codes(self, max_features):
+        if max_features not in self._pooled:
+            self._pooled[max_features] = tf.function(
+                lambda stored: flattened(pooled(self.outputs(self.scaled(stored))["code"], max_features)),
+                reduce_retracing=True)
+        return self._pooled[max_features]
 
     def scores(self, images, batch_size):
         """Each image's error, ½·mean((x − x̃)²) on [-1, 1], in the split's order."""

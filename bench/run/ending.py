@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from bench import pictures
 from bench.model import architecture, embedding
-from bench.model.metrics import metrics_table
+from bench.model.metrics import METRICS, metrics_table
 from bench.run.results import final_metrics, measured
 from bench.run.runs import CURVES_PNG, FILTERS_PNG, PROJECTOR, RECONSTRUCTIONS_PNG, RESULTS_TXT
 from bench.run.stopping import stop_if_signalled
@@ -123,7 +123,7 @@ def end_run(loop, signals):
     stop_if_signalled(signals, "before the end of the run", recorder)
     loop.state.restore_best()
     if not finished:
-        validation, test = measure_best(loop)
+        validation, test = measure_best(loop, results)
         results = final_metrics(results, validation, test)
         loop.writers.final_metrics(loop.state.value("step"), validation, test)
     for piece in pieces:
@@ -135,11 +135,20 @@ def end_run(loop, signals):
     return results
 
 
-def measure_best(loop):
-    """The best model's validation and test metrics, with their provenance (its weights loaded)."""
+def measure_best(loop, results):
+    """The best model's validation and test metrics, with their provenance (its weights loaded).
+    Its validation metrics were measured at the end of its epoch, on these very weights, and
+    recorded (results' best.validation): they are taken as they are, not measured twice."""
     epoch, step = loop.state.best_saved_at()
-    return tuple(dict(loop.view.measure(loop.splits[split], loop.config.batch_size),
-                      **measured("best", epoch, step, split)) for split in ("validation", "test"))
+    recorded = results.get("best", {}).get("validation", {})
+    if (recorded.get("epoch"), recorded.get("step")) == (epoch, step) and all(
+            metric.name in recorded for metric in METRICS):
+        validation = recorded
+    else:
+        validation = dict(loop.view.measure(loop.splits["validation"], loop.config.batch_size),
+                          **measured("best", epoch, step, "validation"))
+    test = dict(loop.view.measure(loop.splits["test"], loop.config.batch_size), **measured("best", epoch, step, "test"))
+    return validation, test
 
 
 def show_results(report, run, config, results):
