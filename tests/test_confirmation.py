@@ -21,6 +21,7 @@ model: SingleLayerCAE
 dataset: Digits
 epochs: 2
 batch_size: 64
+extras: none
 optimizer_args.learning_rate: {choice: [0.01, 0.003, 1.0e-5, 1.0e-6]}
 """
 SEARCH = ("search", "--space", "space.yaml", "--study", "c", "--sampler", "grid", "--trials", "4",

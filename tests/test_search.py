@@ -28,6 +28,7 @@ model: SingleLayerCAE
 dataset: Digits
 epochs: 3
 batch_size: 64
+extras: none
 optimizer_args.learning_rate: {log_uniform: [1.0e-4, 3.0e-2]}
 l2_penalty: {choice: [0, 1.0e-4]}
 """

@@ -55,6 +55,22 @@ def test_first_run_makes_a_complete_run_folder(workspace):
         [DIGITS_STEPS_PER_EPOCH, 2 * DIGITS_STEPS_PER_EPOCH]
 
 
+def test_a_run_without_extras_gets_them_from_its_next_start_and_keeps_its_numbers(workspace):
+    """--extras none leaves out the pictures and the projector (trials, sweeps); the same command
+    without it makes them for the finished run, and changes none of its numbers."""
+    args = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1")
+    assert bench(*args, "--extras", "none").exit_code == 0
+    run = run_dir("SingleLayerCAE", epochs=1)
+    results = read_results(run)
+    assert results["status"] == "finished" and "test" in results["best"]
+    assert not (run / "reconstructions.png").exists() and not (run / "projector").exists()
+    again = bench(*args)
+    assert again.exit_code == 0, again
+    assert (run / "reconstructions.png").is_file() and (run / "projector" / "projector_config.pbtxt").is_file()
+    assert {key: value for key, value in read_results(run).items() if key != "updated"} == \
+        {key: value for key, value in results.items() if key != "updated"}
+
+
 def test_l2_penalty_is_logged_and_named(workspace):
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "1", "--l2-penalty", "1e-3")
     assert result.exit_code == 0, result

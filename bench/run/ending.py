@@ -1,7 +1,8 @@
 """The end of a run, its own step after the last epoch: the best model measured on
 validation and test, its pictures and its projector (each a Piece), the final metrics
 recorded last (so that a run stopped in its ending ends it at the next start), and the
-results shown. A finished run makes only what is missing of its ending."""
+results shown. A finished run makes only what is missing of its ending; with --extras none
+it makes no pictures and no projector (a later bench train of the run makes them)."""
 
 from typing import NamedTuple
 
@@ -116,7 +117,7 @@ def end_run(loop, signals):
     results = run.read_results()
     finished = (results.get("status") == "finished" and results.get("epochs_done") == loop.state.value("epochs_done")
                 and "test" in results.get("best", {}))
-    pieces = missing(run) if finished else PIECES
+    pieces = [] if loop.config.extras == "none" else missing(run) if finished else PIECES
     if finished and not pieces:
         show_results(loop.report, run, loop.config, results)
         return results

@@ -123,6 +123,9 @@ OPTIONS = (
     Option("precision", "float32", "Compute in 16 bits with float32 weights (Keras mixed precision); part of the "
            "run's name.", kind=PRECISIONS, hparam=True, in_name="apart"),
     Option("jit", False, "Compile the training step with XLA.", kind="flag", resumable=True),
+    Option("extras", "all", "What the end of the run writes beside its metrics: all (the best model's pictures and "
+           "TensorBoard projector) or none (faster, for trials and sweeps; the next bench train of the finished run "
+           "makes them).", kind=("all", "none"), resumable=True),
     Option("steps_per_call", 8, "Training steps per compiled call (fewer Python round trips; summaries and Ctrl-C "
            "are seen between calls).", ("--steps_per_call",), resumable=True, check="positive"),
 )
