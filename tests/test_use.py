@@ -176,14 +176,14 @@ def test_sample_and_interpolate_write_grids_of_the_stated_size(zoo_runs, tmp_pat
     _, runs, env = zoo_runs
     result = bench("sample", runs["VAE"], "--n", "10", "--out", tmp_path / "samples.png", env=env)
     assert result.exit_code == 0, result
-    # 8x8 images, 1-pixel gaps: a 35x26 grid, enlarged 8 times (nearest) to reach 256 pixels
-    assert "3 x 4 grid of 8x8 images (280x208 pixels)" in result.stdout, result
-    assert Image.open(tmp_path / "samples.png").size == (8 * (4 * 9 - 1), 8 * (3 * 9 - 1))
+    # 8x8 images, 1-pixel gaps: a 35x26 grid, enlarged 10 times (nearest) for its shorter side to reach 256
+    assert "3 x 4 grid of 8x8 images (350x260 pixels)" in result.stdout, result
+    assert Image.open(tmp_path / "samples.png").size == (10 * (4 * 9 - 1), 10 * (3 * 9 - 1))
     result = bench("interpolate", runs["ConvAE"], "--pairs", "3", "--steps", "5", "--out", tmp_path / "i.png",
                    env=env)
     assert result.exit_code == 0, result
-    assert "3 x 5 grid of 8x8 images (264x156 pixels)" in result.stdout, result
-    assert Image.open(tmp_path / "i.png").size == (6 * (5 * 9 - 1), 6 * (3 * 9 - 1))
+    assert "3 x 5 grid of 8x8 images (440x260 pixels)" in result.stdout, result
+    assert Image.open(tmp_path / "i.png").size == (10 * (5 * 9 - 1), 10 * (3 * 9 - 1))
     assert_one_line_error(bench("sample", runs["ConvAE"], "--out", tmp_path / "s.png", env=env),
                           "ConvAE defines no prior()", "bench interpolate", exit_code=2)
     assert_one_line_error(bench("interpolate", runs["TinyCAE"], "--model-file",
