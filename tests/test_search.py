@@ -353,7 +353,7 @@ def trial_training(workers, deadline, run=None, killed=()):
 
 def test_a_grid_on_two_workers_survives_killed_trials_a_killed_retry_and_sigterm(workspace):
     """Two worker processes on one 4-point grid. One's trial process is killed with SIGKILL (as
-    the OOM killer would) after an epoch, and then its retry too; the other worker gets SIGTERM
+    the OOM killer would) after an epoch, and then its retry too; a worker then training gets SIGTERM
     mid-trial and is started again. Every point is completed exactly once, each run
     trained to its end once, none left running, and the twice-killed point's numbers equal an
     uninterrupted run's."""
@@ -367,12 +367,14 @@ def test_a_grid_on_two_workers_survives_killed_trials_a_killed_retry_and_sigterm
     os.kill(pid, signal.SIGKILL)
     retry, _ = trial_training([first, second], deadline, run=killed_run, killed={pid})  # on either worker
     os.kill(retry, signal.SIGKILL)
-    trial_training([second], deadline, killed={pid, retry})
-    second.send_signal(signal.SIGTERM)  # (Ctrl-C, SIGINT: the README's search in tests/test_readme.py)
-    code, _, stderr = finished(second)
+    # a worker that trains now (the other may have run out of points) is stopped mid-trial
+    training, _ = trial_training([first, second], deadline, killed={pid, retry})
+    stopped, going = (first, second) if training in children(first.pid) else (second, first)
+    stopped.send_signal(signal.SIGTERM)  # (Ctrl-C, SIGINT: the README's search in tests/test_readme.py)
+    code, _, stderr = finished(stopped)
     assert code == 143 and "SIGTERM received: stopped the search" in stderr, stderr
     again = search_process(workspace, *args)
-    for worker in (first, again):
+    for worker in (going, again):
         code, stdout, stderr = finished(worker)
         assert code == 0, stderr
     study = study_of(workspace, "grid")
@@ -383,7 +385,11 @@ def test_a_grid_on_two_workers_survives_killed_trials_a_killed_retry_and_sigterm
     killed = [trial for trial in study.trials if "was killed (SIGKILL)" in trial.user_attrs.get("reason", "")]
     assert len(killed) == 2 and all(trial.state.name == "FAIL" for trial in killed)
     (final,) = [trial for trial in complete if trial.user_attrs["run"] == str(killed_run)]
-    assert final.user_attrs["attempt"] == 2 and final.user_attrs["retry_of"] in {trial.number for trial in killed}
+    by_number, chain, earlier = {trial.number: trial for trial in study.trials}, [], final
+    while "retry_of" in earlier.user_attrs:  # back through its retries (the SIGTERM may have stopped one too)
+        earlier = by_number[earlier.user_attrs["retry_of"]]
+        chain.append(earlier.number)
+    assert final.user_attrs["attempt"] == 2 and {trial.number for trial in killed} <= set(chain), chain
     for trial in complete:
         results = read_results(trial.user_attrs["run"])
         assert results["status"] == "finished" and results["epochs_done"] == 6
