@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, assert_one_line_error, bench, inside, read_results, run_dir, train_quietly
+from conftest import PROJECT, assert_one_line_error, bench, bench_process, inside, read_results, run_dir, train_quietly
 
 RUN = run_dir("SingleLayerCAE")
 RUN_L2 = run_dir("SingleLayerCAE", "_l2=0.01", epochs=1)
@@ -135,7 +135,9 @@ def test_ssim_goes_from_training_to_compare_and_a_run_older_than_it_stays_readab
     import json
 
     trained = read_results(RUN)["best"]["test"]["ssim"]
-    (row,) = [row for row in json.loads(bench("compare", "--format", "json").stdout)["runs"] if row["path"] == str(RUN)]
+    reader = bench_process("compare", "--format", "json", cwd=two_runs)  # a new process reads it from disk
+    stdout, _ = reader.communicate(timeout=120)
+    (row,) = [row for row in json.loads(stdout)["runs"] if row["path"] == str(RUN)]
     assert row["test_ssim"] == trained and 0 < trained < 1
     older = json.loads((RUN_L2 / "results.json").read_text())
     for measurement in older["best"].values():

@@ -160,12 +160,6 @@ def legend():
     return "; ".join(f"{metric.name}: {metric.short}" for metric in METRICS)
 
 
-def format_value(name, value):
-    """A metric as the tables show it (a name ending in a metric's, e.g. test_psnr)."""
-    metric = next((metric for metric in METRICS if name.endswith(metric.name)), METRICS[0])
-    return metric.text(value)
-
-
 def metrics_table(rows):
     """A rich Table of {label: {metric name: value}}."""
     table = Table()
