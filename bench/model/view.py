@@ -19,6 +19,7 @@ import tensorflow as tf
 from bench.data import pipeline, seeds
 from bench.data.splits import Split
 from bench.model import metrics
+from bench.tf_runtime import compiled
 
 
 class ModelView:
@@ -32,10 +33,10 @@ class ModelView:
 
     def __init__(self, model, noise_factor=0.0):
         self.model, self.noise_factor = model, noise_factor
-        self._sums = tf.function(self._batch_sums, reduce_retracing=True)
-        self._reconstruct = tf.function(self._batch_reconstruction, reduce_retracing=True)
-        self._stored_outputs = tf.function(lambda stored: self.outputs(self.scaled(stored)), reduce_retracing=True)
-        self._errors = tf.function(self._batch_errors, reduce_retracing=True)
+        self._sums = compiled(self._batch_sums, reduce_retracing=True)
+        self._reconstruct = compiled(self._batch_reconstruction, reduce_retracing=True)
+        self._stored_outputs = compiled(lambda stored: self.outputs(self.scaled(stored)), reduce_retracing=True)
+        self._errors = compiled(self._batch_errors, reduce_retracing=True)
         self._pooled = {}  # {max_features: compiled codes pooled to at most that many numbers}
 
     # -- plain TensorFlow: the steps every function below (and the training step) takes --------
@@ -133,7 +134,7 @@ class ModelView:
 
     def _pooled_codes(self, max_features):
         if max_features not in self._pooled:
-            self._pooled[max_features] = tf.function(
+            self._pooled[max_features] = compiled(
                 lambda stored: flattened(pooled(self.outputs(self.scaled(stored))["code"], max_features)),
                 reduce_retracing=True)
         return self._pooled[max_features]

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from bench.data import pipeline, seeds
 from bench.errors import BenchError, PluginError, describe_exception
+from bench.tf_runtime import compiled
 
 
 class TrainStep:
@@ -165,7 +166,7 @@ class TrainStep:
         strategy, error_sum, error_count = self.strategy, self.error_sum, self.error_count
         replica_step = self._replica_step
         if self.config.jit:  # XLA compiles the replica's step; strategy.run and the reductions stay outside
-            replica_step = tf.function(lambda images: self._replica_step(images), jit_compile=True)
+            replica_step = compiled(lambda images: self._replica_step(images), jit_compile=True)
 
         def one_step(batch):
             per_replica = strategy.run(replica_step, args=(batch,))
@@ -176,16 +177,16 @@ class TrainStep:
 
         if self.config.steps_per_call == 1:
             # one step: the batch is an argument, as in a hand-written loop
-            return tf.function(one_step, input_signature=[self.training_batches(0, 0).element_spec])
+            return compiled(one_step, input_signature=[self.training_batches(0, 0).element_spec])
 
         # Traced once, called twice below (the first step gives the loop its outputs' structure).
-        compiled_step = tf.function(one_step)
+        compiled_step = compiled(one_step)
 
-        @tf.function
         def several_steps(iterator, steps):
-            outputs = compiled_step(next(iterator))
-            for _ in tf.range(steps - 1):
-                outputs = compiled_step(next(iterator))
-            return outputs
+            def next_step(done, _):
+                return done + 1, compiled_step(next(iterator))
 
-        return several_steps
+            first = compiled_step(next(iterator))
+            return tf.while_loop(lambda done, _: done < steps, next_step, (tf.constant(1), first))[1]
+
+        return compiled(several_steps)

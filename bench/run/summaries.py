@@ -21,6 +21,7 @@ from bench import pictures
 from bench.model import architecture, metrics
 from bench.run import runs
 from bench.run.options import HPARAMS
+from bench.tf_runtime import compiled
 
 MAX_FEATURE_MAP_LAYERS = 4
 EAGER_CALLS = 10  # activation summaries written eagerly before they are compiled (RunWriters.activations)
@@ -153,7 +154,7 @@ class RunWriters:
             self._write_activations(model, images, tf.constant(step, tf.int64))
             return
         if self._activation_summaries is None:
-            self._activation_summaries = tf.function(lambda images, step: self._write_activations(model, images, step))
+            self._activation_summaries = compiled(lambda images, step: self._write_activations(model, images, step))
         self._activation_summaries(images, tf.constant(step, tf.int64))
 
     def _write_activations(self, model, images, step):
