@@ -336,7 +336,8 @@ def trial_training(workers, deadline, run=None, killed=()):
                 if pid in killed:
                     continue
                 try:
-                    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                    # a cold trial's arguments, or a warm one's title ("bench train --config FILE")
+                    command = re.split(rb"[\0 ]", Path(f"/proc/{pid}/cmdline").read_bytes())
                     point = yaml.safe_load(Path(command[command.index(b"--config") + 1].decode()).read_text())
                 except (OSError, ValueError):  # ended meanwhile, or not a trial
                     continue

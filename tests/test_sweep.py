@@ -84,7 +84,13 @@ def test_sigterm_stops_the_sweep_and_its_trainings_and_no_scratch_is_left(worksp
     reader = threading.Thread(target=drained, args=(master, chunks), daemon=True)
     reader.start()
     deadline = time.time() + 240
-    while not all((run / "train.log").exists() and "epoch 2/" in (run / "train.log").read_text() for run in runs):
+
+    def drawn():  # what the terminal shows so far, without colours and cursor moves
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+
+    # until both runs have ended an epoch and the board shows seed=1's epoch and time left
+    while not (all((run / "train.log").exists() and "epoch 2/" in (run / "train.log").read_text() for run in runs)
+               and re.search(r"seed=1\b.*\b[1-6]/6 epochs .*\d:\d\d:\d\d", drawn())):
         assert time.time() < deadline and sweep.poll() is None, sweep.communicate()
         time.sleep(0.1)
     assert not stale.exists()
@@ -94,8 +100,7 @@ def test_sigterm_stops_the_sweep_and_its_trainings_and_no_scratch_is_left(worksp
     assert "SIGTERM received: stopped the sweep" in stderr and "Traceback" not in stderr
     reader.join(timeout=10)
     os.close(master)
-    drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))  # colours, cursor
-    assert re.search(r"seed=1\b.*\b[1-6]/6 epochs .*\d:\d\d:\d\d", drawn) and "0/2 runs" in drawn, drawn[-3000:]
+    assert "0/2 runs" in drawn(), drawn()[-3000:]
     for run in runs:
         assert read_results(run)["status"] == "interrupted"
         with open(run.parent / f".{run.name}.lock", "a") as lock:  # its training has ended

@@ -22,6 +22,11 @@ verbose_option = click.option(
     "--verbose", "-v", is_flag=True, expose_value=False, is_eager=True, callback=_set_verbose,
     envvar="BENCH_VERBOSE", help="Show TensorFlow's messages and full tracebacks.")
 
+cold_option = click.option(
+    "--cold", is_flag=True, envvar="BENCH_COLD",
+    help="Start each training as a new process (Python and TensorFlow imported anew, about 5 s) instead of "
+         "forking it from one warm process that imported them once; for a plugin that must see them start anew.")
+
 
 def option_names(command):
     """{every spelling of an option, dashes as underscores: its name} of a click command."""

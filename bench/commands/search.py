@@ -2,7 +2,7 @@
 
 import click
 
-from bench.commands.flags import COMMAND_LINE_ONLY, option_names, verbose_option
+from bench.commands.flags import COMMAND_LINE_ONLY, cold_option, option_names, verbose_option
 from bench.commands.train import train
 from bench.errors import BenchUsageError
 from bench.study.pruning import OBJECTIVES, PRUNERS
@@ -55,10 +55,11 @@ from bench.study.study import SAMPLERS
 @click.option("--show", is_flag=True, help="Show the study's trials, best first, and draw its pictures; train nothing.")
 @click.option("--format", "output_format", type=click.Choice(["table", "markdown", "csv", "json"]), default="table",
               show_default=True, help="With --show: the output format.")
+@cold_option
 @verbose_option
 @click.pass_context
 def search(ctx, space, study, storage, trials, workers, sampler, pruner, objective, min_epochs, reduction_factor,
-           seed, repeats, lease_seconds, max_retries, confirm, confirm_repeats, show, output_format):
+           seed, repeats, lease_seconds, max_retries, confirm, confirm_repeats, show, output_format, cold):
     """Search settings with Optuna: each trial is a `bench train` run, pruned early when hopeless.
 
     \b
@@ -91,7 +92,7 @@ def search(ctx, space, study, storage, trials, workers, sampler, pruner, objecti
         return
     if not space:
         raise BenchUsageError("bench search needs --space FILE to train (or --show to see a study)")
-    _search(space, shared, settings, names, report)
+    _search(space, shared, settings, names, report, cold)
 
 
 def _shared_options(tokens, names):
@@ -107,11 +108,12 @@ def _shared_options(tokens, names):
     return {name: values[0] for name, values in grid.items()}
 
 
-def _search(space_file, shared, settings, names, report):
+def _search(space_file, shared, settings, names, report, cold):
     import dataclasses
 
     from bench.run.config import TrainConfig
     from bench.run.planning import plan_run
+    from bench.study.processes import warm_starts
     from bench.study.search import Search
     from bench.study.search_results import starving_lines, trial_rows
     from bench.study.space import check_space, read_space
@@ -120,12 +122,13 @@ def _search(space_file, shared, settings, names, report):
     space = dataclasses.replace(space, fixed={**space.fixed, **shared})
     check_space(space, space_file, lambda point: plan_run(TrainConfig.from_point(point)))
     worker = Search(settings, space, report)
-    complete, pruned, failed = worker.run()
-    report.info(f"search {settings.study}: this worker's trials: {complete} finished, {pruned} pruned, "
-                f"{failed} failed; bench search --study {settings.study} --show lists the study's")
-    for line in starving_lines(trial_rows(worker.study)):
-        report.warning(line)
-    if settings.confirm:
-        from bench.study.confirming import confirm
+    with warm_starts(report, cold):  # one warm start-up process for the trials and the confirmations
+        complete, pruned, failed = worker.run()
+        report.info(f"search {settings.study}: this worker's trials: {complete} finished, {pruned} pruned, "
+                    f"{failed} failed; bench search --study {settings.study} --show lists the study's")
+        for line in starving_lines(trial_rows(worker.study)):
+            report.warning(line)
+        if settings.confirm:
+            from bench.study.confirming import confirm
 
-        confirm(worker.study, space, settings, report)
+            confirm(worker.study, space, settings, report)

@@ -2,7 +2,7 @@
 
 import click
 
-from bench.commands.flags import COMMAND_LINE_ONLY, RESTART_HELP, option_names, verbose_option
+from bench.commands.flags import COMMAND_LINE_ONLY, RESTART_HELP, cold_option, option_names, verbose_option
 from bench.commands.train import train, warn_of_ignored_restart
 
 
@@ -14,9 +14,10 @@ from bench.commands.train import train, warn_of_ignored_restart
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train every point with N seeds, S..S+N-1 (S: --seed, 0 by default).")
 @click.option("--restart", is_flag=True, help=RESTART_HELP)
+@cold_option
 @verbose_option
 @click.pass_context
-def sweep(ctx, grid, jobs, repeats, restart):
+def sweep(ctx, grid, jobs, repeats, restart, cold):
     """Train a grid of runs: every bench train option, comma-separated values as axes.
 
     \b
@@ -38,4 +39,4 @@ def sweep(ctx, grid, jobs, repeats, restart):
     flags = {option.name for option in train.params if getattr(option, "is_flag", False)}
     axes = grid_from_file(grid, names, refused=COMMAND_LINE_ONLY) if grid else {}
     axes.update(grid_from_tokens(ctx.args, names, flags))
-    sweep_and_show(axes, jobs, repeats, restart=restart)
+    sweep_and_show(axes, jobs, repeats, restart=restart, cold=cold)

@@ -47,7 +47,8 @@ def train(restart, repeats, **options):
         grid = {key: [value] for key, value in options.items() if value is not None}
         from bench.study.sweep import sweep_and_show
 
-        sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, restart=restart, echo=True)
+        cold = click.BOOL.convert(os.environ.get("BENCH_COLD", "0"), None, None)  # as bench sweep --cold reads it
+        sweep_and_show({**grid, "seed": [options["seed"]]}, 1, repeats, restart=restart, echo=True, cold=cold)
         return
     config = TrainConfig(**options)
     config.check()  # an impossible value is told at once, before TensorFlow is imported,

@@ -2,12 +2,16 @@
 that dies with its parent (no orphan trains on after its sweep or search is gone), its
 output in a file, and the one `error:` line that says why it failed."""
 
+import contextlib
 import ctypes
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from bench.study import warm
 
 _PR_SET_PDEATHSIG = 1
 TAIL_BYTES = 256 * 1024  # how much of a child's output's end last_error reads
@@ -38,28 +42,71 @@ BENCH_HOME = str(Path(__file__).resolve().parents[2])
 def start_training(config_file, restart=False, output=None, env=None):
     """Start `bench train --config CONFIG_FILE` (with --restart); its output goes to the open
     file `output` (None: this console), its environment is this one with `env` added.
+    Returns its process: a subprocess.Popen, or inside `warm_starts` a warm.ForkedTraining."""
+    args = ["train", "--config", str(config_file), *(["--restart"] if restart else [])]
+    env = {**(env or {}), warm.LAUNCHED_AT: repr(time.time())}
+    if _warm_starts is not None:
+        return _warm_starts.start(args, output, env)
+    return cold_start(args, output, env)
 
-    The child runs with `python -P`: the current folder is not put ahead of the standard
-    library, so a user's `inspect.py` or `random.py` beside their models cannot break it (its
-    plugins are found by path from the current folder, as ever); bench itself is found
-    where this process found it."""
-    command = [sys.executable, "-P", "-m", "bench", "train", "--config", str(config_file),
-               *(["--restart"] if restart else [])]
-    path = os.pathsep.join(part for part in (BENCH_HOME, os.environ.get("PYTHONPATH")) if part)
-    return subprocess.Popen(command, stdout=output, stderr=None if output is None else subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path, **(env or {})),
+
+def cold_start(args, output, env):
+    """Start `bench ARGS` as a new process (output and env as start_training takes them).
+
+    It runs with `python -P`: the current folder is not put ahead of the standard library, so a
+    user's `inspect.py` or `random.py` beside their models cannot break it (its plugins are
+    found by path from the current folder, as ever); bench itself is found where this process
+    found it."""
+    return subprocess.Popen([sys.executable, "-P", "-m", "bench", *args], stdout=output,
+                            stderr=None if output is None else subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env={**_environment(), **env},
                             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
 
 
+def _environment():
+    """A training process's environment: this one, unbuffered, with bench found where this process found it."""
+    path = os.pathsep.join(part for part in (BENCH_HOME, os.environ.get("PYTHONPATH")) if part)
+    return dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path)
+
+
+_warm_starts = None
+
+
+@contextlib.contextmanager
+def warm_starts(report, cold=False):
+    """Within the block, start_training forks each training from one warm start-up process
+    (bench.study.warm), unless `cold` or where that is not available (not Linux). `report`
+    warns when the start-up process cannot start (the trainings then start cold)."""
+    global _warm_starts
+    if cold or _warm_starts is not None or not warm.available():
+        yield
+        return
+
+    def warn(output):
+        reason = last_error_of(output) or "no error message"
+        report.warning(f"the warm start-up process of trainings failed twice ({reason}); each training now "
+                       "starts as a process of its own")
+
+    _warm_starts = warm.WarmStarts(_environment(), cold_start, warn)
+    try:
+        yield
+    finally:
+        _warm_starts.close()
+        _warm_starts = None
+
+
 def last_error(output_file):
-    """Why a child failed, from its output: its last `error: ...` line, else the last line of
-    its last traceback ("ValueError: ..."), else None."""
-    error, in_traceback, traceback_end = None, False, None
+    """Why a child failed, from its output file (last_error_of its end)."""
     with open(output_file, "rb") as file:  # its end: a chatty child's output may be large
         file.seek(max(0, os.fstat(file.fileno()).st_size - TAIL_BYTES))
-        tail = file.read().decode("utf-8", "replace")
-    for line in tail.splitlines():
+        return last_error_of(file.read().decode("utf-8", "replace"))
+
+
+def last_error_of(output):
+    """Why a process failed, from its output: its last `error: ...` line, else the last line of
+    its last traceback ("ValueError: ..."), else None."""
+    error, in_traceback, traceback_end = None, False, None
+    for line in output.splitlines():
         if line.startswith("error: "):
             error = line[len("error: "):]
         elif line.startswith("Traceback (most recent call last):"):

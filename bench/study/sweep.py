@@ -27,7 +27,7 @@ from bench.run.planning import plan_run
 from bench.run.runs import RunFolder
 from bench.console import RunsBoard
 from bench.signals import StopSignals
-from bench.study.processes import last_error, start_training
+from bench.study.processes import death_words, last_error, start_training, warm_starts
 from bench.study.progress import epochs_of
 
 POLL_S = 0.2
@@ -232,7 +232,8 @@ def _finish(job, number, total, report):
         error = last_error(job["output"].name)
     seconds = time.time() - job["started"]
     code = job["process"].returncode
-    reason = error or ("its error is above" if job["output"] is None else "no error message")
+    reason = error or (death_words(code) if code < 0 else
+                       "its error is above" if job["output"] is None else "no error message")
     already = job["progress"] is not None and job["progress"][0] == "finished" and \
         _progress(job["folder"]) == job["progress"]
     if code == 0 and already:  # its process found nothing to train (the plan could not tell beforehand)
@@ -245,11 +246,12 @@ def _finish(job, number, total, report):
     return error
 
 
-def sweep_and_show(axes, jobs, repeats, restart=False, echo=False):
+def sweep_and_show(axes, jobs, repeats, restart=False, echo=False, cold=False):
     """Train the grid's runs, then show them (grouped over seeds where there are repeats).
 
     Args:
         restart, echo: as `run_sweep` takes them.
+        cold: start each run as a new process, not forked from a warm one (bench.study.warm).
     """
     from bench.console import Reporter
     from bench.study.compare import show
@@ -259,7 +261,8 @@ def sweep_and_show(axes, jobs, repeats, restart=False, echo=False):
     if "repeats" in axes:
         raise BenchUsageError("--repeats is an option of the sweep, not an axis")
     report = Reporter(interactive=False if echo else None)  # with echo, the runs draw their own progress
-    folders, failures, total = run_sweep(axes, jobs, report, echo, restart)
+    with warm_starts(report, cold):
+        folders, failures, total = run_sweep(axes, jobs, report, echo, restart)
     rows = [run_row(RunFolder(folder)) for folder in folders]
     if rows:
         show(rows, f"the {len(rows)} run(s) of the sweep", report=report)

@@ -1,0 +1,125 @@
+"""Warm starts (bench.study.warm): the trainings of sweeps, searches and confirmations are
+forked from one process that imported TensorFlow once. Their numbers are a cold process's,
+bit for bit; a training, the start-up process or a plugin that dies harms nothing else.
+(The search's own kill tests, in test_search.py, run warm: a killed training is retried.)"""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from conftest import PROJECT, bench, bench_process, mnist_files, read_results, write_plugin, write_tiny_mnist
+from test_search import children
+
+UNTIMED = ("elapsed_s",)
+
+
+def finished_sweep(process, timeout=600):
+    """(exit code, stdout, stderr) of a sweep process."""
+    stdout, stderr = process.communicate(timeout=timeout)
+    return process.returncode, stdout, stderr
+
+
+def numbers(run):
+    """What a run computed: its history without times, its best, its checkpoints' values."""
+    results = read_results(run)
+    history = [{key: value for key, value in entry.items() if key not in UNTIMED} for entry in results["history"]]
+    best = {split: {key: value for key, value in entry.items() if key != "when"}
+            for split, entry in results["best"].items()}
+    stored = {}
+    for folder in ("best", "checkpoints"):
+        reader = tf.train.load_checkpoint(str(run / folder))
+        stored[folder] = {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
+                          if key != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+    return history, best, stored
+
+
+def assert_same_numbers(warm, cold):
+    warm_history, warm_best, warm_stored = numbers(warm)
+    cold_history, cold_best, cold_stored = numbers(cold)
+    assert warm_history == cold_history and warm_best == cold_best, (warm, warm_history, cold_history)
+    for folder, values in cold_stored.items():
+        assert sorted(warm_stored[folder]) == sorted(values), folder
+        for key, value in values.items():
+            assert np.array_equal(warm_stored[folder][key], value), (warm, folder, key)
+
+
+def test_warm_trainings_equal_cold_ones_bit_for_bit_after_other_models_precisions_and_datasets(workspace, serve):
+    """Eight trainings in a row from one start-up process (two models, two datasets, mixed and
+    full precision, in turn); the two that came after a mixed-precision one on each dataset
+    equal, bit for bit, cold processes' trainings of the same settings (`--cold`): every
+    epoch of the history, the best model's metrics and every value of both checkpoints."""
+    files = mnist_files(n_train=120, n_test=40)
+    write_tiny_mnist(workspace, [serve(files).url("good")], files)
+    grid = ("--model", "SingleLayerCAE,VAE", "--dataset", "Digits,TinyMNIST", "--precision", "mixed_float16,float32",
+            "--epochs", "2", "--batch-size", "32", "--extras", "none")
+    code, stdout, stderr = finished_sweep(bench_process("sweep", *grid, "--log-dir", "warm"))
+    assert code == 0 and "8 run(s) to train" in stdout, stderr
+    code, stdout, stderr = finished_sweep(bench_process(
+        "sweep", "--model", "VAE", "--dataset", "Digits,TinyMNIST", "--epochs", "2", "--batch-size", "32",
+        "--extras", "none", "--jobs", "2", "--cold", "--log-dir", "cold"))
+    assert code == 0, stderr
+    runs = sorted(Path("cold/VAE").glob("[!.]*"))
+    assert len(runs) == 2
+    for cold in runs:
+        assert_same_numbers(Path("warm/VAE") / cold.name, cold)
+
+
+def zygotes(pid):
+    """The warm start-up processes among `pid`'s children."""
+    found = []
+    for child in children(pid):
+        try:
+            if b"warm start-up" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            pass
+    return found
+
+
+def test_a_killed_start_up_process_a_crashing_and_a_raising_plugin_harm_only_themselves(workspace):
+    """A sweep's start-up process is killed with SIGKILL while its first training trains: that
+    training finishes, and a new start-up process forks the next. A plugin that raises and one
+    that crashes its process (SIGSEGV) fail with their reasons; the other runs finish."""
+    source = (PROJECT / "models" / "SingleLayerCAE.py").read_text()
+    signature = "def get(self, images, train_phase=False, l2_penalty=0.0):"
+    write_plugin(workspace / "models", "Raising", source.replace("class SingleLayerCAE", "class Raising").replace(
+        signature, signature + "\n        raise ValueError('the plugin is broken')"))
+    write_plugin(workspace / "models", "Crashing", source.replace("class SingleLayerCAE", "class Crashing").replace(
+        signature, signature + "\n        import os, signal\n        os.kill(os.getpid(), signal.SIGSEGV)"))
+    sweep = bench_process("sweep", "--model", "SingleLayerCAE,Raising,Crashing", "--dataset", "Digits",
+                          "--epochs", "3,4", "--extras", "none")
+    first = workspace / "log/SingleLayerCAE/Digits_Adam_lr=0.001_epochs=3"
+    deadline = time.time() + 240
+    while not ((first / "train.log").exists() and "epoch 1/3" in (first / "train.log").read_text()):
+        assert time.time() < deadline and sweep.poll() is None, sweep.communicate()
+        time.sleep(0.05)
+    (zygote,) = zygotes(sweep.pid)
+    os.kill(zygote, signal.SIGKILL)
+    code, stdout, stderr = finished_sweep(sweep)
+    assert code == 1, stderr
+    for epochs in (3, 4):
+        run = workspace / f"log/SingleLayerCAE/Digits_Adam_lr=0.001_epochs={epochs}"
+        assert read_results(run)["status"] == "finished"
+        assert (run / "train.log").read_text().count(f"epoch {epochs}/{epochs}") == 1
+    assert stderr.count("FAILED") == 4, stderr
+    assert stderr.count("the plugin is broken") == 2 and stderr.count("was killed (SIGSEGV)") == 2, stderr
+    assert "4 of 6 run(s) failed" in stderr, stderr
+
+
+def test_a_start_up_process_that_cannot_start_leaves_the_trainings_cold(workspace):
+    """A PYTHONPATH whose inspect.py raises breaks the start-up process (run as `python -P`,
+    a cold training does not see the current folder, but it does see PYTHONPATH): after two
+    that die before their first answer, the sweep says why and trains each run cold, which
+    then fails with that same reason, named."""
+    Path("shadow").mkdir()
+    Path("shadow/inspect.py").write_text("raise RuntimeError('a shadowed library')\n")
+    result = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "1",
+                   env={"PYTHONPATH": os.pathsep.join([str(workspace / "shadow"), str(PROJECT)])})
+    stderr = result.stderr
+    assert result.exit_code == 1, result
+    assert "warm start-up process of trainings failed twice (RuntimeError: a shadowed library)" in stderr, stderr
+    assert "FAILED" in stderr and stderr.count("RuntimeError: a shadowed library") == 2, stderr
