@@ -200,6 +200,30 @@ def test_a_loss_that_fails_only_in_graph_mode_is_named_before_anything_is_writte
     assert not (workspace / "log").exists()
 
 
+def test_a_python_if_on_a_tensor_is_one_line_that_says_what_to_use_instead(workspace):
+    """bench compiles without AutoGraph: a Python `if` on a tensor in `get` is refused when the
+    step is compiled, naming the model and tf.cond; nothing is written."""
+    write_plugin(workspace / "models", "TensorIf", '''
+        import keras
+        import tensorflow as tf
+        from bench import Autoencoder
+
+        class TensorIf(Autoencoder):
+            """Chooses its path with a Python if on a tensor."""
+            def __init__(self):
+                super().__init__()
+                self.conv = keras.layers.Conv2D(1, 3, padding="same")
+
+            def get(self, images, train_phase=False, l2_penalty=0.0):
+                if tf.reduce_mean(images) > 0:
+                    return images, self.conv(images)
+                return images, self.conv(-images)
+        ''')
+    result = bench("train", "-m", "TensorIf", "-d", "Digits", "--epochs", "1")
+    assert_one_line_error(result, "model plugin TensorIf", "tf.cond", "without AutoGraph", exit_code=1)
+    assert not (workspace / "log").exists()
+
+
 ODD_DATASET = '''
     import numpy as np
     from bench import Input

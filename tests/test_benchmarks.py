@@ -22,6 +22,7 @@ SMOKE_RUNS = {  # script: (arguments, a line its figures are printed in)
     "memory.py": (["--dataset", "Digits", "--images", "2000"], "peak RSS of bench train"),
     "faults.py": (["--kills", "1", "--epochs", "2", "--batch-size", "64"], "same numbers as the reference: yes"),
     "streaming.py": (["--small", "200", "--large", "0", "--rounds", "1", "--modes", "folder"], "PNG decoding alone"),
+    "warm_starts.py": (["--trials", "2", "--rounds", "1", "--memory-trials", "2"], "end → next first step, cold / warm"),
     "search.py": (["--dataset", "Digits", "--epochs", "1", "--seeds", "1", "--small", "--strategies", "tpe-asha",
                    "--retrain-seeds", "0", "--workers", "1", "--chaos", "0", "--parts", "search,honesty",
                    "--honesty-strategies", "confirm", "--confirm", "1", "--confirm-repeats", "2"], "| confirm | "),

@@ -50,6 +50,10 @@ class TrainStep:
                 self.call.get_concrete_function(iter(self.training_batches(0, 0)), tf.TensorSpec([], tf.int32))
         except BenchError:
             raise
+        except tf.errors.OperatorNotAllowedInGraphError as error:  # its message suggests AutoGraph
+            raise PluginError(f"model plugin {type(self.model).__name__} uses a tensor as a Python bool (an if or "
+                              "while on a tensor in its get or loss); bench compiles without AutoGraph: use "
+                              "tf.cond, tf.where or tf.while_loop") from error
         except Exception as error:  # a plugin may raise anything while it is traced
             raise PluginError(f"model plugin {type(self.model).__name__} raised {describe_exception(error)} "
                               "while bench compiled the training step (its get or loss, in graph mode)") from error
