@@ -31,16 +31,35 @@ def _stderr_silenced():
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def _without_scikit_learn():
+    """Keras imports scikit-learn (and with it SciPy's stats), 0.8 s of every start, only for its
+    scikit-learn wrappers (keras.wrappers), which bench never uses: while Keras is imported,
+    scikit-learn is made unimportable, so Keras defines its wrappers without it. Imported later
+    (Digits, the linear probes), scikit-learn is there as ever."""
+    if "sklearn" in sys.modules:
+        yield
+        return
+    sys.modules["sklearn"] = None  # `import sklearn` raises ImportError
+    try:
+        yield
+    finally:
+        if sys.modules.get("sklearn", 0) is None:
+            del sys.modules["sklearn"]
+
+
 def import_tensorflow():
     """Return the `tensorflow` module, imported without its log noise unless verbose."""
     if "tensorflow" in sys.modules and "keras" in sys.modules:
         return sys.modules["tensorflow"]
     if VERBOSE:
-        import tensorflow as tf
+        with _without_scikit_learn():
+            import keras  # noqa: F401
+            import tensorflow as tf
 
         return tf
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _stderr_silenced():
+    with _stderr_silenced(), _without_scikit_learn():
         import keras  # noqa: F401  (keras' own import-time messages)
         import tensorflow as tf
 
