@@ -53,7 +53,8 @@ def _prctl(option, value):
 
 
 def available():
-    """Whether warm starts work here: Linux, where this process can adopt its trainings."""
+    """Whether warm starts work here: Linux, where this process can adopt its trainings (it
+    becomes a child subreaper until WarmStarts.close)."""
     return sys.platform.startswith("linux") and _prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
@@ -216,6 +217,7 @@ class WarmStarts:
                 self._process.kill()
             self._end()
         self._errors.close()
+        _prctl(_PR_SET_CHILD_SUBREAPER, 0)  # orphans of later work go to init again, as before
 
 
 # -- the start-up process --------------------------------------------------------------------
