@@ -54,7 +54,7 @@ def test_warm_trainings_equal_cold_ones_bit_for_bit_after_other_models_precision
     epoch of the history, the best model's metrics and every value of both checkpoints."""
     files = mnist_files(n_train=120, n_test=40)
     write_tiny_mnist(workspace, [serve(files).url("good")], files)
-    grid = ("--model", "SingleLayerCAE,VAE", "--dataset", "Digits,TinyMNIST", "--precision", "mixed_float16,float32",
+    grid = ("--model", "SingleLayerCAE,VAE", "--dataset", "Digits,TinyMNIST", "--precision", "mixed_bfloat16,float32",
             "--epochs", "2", "--batch-size", "32", "--extras", "none")
     code, stdout, stderr = finished_sweep(bench_process("sweep", *grid, "--log-dir", "warm"))
     assert code == 0 and "8 run(s) to train" in stdout, stderr
