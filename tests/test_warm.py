@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
-from conftest import PROJECT, bench, bench_process, mnist_files, read_results, write_plugin, write_tiny_mnist
+from conftest import PROJECT, bench, bench_process, mnist_files, read_results, tf, write_plugin, write_tiny_mnist
 from test_search import children
 
 UNTIMED = ("elapsed_s",)
