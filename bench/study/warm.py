@@ -111,9 +111,9 @@ class ForkedTraining:
 
 
 class WarmStarts:
-    """The worker's side: starts the start-up process (at once, so that its imports overlap the
-    worker's own work) and asks it for trainings, never waiting for its answers: a worker must
-    go on keeping its trials' leases while the start-up process imports. One that dies is
+    """The worker's side: starts the start-up process (at its first training) and asks it for
+    trainings, never waiting for its answers: a worker must go on keeping its trials' leases
+    while the start-up process imports. One that dies is
     replaced; if two in a row die before their first answer (a broken environment), the
     trainings start cold from then on, and `warn` says why.
 
@@ -130,7 +130,6 @@ class WarmStarts:
         self.broken = None  # why the start-up process cannot start (then every training starts cold)
         self._process, self._silent_deaths = None, 0
         self._errors = tempfile.TemporaryFile()  # the start-up process's own error output
-        self._open()
 
     def _open(self):
         reply_read, reply_write = os.pipe()
@@ -162,7 +161,10 @@ class WarmStarts:
             training.start_cold()
             return training
         self.pending.append(training)
-        self._send(request)
+        if self._process is None:  # at the first training: a sweep or search that trains nothing imports nothing
+            self._open()  # (which sends what is pending)
+        else:
+            self._send(request)
         return training
 
     def collect(self, block=False):
