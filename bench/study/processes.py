@@ -3,7 +3,6 @@ that dies with its parent (no orphan trains on after its sweep or search is gone
 output in a file, and the one `error:` line that says why it failed."""
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -13,17 +12,14 @@ from pathlib import Path
 
 from bench.study import warm
 
-_PR_SET_PDEATHSIG = 1
 TAIL_BYTES = 256 * 1024  # how much of a child's output's end last_error reads
 
 
 def _die_with_parent():
     """In the child, before exec (Linux): SIGTERM when the parent dies, so the training saves
-    its checkpoint and stops even after its parent was killed with SIGKILL."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the parent's signal handler is what stops it
-        pass
+    its checkpoint and stops even after its parent was killed with SIGKILL (elsewhere the
+    parent's signal handler is what stops it)."""
+    warm.prctl(warm.PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 KILLED_EXITS = (128 + signal.SIGINT, 128 + signal.SIGTERM)

@@ -18,6 +18,8 @@ Each training is forked twice so that it becomes the worker's own child (the wor
 Linux "child subreaper"): the worker waits for it, signals it and reads its exit code
 exactly as for a cold process, and the training stops (saving a checkpoint) if the worker
 dies. Elsewhere than Linux, and with --cold, every training is a cold process.
+
+This module is the worker's side; bench.forkserver is the start-up process.
 """
 
 import collections
@@ -25,26 +27,17 @@ import ctypes
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 
-_PR_SET_PDEATHSIG = 1
-_PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 LAUNCHED_AT = "BENCH_LAUNCHED_AT"
 """The variable that tells a training when its worker asked for it (time.time()): its
 seconds_to_first_step count from there."""
 
-PRELOADED = ("bench.cli", "bench.commands.train", "bench.console", "bench.run.train", "bench.study.pruning",
-             "bench.pictures", "matplotlib.pyplot", "PIL.Image", "sklearn.datasets", "scipy.stats",
-             "tensorboard.plugins.projector", "optuna")
-"""What the start-up process imports for its trainings (what a training imported after bench's
-commands, found with sys.modules); a module missing here is imported by the training."""
-
-
-def _prctl(option, value):
+def prctl(option, value):
     """Linux's prctl(option, value); False where it is not there or fails."""
     try:
         return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
@@ -55,7 +48,7 @@ def _prctl(option, value):
 def available():
     """Whether warm starts work here: Linux, where this process can adopt its trainings (it
     becomes a child subreaper until WarmStarts.close)."""
-    return sys.platform.startswith("linux") and _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    return sys.platform.startswith("linux") and prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 class ForkedTraining:
@@ -135,7 +128,7 @@ class WarmStarts:
         reply_read, reply_write = os.pipe()
         console = os.dup(2)  # where a training with no output file writes its errors, as a cold one would
         self._process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "bench.study.warm", str(reply_write), str(console)], stdin=subprocess.PIPE,
+            [sys.executable, "-P", "-m", "bench.forkserver", str(reply_write), str(console)], stdin=subprocess.PIPE,
             stdout=None, stderr=self._errors, pass_fds=(reply_write, console), env=self.environment)
         os.close(reply_write)
         os.close(console)
@@ -219,122 +212,4 @@ class WarmStarts:
                 self._process.kill()
             self._end()
         self._errors.close()
-        _prctl(_PR_SET_CHILD_SUBREAPER, 0)  # orphans of later work go to init again, as before
-
-
-# -- the start-up process --------------------------------------------------------------------
-
-
-def _serve(reply_fd, console):
-    """Import once, then fork a training for each request line read from stdin; each reply is
-    the training's pid. Ends when stdin closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the trainings; the worker ends this one
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # nothing to save here
-    worker = os.getppid()
-    _preload()
-    _set_title("bench: warm start-up process")
-    replies = os.fdopen(reply_fd, "w", buffering=1)
-    for line in sys.stdin:
-        request = json.loads(line)
-        replies.write(json.dumps({"pid": _fork_training(request, worker, (reply_fd, console))}) + "\n")
-
-
-def _preload():
-    import importlib
-
-    from bench import tf_runtime
-
-    tf_runtime.import_tensorflow()  # quietly: nothing of TensorFlow runs before the fork
-    for name in PRELOADED:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # an optional extra not installed: the training does without it too
-            pass
-
-
-def _set_title(title):
-    """What ps, top and /proc/PID/cmdline show for this process."""
-    try:
-        import setproctitle
-    except ImportError:
-        return
-    setproctitle.setproctitle(title)
-
-
-def _fork_training(request, worker, fds):
-    """Fork twice: the middle process ends at once, so the training is adopted by the worker."""
-    pid_read, pid_write = os.pipe()
-    middle = os.fork()
-    if middle == 0:
-        os.close(pid_read)
-        training = os.fork()
-        if training == 0:
-            os.close(pid_write)
-            _train(request, worker, fds)
-        os.write(pid_write, str(training).encode())
-        os._exit(0)
-    os.close(pid_write)
-    os.waitpid(middle, 0)
-    with os.fdopen(pid_read, "rb") as pids:
-        return int(pids.read())
-
-
-def _train(request, worker, fds):
-    """In the forked training: become the worker's child, then run `bench <args>` as a new
-    process would; never returns."""
-    code = 1
-    try:
-        while os.getppid() != worker:  # until the middle process has gone and the worker adopted this one
-            if os.getppid() == 1:
-                os._exit(128 + signal.SIGTERM)
-            time.sleep(0.001)
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # the worker's death stops it (saving), as a cold one
-        if os.getppid() != worker:
-            os._exit(128 + signal.SIGTERM)
-        _as_new_process(request, *fds)
-        from bench.cli import cli
-
-        cli.main(args=request["args"], prog_name="bench")
-    except SystemExit as ended:
-        code = ended.code if isinstance(ended.code, int) else (0 if ended.code is None else 1)
-    except BaseException:  # noqa: B036 (the process ends here whatever happened)
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
-def _as_new_process(request, reply_fd, console):
-    """What a new `bench train` process would have: default signals, its folder, environment,
-    output, random seeds, title and clock."""
-    import random
-
-    import bench
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.close(reply_fd)
-    os.chdir(request["cwd"])
-    os.environ.update(request["env"])
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    if request["output"] is None:  # the worker's console
-        os.dup2(console, 2)
-    else:
-        output = os.open(request["output"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        os.dup2(output, 1)
-        os.dup2(output, 2)
-        os.close(output)
-    os.close(console)
-    random.seed()  # a new process's own, as the system's random bytes give it
-    sys.argv = ["bench", *request["args"]]
-    _set_title(" ".join(["bench", *request["args"]]))
-    bench.STARTED = bench.launch_clock()
-
-
-if __name__ == "__main__":
-    _serve(int(sys.argv[1]), int(sys.argv[2]))
+        prctl(PR_SET_CHILD_SUBREAPER, 0)  # orphans of later work go to init again, as before

@@ -1,0 +1,135 @@
+"""The warm start-up process of trainings (`python -m bench.forkserver REPLY_FD CONSOLE_FD`,
+started by bench.study.warm.WarmStarts, which explains why): it imports TensorFlow, bench
+and what a training imports, runs nothing of TensorFlow's, and forks a training for each
+request line read from stdin ({"args", "output", "env", "cwd"}), answering its pid on the
+reply pipe. A training is forked twice so that the worker adopts it, and it then runs `bench
+ARGS` as a new process would."""
+
+import json
+import os
+import signal
+import sys
+import time
+
+from bench.study.warm import PR_SET_PDEATHSIG, prctl
+
+PRELOADED = ("bench.cli", "bench.commands.train", "bench.console", "bench.run.train", "bench.study.pruning",
+             "bench.pictures", "matplotlib.pyplot", "PIL.Image", "sklearn.datasets", "scipy.stats",
+             "tensorboard.plugins.projector", "optuna")
+"""What the start-up process imports for its trainings (what a training imported after bench's
+commands, found with sys.modules); a module missing here is imported by the training."""
+
+
+def _serve(reply_fd, console):
+    """Import once, then fork a training for each request line read from stdin; each reply is
+    the training's pid. Ends when stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the trainings; the worker ends this one
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # nothing to save here
+    worker = os.getppid()
+    _preload()
+    _set_title("bench: warm start-up process")
+    replies = os.fdopen(reply_fd, "w", buffering=1)
+    for line in sys.stdin:
+        request = json.loads(line)
+        replies.write(json.dumps({"pid": _fork_training(request, worker, (reply_fd, console))}) + "\n")
+
+
+def _preload():
+    import importlib
+
+    from bench import tf_runtime
+
+    tf_runtime.import_tensorflow()  # quietly: nothing of TensorFlow runs before the fork
+    for name in PRELOADED:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional extra not installed: the training does without it too
+            pass
+
+
+def _set_title(title):
+    """What ps, top and /proc/PID/cmdline show for this process."""
+    try:
+        import setproctitle
+    except ImportError:
+        return
+    setproctitle.setproctitle(title)
+
+
+def _fork_training(request, worker, fds):
+    """Fork twice: the middle process ends at once, so the training is adopted by the worker."""
+    pid_read, pid_write = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        os.close(pid_read)
+        training = os.fork()
+        if training == 0:
+            os.close(pid_write)
+            _train(request, worker, fds)
+        os.write(pid_write, str(training).encode())
+        os._exit(0)
+    os.close(pid_write)
+    os.waitpid(middle, 0)
+    with os.fdopen(pid_read, "rb") as pids:
+        return int(pids.read())
+
+
+def _train(request, worker, fds):
+    """In the forked training: become the worker's child, then run `bench <args>` as a new
+    process would; never returns."""
+    code = 1
+    try:
+        while os.getppid() != worker:  # until the middle process has gone and the worker adopted this one
+            if os.getppid() == 1:
+                os._exit(128 + signal.SIGTERM)
+            time.sleep(0.001)
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # the worker's death stops it (saving), as a cold one
+        if os.getppid() != worker:
+            os._exit(128 + signal.SIGTERM)
+        _as_new_process(request, *fds)
+        from bench.cli import cli
+
+        cli.main(args=request["args"], prog_name="bench")
+    except SystemExit as ended:
+        code = ended.code if isinstance(ended.code, int) else (0 if ended.code is None else 1)
+    except BaseException:  # noqa: B036 (the process ends here whatever happened)
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _as_new_process(request, reply_fd, console):
+    """What a new `bench train` process would have: default signals, its folder, environment,
+    output, random seeds, title and clock."""
+    import random
+
+    import bench
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.close(reply_fd)
+    os.chdir(request["cwd"])
+    os.environ.update(request["env"])
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    if request["output"] is None:  # the worker's console
+        os.dup2(console, 2)
+    else:
+        output = os.open(request["output"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.close(output)
+    os.close(console)
+    random.seed()  # a new process's own, as the system's random bytes give it
+    sys.argv = ["bench", *request["args"]]
+    _set_title(" ".join(["bench", *request["args"]]))
+    bench.STARTED = bench.launch_clock()
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), int(sys.argv[2]))
