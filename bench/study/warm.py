@@ -1,7 +1,7 @@
 """Warm starts for the trainings of sweeps, searches and confirmations.
 
 A training in a process of its own used to pay Python's start, TensorFlow's import (about
-4.5 s) and bench's before its first step, once per trial, sweep point and repeat. Here one
+4 s) and bench's before its first step, once per trial, sweep point and repeat. Here one
 start-up process per worker pays them once: it imports TensorFlow and bench, runs nothing
 of TensorFlow's, and forks a new process for each training (the zygote of Android, the
 preload of Gunicorn). Each training still runs alone in its own process, started from the
@@ -36,6 +36,7 @@ PR_SET_CHILD_SUBREAPER = 36
 LAUNCHED_AT = "BENCH_LAUNCHED_AT"
 """The variable that tells a training when its worker asked for it (time.time()): its
 seconds_to_first_step count from there."""
+
 
 def prctl(option, value):
     """Linux's prctl(option, value); False where it is not there or fails."""
