@@ -62,10 +62,11 @@ def _fork_training(request, worker, fds):
     middle = os.fork()
     if middle == 0:
         os.close(pid_read)
+        middle = os.getpid()  # read before the fork: the training may find itself adopted already
         training = os.fork()
         if training == 0:
             os.close(pid_write)
-            _train(request, worker, fds)
+            _train(request, worker, middle, fds)
         os.write(pid_write, str(training).encode())
         os._exit(0)
     os.close(pid_write)
@@ -74,17 +75,15 @@ def _fork_training(request, worker, fds):
         return int(pids.read())
 
 
-def _train(request, worker, fds):
+def _train(request, worker, middle, fds):
     """In the forked training: become the worker's child, then run `bench <args>` as a new
     process would; never returns."""
     code = 1
     try:
-        while os.getppid() != worker:  # until the middle process has gone and the worker adopted this one
-            if os.getppid() == 1:
-                os._exit(128 + signal.SIGTERM)
+        while os.getppid() == middle:  # until the middle process has ended and this one is adopted
             time.sleep(0.001)
         prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # the worker's death stops it (saving), as a cold one
-        if os.getppid() != worker:
+        if os.getppid() != worker:  # adopted by another than the worker: the worker is gone
             os._exit(128 + signal.SIGTERM)
         _as_new_process(request, *fds)
         from bench.cli import cli

@@ -57,22 +57,14 @@ def results_of(folder):
     return json.loads(results.read_text())
 
 
-def peak_rss_kib(pid):
-    """VmHWM of a running process (KiB), None once it has ended."""
+def status_kib(pid, field):
+    """A field of /proc/PID/status in KiB (VmHWM: peak resident memory, VmRSS: resident now);
+    None once the process has ended."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
         return None
-    return None
-
-
-def rss_kib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    return next((int(line.split()[1]) for line in lines if line.startswith(f"{field}:")), None)
 
 
 def trainings_in_a_row(base, count, cold, watch_memory=False):
@@ -91,7 +83,7 @@ def trainings_in_a_row(base, count, cold, watch_memory=False):
                 peak = None
                 while training.poll() is None:
                     if watch_memory and training.pid is not None:
-                        peak = peak_rss_kib(training.pid) or peak
+                        peak = status_kib(training.pid, "VmHWM") or peak
                     time.sleep(0.02)
             if training.returncode != 0:
                 raise SystemExit(f"training {number} failed: {(folder / 'output.log').read_text()[-2000:]}")
@@ -103,7 +95,7 @@ def trainings_in_a_row(base, count, cold, watch_memory=False):
             peaks.append(peak)
             if watch_memory and starts is not None:
                 zygote = starts._process.pid
-                zygote_rss = (zygote_rss or (rss_kib(zygote),))[:1] + (rss_kib(zygote),)
+                zygote_rss = (zygote_rss or (status_kib(zygote, "VmRSS"),))[:1] + (status_kib(zygote, "VmRSS"),)
     return firsts, gaps, peaks, zygote_rss
 
 

@@ -365,8 +365,11 @@ def test_a_grid_on_two_workers_survives_killed_trials_a_killed_retry_and_sigterm
     first, second = search_process(workspace, *args), search_process(workspace, *args)
     deadline = time.time() + 300
     pid, killed_run = trial_training([first], deadline)
+    warm = b"bench train --config"  # a warm training's title; a cold one's command line starts with python
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().startswith(warm)
     os.kill(pid, signal.SIGKILL)
     retry, _ = trial_training([first, second], deadline, run=killed_run, killed={pid})  # on either worker
+    assert Path(f"/proc/{retry}/cmdline").read_bytes().startswith(warm)
     os.kill(retry, signal.SIGKILL)
     # a worker that trains now (the other may have run out of points) is stopped mid-trial
     training, _ = trial_training([first, second], deadline, killed={pid, retry})

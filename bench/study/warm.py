@@ -120,7 +120,6 @@ class WarmStarts:
     def __init__(self, environment, cold_start, warn):
         self.environment, self.cold_start, self.warn = environment, cold_start, warn
         self.pending = collections.deque()  # the trainings asked for and not answered yet, in order
-        self.starts = 0  # how many start-up processes were started (a killed one is replaced)
         self.broken = None  # why the start-up process cannot start (then every training starts cold)
         self._process, self._silent_deaths = None, 0
         self._errors = tempfile.TemporaryFile()  # the start-up process's own error output
@@ -134,7 +133,6 @@ class WarmStarts:
         os.close(reply_write)
         os.close(console)
         self._replies, self._unread, self._answers = reply_read, b"", 0
-        self.starts += 1
         for training in self.pending:  # what the one before it left unanswered
             self._send(training.request)
 
