@@ -50,7 +50,9 @@ def test_warm_trainings_equal_cold_ones_bit_for_bit_after_other_models_precision
     """Eight trainings in a row from one start-up process (two models, two datasets, mixed and
     full precision, in turn); the two that came after a mixed-precision one on each dataset
     equal, bit for bit, cold processes' trainings of the same settings (`--cold`): every
-    epoch of the history, the best model's metrics and every value of both checkpoints."""
+    epoch of the history, the best model's metrics and every value of both checkpoints; and
+    a cold process that trains one of them an epoch longer from its state gets the same
+    numbers from the warm run as from the cold one."""
     files = mnist_files(n_train=120, n_test=40)
     write_tiny_mnist(workspace, [serve(files).url("good")], files)
     grid = ("--model", "SingleLayerCAE,VAE", "--dataset", "Digits,TinyMNIST", "--precision", "mixed_bfloat16,float32",
@@ -65,6 +67,14 @@ def test_warm_trainings_equal_cold_ones_bit_for_bit_after_other_models_precision
     assert len(runs) == 2
     for cold in runs:
         assert_same_numbers(Path("warm/VAE") / cold.name, cold)
+    # a cold process goes on from a warm run's checkpoint as from a cold one's: one more epoch each
+    longer = [bench_process("train", "--config", Path(log, "VAE", runs[0].name, "config.yaml"), "--epochs", "3",
+                            "--log-dir", log) for log in ("warm", "cold")]
+    for process in longer:
+        code, _, stderr = finished_sweep(process)
+        assert code == 0, stderr
+    name = runs[0].name.replace("_epochs=2", "_epochs=3")
+    assert_same_numbers(Path("warm/VAE") / name, Path("cold/VAE") / name)
 
 
 def zygotes(pid):
