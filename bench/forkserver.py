@@ -3,15 +3,22 @@ started by bench.study.warm.WarmStarts, which explains why): it imports TensorFl
 and what a training imports, runs nothing of TensorFlow's, and forks a training for each
 request line read from stdin ({"args", "output", "env", "cwd"}), answering its pid on the
 reply pipe. A training is forked twice so that the worker adopts it, and it then runs `bench
-ARGS` as a new process would."""
+ARGS` as a new process would.
 
+After each fork it loads that training's dataset too, as the training loads it, and holds it
+for the next trainings (bench.data.holding): a dataset is loaded once per (dataset, options).
+A load that starts threads (a plugin that runs TensorFlow) makes forking unsafe: the process
+then answers {"not_held": DATASET} and ends, and the worker starts another that does not
+load that dataset (its names in BENCH_NOT_HELD)."""
+
+import contextlib
 import json
 import os
 import signal
 import sys
 import time
 
-from bench.study.warm import PR_SET_PDEATHSIG, prctl
+from bench.study.warm import NOT_HELD, PR_SET_PDEATHSIG, prctl
 
 PRELOADED = ("bench.cli", "bench.commands.train", "bench.console", "bench.run.train", "bench.study.pruning",
              "bench.pictures", "matplotlib.pyplot", "PIL.Image", "sklearn.datasets", "scipy.stats",
@@ -29,9 +36,14 @@ def _serve(reply_fd, console):
     _preload()
     _set_title("bench: warm start-up process")
     replies = os.fdopen(reply_fd, "w", buffering=1)
+    not_held = set(json.loads(os.environ.get(NOT_HELD, "[]")))
     for line in sys.stdin:
         request = json.loads(line)
         replies.write(json.dumps({"pid": _fork_training(request, worker, (reply_fd, console))}) + "\n")
+        dataset = _hold_data(request, not_held)
+        if dataset is not None:  # its load started TensorFlow's runtime: forking is no longer safe here
+            replies.write(json.dumps({"not_held": dataset}) + "\n")
+            return
 
 
 def _preload():
@@ -45,6 +57,57 @@ def _preload():
             importlib.import_module(name)
         except ImportError:  # an optional extra not installed: the training does without it too
             pass
+    from bench import plugins
+
+    plugins.remember_entry_points()
+
+
+def _hold_data(request, not_held):
+    """Load the dataset of the training just forked into this process too, so that the next
+    trainings of it find it in memory (bench.data.holding). Returns the dataset's name if that
+    load started threads (TensorFlow's runtime), after which this process must not fork."""
+    args = request["args"]
+    if args[:2] != ["train", "--config"]:
+        return None
+    from bench.data import download
+    from bench.errors import BenchError
+    from bench.run import loading
+    from bench.run.config import TrainConfig
+
+    threads, environment, folder, dataset = _thread_count(), dict(os.environ), os.getcwd(), None
+    try:
+        os.chdir(request["cwd"])
+        os.environ.update(request["env"])  # the training's BENCH_* options
+        config = TrainConfig.from_point({"config": args[2]})
+        dataset = config.dataset
+        if dataset not in not_held:
+            with _output_discarded(), download.refused():  # a plugin's prints and downloads are the trainings'
+                loading.hold_data(config)
+    except (BenchError, OSError):  # the training meets the same error and says it; holding only saves time
+        pass
+    finally:
+        os.chdir(folder)
+        os.environ.clear()
+        os.environ.update(environment)
+    return dataset if _thread_count() != threads else None
+
+
+def _thread_count():
+    return len(os.listdir("/proc/self/task"))
+
+
+@contextlib.contextmanager
+def _output_discarded():
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _set_title(title):

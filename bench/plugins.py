@@ -153,10 +153,22 @@ def _files_in(folder, kind, origin):
     ]
 
 
+_remembered_entry_points = {}
+"""group → its entry points, as `remember_entry_points` found them (in bench.forkserver's start-up
+process, for the trainings it forks: the packages installed when it imported its modules)."""
+
+
+def remember_entry_points():
+    """Look for installed plugins once, for the processes this one forks (each would look again)."""
+    for _, group, _ in KINDS.values():
+        _remembered_entry_points[group] = importlib.metadata.entry_points(group=group)
+
+
 def _entry_points(kind):
     group = KINDS[kind][1]
     specs = []
-    for entry_point in importlib.metadata.entry_points(group=group):
+    found = _remembered_entry_points.get(group)
+    for entry_point in importlib.metadata.entry_points(group=group) if found is None else found:
         dist = getattr(entry_point, "dist", None)
         origin = f"package {dist.name}" if dist is not None else "entry point"
         specs.append(PluginSpec(kind, entry_point.name, origin, entry_point=entry_point))

@@ -3,6 +3,7 @@ forked from one process that imported TensorFlow once. Their numbers are a cold 
 bit for bit; a training, the start-up process or a plugin that dies harms nothing else.
 (The search's own kill tests, in test_search.py, run warm: a killed training is retried.)"""
 
+import collections
 import os
 import signal
 import time
@@ -132,3 +133,77 @@ def test_a_start_up_process_that_cannot_start_leaves_the_trainings_cold(workspac
     assert result.exit_code == 1, result
     assert "warm start-up process of trainings failed twice (RuntimeError: a shadowed library)" in stderr, stderr
     assert "FAILED" in stderr and stderr.count("RuntimeError: a shadowed library") == 2, stderr
+
+
+LOGGED_LOADS = '''
+import os
+
+import numpy as np
+
+from bench import Input
+
+
+class {name}(Input):
+    """Tiny random images; each load of a split is written down in loads.txt, with its process."""
+    image_shape = (8, 8, 1)
+    num_classes = 2
+
+    def load(self, split):
+        with open("loads.txt", "a") as loads:
+            loads.write(f"{{type(self).__name__}} {{os.getpid()}} {{split}}\\n")
+        n = {{"train": 64, "validation": 16, "test": 16}}[split]
+        {draw}
+        return images.astype(np.uint8), labels
+'''
+OWN_GENERATOR = ("rng = np.random.default_rng(len(split))\n"
+                 "        images, labels = rng.integers(0, 256, (n, 8, 8, 1)), rng.integers(0, 2, n)")
+GLOBAL_GENERATOR = "images, labels = np.random.randint(0, 256, (n, 8, 8, 1)), np.random.randint(0, 2, n)"
+TENSORFLOW_RUNTIME = ("import tensorflow as tf\n"
+                      "        images = tf.random.stateless_uniform((n, 8, 8, 1), (1, 2), 0, 256, tf.int32).numpy()\n"
+                      "        labels = np.arange(n) % 2")
+
+
+def loads(dataset):
+    """How many times each process loaded `dataset` (every split, in order)."""
+    lines = [line.split() for line in Path("loads.txt").read_text().splitlines() if line.startswith(dataset + " ")]
+    counts = collections.Counter(pid for _, pid, split in lines if split == "train")
+    assert sorted(lines) == sorted([dataset, pid, split] for pid, count in counts.items()
+                                   for split in ("train", "validation", "test") for _ in range(count))
+    return counts
+
+
+def test_a_dataset_drawing_random_numbers_is_held_per_seed_and_its_trainings_equal_cold_ones(workspace):
+    """A dataset whose load draws from NumPy's global generator is held for its seed only: in a
+    sweep of two seeds, the first training of each seed loads it, and so does the start-up
+    process after forking it; the second training of each seed finds it loaded, with the
+    generators as its own load would have left them, and equals a cold process's, bit for bit."""
+    write_plugin(workspace / "inputs", "Drawn", LOGGED_LOADS.format(name="Drawn", draw=GLOBAL_GENERATOR))
+    grid = ("--model", "SingleLayerCAE", "--dataset", "Drawn", "--epochs", "1", "--batch-size", "16",
+            "--extras", "none", "--seed", "3,4")
+    code, _, stderr = finished_sweep(bench_process("sweep", *grid, "--l2-penalty", "0,1e-9"))
+    assert code == 0, stderr
+    # per seed: its first training, and the start-up process after it
+    assert sorted(loads("Drawn").values()) == [1, 1, 2]
+    code, _, stderr = finished_sweep(bench_process("sweep", *grid, "--l2-penalty", "1e-9", "--cold", "--jobs", "2",
+                                                   "--log-dir", "cold"))
+    assert code == 0, stderr
+    held = sorted(Path("cold/SingleLayerCAE").glob("[!.]*l2=1e-09*"))  # the second of each seed in the warm sweep
+    assert len(held) == 2
+    for run in held:
+        assert_same_numbers(Path("log/SingleLayerCAE", run.name), run)
+
+
+def test_a_dataset_is_loaded_once_unless_its_load_starts_tensorflow(workspace):
+    """Three runs on each of two datasets: the first training of Steady loads it, and so does
+    the start-up process after forking it; the next two find it loaded. Runtime's load runs
+    TensorFlow, which starts threads in the start-up process that holds it, after which
+    forking is unsafe: that process says so and ends, and its successor forks the next
+    trainings without holding Runtime. Every run finishes."""
+    write_plugin(workspace / "inputs", "Steady", LOGGED_LOADS.format(name="Steady", draw=OWN_GENERATOR))
+    write_plugin(workspace / "inputs", "Runtime", LOGGED_LOADS.format(name="Runtime", draw=TENSORFLOW_RUNTIME))
+    result = bench("sweep", "--model", "SingleLayerCAE", "--dataset", "Steady,Runtime", "--l2-penalty", "0,1e-9,1e-8",
+                   "--epochs", "1", "--batch-size", "16", "--extras", "none")
+    assert result.exit_code == 0, result
+    assert sorted(loads("Steady").values()) == [1, 1]
+    assert sorted(loads("Runtime").values()) == [1, 1, 1, 1]  # each training, and the first start-up process
+    assert len(list(Path("log/SingleLayerCAE").glob("*/results.txt"))) == 6

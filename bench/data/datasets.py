@@ -2,19 +2,20 @@
 resized and narrowed as asked, and a damaged file named when it is read."""
 
 import contextlib
+import copy
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from bench.data import records, splits
+from bench.data import holding, records, splits
 from bench.data.input import SPLITS, ImageFiles, Input, check_split
 from bench.errors import BenchError, BenchUsageError, DataInputError, DatasetError, PluginError, describe_exception
 from bench.files import shown
 
 
 def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on_bad_file="fail", classes=(),
-              max_image_pixels=Input.max_image_pixels):
+              max_image_pixels=Input.max_image_pixels, seed=None):
     """Load every split of a dataset plugin, resized to `image_size` = (height, width) when given,
     narrowed to the label numbers `classes` when given (`dataset.every_class_test` keeps
     the whole test split, for anomaly scores).
@@ -24,23 +25,20 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on
     files. With on_bad_file "skip", every image file is decoded once here, and those that
     cannot be are left out, named.
 
+    A process forked from one that `hold`s this load (with `seed`, the seed the random
+    generators were just given) finds the plugin's splits in memory.
+
     Returns:
         (dataset, {split: bench.data.splits.Split}); dataset.image_shape is the images' shape as trained.
     """
-    dataset_class = dataset_spec.load()
-    if not (isinstance(dataset_class, type) and issubclass(dataset_class, Input)):
-        raise PluginError(f"dataset {dataset_spec.name} ({dataset_spec.where()}) is not a subclass of bench.Input")
-    try:
-        dataset = dataset_class(Path(data_dir), report)
-        dataset.image_size, dataset.channels, dataset.on_bad_file = image_size, channels, on_bad_file
-        dataset.max_image_pixels = max_image_pixels
-        held = {split: as_split(dataset, split, dataset.load(split)) for split in SPLITS}
-    except BenchError:
-        raise
-    except (Exception, SystemExit) as error:  # a plugin may raise anything
-        raise PluginError(
-            f"dataset plugin {dataset_spec.name} ({dataset_spec.where()}) raised {describe_exception(error)}"
-        ) from error
+    options = {"image_size": image_size, "channels": channels, "on_bad_file": on_bad_file,
+               "max_image_pixels": max_image_pixels}
+    recalled = holding.recall(dataset_spec, data_dir, options, seed)
+    if recalled is not None:
+        dataset, held = copy.copy(recalled.dataset), dict(recalled.splits)
+        dataset.report = report
+    else:
+        dataset, held = _plugin_splits(dataset_spec, data_dir, report, options)
     if on_bad_file == "skip":
         held = _undecodable_left_out(dataset, held, report)
     if channels is not None and dataset.image_shape[-1] != channels:
@@ -56,6 +54,43 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on
             f"{len(images):,} {split}" for split, images in held.items()) + " images of those classes (bench eval "
             f"--anomaly scores all {len(dataset.every_class_test):,} test images)")
     return dataset, held
+
+
+def _plugin_splits(dataset_spec, data_dir, report, options):
+    """(the dataset plugin's instance, {split: Split}) as its `load` gives them, checked."""
+    dataset_class = dataset_spec.load()
+    if not (isinstance(dataset_class, type) and issubclass(dataset_class, Input)):
+        raise PluginError(f"dataset {dataset_spec.name} ({dataset_spec.where()}) is not a subclass of bench.Input")
+    try:
+        dataset = dataset_class(Path(data_dir), report)
+        for name, value in options.items():  # before it loads: a dataset that decodes files uses them
+            setattr(dataset, name, value)
+        return dataset, {split: as_split(dataset, split, dataset.load(split)) for split in SPLITS}
+    except BenchError:
+        raise
+    except (Exception, SystemExit) as error:  # a plugin may raise anything
+        raise PluginError(
+            f"dataset plugin {dataset_spec.name} ({dataset_spec.where()}) raised {describe_exception(error)}"
+        ) from error
+
+
+def hold(dataset_spec, data_dir, seed, image_size=None, channels=None, on_bad_file="fail",
+         max_image_pixels=Input.max_image_pixels):
+    """Load a dataset as `load_data` would after seeding the random generators with `seed`, and
+    hold it in this process's memory for the processes it forks (bench.data.holding), when
+    every split is arrays (a file list or a stream is read by the training, not here).
+    Returns whether it is held; a plugin's error is the training's to report."""
+    options = {"image_size": image_size, "channels": channels, "on_bad_file": on_bad_file,
+               "max_image_pixels": max_image_pixels}
+    data_key = holding.key(dataset_spec, data_dir, options)
+    if data_key is None or holding.holds(data_key, seed):
+        return data_key is not None
+    with holding.seeded(seed) as drawn:
+        dataset, loaded = _plugin_splits(dataset_spec, data_dir, None, options)
+    if not all(type(split) is splits.ArraySplit for split in loaded.values()):
+        return False
+    holding.keep(data_key, dataset, loaded, seed, drawn)
+    return True
 
 
 def trained_shape(name, held):

@@ -1,5 +1,6 @@
 """Downloading dataset files: mirrors in order, checksums, atomic writes, safe extraction."""
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -31,6 +32,22 @@ def mirrors_from_env(mirrors):
     return [url if url.endswith("/") else url + "/" for url in extra] + list(mirrors)
 
 
+_refusing = False
+
+
+@contextlib.contextmanager
+def refused():
+    """Within it, `fetch` downloads nothing and raises DatasetError instead: the warm start-up
+    process (bench.forkserver) holds only what is on disk, and leaves downloads to the
+    trainings, which show their progress."""
+    global _refusing
+    _refusing = True
+    try:
+        yield
+    finally:
+        _refusing = False
+
+
 def fetch(filename, md5, mirrors, destination, report=None, size=None):
     """Download `filename` from the first mirror that serves it intact.
 
@@ -55,6 +72,8 @@ def fetch(filename, md5, mirrors, destination, report=None, size=None):
     Raises:
         DatasetError: no mirror gave a file with the right checksum.
     """
+    if _refusing:
+        raise DatasetError(f"{filename} is not downloaded here (bench.data.download.refused)")
     destination = Path(destination)
     _make_folder(destination.parent)
     failures = []

@@ -37,6 +37,13 @@ def data_options(config):
             "classes": config.class_subset()}
 
 
+def hold_data(config):
+    """Hold `config`'s dataset in this process's memory, as `bench train` of it would load it,
+    for the trainings this process forks (bench.data.datasets.hold); whether it is held."""
+    options = {name: value for name, value in data_options(config).items() if name != "classes"}
+    return datasets.hold(sources.find_dataset(config.dataset), config.data_dir, config.seed, **options)
+
+
 def restore(weights, run, checkpoint):
     """Load the `checkpoint` ("best" or "last") of `run` into a model's {path: weight},
     strictly; returns what was loaded: {"checkpoint", "epoch", "step"}."""

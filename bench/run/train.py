@@ -55,7 +55,8 @@ def run_training(config, restart, report, stopper=None):
         run.check_can_hold(config, restart)
     keras.utils.set_random_seed(config.seed)
     with compute.device_scope(config.device):
-        dataset, splits = datasets.load_data(dataset_spec, config.data_dir, report, **loading.data_options(config))
+        dataset, splits = datasets.load_data(dataset_spec, config.data_dir, report, seed=config.seed,
+                                             **loading.data_options(config))
         with datasets.damaged_files_named(splits, report):
             return _train(config, restart, report, strategy, run, chief, model_spec, dataset, splits, stopper)
 

@@ -36,6 +36,9 @@ PR_SET_CHILD_SUBREAPER = 36
 LAUNCHED_AT = "BENCH_LAUNCHED_AT"
 """The variable that tells a training when its worker asked for it (time.time()): its
 seconds_to_first_step count from there."""
+NOT_HELD = "BENCH_NOT_HELD"
+"""The variable that tells a start-up process which datasets not to hold (a JSON list of names):
+those whose load started threads in one before it."""
 
 
 def prctl(option, value):
@@ -122,6 +125,7 @@ class WarmStarts:
         self.pending = collections.deque()  # the trainings asked for and not answered yet, in order
         self.broken = None  # why the start-up process cannot start (then every training starts cold)
         self._process, self._silent_deaths = None, 0
+        self.not_held = []  # datasets whose load started threads in a start-up process
         self._errors = tempfile.TemporaryFile()  # the start-up process's own error output
 
     def _open(self):
@@ -129,7 +133,8 @@ class WarmStarts:
         console = os.dup(2)  # where a training with no output file writes its errors, as a cold one would
         self._process = subprocess.Popen(
             [sys.executable, "-P", "-m", "bench.forkserver", str(reply_write), str(console)], stdin=subprocess.PIPE,
-            stdout=None, stderr=self._errors, pass_fds=(reply_write, console), env=self.environment)
+            stdout=None, stderr=self._errors, pass_fds=(reply_write, console),
+            env={**self.environment, NOT_HELD: json.dumps(self.not_held)})
         os.close(reply_write)
         os.close(console)
         self._replies, self._unread, self._answers = reply_read, b"", 0
@@ -173,8 +178,12 @@ class WarmStarts:
                 self._unread += chunk
                 continue
             line, self._unread = self._unread.split(b"\n", 1)
+            answer = json.loads(line)
+            if "not_held" in answer:  # it ends: the next one is told
+                self.not_held.append(answer["not_held"])
+                continue
             self._answers += 1
-            self.pending.popleft().started(json.loads(line)["pid"])
+            self.pending.popleft().started(answer["pid"])
             block = False
 
     def _replace(self):
