@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import PROJECT, bench, bench_process, mnist_files, read_results, tf, write_plugin, write_tiny_mnist
 from test_search import children
@@ -139,6 +140,7 @@ LOGGED_LOADS = '''
 import os
 
 import numpy as np
+import pytest
 
 from bench import Input
 
@@ -207,3 +209,50 @@ def test_a_dataset_is_loaded_once_unless_its_load_starts_tensorflow(workspace):
     assert sorted(loads("Steady").values()) == [1, 1]
     assert sorted(loads("Runtime").values()) == [1, 1, 1, 1]  # each training, and the first start-up process
     assert len(list(Path("log/SingleLayerCAE").glob("*/results.txt"))) == 6
+
+
+class FileSpec:
+    """What bench.data.holding reads of a dataset's PluginSpec: its name and source file."""
+
+    def __init__(self, path):
+        self.name, self.path = path.stem, path
+
+    def source_file(self):
+        return self.path
+
+
+@pytest.mark.unit
+def test_a_held_load_is_found_by_its_plugins_content_folder_options_and_seed_only_when_it_drew(tmp_path):
+    """holding's keys: an edited plugin file, another data folder or other options are other
+    loads; a load that drew random numbers is found for its own seed only, and recalling it
+    leaves the generators as loading would have; one that drew none is found for any seed."""
+    import random
+
+    from bench.data import holding
+
+    plugin = tmp_path / "Drawn.py"
+    plugin.write_text("class Drawn: pass\n")
+    spec, options = FileSpec(plugin), {"image_size": None}
+    key = holding.key(spec, tmp_path, options)
+    try:
+        with holding.seeded(3) as drawn:
+            images = np.random.randint(0, 256, 4)
+        after = (random.random(), np.random.random())  # what follows the load
+        holding.keep(key, "Drawn()", {"train": images}, 3, drawn)
+        assert holding.recall(spec, tmp_path, options, seed=4) is None
+        held = holding.recall(spec, tmp_path, options, seed=3)
+        assert held.dataset == "Drawn()" and held.splits["train"] is images
+        assert (random.random(), np.random.random()) == after  # as if this process had loaded it with seed 3
+        assert holding.recall(spec, tmp_path / "other", options, seed=3) is None
+        assert holding.recall(spec, tmp_path, {"image_size": (4, 4)}, seed=3) is None
+        with holding.seeded(5) as drawn:
+            pass  # drew nothing: the same for every seed
+        steady = FileSpec(tmp_path / "Steady.py")
+        steady.path.write_text("class Steady: pass\n")
+        holding.keep(holding.key(steady, tmp_path, options), "Steady()", {}, 5, drawn)
+        assert holding.recall(steady, tmp_path, options, seed=9).dataset == "Steady()"
+        steady.path.write_text("class Steady: x = 1\n")
+        assert holding.recall(steady, tmp_path, options, seed=9) is None  # an edited plugin is loaded anew
+        assert holding.key(FileSpec(tmp_path / "gone.py"), tmp_path, options) is None
+    finally:
+        holding._held.clear()

@@ -2,8 +2,8 @@
 (bench.forkserver) loads a training's dataset once, and each training forked after it finds
 the splits loaded, as they would have been loaded in its own process.
 
-What is held is keyed by what a load depends on: the plugin (its file, and that file's
-modification time), the data folder and the options the plugin sees (image size, channels,
+What is held is keyed by what a load depends on: the plugin (its file and that file's
+content), the data folder and the options the plugin sees (image size, channels,
 bad-file policy, pixel limit). A load that draws from Python's or NumPy's global random
 numbers is held for its seed only, with the generators' states after it, which a recalled
 load restores: a training that recalls a load starts its model from the same random state
@@ -11,7 +11,7 @@ as one that loaded the data itself.
 """
 
 import contextlib
-import os
+import hashlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +45,12 @@ def key(dataset_spec, data_dir, options):
     a plugin file's or an installed package's (a prefixed source: folders, shards, TFDS)."""
     source = dataset_spec.source_file() if hasattr(dataset_spec, "source_file") else None
     try:
-        stamp = os.stat(source).st_mtime_ns if source is not None else None
+        content = hashlib.sha1(Path(source).read_bytes()).hexdigest() if source is not None else None
     except OSError:  # gone: the load says so
-        stamp = None
-    if stamp is None:
+        content = None
+    if content is None:
         return None
-    return dataset_spec.name, str(source), stamp, str(Path(data_dir).resolve()), tuple(sorted(options.items()))
+    return dataset_spec.name, str(source), content, str(Path(data_dir).resolve()), tuple(sorted(options.items()))
 
 
 @contextlib.contextmanager
