@@ -256,3 +256,18 @@ def test_a_held_load_is_found_by_its_plugins_content_folder_options_and_seed_onl
         assert holding.key(FileSpec(tmp_path / "gone.py"), tmp_path, options) is None
     finally:
         holding._held.clear()
+
+
+@pytest.mark.unit
+def test_the_start_up_process_downloads_nothing(tmp_path):
+    """Within download.refused() (the start-up process's hold), fetch asks no mirror and writes
+    nothing: the training downloads, showing its progress; outside, fetch asks again."""
+    from bench.data import download
+    from bench.errors import DatasetError
+    from conftest import closed_port_url
+
+    with pytest.raises(DatasetError, match="is not downloaded here"), download.refused():
+        download.fetch("train.gz", "0" * 32, [closed_port_url()], tmp_path / "data" / "train.gz")
+    assert not (tmp_path / "data").exists()
+    with pytest.raises(DatasetError, match="could not download train.gz from any of 1 mirror"):
+        download.fetch("train.gz", "0" * 32, [closed_port_url()], tmp_path / "data" / "train.gz")
