@@ -81,7 +81,9 @@ def unit_but(cases, *with_tensorflow):
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    """An empty current directory with its own data cache; no BENCH_* or TF_CONFIG from outside."""
+    """An empty current directory with its own data cache; no BENCH_* or TF_CONFIG from outside.
+    Runs write TensorBoard's scalars only (BENCH_SUMMARIES=scalars, which changes no number): a
+    test that looks at histograms or images asks for `--summaries all`."""
     for key in list(os.environ):
         if key.startswith("BENCH_") or key == "TF_CONFIG":
             monkeypatch.delenv(key)
@@ -89,6 +91,7 @@ def workspace(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.chdir(folder)
     monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("BENCH_SUMMARIES", "scalars")
     return folder
 
 

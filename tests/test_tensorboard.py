@@ -25,7 +25,8 @@ def free_port():
 @pytest.fixture
 def tensorboard(workspace):
     """A TensorBoard on loopback over ./log; yields a function GET/POST-ing its data API."""
-    assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "2", "--summary-every", "5").exit_code == 0
+    assert bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "2", "--summary-every", "5",
+                 "--summaries", "all").exit_code == 0
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", "log", "--host", "127.0.0.1",
                                "--port", str(port), "--reload_interval", "1"],

@@ -13,7 +13,7 @@ DIGITS_STEPS_PER_EPOCH = math.ceil(1257 / 128)
 
 
 def test_first_run_makes_a_complete_run_folder(workspace):
-    result = bench("train", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "2")
+    result = bench("train", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "2", "--summaries", "all")
     assert result.exit_code == 0, result
     for name in ("config.yaml", "results.txt", "results.json", "train.log"):
         assert (RUN / name).is_file(), name
@@ -53,6 +53,29 @@ def test_first_run_makes_a_complete_run_folder(workspace):
     assert validation_tags["input | reconstruction"][0][1] == "images"
     assert [step for step, _ in scalar_values(RUN / "validation", "error")] == \
         [DIGITS_STEPS_PER_EPOCH, 2 * DIGITS_STEPS_PER_EPOCH]
+
+
+def test_scalars_only_summaries_train_the_same_numbers_without_histograms_or_images(workspace):
+    """--summaries scalars (BENCH_SUMMARIES, the tests' default) writes TensorBoard's scalars
+    only: no weight or activation histograms, no reconstructions or feature maps; the run's
+    numbers are those of --summaries all, whose histograms and images are there."""
+    args = ("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "2")
+    for summaries in ("all", "scalars"):
+        assert bench(*args, "--summaries", summaries, "--log-dir", summaries).exit_code == 0
+    runs = {summaries: Path(summaries) / run_dir("ConvAE").relative_to("log") for summaries in ("all", "scalars")}
+    plugins = {}
+    for summaries, run in runs.items():
+        tags = {**event_tags(run / "train"), **event_tags(run / "validation")}
+        plugins[summaries] = {plugin for entries in tags.values() for _, plugin in entries}
+        assert {"error", "loss", "learning_rate", "mse", "psnr", "ssim"} <= set(tags), summaries
+    assert {"histograms", "images"} <= plugins["all"]
+    assert not {"histograms", "images"} & plugins["scalars"], plugins["scalars"]
+    untimed = [[{key: value for key, value in entry.items() if key != "elapsed_s"} for entry in
+                read_results(run)["history"]] for run in runs.values()]
+    assert untimed[0] == untimed[1]
+    best = [{key: value for key, value in read_results(run)["best"]["test"].items() if key != "when"}
+            for run in runs.values()]
+    assert best[0] == best[1]
 
 
 def test_a_run_without_extras_gets_them_from_its_next_start_and_keeps_its_numbers(workspace):

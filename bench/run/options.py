@@ -126,6 +126,9 @@ OPTIONS = (
     Option("extras", "all", "What the end of the run writes beside its metrics: all (the best model's pictures and "
            "TensorBoard projector) or none (faster, for trials and sweeps; the next bench train of the finished run "
            "makes them).", kind=("all", "none"), resumable=True),
+    Option("summaries", "all", "What TensorBoard gets besides the scalars as the run trains: all (weight and "
+           "activation histograms, reconstructions, filters and feature maps) or scalars (faster; the numbers are "
+           "the same).", kind=("all", "scalars"), resumable=True),
     Option("steps_per_call", 8, "Training steps per compiled call (fewer Python round trips; summaries and Ctrl-C "
            "are seen between calls).", ("--steps_per_call",), resumable=True, check="positive"),
 )

@@ -299,11 +299,18 @@ class Trainer:
         values = {tag: float(value) for tag, value in outputs.items()}
         values["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
         self.writers.scalars(self.writers.train, step, values)
-        self.writers.activations(step, self.model, self.activation_images)
+        if self.config.summaries == "all":
+            self.writers.activations(step, self.model, self.activation_images)
 
     def _write_epoch_summaries(self, step, validation):
-        """The epoch's TensorBoard summaries: validation metrics, weights, reconstructions, feature maps."""
+        """The epoch's TensorBoard summaries: validation metrics, and with --summaries all the
+        weights, reconstructions, filters and feature maps."""
         self.writers.scalars(self.writers.validation, step, validation)
+        if self.config.summaries == "all":
+            self._write_epoch_pictures(step)
+        self.writers.flush()
+
+    def _write_epoch_pictures(self, step):
         self.writers.weights(step, self.model)
         inputs, reconstructions = self.view.reconstruct(self.grid_images)
         columns = [inputs]
@@ -312,4 +319,3 @@ class Trainer:
             columns.append(noisy)
         self.writers.reconstructions(step, columns + [reconstructions])
         self.writers.filters_and_feature_maps(step, self.model, self.view.model_pixels(inputs[:1]))
-        self.writers.flush()
