@@ -31,8 +31,7 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on
     Returns:
         (dataset, {split: bench.data.splits.Split}); dataset.image_shape is the images' shape as trained.
     """
-    options = {"image_size": image_size, "channels": channels, "on_bad_file": on_bad_file,
-               "max_image_pixels": max_image_pixels}
+    options = _plugin_options(image_size, channels, on_bad_file, max_image_pixels)
     recalled = holding.recall(dataset_spec, data_dir, options, seed)
     if recalled is not None:
         dataset, held = copy.copy(recalled.dataset), dict(recalled.splits)
@@ -56,6 +55,14 @@ def load_data(dataset_spec, data_dir, report, image_size=None, channels=None, on
     return dataset, held
 
 
+def _plugin_options(image_size=None, channels=None, on_bad_file="fail", max_image_pixels=Input.max_image_pixels,
+                    classes=()):
+    """What a dataset plugin sees of load_data's keywords (its attributes of those names, set
+    before it loads); `classes` narrows its splits after."""
+    return {"image_size": image_size, "channels": channels, "on_bad_file": on_bad_file,
+            "max_image_pixels": max_image_pixels}
+
+
 def _plugin_splits(dataset_spec, data_dir, report, options):
     """(the dataset plugin's instance, {split: Split}) as its `load` gives them, checked."""
     dataset_class = dataset_spec.load()
@@ -74,14 +81,12 @@ def _plugin_splits(dataset_spec, data_dir, report, options):
         ) from error
 
 
-def hold(dataset_spec, data_dir, seed, image_size=None, channels=None, on_bad_file="fail",
-         max_image_pixels=Input.max_image_pixels):
-    """Load a dataset as `load_data` would after seeding the random generators with `seed`, and
-    hold it in this process's memory for the processes it forks (bench.data.holding), when
-    every split is arrays (a file list or a stream is read by the training, not here).
-    Returns whether it is held; a plugin's error is the training's to report."""
-    options = {"image_size": image_size, "channels": channels, "on_bad_file": on_bad_file,
-               "max_image_pixels": max_image_pixels}
+def hold(dataset_spec, data_dir, seed, **load_options):
+    """Load a dataset as `load_data` with `load_options` would after seeding the random
+    generators with `seed`, and hold it in this process's memory for the processes it forks
+    (bench.data.holding), when every split is arrays (a file list or a stream is read by the
+    training, not here). Returns whether it is held; a plugin's error is the training's to report."""
+    options = _plugin_options(**load_options)
     data_key = holding.key(dataset_spec, data_dir, options)
     if data_key is None or holding.holds(data_key, seed):
         return data_key is not None

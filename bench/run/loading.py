@@ -40,8 +40,7 @@ def data_options(config):
 def hold_data(config):
     """Hold `config`'s dataset in this process's memory, as `bench train` of it would load it,
     for the trainings this process forks (bench.data.datasets.hold); whether it is held."""
-    options = {name: value for name, value in data_options(config).items() if name != "classes"}
-    return datasets.hold(sources.find_dataset(config.dataset), config.data_dir, config.seed, **options)
+    return datasets.hold(sources.find_dataset(config.dataset), config.data_dir, config.seed, **data_options(config))
 
 
 def restore(weights, run, checkpoint):
