@@ -31,6 +31,13 @@ from bench.cli import cli
 # unless COLUMNS says otherwise, so the tests see a pipe's, and set COLUMNS where they test a width.
 os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
+# Two workers already fill the two cores a test machine has: TensorFlow's own pools of two
+# threads each would only fight over them (25 % slower trainings). One thread per pool, in the
+# workers and the processes they start; the tests marked `all_threads` (the bit-for-bit ones)
+# run their processes with TensorFlow's defaults, as a user's are.
+THREAD_POOLS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+for _pool in THREAD_POOLS:
+    os.environ.setdefault(_pool, "1")
 
 PROJECT = Path(__file__).resolve().parent.parent
 # The README and the guide's pages (docs/reference.md is generated from the code, and checked apart).
@@ -80,18 +87,24 @@ def unit_but(cases, *with_tensorflow):
 # -- the workspace and the CLI ---------------------------------------------------
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch):
+def workspace(tmp_path, monkeypatch, request):
     """An empty current directory with its own data cache; no BENCH_* or TF_CONFIG from outside.
-    Runs write TensorBoard's scalars only (BENCH_SUMMARIES=scalars, which changes no number): a
-    test that looks at histograms or images asks for `--summaries all`."""
+    Runs write TensorBoard's scalars only and no ending's pictures or projector
+    (BENCH_SUMMARIES=scalars, BENCH_EXTRAS=none, which change no number): a test that looks at
+    histograms or images asks for `--summaries all`; one marked `extras` gets the ending's
+    pictures and projector (BENCH_EXTRAS=all)."""
     for key in list(os.environ):
         if key.startswith("BENCH_") or key == "TF_CONFIG":
             monkeypatch.delenv(key)
+    if request.node.get_closest_marker("all_threads"):
+        for pool in THREAD_POOLS:
+            monkeypatch.delenv(pool, raising=False)
     folder = tmp_path / "work"
     folder.mkdir()
     monkeypatch.chdir(folder)
     monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("BENCH_SUMMARIES", "scalars")
+    monkeypatch.setenv("BENCH_EXTRAS", "all" if request.node.get_closest_marker("extras") else "none")
     return folder
 
 

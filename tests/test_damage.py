@@ -282,6 +282,7 @@ def test_restart_comes_only_from_the_command_line(workspace, trained):
 FINISHED = ("train", "-m", "ConvAE", "-d", "Digits", "--epochs", "2")  # what the shared run was trained with
 
 
+@pytest.mark.extras
 def test_a_missing_part_of_the_ending_is_made_at_the_next_start(trained):
     before = read_results(trained)
     for name in ("reconstructions.png", "curves.png"):
@@ -294,6 +295,7 @@ def test_a_missing_part_of_the_ending_is_made_at_the_next_start(trained):
     assert read_results(trained)["best"] == before["best"]
 
 
+@pytest.mark.extras
 def test_an_ending_stopped_before_its_record_is_done_again(trained):
     """The state a kill leaves after the last epoch and before the final record: the ending runs
     again and gives the same numbers from the same best checkpoint."""

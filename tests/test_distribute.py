@@ -53,6 +53,7 @@ def single_device(tmp_path_factory):
     return read_results(folder / "log" / RUN)
 
 
+@pytest.mark.all_threads
 def test_mirrored_over_two_cpu_devices_matches_one_device_and_resumes_on_one_and_two(workspace, single_device):
     command = readme_command("--strategy mirrored --devices /cpu:0,/cpu:1")
     assert command[command.index("--epochs") + 1] == "2" and "--batch-size" not in command  # as ARGS
@@ -69,6 +70,7 @@ def test_mirrored_over_two_cpu_devices_matches_one_device_and_resumes_on_one_and
     assert read_results(workspace / "log" / run_dir("SingleLayerCAE", log_dir=".", epochs=3))["epochs_done"] == 3
 
 
+@pytest.mark.all_threads
 def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(workspace, single_device):
     """The README's two-worker example, run as shown (on free ports)."""
     script = readme_block("export CLUSTER=")
@@ -167,6 +169,7 @@ def wait_for_epochs(results_file, epochs, process):
     raise AssertionError(f"{results_file} did not reach {epochs} epochs")
 
 
+@pytest.mark.all_threads
 def test_two_workers_stream_an_image_folder_as_one_device_does(workspace):
     """Each worker reads the folder's files itself and takes its part of every global batch."""
     from PIL import Image

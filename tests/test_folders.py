@@ -41,6 +41,7 @@ def folder_run(workspace, parts="_size=12"):
     return runs[0]
 
 
+@pytest.mark.extras
 def test_a_class_folder_of_mixed_formats_and_sizes_trains_and_evaluates_in_another_process(workspace):
     for index, name in enumerate(("cats", "dogs", "owls")):
         write_images(workspace / "pets" / name, 20, seed=index)
@@ -218,6 +219,7 @@ def test_bad_image_options_are_one_line_and_exit_code_2(workspace, args, fragmen
     assert not (workspace / "log").exists()
 
 
+@pytest.mark.extras
 def test_image_size_resizes_an_in_memory_dataset(workspace):
     result = bench("train", "-m", "FullyConnectedAE", "-d", "Digits", "--epochs", "1", "--image-size", "16x12")
     assert result.exit_code == 0, result

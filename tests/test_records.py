@@ -29,6 +29,7 @@ def digits_shards(workspace, prepared_digits):
     return Path(shutil.copytree(prepared_digits, workspace / "shards"))
 
 
+@pytest.mark.extras
 def test_prepared_shards_hold_the_same_images_and_labels_and_train(workspace, digits_shards):
     from bench.data import datasets, sources
     from bench.console import Reporter

@@ -56,6 +56,7 @@ def tensorboard(workspace):
         server.wait(timeout=30)
 
 
+@pytest.mark.extras
 def test_tensorboard_shows_every_dashboard(tensorboard):
     plugins = tensorboard("plugins_listing")
     for name in ("scalars", "images", "histograms", "hparams"):  # the projector decides lazily: see below

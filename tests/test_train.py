@@ -12,6 +12,7 @@ RUN = run_dir("SingleLayerCAE")
 DIGITS_STEPS_PER_EPOCH = math.ceil(1257 / 128)
 
 
+@pytest.mark.extras
 def test_first_run_makes_a_complete_run_folder(workspace):
     result = bench("train", "--model", "SingleLayerCAE", "--dataset", "Digits", "--epochs", "2", "--summaries", "all")
     assert result.exit_code == 0, result
@@ -78,6 +79,7 @@ def test_scalars_only_summaries_train_the_same_numbers_without_histograms_or_ima
     assert best[0] == best[1]
 
 
+@pytest.mark.extras
 def test_a_run_without_extras_gets_them_from_its_next_start_and_keeps_its_numbers(workspace):
     """--extras none leaves out the pictures and the projector (trials, sweeps); the same command
     without it makes them for the finished run, and changes none of its numbers."""

@@ -48,6 +48,7 @@ def assert_same_numbers(warm, cold):
             assert np.array_equal(warm_stored[folder][key], value), (warm, folder, key)
 
 
+@pytest.mark.all_threads
 def test_warm_trainings_equal_cold_ones_bit_for_bit_after_other_models_precisions_and_datasets(workspace, serve):
     """Eight trainings in a row from one start-up process (two models, two datasets, mixed and
     full precision, in turn); the two that came after a mixed-precision one on each dataset

@@ -53,6 +53,7 @@ def build(name, shape=(8, 8, 1), **options):
     return build_model(plugins.find("model", name), shape, model_args=options)
 
 
+@pytest.mark.extras
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_overfits_colour_images_through_the_cli(workspace, model):
     """In 200 steps every model learns 32 colour images through `bench train`: the error it
@@ -170,6 +171,7 @@ def test_model_args_from_yaml(workspace):
     assert read_results(run)["status"] == "finished"
 
 
+@pytest.mark.extras
 def test_denoising_for_any_model(workspace):
     result = bench("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "3", "--noise-factor", "0.5")
     assert result.exit_code == 0, result
