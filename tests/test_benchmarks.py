@@ -56,28 +56,25 @@ def run_scripts(tmp_path, scripts):
     return {Path(part.split("\n", 1)[0]).name: part for part in printed}
 
 
-def test_the_benchmarks_that_train_in_their_own_process_print_their_figures(tmp_path):
-    printed = run_scripts(tmp_path, TOGETHER)
-    for script in TOGETHER:
-        assert SMOKE_RUNS[script][1] in printed[script], printed[script][-3000:]
-
-
-# The scripts that start bench processes of their own (the trainings they time, kill or measure)
-# cost about 90 s of the suite's CPU together: .ci/run smoke-runs them after the suite, with
-# BENCH_BENCHMARK_SMOKE=1; in the suite each must at least start and parse its options.
+# Every smoke run trains, which costs about two minutes of CPU together: .ci/run smoke-runs them after
+# the suite, with BENCH_BENCHMARK_SMOKE=1. The scripts that train in their own process and start no
+# other run in one process, in turn.
 IN_PROCESSES = [script for script in SMOKE_RUNS if script not in TOGETHER]
 SMOKE = os.environ.get("BENCH_BENCHMARK_SMOKE") == "1"
 
 
-@pytest.mark.parametrize("script", IN_PROCESSES)
-def test_a_benchmark_runs_and_prints_its_figures(tmp_path, script):
+@pytest.mark.parametrize("scripts", [TOGETHER, *[(script,) for script in IN_PROCESSES]], ids=" ".join)
+def test_a_benchmark_runs_and_prints_its_figures(tmp_path, scripts):
     if not SMOKE:
-        pytest.skip("a smoke run of its own processes: BENCH_BENCHMARK_SMOKE=1 (.ci/run sets it)")
-    assert SMOKE_RUNS[script][1] in run_scripts(tmp_path, [script])[script]
+        pytest.skip("a smoke run that trains: BENCH_BENCHMARK_SMOKE=1 (.ci/run sets it)")
+    printed = run_scripts(tmp_path, scripts)
+    for script in scripts:
+        assert SMOKE_RUNS[script][1] in printed[script], printed[script][-3000:]
 
 
 def test_every_benchmark_starts_and_reads_its_options(tmp_path):
-    """`--help` of each script that starts processes of its own: it imports and parses."""
+    """`--help` of each script that starts processes of its own (the others import TensorFlow
+    first, and their smoke runs are what checks them): it imports and parses."""
     env = process_env({"BENCH_DATA_DIR": str(tmp_path / "cache")})
     for script in IN_PROCESSES:
         done = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / script), "--help"], cwd=tmp_path, env=env,
