@@ -1,9 +1,10 @@
 """The warm start-up process of trainings (`python -m bench.forkserver REPLY_FD CONSOLE_FD`,
 started by bench.study.warm.WarmStarts, which explains why): it imports TensorFlow, bench
 and what a training imports, runs nothing of TensorFlow's, and forks a training for each
-request line read from stdin ({"args", "output", "env", "cwd"}), answering its pid on the
+request line read from stdin ({"args", "output", "env", "unset", "cwd"}), answering its pid on the
 reply pipe. A training is forked twice so that the worker adopts it, and it then runs `bench
-ARGS` as a new process would.
+ARGS` as a new process would. A request's "unset" names the BENCH_* variables its worker's
+environment lacks (a worker may be handed a start-up process started in another's).
 
 After each fork it loads that training's dataset too, as the training loads it, and holds it
 for the next trainings (bench.data.holding): a dataset is loaded once per (dataset, options).
@@ -77,7 +78,7 @@ def _hold_data(request, not_held):
     threads, environment, folder, dataset = _thread_count(), dict(os.environ), os.getcwd(), None
     try:
         os.chdir(request["cwd"])
-        os.environ.update(request["env"])  # the training's BENCH_* options
+        _take_environment(request)  # the training's BENCH_* options
         config = TrainConfig.from_point({"config": args[2]})
         dataset = config.dataset
         if dataset not in not_held:
@@ -90,6 +91,13 @@ def _hold_data(request, not_held):
         os.environ.clear()
         os.environ.update(environment)
     return dataset if _thread_count() != threads else None
+
+
+def _take_environment(request):
+    """This process's environment as the request's: its variables set, those it unsets gone."""
+    for name in request.get("unset", ()):
+        os.environ.pop(name, None)
+    os.environ.update(request["env"])
 
 
 def _thread_count():
@@ -175,7 +183,7 @@ def _as_new_process(request, reply_fd, console):
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.close(reply_fd)
     os.chdir(request["cwd"])
-    os.environ.update(request["env"])
+    _take_environment(request)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PROJECT, bench, bench_process, mnist_files, read_results, tf, write_plugin, write_tiny_mnist
+from conftest import (PROJECT, bench, bench_process, event_tags, mnist_files, read_results, run_dir, tf,
+                      write_plugin, write_tiny_mnist)
 from test_search import children
 
 UNTIMED = ("elapsed_s",)
@@ -210,6 +211,28 @@ def test_a_dataset_is_loaded_once_unless_its_load_starts_tensorflow(workspace):
     assert sorted(loads("Steady").values()) == [1, 1]
     assert sorted(loads("Runtime").values()) == [1, 1, 1, 1]  # each training, and the first start-up process
     assert len(list(Path("log/SingleLayerCAE").glob("*/results.txt"))) == 6
+
+
+def test_the_sweeps_of_one_process_hand_its_start_up_process_on(workspace, monkeypatch):
+    """A process that runs sweeps in turn (a notebook, this suite) keeps its start-up process
+    from one to the next: the second sweep's training finds Steady held by the first's start-up
+    process, and runs in the second's own BENCH_* settings (a variable set, one unset). A sweep
+    in an environment that differs otherwise ends it and starts its own, which loads anew."""
+    write_plugin(workspace / "inputs", "Steady", LOGGED_LOADS.format(name="Steady", draw=OWN_GENERATOR))
+    sweep = ("sweep", "--model", "SingleLayerCAE", "--dataset", "Steady", "--epochs", "1", "--batch-size", "16")
+    assert bench(*sweep, "--l2-penalty", "0").exit_code == 0
+    first = loads("Steady")
+    assert sorted(first.values()) == [1, 1]  # its training, and the start-up process after forking it
+    monkeypatch.setenv("BENCH_EXTRAS", "all")
+    monkeypatch.delenv("BENCH_SUMMARIES")
+    assert bench(*sweep, "--l2-penalty", "1e-9").exit_code == 0
+    assert loads("Steady") == first  # held in the same start-up process
+    plain, handed = (run_dir("SingleLayerCAE", l2, dataset="Steady", epochs=1) for l2 in ("_bs=16", "_l2=1e-09_bs=16"))
+    assert not (plain / "reconstructions.png").exists() and (handed / "reconstructions.png").is_file()
+    assert "histograms" in {plugin for tags in event_tags(handed / "train").values() for _, plugin in tags}
+    monkeypatch.setenv("LC_TIME", "C")  # not a BENCH_* variable: a start-up process of its own
+    assert bench(*sweep, "--l2-penalty", "1e-8").exit_code == 0
+    assert len(loads("Steady")) == 4
 
 
 class FileSpec:

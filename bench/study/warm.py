@@ -19,9 +19,15 @@ Linux "child subreaper"): the worker waits for it, signals it and reads its exit
 exactly as for a cold process, and the training stops (saving a checkpoint) if the worker
 dies. Elsewhere than Linux, and with --cold, every training is a cold process.
 
+A process that runs several sweeps or searches in turn (a notebook or a script calling bench's
+commands, the test suite) keeps its start-up process from one to the next: it is handed on
+when the environment it was started in differs from the next one's in BENCH_* variables only
+(bench reads those in each training), and ended otherwise and when the process exits.
+
 This module is the worker's side; bench.forkserver is the start-up process.
 """
 
+import atexit
 import collections
 import ctypes
 import json
@@ -107,12 +113,67 @@ class ForkedTraining:
             os.kill(self.pid, signum)
 
 
+class _StartUp:
+    """A running start-up process and what the worker has read of it."""
+
+    def __init__(self, process, replies, environment, errors, not_held):
+        self.process, self.replies, self.environment, self.errors = process, replies, environment, errors
+        self.not_held, self.unread, self.answers = not_held, b"", 0
+        self.console = _console_identity()
+
+    def fits(self, environment):
+        """Whether trainings with `environment` may be forked from it: it is alive, was started
+        with the same environment but for BENCH_* variables, and writes to the same console."""
+        return (self.process.poll() is None and self.console == _console_identity()
+                and _without_bench(self.environment) == _without_bench(environment))
+
+    def end(self):
+        """Close its input (it ends when it has read it all) and wait for it."""
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.replies)
+        self.errors.close()
+
+
+def _without_bench(environment):
+    return {name: value for name, value in environment.items() if not name.startswith("BENCH_")}
+
+
+def _console_identity():
+    try:
+        status = os.fstat(2)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+_kept = None
+"""The start-up process the last WarmStarts of this process left running for the next one."""
+
+
+def _end_kept():
+    global _kept
+    if _kept is not None:
+        _kept, kept = None, _kept
+        kept.end()
+
+
+atexit.register(_end_kept)
+
+
 class WarmStarts:
-    """The worker's side: starts the start-up process (at its first training) and asks it for
-    trainings, never waiting for its answers: a worker must go on keeping its trials' leases
-    while the start-up process imports. One that dies is
-    replaced; if two in a row die before their first answer (a broken environment), the
-    trainings start cold from then on, and `warn` says why.
+    """The worker's side: starts the start-up process (at its first training, unless the last
+    WarmStarts of this process left one that fits) and asks it for trainings, never waiting for
+    its answers: a worker must go on keeping its trials' leases while the start-up process
+    imports. One that dies is replaced; if two in a row die before their first answer (a
+    broken environment), the trainings start cold from then on, and `warn` says why.
 
     Args:
         environment: the start-up process's environment (the trainings' base one).
@@ -124,27 +185,44 @@ class WarmStarts:
         self.environment, self.cold_start, self.warn = environment, cold_start, warn
         self.pending = collections.deque()  # the trainings asked for and not answered yet, in order
         self.broken = None  # why the start-up process cannot start (then every training starts cold)
-        self._process, self._silent_deaths = None, 0
+        self._up, self._silent_deaths = None, 0
         self.not_held = []  # datasets whose load started threads in a start-up process
-        self._errors = tempfile.TemporaryFile()  # the start-up process's own error output
 
     def _open(self):
-        reply_read, reply_write = os.pipe()
-        console = os.dup(2)  # where a training with no output file writes its errors, as a cold one would
-        self._process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "bench.forkserver", str(reply_write), str(console)], stdin=subprocess.PIPE,
-            stdout=None, stderr=self._errors, pass_fds=(reply_write, console),
-            env={**self.environment, NOT_HELD: json.dumps(self.not_held)})
-        os.close(reply_write)
-        os.close(console)
-        self._replies, self._unread, self._answers = reply_read, b"", 0
+        global _kept
+        kept, _kept = _kept, None
+        if kept is not None and kept.fits(self.environment):
+            self._up = kept
+            self.not_held = kept.not_held
+        else:
+            if kept is not None:
+                kept.end()
+            self._up = self._started()
         for training in self.pending:  # what the one before it left unanswered
             self._send(training.request)
 
+    def _started(self):
+        reply_read, reply_write = os.pipe()
+        console = os.dup(2)  # where a training with no output file writes its errors, as a cold one would
+        errors = tempfile.TemporaryFile()  # the start-up process's own error output
+        process = subprocess.Popen(
+            [sys.executable, "-P", "-m", "bench.forkserver", str(reply_write), str(console)], stdin=subprocess.PIPE,
+            stdout=None, stderr=errors, pass_fds=(reply_write, console),
+            env={**self.environment, NOT_HELD: json.dumps(self.not_held)})
+        os.close(reply_write)
+        os.close(console)
+        return _StartUp(process, reply_read, self.environment, errors, self.not_held)
+
     def _send(self, request):
+        """Ask the start-up process for a training, in the environment this WarmStarts was given
+        (a kept start-up process was started in another one's: the BENCH_* variables differ)."""
+        started_in = self._up.environment
+        unset = [name for name in started_in if name.startswith("BENCH_") and name not in self.environment]
+        changed = {name: value for name, value in self.environment.items() if started_in.get(name) != value}
+        request = {**request, "env": {**changed, **request["env"]}, "unset": unset}
         try:
-            self._process.stdin.write(json.dumps(request).encode() + b"\n")
-            self._process.stdin.flush()
+            self._up.process.stdin.write(json.dumps(request).encode() + b"\n")
+            self._up.process.stdin.flush()
         except OSError:  # it has died: collect() starts another, which is asked again
             pass
 
@@ -158,7 +236,7 @@ class WarmStarts:
             training.start_cold()
             return training
         self.pending.append(training)
-        if self._process is None:  # at the first training: a sweep or search that trains nothing imports nothing
+        if self._up is None:  # at the first training: a sweep or search that trains nothing imports nothing
             self._open()  # (which sends what is pending)
         else:
             self._send(request)
@@ -168,56 +246,54 @@ class WarmStarts:
         """Hand the pids the start-up process has answered to their trainings (with `block`,
         wait for one answer at least)."""
         while self.pending:
-            if b"\n" not in self._unread:
-                if not block and not select.select([self._replies], [], [], 0)[0]:
+            up = self._up
+            if b"\n" not in up.unread:
+                if not block and not select.select([up.replies], [], [], 0)[0]:
                     return
-                chunk = os.read(self._replies, 4096)
+                chunk = os.read(up.replies, 4096)
                 if not chunk:
                     self._replace()
                     continue
-                self._unread += chunk
+                up.unread += chunk
                 continue
-            line, self._unread = self._unread.split(b"\n", 1)
+            line, up.unread = up.unread.split(b"\n", 1)
             answer = json.loads(line)
             if "not_held" in answer:  # it ends: the next one is told
                 self.not_held.append(answer["not_held"])
                 continue
-            self._answers += 1
+            up.answers += 1
             self.pending.popleft().started(answer["pid"])
             block = False
 
     def _replace(self):
         """The start-up process ended: another, unless two in a row died before their first answer."""
-        self._end()
-        self._silent_deaths = 0 if self._answers else self._silent_deaths + 1
+        dead, self._up = self._up, None
+        dead.process.wait()
+        self._silent_deaths = 0 if dead.answers else self._silent_deaths + 1
         if self._silent_deaths < 2:
-            self._open()
+            dead.end()
+            self._up = self._started()
+            for training in self.pending:  # what the one before it left unanswered
+                self._send(training.request)
             return
-        self._errors.seek(0)
-        self.broken = self._errors.read().decode("utf-8", "replace") or "(no output)"
+        dead.errors.seek(0)
+        self.broken = dead.errors.read().decode("utf-8", "replace") or "(no output)"
+        dead.end()
         self.warn(self.broken)
         while self.pending:
             self.pending.popleft().start_cold()
 
-    def _end(self):
-        self._process.wait()
-        os.close(self._replies)
-        self._process = None
-
     def close(self):
-        """End the start-up process. The trainings it forked go on (they are this process's
+        """Leave the start-up process to the next WarmStarts of this process (or end it, when a
+        training is still unanswered). The trainings it forked go on (they are this process's
         children); one still unanswered is not started."""
-        if self._process is not None:
-            if self.pending:
-                self._process.kill()
-            try:
-                self._process.stdin.close()
-            except OSError:
-                pass
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-            self._end()
-        self._errors.close()
+        global _kept
+        up, self._up = self._up, None
+        if up is not None:
+            if self.pending or up.process.poll() is not None:
+                up.process.kill()
+                up.end()
+            else:
+                _end_kept()
+                _kept = up
         prctl(PR_SET_CHILD_SUBREAPER, 0)  # orphans of later work go to init again, as before
