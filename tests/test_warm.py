@@ -6,6 +6,8 @@ bit for bit; a training, the start-up process or a plugin that dies harms nothin
 import collections
 import os
 import signal
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -216,8 +218,7 @@ def test_a_dataset_is_loaded_once_unless_its_load_starts_tensorflow(workspace):
 def test_the_sweeps_of_one_process_hand_its_start_up_process_on(workspace, monkeypatch):
     """A process that runs sweeps in turn (a notebook, this suite) keeps its start-up process
     from one to the next: the second sweep's training finds Steady held by the first's start-up
-    process, and runs in the second's own BENCH_* settings (a variable set, one unset). A sweep
-    in an environment that differs otherwise ends it and starts its own, which loads anew."""
+    process, and runs in the second's own BENCH_* settings (a variable set, one unset)."""
     write_plugin(workspace / "inputs", "Steady", LOGGED_LOADS.format(name="Steady", draw=OWN_GENERATOR))
     sweep = ("sweep", "--model", "SingleLayerCAE", "--dataset", "Steady", "--epochs", "1", "--batch-size", "16")
     assert bench(*sweep, "--l2-penalty", "0").exit_code == 0
@@ -230,9 +231,26 @@ def test_the_sweeps_of_one_process_hand_its_start_up_process_on(workspace, monke
     plain, handed = (run_dir("SingleLayerCAE", l2, dataset="Steady", epochs=1) for l2 in ("_bs=16", "_l2=1e-09_bs=16"))
     assert not (plain / "reconstructions.png").exists() and (handed / "reconstructions.png").is_file()
     assert "histograms" in {plugin for tags in event_tags(handed / "train").values() for _, plugin in tags}
-    monkeypatch.setenv("LC_TIME", "C")  # not a BENCH_* variable: a start-up process of its own
-    assert bench(*sweep, "--l2-penalty", "1e-8").exit_code == 0
-    assert len(loads("Steady")) == 4
+
+
+@pytest.mark.unit
+def test_a_kept_start_up_process_fits_an_environment_that_differs_in_bench_variables_only():
+    """A start-up process is handed on only while it runs, to an environment that differs from
+    its own in BENCH_* variables only (any other may change how TensorFlow or Python start)."""
+    from bench.study import warm
+
+    environment = {"PATH": os.environ["PATH"], "BENCH_EXTRAS": "none"}
+    process = subprocess.Popen(["sleep", "60"], stdin=subprocess.PIPE)
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    kept = warm._StartUp(process, read_end, environment, tempfile.TemporaryFile(), [])
+    assert kept.fits({"PATH": os.environ["PATH"], "BENCH_SUMMARIES": "scalars"})
+    assert not kept.fits({**environment, "LC_TIME": "C"})
+    assert not kept.fits({"BENCH_EXTRAS": "none"})
+    process.kill()
+    process.wait()
+    assert not kept.fits(environment)
+    kept.end()
 
 
 class FileSpec:
