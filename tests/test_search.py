@@ -288,9 +288,9 @@ def test_a_grid_trial_with_repeats_is_the_mean_of_its_seeds(workspace):
     made_run(workspace / "log", seed=0, epochs=1, errors=(0.5,), batch_size=64)
     Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 1").replace(
         "{log_uniform: [1.0e-4, 3.0e-2]}", "{choice: [0.001]}").replace("[0, 1.0e-4]", "[0]"))
-    code, _, stderr = finished(search_process(workspace, "--study", "g", "--trials", "1", "--sampler", "grid",
-                                              "--repeats", "2", "--pruner", "none", "--confirm", "0"))
-    assert code == 0, stderr
+    result = bench("search", "--space", "space.yaml", "--study", "g", "--trials", "1", "--sampler", "grid",
+                   "--repeats", "2", "--pruner", "none", "--confirm", "0")
+    assert result.exit_code == 0, result
     (trial,) = study_of(workspace, "g").trials
     assert [Path(run).name for run in trial.user_attrs["runs"]] == [
         "Digits_Adam_lr=0.001_bs=64_epochs=1", "Digits_Adam_lr=0.001_bs=64_seed=1_epochs=1"]
@@ -307,12 +307,13 @@ def test_two_trials_that_draw_the_same_settings_at_once_share_one_run(workspace)
     value, and the run is trained once."""
     Path("space.yaml").write_text(SPACE.replace("epochs: 3", "epochs: 2").replace(
         "{log_uniform: [1.0e-4, 3.0e-2]}", "{choice: [0.001]}").replace("[0, 1.0e-4]", "[0]"))
-    code, stdout, stderr = finished(search_process(workspace, "--study", "same", "--trials", "2", "--workers", "2",
-                                                   "--sampler", "random", "--pruner", "none", "--confirm", "0"))
-    assert code == 0, stderr
+    result = bench("search", "--space", "space.yaml", "--study", "same", "--trials", "2", "--workers", "2",
+                   "--sampler", "random", "--pruner", "none", "--confirm", "0")
+    assert result.exit_code == 0, result
     study = study_of(workspace, "same")
     outputs = "".join(path.read_text() for path in (workspace / "log/_studies/same").glob("*/trial*.log"))
-    assert "another trial trains its run" in stdout + stderr or "has already trained its 2 epochs" in outputs, outputs
+    assert "another trial trains its run" in result.stdout + result.stderr or \
+        "has already trained its 2 epochs" in outputs, outputs
     assert states(study) == {"COMPLETE": 2}
     assert len({trial.user_attrs["run"] for trial in study.trials}) == 1
     assert len({trial.value for trial in study.trials}) == 1
