@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.study import processes  # noqa: E402  (after the path: bench from this clone)
+from bench.study import processes, warm  # noqa: E402  (after the path: bench from this clone)
 
 
 class Warnings:
@@ -71,6 +71,7 @@ def trainings_in_a_row(base, count, cold, watch_memory=False):
     """Train `count` new runs one after another; ([seconds to first step], [end → next first
     step], [peak RSS KiB of each], (start-up RSS before, after) or None)."""
     firsts, gaps, peaks, zygote_rss = [], [], [], None
+    warm.end_kept()  # each row starts as a new sweep's process would: its first training waits for the imports
     with processes.warm_starts(Warnings(), cold=cold):
         starts = processes._warm_starts
         ended = None
@@ -94,7 +95,7 @@ def trainings_in_a_row(base, count, cold, watch_memory=False):
             ended = time.time()
             peaks.append(peak)
             if watch_memory and starts is not None:
-                zygote = starts._process.pid
+                zygote = starts.start_up_pid
                 zygote_rss = (zygote_rss or (status_kib(zygote, "VmRSS"),))[:1] + (status_kib(zygote, "VmRSS"),)
     return firsts, gaps, peaks, zygote_rss
 

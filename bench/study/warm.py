@@ -158,14 +158,16 @@ _kept = None
 """The start-up process the last WarmStarts of this process left running for the next one."""
 
 
-def _end_kept():
+def end_kept():
+    """End the start-up process this process keeps for its next sweep or search, if any: its
+    memory and the datasets it holds go with it (it ends by itself when this process exits)."""
     global _kept
     if _kept is not None:
         _kept, kept = None, _kept
         kept.end()
 
 
-atexit.register(_end_kept)
+atexit.register(end_kept)
 
 
 class WarmStarts:
@@ -212,6 +214,11 @@ class WarmStarts:
         os.close(reply_write)
         os.close(console)
         return _StartUp(process, reply_read, self.environment, errors, self.not_held)
+
+    @property
+    def start_up_pid(self):
+        """The pid of the start-up process now asked for trainings (None before the first)."""
+        return None if self._up is None else self._up.process.pid
 
     def _send(self, request):
         """Ask the start-up process for a training, in the environment this WarmStarts was given
@@ -294,6 +301,6 @@ class WarmStarts:
                 up.process.kill()
                 up.end()
             else:
-                _end_kept()
+                end_kept()
                 _kept = up
         prctl(PR_SET_CHILD_SUBREAPER, 0)  # orphans of later work go to init again, as before
