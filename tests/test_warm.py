@@ -218,7 +218,8 @@ def test_a_dataset_is_loaded_once_unless_its_load_starts_tensorflow(workspace):
 def test_the_sweeps_of_one_process_hand_its_start_up_process_on(workspace, monkeypatch):
     """A process that runs sweeps in turn (a notebook, this suite) keeps its start-up process
     from one to the next: the second sweep's training finds Steady held by the first's start-up
-    process, and runs in the second's own BENCH_* settings (a variable set, one unset)."""
+    process, and runs in the second's own BENCH_* settings (a variable set, one unset), to the
+    numbers a new process gets, bit for bit."""
     write_plugin(workspace / "inputs", "Steady", LOGGED_LOADS.format(name="Steady", draw=OWN_GENERATOR))
     sweep = ("sweep", "--model", "SingleLayerCAE", "--dataset", "Steady", "--epochs", "1", "--batch-size", "16")
     assert bench(*sweep, "--l2-penalty", "0").exit_code == 0
@@ -231,6 +232,10 @@ def test_the_sweeps_of_one_process_hand_its_start_up_process_on(workspace, monke
     plain, handed = (run_dir("SingleLayerCAE", l2, dataset="Steady", epochs=1) for l2 in ("_bs=16", "_l2=1e-09_bs=16"))
     assert not (plain / "reconstructions.png").exists() and (handed / "reconstructions.png").is_file()
     assert "histograms" in {plugin for tags in event_tags(handed / "train").values() for _, plugin in tags}
+    cold = bench_process("train", "--config", handed / "config.yaml", "--log-dir", "cold")
+    code, _, stderr = finished_sweep(cold)
+    assert code == 0, stderr
+    assert_same_numbers(handed, Path("cold") / handed.relative_to("log"))  # as a new process trains it
 
 
 @pytest.mark.unit
