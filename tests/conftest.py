@@ -119,7 +119,11 @@ class Result:
 
 
 def bench(*args, env=None):
-    """Run `bench ARGS` in this process (TensorFlow stays imported between tests)."""
+    """Run `bench ARGS` in this process (TensorFlow stays imported between tests), in the
+    environment a user's command would see: without the test's name that pytest keeps in
+    PYTEST_CURRENT_TEST (it changes with every test, and a sweep's start-up process is handed
+    on only to a command of the same environment, as from one notebook cell to the next)."""
+    env = {"PYTEST_CURRENT_TEST": None, **(env or {})}
     result = CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
     return Result(result.exit_code, result.stdout, result.stderr)
 
