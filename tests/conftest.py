@@ -84,6 +84,45 @@ def unit_but(cases, *with_tensorflow):
             for index, case in enumerate(cases)]
 
 
+# -- the order of the tests --------------------------------------------------------
+
+# The longest tests (tens of seconds each: processes that import TensorFlow, or many trainings),
+# longest first. pytest-xdist hands each worker one half of the collection, and a worker that
+# runs out takes tests from the end of the other's: these start both halves, so that no long
+# test is left to run alone at the end (the suite took 48 s longer when one was).
+LONGEST_FIRST = (
+    "test_readme.py::test_the_readme_top_to_bottom_in_one_folder",
+    "test_warm.py::test_warm_trainings_equal_cold_ones_bit_for_bit",
+    "test_search.py::test_two_workers_share_a_study_in_postgresql",
+    "test_search.py::test_a_grid_on_two_workers_survives_killed_trials",
+    "test_confirmation.py::test_a_search_confirms_its_best_trials",
+    "test_distribute.py::test_two_workers_on_loopback_match_one_device",
+    "test_concurrency.py::test_an_evaluation_during_training_loses_no_record",
+    "test_warm.py::test_a_dataset_drawing_random_numbers_is_held_per_seed",
+    "test_use.py::test_an_export_reproduces_bench_s_codes",
+    "test_search.py::test_a_killed_workers_trial_is_retried_once",
+    "test_distribute.py::test_mirrored_over_two_cpu_devices",
+    "test_reload.py::test_every_model_reloads_to_the_trained_numbers",
+    "test_distribute.py::test_two_workers_stream_an_image_folder",
+    "test_warm.py::test_a_killed_start_up_process",
+    "test_use.py::test_export_and_prepare_start_tensorflow",
+    "test_signals.py::test_a_stopped_run_resumes_to_the_uninterrupted_numbers",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Put LONGEST_FIRST at the start of both halves of the collection, alternately."""
+    def rank(item):
+        return next((index for index, prefix in enumerate(LONGEST_FIRST)
+                     if item.nodeid.split("/")[-1].startswith(prefix)), None)
+
+    longest = sorted((item for item in items if rank(item) is not None), key=rank)
+    rest = [item for item in items if rank(item) is None]
+    first, second = longest[0::2], longest[1::2]
+    middle = max(0, len(items) // 2 - len(first))
+    items[:] = first + rest[:middle] + second + rest[middle:]
+
+
 # -- the workspace and the CLI ---------------------------------------------------
 
 @pytest.fixture
