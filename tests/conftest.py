@@ -31,7 +31,7 @@ from bench.cli import cli
 # unless COLUMNS says otherwise, so the tests see a pipe's, and set COLUMNS where they test a width.
 os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
-# Two workers already fill the two cores a test machine has: TensorFlow's own pools of two
+# The workers already fill the two cores a test machine has: TensorFlow's own pools of two
 # threads each would only fight over them (25 % slower trainings). One thread per pool, in the
 # workers and the processes they start; the tests marked `all_threads` (the bit-for-bit ones)
 # run their processes with TensorFlow's defaults, as a user's are.
@@ -87,9 +87,9 @@ def unit_but(cases, *with_tensorflow):
 # -- the order of the tests --------------------------------------------------------
 
 # The longest tests (tens of seconds each: processes that import TensorFlow, or many trainings),
-# longest first. pytest-xdist hands each worker one half of the collection, and a worker that
-# runs out takes tests from the end of the other's: these start both halves, so that no long
-# test is left to run alone at the end (the suite took 48 s longer when one was).
+# longest first. pytest-xdist hands each worker an equal share of the collection, in order, and a
+# worker that runs out takes tests from the end of another's: these start every share, so that no
+# long test is left to run alone at the end (the suite took 48 s longer when one was).
 LONGEST_FIRST = (
     "test_readme.py::test_the_readme_top_to_bottom_in_one_folder",
     "test_warm.py::test_warm_trainings_equal_cold_ones_bit_for_bit",
@@ -110,17 +110,24 @@ LONGEST_FIRST = (
 )
 
 
-def pytest_collection_modifyitems(items):
-    """Put LONGEST_FIRST at the start of both halves of the collection, alternately."""
+def pytest_collection_modifyitems(config, items):
+    """Deal LONGEST_FIRST out to the starts of the workers' shares of the collection (the shares
+    xdist's work-stealing scheduler sends: of what is left, an equal part to each worker in turn)."""
     def rank(item):
         return next((index for index, prefix in enumerate(LONGEST_FIRST)
                      if item.nodeid.split("/")[-1].startswith(prefix)), None)
 
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
     longest = sorted((item for item in items if rank(item) is not None), key=rank)
     rest = [item for item in items if rank(item) is None]
-    first, second = longest[0::2], longest[1::2]
-    middle = max(0, len(items) // 2 - len(first))
-    items[:] = first + rest[:middle] + second + rest[middle:]
+    ordered, left = [], len(items)
+    for worker in range(workers):
+        share = left // (workers - worker)
+        left -= share
+        mine = longest[worker::workers]
+        ordered += mine + rest[:max(0, share - len(mine))]
+        rest = rest[max(0, share - len(mine)):]
+    items[:] = ordered + rest
 
 
 # -- the workspace and the CLI ---------------------------------------------------
