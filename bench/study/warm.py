@@ -200,7 +200,11 @@ class WarmStarts:
             if kept is not None:
                 kept.end()
             self._up = self._started()
-        for training in self.pending:  # what the one before it left unanswered
+        self._send_pending()
+
+    def _send_pending(self):
+        """Ask a new start-up process for what the one before it left unanswered."""
+        for training in self.pending:
             self._send(training.request)
 
     def _started(self):
@@ -280,8 +284,7 @@ class WarmStarts:
         if self._silent_deaths < 2:
             dead.end()
             self._up = self._started()
-            for training in self.pending:  # what the one before it left unanswered
-                self._send(training.request)
+            self._send_pending()
             return
         dead.errors.seek(0)
         self.broken = dead.errors.read().decode("utf-8", "replace") or "(no output)"
