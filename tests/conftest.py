@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +76,34 @@ def unit_tests_import_no_tensorflow(request):
         assert "tensorflow" not in sys.modules, (
             f"{request.node.nodeid} is marked unit but imported TensorFlow: mark it otherwise, or keep "
             "TensorFlow out of what it runs")
+
+
+_STARTED = []
+
+
+def started(process):
+    """`process` (a subprocess.Popen a test started), registered so that the test's end kills
+    it if it still runs: a failed test leaves no worker spinning through the rest of the suite."""
+    _STARTED.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test():
+    """Kill what the test started and left running (its process group, when it has its own:
+    a search's trials end with their worker anyway)."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            try:
+                if os.getpgid(process.pid) == process.pid:
+                    os.killpg(process.pid, signal.SIGKILL)
+                else:
+                    process.kill()
+            except ProcessLookupError:  # it ended meanwhile
+                pass
+            process.wait()
 
 
 def unit_but(cases, *with_tensorflow):
@@ -178,8 +207,8 @@ def bench_process(*args, cwd=None, env=None, **popen):
     """Start `python -m bench ARGS` as its own process."""
     full_env = dict(os.environ, **(env or {}))
     full_env["PYTHONPATH"] = str(PROJECT) + os.pathsep + full_env.get("PYTHONPATH", "")
-    return subprocess.Popen([sys.executable, "-m", "bench", *map(str, args)], cwd=cwd, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return started(subprocess.Popen([sys.executable, "-m", "bench", *map(str, args)], cwd=cwd, env=full_env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen))
 
 
 def assert_one_line_error(result, *fragments, exit_code=None):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import process_env, run_dir, tf
+from conftest import process_env, run_dir, started, tf
 
 
 # `python slow_disk.py SECONDS bench-arguments...`: bench, with every rename onto results.json taking SECONDS.
@@ -36,8 +36,8 @@ def slow(workspace, seconds, *args):
     """A bench process whose renames onto results.json take `seconds`."""
     script = workspace / "slow_disk.py"
     script.write_text(SLOW_DISK)
-    return subprocess.Popen([sys.executable, str(script), str(seconds), *map(str, args)], cwd=workspace,
-                            env=process_env({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return started(subprocess.Popen([sys.executable, str(script), str(seconds), *map(str, args)], cwd=workspace,
+                                    env=process_env({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
 
 
 def test_an_evaluation_during_training_loses_no_record_in_either_order(workspace):

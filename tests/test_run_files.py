@@ -19,7 +19,7 @@ from bench.run import runs
 from bench.run.config import TrainConfig, check_values, write_yaml
 from bench.errors import BenchError, DamagedFileError
 from bench.run.runs import RunFolder
-from conftest import bench, process_env
+from conftest import bench, process_env, started
 
 SPLITS_SHOWN = ("validation", "test")
 
@@ -288,8 +288,8 @@ def test_two_processes_changing_results_json_lose_no_record(tmp_path):
     run = made_run(tmp_path / "log")
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    writers = [subprocess.Popen([sys.executable, str(script), str(run.path), name, delay, "12"],
-                                env=process_env({}), stderr=subprocess.PIPE, text=True)
+    writers = [started(subprocess.Popen([sys.executable, str(script), str(run.path), name, delay, "12"],
+                                        env=process_env({}), stderr=subprocess.PIPE, text=True))
                for name, delay in (("first", "0.01"), ("second", "0.03"))]
     for writer in writers:
         assert writer.wait(timeout=120) == 0, writer.stderr.read()
@@ -302,11 +302,11 @@ def test_the_results_lock_is_an_os_lock_that_waits_for_its_holder(tmp_path):
     run = made_run(tmp_path / "log")
     with open(run.sub(runs.RESULTS_LOCK), "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        changer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        changer = started(subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
             from bench.run import results as results_file
             from bench.run.runs import RunFolder
             RunFolder({str(run.path)!r}).update_results(lambda r: results_file.evaluation(r, "late", r["best"]["test"]))
-            """)], env=process_env({}))
+            """)], env=process_env({})))
         with pytest.raises(subprocess.TimeoutExpired):
             changer.wait(timeout=1.5)  # it waits while another process holds results.json
         assert "late" not in run.read_results().get("evaluations", {})

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import assert_one_line_error, bench, bench_process, free_ports, read_results
+from conftest import assert_one_line_error, bench, bench_process, free_ports, process_env, read_results, started
 
 optuna = pytest.importorskip("optuna")
 
@@ -408,6 +409,47 @@ def test_a_grid_on_two_workers_survives_killed_trials_a_killed_retry_and_sigterm
     untimed = [[{k: v for k, v in entry.items() if k != "elapsed_s"} for entry in read_results(folder)["history"]]
                for folder in (killed_run, Path("straight") / killed_run.relative_to("log"))]
     assert untimed[0] == untimed[1]
+
+
+def flock_waiters(pid):
+    """How many flock locks process `pid` waits for (Linux's /proc/locks marks a waiter "->")."""
+    waiting = [line.split() for line in Path("/proc/locks").read_text().splitlines() if " -> FLOCK " in line]
+    return sum(1 for fields in waiting if fields[5] == str(pid))  # "1: -> FLOCK ADVISORY WRITE PID ..."
+
+
+@pytest.mark.unit
+def test_a_journal_writer_killed_holding_its_lock_keeps_no_one_waiting(workspace):
+    """A process that holds the journal's lock excludes a search's writes (shown by two real
+    processes) and, SIGKILLed while it holds it (as the OOM killer would kill a trial in the
+    middle of an append), releases it as it dies: the search goes on at once. (Optuna's own
+    lock, a symbolic link, stayed behind, and the other writers spun on it for ever.) The
+    trials' runs are finished already, so the search reads them and trains nothing."""
+    from test_run_files import made_run
+
+    for l2 in (0.0, 0.001):
+        made_run(workspace / "log", epochs=1, errors=(0.1 + l2,), l2_penalty=l2)
+    Path("space.yaml").write_text("model: SingleLayerCAE\ndataset: Digits\nepochs: 1\n"
+                                  "l2_penalty: {choice: [0.0, 0.001]}\n")
+    journal = Path("log", "_studies", "s", "journal.log")  # relative, as bench names it
+    journal.parent.mkdir(parents=True)
+    hold = ("import sys, time; from bench.study.pruning import JournalLock\n"
+            "lock = JournalLock(sys.argv[1]); lock.acquire(); print('held', flush=True); time.sleep(600)")
+    holder = started(subprocess.Popen([sys.executable, "-c", hold, str(journal)], cwd=workspace, env=process_env({}),
+                                      stdout=subprocess.PIPE, text=True))
+    assert holder.stdout.readline() == "held\n"
+    search = search_process(workspace, "--study", "s", "--sampler", "grid", "--trials", "2", "--confirm", "0")
+    deadline = time.time() + 60
+    while not flock_waiters(search.pid):  # the search waits for the lock, asleep
+        if search.poll() is not None or time.time() > deadline:
+            search.kill()
+            raise AssertionError(f"the search did not wait for the lock: {finished(search)}")
+        time.sleep(0.05)
+    assert journal.stat().st_size == 0  # nothing written meanwhile
+    holder.kill()
+    holder.wait()
+    code, stdout, stderr = finished(search)
+    assert code == 0, stderr
+    assert [trial.state.name for trial in study_of(workspace, "s").trials] == ["COMPLETE", "COMPLETE"]
 
 
 @pytest.mark.unit

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import assert_one_line_error, bench, bench_process, files_of, process_env, read_results, run_dir, tf
+from conftest import assert_one_line_error, bench, bench_process, files_of, process_env, read_results, run_dir, started, tf
 
 
 def saved_state(run):
@@ -95,8 +95,8 @@ def test_a_second_trainer_of_a_run_is_refused_at_once_while_readers_go_on(worksp
     run = workspace / run_dir("SingleLayerCAE")
     shutil.copytree(zoo_runs[1]["SingleLayerCAE"], run)
     args = ("train", "-m", "SingleLayerCAE", "-d", "Digits", "--epochs", "2")
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run)], env=process_env({}), stdout=subprocess.PIPE,
-                              text=True)
+    holder = started(subprocess.Popen([sys.executable, "-c", HOLDER, str(run)], env=process_env({}),
+                                      stdout=subprocess.PIPE, text=True))
     try:
         assert holder.stdout.readline().strip() == "held"
         before = files_of(workspace / "log")

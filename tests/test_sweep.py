@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error, bench, read_results, run_dir, write_plugin
+from conftest import assert_one_line_error, bench, read_results, run_dir, started, write_plugin
 
 
 def test_a_yaml_grid_runs_on_when_a_point_fails(workspace):
@@ -76,9 +76,10 @@ def test_sigterm_stops_the_sweep_and_its_trainings_and_no_scratch_is_left(worksp
     stale.mkdir(exist_ok=True)
     runs = [workspace / run_dir("SingleLayerCAE", f"_bs=4{seed}", epochs=6) for seed in ("", "_seed=1")]
     master, terminal = pty.openpty()
-    sweep = subprocess.Popen([sys.executable, "-m", "bench", "sweep", "--model", "SingleLayerCAE", "--dataset", "Digits",
-                              "--batch-size", "4", "--seed", "0,1", "--epochs", "6", "--jobs", "2"], cwd=workspace,
-                             env=process_env({"COLUMNS": "120"}), stdout=terminal, stderr=subprocess.PIPE, text=True)
+    sweep = started(subprocess.Popen(
+        [sys.executable, "-m", "bench", "sweep", "--model", "SingleLayerCAE", "--dataset", "Digits", "--batch-size", "4",
+         "--seed", "0,1", "--epochs", "6", "--jobs", "2"], cwd=workspace, env=process_env({"COLUMNS": "120"}),
+        stdout=terminal, stderr=subprocess.PIPE, text=True))
     os.close(terminal)
     chunks = []
     reader = threading.Thread(target=drained, args=(master, chunks), daemon=True)

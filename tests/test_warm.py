@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import (PROJECT, bench, bench_process, event_tags, mnist_files, read_results, run_dir, tf,
-                      write_plugin, write_tiny_mnist)
+                      started, write_plugin, write_tiny_mnist)
 from test_search import children
 
 UNTIMED = ("elapsed_s",)
@@ -243,7 +243,7 @@ def test_a_kept_start_up_process_fits_an_environment_that_differs_in_bench_varia
     from bench.study import warm
 
     environment = {"PATH": os.environ["PATH"], "BENCH_EXTRAS": "none"}
-    process = subprocess.Popen(["sleep", "60"], stdin=subprocess.PIPE)
+    process = started(subprocess.Popen(["sleep", "60"], stdin=subprocess.PIPE))
     read_end, write_end = os.pipe()
     os.close(write_end)
     kept = warm._StartUp(process, read_end, environment, tempfile.TemporaryFile(), [])

@@ -8,8 +8,10 @@ it a run is an ordinary run. Optuna is imported only by a trial's process; the p
 and storages are made here, for the search and its trials alike.
 """
 
+import fcntl
 import json
 import os
+import threading
 
 from bench.errors import BenchUsageError
 from bench.model import metrics
@@ -66,7 +68,7 @@ def open_storage(storage, heartbeat_s=None, on_stale=None):
     try:
         if is_database(storage):
             return _database(storage, heartbeat_s, on_stale)
-        return optuna.storages.JournalStorage(JournalFileBackend(storage))
+        return optuna.storages.JournalStorage(JournalFileBackend(storage, lock_obj=JournalLock(storage)))
     except ImportError as error:
         raise BenchUsageError(f"the storage {_shown(storage)} needs a driver that is not installed ({error}); "
                               "pip install -e '.[search]' installs PostgreSQL's") from error
@@ -75,6 +77,44 @@ def open_storage(storage, heartbeat_s=None, on_stale=None):
         what_to_do = ("check the URL, the server and the credentials" if is_database(storage) else
                       "the journal is damaged: restore it from a copy, or name a new study with --study")
         raise BenchUsageError(f"cannot open the search storage {_shown(storage)}: {first}; {what_to_do}") from error
+
+
+class JournalLock:
+    """The lock a journal file's writers hold around each append (Optuna's `lock_obj`): the
+    kernel's lock on the journal file itself (flock), which a process killed while holding
+    it (SIGKILL, the OOM killer) releases as it dies, and which a waiter waits on asleep.
+
+    Optuna's default lock is a symbolic link that a killed holder leaves behind: the others
+    wait out its grace period, and for a journal named by a relative path (log/_studies/...)
+    they spin at full speed for ever, since the link's relative target never resolves.
+    (Several machines share a database, --storage, rather than a journal.)"""
+
+    def __init__(self, path):
+        self._path = path
+        self._in_process = threading.Lock()  # flock excludes processes; this, threads
+        self._held = None
+
+    def acquire(self):
+        """Wait until this process holds the lock; True."""
+        self._in_process.acquire()
+        try:
+            held = open(self._path, "ab")  # noqa: SIM115 (open until release)
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX)
+            except BaseException:
+                held.close()
+                raise
+        except BaseException:
+            self._in_process.release()
+            raise
+        self._held = held
+        return True
+
+    def release(self):
+        """Let the next writer in."""
+        held, self._held = self._held, None
+        held.close()  # closing the file releases its flock
+        self._in_process.release()
 
 
 def _database(url, heartbeat_s=None, on_stale=None, attempts=3):
