@@ -183,6 +183,11 @@ def trial_seed(seed, number):
     return int.from_bytes(digest[:4], "little")
 
 
+GRID_SHUFFLE_SEED = 0
+"""The seed of every grid sampler's shuffle (a worker's --seed seeds only its choices: two
+workers of one grid study with other --seed values once meant other points by one grid id)."""
+
+
 def make_sampler(name, space, seed, trials=40, number=None):
     """An Optuna sampler by name for trial `number` of a study searched with --seed `seed`
     (None: the study's own, as it is opened): tpe (with a constant liar, for trials running
@@ -198,24 +203,25 @@ def make_sampler(name, space, seed, trials=40, number=None):
     if name == "random":
         return optuna.samplers.RandomSampler(seed=drawn)
     if name == "grid":
-        return grid_sampler(space.grid(), seed, drawn)
+        return grid_sampler(space.grid(), drawn)
     raise BenchUsageError(f"unknown sampler '{name}'; the samplers are {', '.join(SAMPLERS)}")
 
 
-def grid_sampler(grid, seed, choice_seed=None):
+def grid_sampler(grid, choice_seed=None):
     """Optuna's GridSampler for ask and tell, made anew for each trial.
 
-    Its grid ids must mean the same points in every trial's sampler: Optuna shuffles the grid
-    with the sampler's seed, so the shuffle takes the study's `seed` and only the choice among
-    the points not yet taken takes the trial's `choice_seed` (two workers asking at once then
-    choose apart). Its after_trial calls Study.stop once the grid is covered, which raises
-    outside Study.optimize (the trial is stored all the same); the search stops by itself
-    once every point is covered (Search.wanted)."""
+    Its grid ids must mean the same points in every trial's sampler, on every worker whatever
+    its --seed: Optuna shuffles the grid with the sampler's seed, so the shuffle takes
+    GRID_SHUFFLE_SEED and only the choice among the points not yet taken takes the trial's
+    `choice_seed`, drawn from (--seed, its number) (two workers asking at once then choose
+    apart). Its after_trial calls Study.stop once the grid is covered, which raises outside
+    Study.optimize (the trial is stored all the same); the search stops by itself once every
+    point is covered (Search.wanted)."""
     optuna = import_optuna()
 
     class AskTellGrid(optuna.samplers.GridSampler):
         def __init__(self):
-            super().__init__(grid, seed=seed)
+            super().__init__(grid, seed=GRID_SHUFFLE_SEED)
             if choice_seed is not None:
                 optuna_private.reseed_grid_choice(self, choice_seed)  # the choice only, after the shuffle
 
