@@ -5,6 +5,7 @@ worker is killed; `--show` read back by a new process."""
 
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -446,6 +447,7 @@ def test_a_journal_writer_killed_holding_its_lock_keeps_no_one_waiting(workspace
     middle of an append), releases it as it dies: the search goes on at once. (Optuna's own
     lock, a symbolic link, stayed behind, and the other writers spun on it for ever.) The
     trials' runs are finished already, so the search reads them and trains nothing."""
+    from bench.study.pruning import open_storage
     from test_run_files import made_run
 
     for l2 in (0.0, 0.001):
@@ -472,6 +474,8 @@ def test_a_journal_writer_killed_holding_its_lock_keeps_no_one_waiting(workspace
     code, stdout, stderr = finished(search)
     assert code == 0, stderr
     assert [trial.state.name for trial in study_of(workspace, "s").trials] == ["COMPLETE", "COMPLETE"]
+    copy = pickle.loads(pickle.dumps(open_storage(str(journal))))  # a storage pickles, as Optuna's do
+    assert copy.get_all_studies()[0].study_name == "s"
 
 
 @pytest.mark.unit

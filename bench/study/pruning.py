@@ -116,6 +116,12 @@ class JournalLock:
         held.close()  # closing the file releases its flock
         self._in_process.release()
 
+    def __getstate__(self):  # a storage pickles (Optuna's do): its copy locks the same file anew
+        return {"path": self._path}
+
+    def __setstate__(self, state):
+        self.__init__(state["path"])
+
 
 def _database(url, heartbeat_s=None, on_stale=None, attempts=3):
     """An RDBStorage; workers that start together race to create its tables, so a failed
