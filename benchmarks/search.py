@@ -171,13 +171,13 @@ def handover(found, folder):
 
 
 def report_cost(folder, rounds=50):
-    """Seconds of one per-epoch report (report + should_prune) to a journal study."""
+    """Seconds of one per-epoch report (report + should_prune) to a journal study, opened as
+    bench opens it (its lock too)."""
     import optuna
 
-    from bench.study.pruning import make_pruner
+    from bench.study.pruning import make_pruner, open_storage
 
-    backend = optuna.storages.journal.JournalFileBackend(str(folder / "cost.log"))
-    timed = optuna.create_study(storage=optuna.storages.JournalStorage(backend), pruner=make_pruner("asha", rounds))
+    timed = optuna.create_study(storage=open_storage(str(folder / "cost.log")), pruner=make_pruner("asha", rounds))
     trial = timed.ask()
     started = time.perf_counter()
     for epoch in range(1, rounds + 1):

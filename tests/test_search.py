@@ -417,7 +417,7 @@ def test_grid_workers_of_other_seeds_take_each_point_once(workspace):
     """Two workers of one grid study, --seed 0 and --seed 1, asking in turn (each trial's
     sampler made as the search makes it) take the four points once each: one grid id means
     one point whatever the worker's seed. (The shuffle took the worker's --seed: a worker then
-    drew points the other had taken, each a trial failed as taken, 5 to 8 a round in
+    drew points the other had taken, each a trial failed as taken, up to 8 a round in
     benchmarks/search.py's chaos rounds.)"""
     from bench.study.study import draw, make_sampler
 
